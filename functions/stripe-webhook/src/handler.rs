@@ -1,0 +1,290 @@
+use lambda_http::{http::Method, Body, Error, Request, RequestExt, Response};
+use tierflow::config::WebhookConfig;
+use tierflow::http::{error_response, ApiError};
+use tierflow::webhook::delivery::handle_delivery;
+use tierflow::webhook::Processor;
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub processor: Processor,
+    pub config: WebhookConfig,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        Ok(Self {
+            config: WebhookConfig::from_env()?,
+            processor: tierflow::wiring::processor_from_env().await?,
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    if req.method() != Method::POST {
+        return Ok(error_response(&ApiError::new(
+            lambda_http::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Stripe delivers webhooks with POST",
+        )));
+    }
+    let now = deps.processor.clock.now();
+    // The lease ends with this invocation: after its deadline a retry may take over.
+    let lease_until = req
+        .lambda_context_ref()
+        .map(|ctx| (ctx.deadline / 1000) as i64 + 1)
+        .filter(|deadline| *deadline > now)
+        .unwrap_or(now + 60);
+    let signature = req
+        .headers()
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    Ok(handle_delivery(
+        &deps.processor,
+        &deps.config,
+        signature,
+        req.body().as_ref(),
+        now,
+        lease_until,
+    )
+    .await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tierflow::adapters::memory::{MemoryBus, MemoryQueue, MemoryStore};
+    use tierflow::config::Secret;
+    use tierflow::domain::catalog::BUILT_IN_CATALOG;
+    use tierflow::domain::Catalog;
+    use tierflow::ports::{BillingStore, EventStatus};
+    use tierflow::stripe::StripeClient;
+    use tierflow::time::FixedClock;
+    use tierflow::webhook::signature::sign;
+
+    const SECRET: &str = "whsec_handler_test";
+
+    struct Harness {
+        deps: Deps,
+        store: Arc<MemoryStore>,
+        queue: Arc<MemoryQueue>,
+        bus: Arc<MemoryBus>,
+    }
+
+    fn harness(now: i64) -> Harness {
+        let store = Arc::new(MemoryStore::new());
+        let queue = Arc::new(MemoryQueue::new());
+        let bus = Arc::new(MemoryBus::new());
+        // No Stripe call is expected in these tests; an unroutable base makes any call fail fast.
+        let stripe = StripeClient::new(&tierflow::config::StripeConfig {
+            secret_key: Secret::new("sk_test_unused"),
+            publishable_key: String::new(),
+            api_base: "http://127.0.0.1:9".into(),
+        })
+        .unwrap();
+        let processor = Processor {
+            store: store.clone(),
+            queue: queue.clone(),
+            bus: bus.clone(),
+            stripe: Arc::new(stripe),
+            catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
+            grace_days: 3,
+            clock: Arc::new(FixedClock::at(now)),
+        };
+        Harness {
+            deps: Deps {
+                processor,
+                config: WebhookConfig {
+                    secrets: vec![Secret::new(SECRET)],
+                    tolerance_seconds: 300,
+                },
+            },
+            store,
+            queue,
+            bus,
+        }
+    }
+
+    /// The sample function-URL event with `body` signed at `t` (or a given header).
+    fn delivery(body: &str, signature: Option<String>) -> Request {
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../../../events/stripe-webhook.json")).unwrap();
+        event["body"] = body.into();
+        match signature {
+            Some(sig) => event["headers"]["stripe-signature"] = sig.into(),
+            None => {
+                event["headers"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("stripe-signature");
+            }
+        }
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    fn body(resp: &Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(resp.body().as_ref()).unwrap()
+    }
+
+    fn subscription_event(id: &str, created: i64, status: &str) -> String {
+        serde_json::json!({
+            "id": id, "object": "event", "type": "customer.subscription.updated", "created": created,
+            "api_version": "2025-04-30.basil", "livemode": false,
+            "data": {"object": {
+                "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": status,
+                "metadata": {"user_id": "user-1"}, "cancel_at_period_end": false,
+                "items": {"object": "list", "data": [{"id": "si_1", "object": "subscription_item",
+                    "current_period_start": created, "current_period_end": created + 2_592_000,
+                    "price": {"id": "price_pro_m", "object": "price", "lookup_key": "tierflow_professional_monthly",
+                        "unit_amount": 4900, "currency": "usd", "recurring": {"interval": "month"}}}]}
+            }}
+        })
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn the_sample_event_applies_and_a_duplicate_does_not() {
+        let now = 1_795_391_165;
+        let h = harness(now);
+        let payload = subscription_event("evt_sample_1", now - 5, "active");
+        let sig = sign(SECRET, now, payload.as_bytes());
+        let resp = handle(&h.deps, delivery(&payload, Some(sig.clone())))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{:?}", body(&resp));
+        assert_eq!(body(&resp)["outcome"], "applied");
+        let user = tierflow::domain::UserId::parse("user-1").unwrap();
+        let profile = h.store.profile(&user).await.unwrap().unwrap();
+        assert_eq!(profile.tier, tierflow::domain::Tier::Professional);
+        assert_eq!(h.queue.jobs().len(), 1);
+        assert_eq!(h.bus.events().len(), 1);
+        assert_eq!(
+            h.store
+                .event_record("evt_sample_1")
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            EventStatus::Completed
+        );
+
+        let again = handle(&h.deps, delivery(&payload, Some(sig)))
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 200);
+        assert_eq!(body(&again)["outcome"], "duplicate");
+        assert_eq!(h.queue.jobs().len(), 1, "no second sync job");
+        assert_eq!(h.bus.events().len(), 1, "no second domain event");
+    }
+
+    #[tokio::test]
+    async fn bad_signatures_are_400_and_record_nothing() {
+        let now = 1_795_391_165;
+        let h = harness(now);
+        let payload = subscription_event("evt_forged", now, "active");
+        let cases = [
+            None,
+            Some(sign("whsec_other", now, payload.as_bytes())),
+            Some(sign(SECRET, now - 301, payload.as_bytes())),
+            Some("t=abc,v1=00".to_owned()),
+        ];
+        for sig in cases {
+            let resp = handle(&h.deps, delivery(&payload, sig.clone()))
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 400, "{sig:?}");
+            assert_eq!(body(&resp)["error"]["code"], "invalid_signature");
+        }
+        assert_eq!(h.store.event_record("evt_forged").await.unwrap(), None);
+        assert!(h.queue.jobs().is_empty());
+    }
+
+    #[tokio::test]
+    async fn signed_bodies_that_are_not_events_are_400() {
+        let now = 1_795_391_165;
+        let h = harness(now);
+        for payload in [
+            "not json",
+            r#"{"hello":"world"}"#,
+            r#"{"id":"evt_x","object":"v2.core.event","type":"v1.billing.meter.error_report_triggered"}"#,
+        ] {
+            let sig = sign(SECRET, now, payload.as_bytes());
+            let resp = handle(&h.deps, delivery(payload, Some(sig))).await.unwrap();
+            assert_eq!(resp.status(), 400, "{payload}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_is_500_so_stripe_retries() {
+        let now = 1_795_391_165;
+        let h = harness(now);
+        h.store.set_unavailable(true);
+        let payload = subscription_event("evt_outage", now, "active");
+        let sig = sign(SECRET, now, payload.as_bytes());
+        let resp = handle(&h.deps, delivery(&payload, Some(sig)))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 500);
+        assert_eq!(body(&resp)["error"]["code"], "retry_later");
+    }
+
+    #[tokio::test]
+    async fn a_publish_failure_is_500_and_the_retry_completes_it() {
+        let now = 1_795_391_165;
+        let h = harness(now);
+        h.queue.set_unavailable(true);
+        let payload = subscription_event("evt_retry", now, "active");
+        let sig = sign(SECRET, now, payload.as_bytes());
+        let first = handle(&h.deps, delivery(&payload, Some(sig.clone())))
+            .await
+            .unwrap();
+        assert_eq!(first.status(), 500);
+        assert_eq!(
+            h.store
+                .event_record("evt_retry")
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            EventStatus::Applied
+        );
+        // Stripe retries after the lease has run out; the state is not applied twice.
+        h.queue.set_unavailable(false);
+        let mut later = harness(now + 3600);
+        later.deps.processor.store = h.store.clone();
+        later.deps.processor.queue = h.queue.clone();
+        later.deps.processor.bus = h.bus.clone();
+        let sig = sign(SECRET, now + 3600, payload.as_bytes());
+        let retry = handle(&later.deps, delivery(&payload, Some(sig)))
+            .await
+            .unwrap();
+        assert_eq!(retry.status(), 200);
+        assert_eq!(body(&retry)["outcome"], "resumed");
+        assert_eq!(h.queue.jobs().len(), 1);
+        assert_eq!(
+            h.store
+                .event_record("evt_retry")
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            EventStatus::Completed
+        );
+        let user = tierflow::domain::UserId::parse("user-1").unwrap();
+        assert_eq!(
+            h.store.profile(&user).await.unwrap().unwrap().version,
+            1,
+            "applied once"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_post_is_accepted() {
+        let h = harness(1);
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../../../events/stripe-webhook.json")).unwrap();
+        event["requestContext"]["http"]["method"] = "GET".into();
+        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+        assert_eq!(handle(&h.deps, req).await.unwrap().status(), 405);
+    }
+}

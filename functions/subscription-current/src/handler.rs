@@ -1,0 +1,145 @@
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use std::sync::Arc;
+use tierflow::adapters::{aws::sdk_config, dynamodb::DynamoStore};
+use tierflow::auth::Authenticator;
+use tierflow::config::TableConfig;
+use tierflow::domain::Catalog;
+use tierflow::http::respond;
+use tierflow::ports::BillingStore;
+use tierflow::service::current_subscription::current_subscription;
+use tierflow::time::{Clock, SystemClock};
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub store: Arc<dyn BillingStore>,
+    pub catalog: Catalog,
+    pub auth: Authenticator,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        let table = TableConfig::from_env()?;
+        let auth = Authenticator::from_env()?;
+        let catalog = Catalog::from_env()?;
+        let aws = sdk_config().await;
+        Ok(Self {
+            store: Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&aws),
+                table.table_name,
+            )),
+            catalog,
+            auth,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let outcome = match deps.auth.caller(&req) {
+        Ok(caller) => {
+            current_subscription(
+                deps.store.as_ref(),
+                &deps.catalog,
+                &caller,
+                deps.clock.now(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tierflow::adapters::memory::MemoryStore;
+    use tierflow::domain::catalog::BUILT_IN_CATALOG;
+    use tierflow::domain::{BillingProfile, SubscriptionStatus, Tier, UserId};
+    use tierflow::ports::{Commit, ProfileWrite};
+    use tierflow::time::FixedClock;
+
+    fn deps(store: Arc<MemoryStore>) -> Deps {
+        Deps {
+            store,
+            catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
+            auth: Authenticator::ApiGateway,
+            clock: Arc::new(FixedClock::at(1_795_391_165)),
+        }
+    }
+
+    fn body(resp: &Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(resp.body().as_ref()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_new_user_is_free() {
+        let req = lambda_http::request::from_str(include_str!(
+            "../../../events/subscription-current.json"
+        ))
+        .unwrap();
+        let resp = handle(&deps(Arc::new(MemoryStore::new())), req)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let b = body(&resp);
+        assert_eq!(b["tier"], "free");
+        assert_eq!(b["access"], "active");
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_sees_their_stored_profile() {
+        let store = Arc::new(MemoryStore::new());
+        let mut p = BillingProfile::new_free(
+            UserId::parse("8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e").unwrap(),
+        );
+        p.tier = Tier::Professional;
+        p.status = SubscriptionStatus::Active;
+        p.current_period_end = Some(1_797_983_165);
+        store
+            .commit(Commit {
+                profile: Some(ProfileWrite {
+                    profile: p,
+                    expected_version: 0,
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let req = lambda_http::request::from_str(include_str!(
+            "../../../events/subscription-current.json"
+        ))
+        .unwrap();
+        let b = body(&handle(&deps(store), req).await.unwrap());
+        assert_eq!(b["tier"], "professional");
+        assert_eq!(b["status"], "active");
+        assert_eq!(b["current_period_end"], "2026-12-22T23:46:05Z");
+        assert_eq!(b["entitlements"]["seats"], 25);
+    }
+
+    #[tokio::test]
+    async fn without_a_verified_token_it_is_401() {
+        let req = lambda_http::request::from_str(include_str!(
+            "../../../events/subscription-current-unauthenticated.json"
+        ))
+        .unwrap();
+        let resp = handle(&deps(Arc::new(MemoryStore::new())), req)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(body(&resp)["error"]["code"], "unauthorized");
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_is_503_not_a_crash() {
+        let store = Arc::new(MemoryStore::new());
+        store.set_unavailable(true);
+        let req = lambda_http::request::from_str(include_str!(
+            "../../../events/subscription-current.json"
+        ))
+        .unwrap();
+        let resp = handle(&deps(store), req).await.unwrap();
+        assert_eq!(resp.status(), 503);
+    }
+}

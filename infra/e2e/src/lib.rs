@@ -1,0 +1,2 @@
+//! End-to-end tests live in `tests/`; they are `#[ignore]`d in plain `cargo test` and run by
+//! `infra/test.sh` once the local stack is serving.

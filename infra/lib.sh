@@ -1,0 +1,87 @@
+# Helpers shared by infra/up.sh and infra/test.sh. Sourced, not run.
+
+TIERFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE_DIR="$TIERFLOW_ROOT/infra/.local"
+mkdir -p "$STATE_DIR"
+PIDS=()
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Installs what the stack needs from PyPI and rustup, only when missing.
+ensure_tools() {
+  local missing=0
+  for tool in moto_server cargo-lambda cfn-lint; do
+    command -v "$tool" >/dev/null 2>&1 || missing=1
+  done
+  python3 -c 'import stripe, boto3, yaml' 2>/dev/null || missing=1
+  if [ "$missing" = 1 ]; then
+    log "installing local stack tools from PyPI (infra/requirements.txt)"
+    python3 -m pip install --quiet --disable-pip-version-check -r "$TIERFLOW_ROOT/infra/requirements.txt"
+    hash -r
+  fi
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+}
+
+# A free TCP port on loopback.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until a URL answers (any HTTP status), at most $2 seconds.
+wait_for_http() {
+  local url=$1 timeout=${2:-30} start=$SECONDS
+  until curl -s -o /dev/null "$url"; do
+    if (( SECONDS - start > timeout )); then
+      log "timed out waiting for $url"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+stop_all() {
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+  done
+}
+
+# Starts moto server on loopback and provisions template.yaml's resources into it.
+# Exports AWS_* settings and TABLE_NAME, SYNC_QUEUE_URL, SYNC_DLQ_URL, EVENT_BUS_NAME.
+start_aws_emulator() {
+  local port=$1 stack=$2
+  log "starting the AWS emulator (moto server) on 127.0.0.1:$port"
+  moto_server -H 127.0.0.1 -p "$port" >"$STATE_DIR/moto.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_http "http://127.0.0.1:$port/moto-api/" 30
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  log "provisioning table, queues and bus from template.yaml (stack $stack)"
+  local settings
+  settings=$(python3 "$TIERFLOW_ROOT/infra/provision.py" --endpoint "$AWS_ENDPOINT_URL" --stack "$stack" --template "$TIERFLOW_ROOT/template.yaml")
+  while IFS= read -r line; do
+    export "${line?}"
+  done <<<"$settings"
+}
+
+# Starts the Stripe emulator (built already) and exports STRIPE_API_BASE.
+start_stripe_emulator() {
+  local port=$1 webhook_url=${2:-} webhook_secret=${3:-}
+  log "starting the Stripe emulator on 127.0.0.1:$port"
+  local args=(--port "$port")
+  if [ -n "$webhook_url" ]; then
+    args+=(--webhook-url "$webhook_url" --webhook-secret "$webhook_secret")
+  fi
+  "$TIERFLOW_ROOT/target/debug/stripe-emulator" "${args[@]}" >"$STATE_DIR/stripe-emulator.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_http "http://127.0.0.1:$port/v1/events" 30
+  export STRIPE_API_BASE="http://127.0.0.1:$port"
+}
+
+# A random secret of 48 hex characters (local use only, regenerated per run, never committed).
+random_secret() {
+  python3 -c 'import secrets; print(secrets.token_hex(24))'
+}

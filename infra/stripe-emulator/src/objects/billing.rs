@@ -1,0 +1,613 @@
+//! Subscriptions, invoices, invoice items and subscription schedules.
+
+use serde_json::{json, Map, Value};
+
+use super::list_of;
+use crate::store::Store;
+
+/// One price on a subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubItem {
+    /// `si_...`.
+    pub id: String,
+    /// Creation time.
+    pub created: i64,
+    /// Price id.
+    pub price: String,
+    /// Quantity.
+    pub quantity: i64,
+}
+
+/// Changes held back until the update's invoice is paid (`payment_behavior=pending_if_incomplete`).
+#[derive(Debug, Clone)]
+pub struct PendingUpdate {
+    /// When the pending update is discarded.
+    pub expires_at: i64,
+    /// The item set to apply.
+    pub items: Vec<SubItem>,
+    /// The unpaid invoice that carries the update.
+    pub invoice: String,
+    /// A new billing period when the interval changes.
+    pub new_period: Option<(i64, i64)>,
+}
+
+/// A subscription.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// `sub_...`.
+    pub id: String,
+    /// Creation time.
+    pub created: i64,
+    /// Customer.
+    pub customer: String,
+    /// `incomplete`, `active`, `past_due`, `canceled`, `unpaid`.
+    pub status: String,
+    /// Items.
+    pub items: Vec<SubItem>,
+    /// Currency of its prices.
+    pub currency: String,
+    /// Start of the billing cycle.
+    pub billing_cycle_anchor: i64,
+    /// Current period start.
+    pub current_period_start: i64,
+    /// Current period end (next renewal).
+    pub current_period_end: i64,
+    /// Cancel at the end of the current period.
+    pub cancel_at_period_end: bool,
+    /// Scheduled cancellation time.
+    pub cancel_at: Option<i64>,
+    /// When cancellation was requested.
+    pub canceled_at: Option<i64>,
+    /// When the subscription ended.
+    pub ended_at: Option<i64>,
+    /// `cancellation_details.reason`.
+    pub cancellation_reason: Option<String>,
+    /// Latest invoice.
+    pub latest_invoice: Option<String>,
+    /// Payment method used for its invoices.
+    pub default_payment_method: Option<String>,
+    /// Metadata.
+    pub metadata: Map<String, Value>,
+    /// Attached schedule.
+    pub schedule: Option<String>,
+    /// Pending update.
+    pub pending_update: Option<PendingUpdate>,
+    /// Start date.
+    pub start_date: i64,
+}
+
+impl Subscription {
+    /// The subscription object.
+    pub fn to_json(&self, store: &Store) -> Value {
+        let items: Vec<Value> = self
+            .items
+            .iter()
+            .map(|i| item_json(store, self, i))
+            .collect();
+        let first = self.items.first().and_then(|i| store.prices.get(&i.price));
+        let pending = self.pending_update.as_ref().map(|p| {
+            let items: Vec<Value> = p.items.iter().map(|i| item_json(store, self, i)).collect();
+            json!({
+                "billing_cycle_anchor": p.new_period.map(|(s, _)| s),
+                "expires_at": p.expires_at,
+                "subscription_items": items,
+                "trial_end": null,
+                "trial_from_plan": null
+            })
+        });
+        json!({
+            "id": self.id,
+            "object": "subscription",
+            "application": null,
+            "application_fee_percent": null,
+            "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
+            "billing_cycle_anchor": self.billing_cycle_anchor,
+            "billing_cycle_anchor_config": null,
+            "billing_mode": {"type": "classic"},
+            "billing_thresholds": null,
+            "cancel_at": self.cancel_at,
+            "cancel_at_period_end": self.cancel_at_period_end,
+            "canceled_at": self.canceled_at,
+            "cancellation_details": {"comment": null, "feedback": null, "reason": self.cancellation_reason},
+            "collection_method": "charge_automatically",
+            "created": self.created,
+            "currency": self.currency,
+            "current_period_end": self.current_period_end,
+            "current_period_start": self.current_period_start,
+            "customer": self.customer,
+            "days_until_due": null,
+            "default_payment_method": self.default_payment_method,
+            "default_source": null,
+            "default_tax_rates": [],
+            "description": null,
+            "discounts": [],
+            "ended_at": self.ended_at,
+            "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
+            "items": list_of(items, &format!("/v1/subscription_items?subscription={}", self.id)),
+            "latest_invoice": self.latest_invoice,
+            "livemode": false,
+            "metadata": self.metadata,
+            "next_pending_invoice_item_invoice": null,
+            "on_behalf_of": null,
+            "pause_collection": null,
+            "payment_settings": {"payment_method_options": null, "payment_method_types": null, "save_default_payment_method": "off"},
+            "pending_invoice_item_interval": null,
+            "pending_setup_intent": null,
+            "pending_update": pending,
+            "plan": first.map(|p| p.plan_json()),
+            "quantity": self.items.first().map(|i| i.quantity),
+            "schedule": self.schedule,
+            "start_date": self.start_date,
+            "status": self.status,
+            "test_clock": null,
+            "transfer_data": null,
+            "trial_end": null,
+            "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+            "trial_start": null
+        })
+    }
+}
+
+fn item_json(store: &Store, sub: &Subscription, item: &SubItem) -> Value {
+    let price = store.prices.get(&item.price);
+    json!({
+        "id": item.id,
+        "object": "subscription_item",
+        "billing_thresholds": null,
+        "created": item.created,
+        "current_period_end": sub.current_period_end,
+        "current_period_start": sub.current_period_start,
+        "discounts": [],
+        "metadata": {},
+        "plan": price.map(|p| p.plan_json()),
+        "price": price.map(|p| p.to_json()),
+        "quantity": item.quantity,
+        "subscription": sub.id,
+        "tax_rates": []
+    })
+}
+
+/// A line of an invoice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// `il_...`.
+    pub id: String,
+    /// Amount (negative for credits).
+    pub amount: i64,
+    /// Stripe's description.
+    pub description: String,
+    /// Service period start.
+    pub period_start: i64,
+    /// Service period end.
+    pub period_end: i64,
+    /// Price.
+    pub price: String,
+    /// Quantity.
+    pub quantity: i64,
+    /// Whether this is a proration.
+    pub proration: bool,
+    /// Subscription item.
+    pub subscription_item: Option<String>,
+    /// Invoice item it came from (pending prorations).
+    pub invoice_item: Option<String>,
+}
+
+/// An invoice item: a pending proration until an invoice sweeps it.
+#[derive(Debug, Clone)]
+pub struct InvoiceItem {
+    /// `ii_...`.
+    pub id: String,
+    /// Creation time.
+    pub created: i64,
+    /// Customer.
+    pub customer: String,
+    /// Subscription.
+    pub subscription: Option<String>,
+    /// Currency.
+    pub currency: String,
+    /// The line it becomes.
+    pub line: Line,
+    /// Invoice that swept it; `None` while pending.
+    pub invoice: Option<String>,
+}
+
+impl InvoiceItem {
+    /// The invoice item object.
+    pub fn to_json(&self, store: &Store) -> Value {
+        let product = store
+            .prices
+            .get(&self.line.price)
+            .map(|p| p.product.clone());
+        json!({
+            "id": self.id,
+            "object": "invoiceitem",
+            "amount": self.line.amount,
+            "currency": self.currency,
+            "customer": self.customer,
+            "date": self.created,
+            "description": self.line.description,
+            "discountable": false,
+            "discounts": [],
+            "invoice": self.invoice,
+            "livemode": false,
+            "metadata": {},
+            "parent": {
+                "subscription_details": {"subscription": self.subscription, "subscription_item": self.line.subscription_item},
+                "type": "subscription_details"
+            },
+            "period": {"end": self.line.period_end, "start": self.line.period_start},
+            "pricing": {"price_details": {"price": self.line.price, "product": product}, "type": "price_details", "unit_amount_decimal": null},
+            "proration": self.line.proration,
+            "proration_details": {"credited_items": null},
+            "quantity": self.line.quantity,
+            "test_clock": null
+        })
+    }
+}
+
+/// An invoice.
+#[derive(Debug, Clone)]
+pub struct Invoice {
+    /// `in_...` (or `upcoming_in_...` for previews, never stored).
+    pub id: String,
+    /// Creation time.
+    pub created: i64,
+    /// Customer.
+    pub customer: String,
+    /// Subscription.
+    pub subscription: Option<String>,
+    /// `draft`, `open`, `paid`, `void`.
+    pub status: String,
+    /// `subscription_create`, `subscription_update`, `subscription_cycle`, `manual`.
+    pub billing_reason: String,
+    /// Currency.
+    pub currency: String,
+    /// Lines.
+    pub lines: Vec<Line>,
+    /// Period start.
+    pub period_start: i64,
+    /// Period end.
+    pub period_end: i64,
+    /// Customer balance applied (negative = credit).
+    pub starting_balance: i64,
+    /// Number (`ABCD1234-0001`), set at finalization.
+    pub number: Option<String>,
+    /// Payment intent.
+    pub payment_intent: Option<String>,
+    /// Successful charge.
+    pub charge: Option<String>,
+    /// Payment attempts.
+    pub attempt_count: i64,
+    /// Amount paid.
+    pub amount_paid: i64,
+    /// Finalization time.
+    pub finalized_at: Option<i64>,
+    /// Payment time.
+    pub paid_at: Option<i64>,
+    /// Void time.
+    pub voided_at: Option<i64>,
+    /// Next automatic retry.
+    pub next_payment_attempt: Option<i64>,
+    /// Subscription metadata snapshot (`parent.subscription_details.metadata`).
+    pub subscription_metadata: Map<String, Value>,
+}
+
+impl Invoice {
+    /// Sum of the lines.
+    pub fn total(&self) -> i64 {
+        self.lines.iter().map(|l| l.amount).sum()
+    }
+
+    /// Amount to collect after the customer's credit balance.
+    pub fn amount_due(&self) -> i64 {
+        (self.total() + self.starting_balance).max(0)
+    }
+
+    /// Credit left on the customer's balance afterwards.
+    pub fn ending_balance(&self) -> i64 {
+        (self.total() + self.starting_balance).min(0)
+    }
+
+    /// The invoice object.
+    pub fn to_json(&self, store: &Store) -> Value {
+        let customer = store.customers.get(&self.customer);
+        let due = self.amount_due();
+        let paid = self.status == "paid";
+        let lines: Vec<Value> = self
+            .lines
+            .iter()
+            .map(|l| line_json(store, self, l))
+            .collect();
+        let pi = self
+            .payment_intent
+            .as_ref()
+            .and_then(|id| store.payment_intents.get(id));
+        let payments: Vec<Value> = pi
+            .map(|pi| {
+                json!({
+                    "id": format!("inpay_{}", &pi.id[3..]),
+                    "object": "invoice_payment",
+                    "amount_paid": if paid { Some(pi.amount) } else { None },
+                    "amount_requested": pi.amount,
+                    "created": pi.created,
+                    "currency": pi.currency,
+                    "invoice": self.id,
+                    "is_default": true,
+                    "livemode": false,
+                    "payment": {"payment_intent": pi.id, "type": "payment_intent"},
+                    "status": if paid { "paid" } else { "open" },
+                    "status_transitions": {"canceled_at": null, "paid_at": self.paid_at}
+                })
+            })
+            .into_iter()
+            .collect();
+        let finalized = self.status != "draft";
+        json!({
+            "id": self.id,
+            "object": "invoice",
+            "account_country": "US",
+            "account_name": "Tierflow (Stripe emulator)",
+            "account_tax_ids": null,
+            "amount_due": due,
+            "amount_overpaid": 0,
+            "amount_paid": self.amount_paid,
+            "amount_remaining": if paid || self.status == "void" { 0 } else { due - self.amount_paid },
+            "amount_shipping": 0,
+            "application": null,
+            "attempt_count": self.attempt_count,
+            "attempted": self.attempt_count > 0,
+            "auto_advance": !paid && self.status != "void",
+            "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null},
+            "automatically_finalizes_at": null,
+            "billing_reason": self.billing_reason,
+            "charge": self.charge,
+            "collection_method": "charge_automatically",
+            "confirmation_secret": pi.map(|pi| json!({"client_secret": pi.client_secret, "type": "payment_intent"})),
+            "created": self.created,
+            "currency": self.currency,
+            "custom_fields": null,
+            "customer": self.customer,
+            "customer_address": null,
+            "customer_email": customer.and_then(|c| c.email.clone()),
+            "customer_name": customer.and_then(|c| c.name.clone()),
+            "customer_phone": null,
+            "customer_shipping": null,
+            "customer_tax_exempt": "none",
+            "customer_tax_ids": [],
+            "default_payment_method": null,
+            "default_source": null,
+            "default_tax_rates": [],
+            "description": null,
+            "discounts": [],
+            "due_date": null,
+            "effective_at": self.finalized_at,
+            "ending_balance": if finalized { Some(self.ending_balance()) } else { None },
+            "footer": null,
+            "from_invoice": null,
+            "hosted_invoice_url": if finalized { Some(format!("{}/invoices/{}", store.public_url, self.id)) } else { None },
+            "invoice_pdf": if finalized { Some(format!("{}/invoices/{}/pdf", store.public_url, self.id)) } else { None },
+            "issuer": {"type": "self"},
+            "last_finalization_error": null,
+            "latest_revision": null,
+            "lines": list_of(lines, &format!("/v1/invoices/{}/lines", self.id)),
+            "livemode": false,
+            "metadata": {},
+            "next_payment_attempt": self.next_payment_attempt,
+            "number": self.number,
+            "on_behalf_of": null,
+            "paid": paid,
+            "parent": self.subscription.as_ref().map(|s| json!({
+                "quote_details": null,
+                "subscription_details": {"metadata": self.subscription_metadata, "subscription": s},
+                "type": "subscription_details"
+            })),
+            "payment_intent": self.payment_intent,
+            "payment_settings": {"default_mandate": null, "payment_method_options": null, "payment_method_types": null},
+            "payments": list_of(payments, &format!("/v1/invoices/{}/payments", self.id)),
+            "period_end": self.period_end,
+            "period_start": self.period_start,
+            "post_payment_credit_notes_amount": 0,
+            "pre_payment_credit_notes_amount": 0,
+            "receipt_number": null,
+            "rendering": null,
+            "shipping_cost": null,
+            "shipping_details": null,
+            "starting_balance": self.starting_balance,
+            "statement_descriptor": null,
+            "status": self.status,
+            "status_transitions": {
+                "finalized_at": self.finalized_at,
+                "marked_uncollectible_at": null,
+                "paid_at": self.paid_at,
+                "voided_at": self.voided_at
+            },
+            "subscription": self.subscription,
+            "subtotal": self.total(),
+            "subtotal_excluding_tax": self.total(),
+            "test_clock": null,
+            "total": self.total(),
+            "total_discount_amounts": [],
+            "total_excluding_tax": self.total(),
+            "total_pretax_credit_amounts": [],
+            "total_taxes": [],
+            "webhooks_delivered_at": self.finalized_at
+        })
+    }
+}
+
+fn line_json(store: &Store, invoice: &Invoice, line: &Line) -> Value {
+    let price = store.prices.get(&line.price);
+    let invoice_id = if invoice.id.starts_with("in_") {
+        Some(invoice.id.clone())
+    } else {
+        None
+    };
+    json!({
+        "id": line.id,
+        "object": "line_item",
+        "amount": line.amount,
+        "currency": invoice.currency,
+        "description": line.description,
+        "discount_amounts": [],
+        "discountable": !line.proration,
+        "discounts": [],
+        "invoice": invoice_id,
+        "invoice_item": line.invoice_item,
+        "livemode": false,
+        "metadata": {},
+        "parent": {
+            "invoice_item_details": null,
+            "subscription_item_details": {
+                "invoice_item": line.invoice_item,
+                "proration": line.proration,
+                "proration_details": {"credited_items": null},
+                "subscription": invoice.subscription,
+                "subscription_item": line.subscription_item
+            },
+            "type": "subscription_item_details"
+        },
+        "period": {"end": line.period_end, "start": line.period_start},
+        "plan": price.map(|p| p.plan_json()),
+        "pretax_credit_amounts": [],
+        "price": price.map(|p| p.to_json()),
+        "pricing": {
+            "price_details": {"price": line.price, "product": price.map(|p| p.product.clone())},
+            "type": "price_details",
+            "unit_amount_decimal": price.map(|p| p.unit_amount.to_string())
+        },
+        "proration": line.proration,
+        "quantity": line.quantity,
+        "subscription": invoice.subscription,
+        "subscription_item": line.subscription_item,
+        "subtotal": line.amount,
+        "taxes": [],
+        "type": if line.invoice_item.is_some() { "invoiceitem" } else { "subscription" }
+    })
+}
+
+/// One phase of a subscription schedule.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    /// Phase start.
+    pub start_date: i64,
+    /// Phase end.
+    pub end_date: i64,
+    /// `(price, quantity)` pairs.
+    pub items: Vec<(String, i64)>,
+    /// `create_prorations`, `none`, `always_invoice`.
+    pub proration_behavior: String,
+    /// Metadata.
+    pub metadata: Map<String, Value>,
+}
+
+/// A subscription schedule (used for downgrades at period end).
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// `sub_sched_...`.
+    pub id: String,
+    /// Creation time.
+    pub created: i64,
+    /// Customer.
+    pub customer: String,
+    /// Managed subscription.
+    pub subscription: Option<String>,
+    /// `not_started`, `active`, `completed`, `released`, `canceled`.
+    pub status: String,
+    /// Phases in order.
+    pub phases: Vec<Phase>,
+    /// Index of the phase in effect.
+    pub current_phase: usize,
+    /// `release` or `cancel`.
+    pub end_behavior: String,
+    /// Release time.
+    pub released_at: Option<i64>,
+    /// Subscription released.
+    pub released_subscription: Option<String>,
+    /// Cancel time.
+    pub canceled_at: Option<i64>,
+    /// Completion time.
+    pub completed_at: Option<i64>,
+    /// Metadata.
+    pub metadata: Map<String, Value>,
+}
+
+impl Schedule {
+    /// The subscription schedule object.
+    pub fn to_json(&self, store: &Store) -> Value {
+        let current = if self.status == "active" {
+            self.phases
+                .get(self.current_phase)
+                .map(|p| json!({"end_date": p.end_date, "start_date": p.start_date}))
+        } else {
+            None
+        };
+        let phases: Vec<Value> = self
+            .phases
+            .iter()
+            .map(|p| {
+                let currency = p
+                    .items
+                    .first()
+                    .and_then(|(price, _)| store.prices.get(price))
+                    .map(|x| x.currency.clone());
+                json!({
+                    "add_invoice_items": [],
+                    "application_fee_percent": null,
+                    "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
+                    "billing_cycle_anchor": null,
+                    "billing_thresholds": null,
+                    "collection_method": null,
+                    "currency": currency,
+                    "default_payment_method": null,
+                    "default_tax_rates": [],
+                    "description": null,
+                    "discounts": [],
+                    "end_date": p.end_date,
+                    "invoice_settings": null,
+                    "items": p.items.iter().map(|(price, qty)| json!({
+                        "billing_thresholds": null, "discounts": [], "metadata": {},
+                        "plan": price, "price": price, "quantity": qty, "tax_rates": []
+                    })).collect::<Vec<_>>(),
+                    "metadata": p.metadata,
+                    "on_behalf_of": null,
+                    "proration_behavior": p.proration_behavior,
+                    "start_date": p.start_date,
+                    "transfer_data": null,
+                    "trial_end": null
+                })
+            })
+            .collect();
+        json!({
+            "id": self.id,
+            "object": "subscription_schedule",
+            "application": null,
+            "billing_mode": {"type": "classic"},
+            "canceled_at": self.canceled_at,
+            "completed_at": self.completed_at,
+            "created": self.created,
+            "current_phase": current,
+            "customer": self.customer,
+            "default_settings": {
+                "application_fee_percent": null,
+                "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
+                "billing_cycle_anchor": "automatic",
+                "billing_thresholds": null,
+                "collection_method": "charge_automatically",
+                "default_payment_method": null,
+                "description": null,
+                "invoice_settings": {"account_tax_ids": null, "days_until_due": null, "issuer": {"type": "self"}},
+                "on_behalf_of": null,
+                "transfer_data": null
+            },
+            "end_behavior": self.end_behavior,
+            "livemode": false,
+            "metadata": self.metadata,
+            "phases": phases,
+            "released_at": self.released_at,
+            "released_subscription": self.released_subscription,
+            "status": self.status,
+            "subscription": self.subscription,
+            "test_clock": null
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! Checkout sessions.
+
+use serde_json::{json, Map, Value};
+
+use crate::store::Store;
+
+/// A Checkout session.
+#[derive(Debug, Clone)]
+pub struct CheckoutSession {
+    /// `cs_test_...`.
+    pub id: String,
+    /// Creation time.
+    pub created: i64,
+    /// Expiry (24 h after creation).
+    pub expires_at: i64,
+    /// `subscription` or `payment`.
+    pub mode: String,
+    /// Customer (set on completion when created from the email).
+    pub customer: Option<String>,
+    /// Prefilled email.
+    pub customer_email: Option<String>,
+    /// Caller's reference.
+    pub client_reference_id: Option<String>,
+    /// `(price, quantity)` pairs.
+    pub line_items: Vec<(String, i64)>,
+    /// Redirect after payment.
+    pub success_url: String,
+    /// Redirect on cancel.
+    pub cancel_url: Option<String>,
+    /// Session metadata.
+    pub metadata: Map<String, Value>,
+    /// `subscription_data[metadata]`.
+    pub subscription_metadata: Map<String, Value>,
+    /// `payment_intent_data[metadata]`.
+    pub payment_intent_metadata: Map<String, Value>,
+    /// `payment_intent_data[description]`.
+    pub payment_intent_description: Option<String>,
+    /// `open`, `complete`, `expired`.
+    pub status: String,
+    /// `unpaid`, `paid`.
+    pub payment_status: String,
+    /// Subscription created on completion.
+    pub subscription: Option<String>,
+    /// First invoice.
+    pub invoice: Option<String>,
+    /// Payment intent (payment mode).
+    pub payment_intent: Option<String>,
+    /// Total.
+    pub amount_total: i64,
+    /// Currency.
+    pub currency: String,
+}
+
+impl CheckoutSession {
+    /// The Checkout session object.
+    pub fn to_json(&self, store: &Store) -> Value {
+        let email = self.customer_email.clone().or_else(|| {
+            self.customer
+                .as_ref()
+                .and_then(|c| store.customers.get(c))
+                .and_then(|c| c.email.clone())
+        });
+        let complete = self.status == "complete";
+        let details = if complete {
+            json!({
+                "address": {"city": null, "country": "US", "line1": null, "line2": null, "postal_code": "94103", "state": null},
+                "email": email,
+                "name": self.customer.as_ref().and_then(|c| store.customers.get(c)).and_then(|c| c.name.clone()),
+                "phone": null,
+                "tax_exempt": "none",
+                "tax_ids": []
+            })
+        } else {
+            Value::Null
+        };
+        json!({
+            "id": self.id,
+            "object": "checkout.session",
+            "adaptive_pricing": null,
+            "after_expiration": null,
+            "allow_promotion_codes": null,
+            "amount_subtotal": self.amount_total,
+            "amount_total": self.amount_total,
+            "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
+            "billing_address_collection": null,
+            "cancel_url": self.cancel_url,
+            "client_reference_id": self.client_reference_id,
+            "client_secret": null,
+            "collected_information": null,
+            "consent": null,
+            "consent_collection": null,
+            "created": self.created,
+            "currency": self.currency,
+            "custom_fields": [],
+            "custom_text": {"after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null},
+            "customer": self.customer,
+            "customer_creation": if self.mode == "payment" { Some("if_required") } else { None },
+            "customer_details": details,
+            "customer_email": self.customer_email,
+            "discounts": [],
+            "expires_at": self.expires_at,
+            "invoice": self.invoice,
+            "invoice_creation": null,
+            "livemode": false,
+            "locale": null,
+            "metadata": self.metadata,
+            "mode": self.mode,
+            "payment_intent": self.payment_intent,
+            "payment_link": null,
+            "payment_method_collection": if self.mode == "subscription" { Some("always") } else { None },
+            "payment_method_configuration_details": null,
+            "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
+            "payment_method_types": ["card"],
+            "payment_status": self.payment_status,
+            "phone_number_collection": {"enabled": false},
+            "recovered_from": null,
+            "saved_payment_method_options": null,
+            "setup_intent": null,
+            "shipping_address_collection": null,
+            "shipping_cost": null,
+            "shipping_options": [],
+            "status": self.status,
+            "submit_type": null,
+            "subscription": self.subscription,
+            "success_url": self.success_url,
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            "ui_mode": "hosted",
+            "url": if self.status == "open" { Some(format!("{}/checkout/{}", store.public_url, self.id)) } else { None },
+            "wallet_options": null
+        })
+    }
+}

@@ -1,0 +1,212 @@
+//! `/v1/checkout/sessions` and `/v1/billing_portal/sessions`.
+
+use serde_json::{json, Value};
+
+use super::render_or_404;
+use crate::error::{ApiError, ApiResult};
+use crate::form::Params;
+use crate::list;
+use crate::objects::checkout::CheckoutSession;
+use crate::store::Store;
+
+/// `POST /v1/checkout/sessions`.
+pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
+    p.allow(&[
+        "mode",
+        "customer",
+        "customer_email",
+        "client_reference_id",
+        "line_items",
+        "success_url",
+        "cancel_url",
+        "metadata",
+        "subscription_data",
+        "payment_intent_data",
+        "allow_promotion_codes",
+        "billing_address_collection",
+        "customer_update",
+        "customer_creation",
+        "locale",
+        "payment_method_types",
+        "payment_method_collection",
+        "automatic_tax",
+        "tax_id_collection",
+        "expires_at",
+        "ui_mode",
+        "saved_payment_method_options",
+        "consent_collection",
+        "submit_type",
+        "currency",
+    ])?;
+    let mode = p.required("mode")?;
+    if !matches!(mode.as_str(), "subscription" | "payment") {
+        return Err(ApiError::invalid(
+            format!(
+                "Invalid mode: the emulator supports `subscription` and `payment` (got {mode})."
+            ),
+            Some("mode"),
+        ));
+    }
+    let success_url = p.required("success_url")?;
+    if !(success_url.starts_with("http://") || success_url.starts_with("https://")) {
+        return Err(ApiError::invalid(
+            "Not a valid URL".into(),
+            Some("success_url"),
+        ));
+    }
+    let customer = p.non_empty("customer");
+    let customer_email = p.non_empty("customer_email");
+    if customer.is_some() && customer_email.is_some() {
+        return Err(ApiError::invalid(
+            "You may only specify one of these parameters: customer, customer_email.".into(),
+            Some("customer_email"),
+        ));
+    }
+    if let Some(c) = &customer {
+        match store.customers.get(c) {
+            Some(x) if !x.deleted => {}
+            _ => return Err(ApiError::no_such_param("customer", c, "customer")),
+        }
+    }
+    let raw_items = p.array("line_items");
+    if raw_items.is_empty() {
+        return Err(ApiError::missing_param("line_items"));
+    }
+    let mut line_items = Vec::new();
+    let mut total = 0;
+    let mut currency = None;
+    for (n, li) in raw_items.iter().enumerate() {
+        let param = format!("line_items[{n}][price]");
+        let price_id = li
+            .non_empty("price")
+            .ok_or_else(|| ApiError::missing_param(&param))?;
+        let price = store
+            .prices
+            .get(&price_id)
+            .ok_or_else(|| ApiError::no_such_param("price", &price_id, &param))?;
+        if !price.active {
+            return Err(ApiError::invalid(
+                format!("The price `{price_id}` is not active."),
+                Some(&param),
+            ));
+        }
+        match (mode.as_str(), price.recurring.is_some()) {
+            ("payment", true) => {
+                return Err(ApiError::invalid(
+                    "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.".into(),
+                    Some(&param),
+                ))
+            }
+            ("subscription", false) if n == 0 => {
+                return Err(ApiError::invalid(
+                    "You must provide at least one recurring price in `subscription` mode when using prices.".into(),
+                    Some(&param),
+                ))
+            }
+            _ => {}
+        }
+        let qty = li.int("quantity")?.unwrap_or(1);
+        if qty < 1 {
+            return Err(ApiError::invalid(
+                "Quantity must be at least 1.".into(),
+                Some(&format!("line_items[{n}][quantity]")),
+            ));
+        }
+        total += price.unit_amount * qty;
+        currency.get_or_insert_with(|| price.currency.clone());
+        line_items.push((price_id, qty));
+    }
+    let meta = |hash: &str| -> ApiResult<serde_json::Map<String, Value>> {
+        Ok(p.sub(hash)
+            .metadata("metadata")?
+            .map(|m| m.into_map())
+            .unwrap_or_default())
+    };
+    let now = store.now();
+    let id = format!("cs_test_a1{}", store.ids.token(56));
+    let session = CheckoutSession {
+        id: id.clone(),
+        created: now,
+        expires_at: now + 24 * 3600,
+        mode,
+        customer,
+        customer_email,
+        client_reference_id: p.non_empty("client_reference_id"),
+        line_items,
+        success_url,
+        cancel_url: p.non_empty("cancel_url"),
+        metadata: p
+            .metadata("metadata")?
+            .map(|m| m.into_map())
+            .unwrap_or_default(),
+        subscription_metadata: meta("subscription_data")?,
+        payment_intent_metadata: meta("payment_intent_data")?,
+        payment_intent_description: p.sub("payment_intent_data").non_empty("description"),
+        status: "open".into(),
+        payment_status: "unpaid".into(),
+        subscription: None,
+        invoice: None,
+        payment_intent: None,
+        amount_total: total,
+        currency: currency.unwrap_or_else(|| "usd".into()),
+    };
+    store.checkout_sessions.insert(id.clone(), session);
+    render_or_404(store, "checkout.session", &id)
+}
+
+/// `GET /v1/checkout/sessions/{id}`.
+pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+    store
+        .checkout_sessions
+        .get(id)
+        .map(|s| s.to_json(store))
+        .ok_or_else(|| ApiError::no_such("checkout.session", id))
+}
+
+/// `GET /v1/checkout/sessions?customer=&subscription=&payment_intent=`.
+pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+    let customer = p.non_empty("customer");
+    let subscription = p.non_empty("subscription");
+    let pi = p.non_empty("payment_intent");
+    let items: Vec<Value> = store
+        .checkout_sessions
+        .newest_first()
+        .filter(|s| customer.is_none() || s.customer == customer)
+        .filter(|s| subscription.is_none() || s.subscription == subscription)
+        .filter(|s| pi.is_none() || s.payment_intent == pi)
+        .map(|s| s.to_json(store))
+        .collect();
+    list::page(items, p, "/v1/checkout/sessions")
+}
+
+/// `POST /v1/billing_portal/sessions`.
+pub fn create_portal(store: &mut Store, p: &Params) -> ApiResult<Value> {
+    p.allow(&[
+        "customer",
+        "return_url",
+        "configuration",
+        "flow_data",
+        "locale",
+        "on_behalf_of",
+    ])?;
+    let customer = p.required("customer")?;
+    match store.customers.get(&customer) {
+        Some(c) if !c.deleted => {}
+        _ => return Err(ApiError::no_such_param("customer", &customer, "customer")),
+    }
+    let id = store.new_id("bps_");
+    let token = store.ids.token(32);
+    Ok(json!({
+        "id": id,
+        "object": "billing_portal.session",
+        "configuration": format!("bpc_{}", &token[..24]),
+        "created": store.now(),
+        "customer": customer,
+        "flow": null,
+        "livemode": false,
+        "locale": p.non_empty("locale"),
+        "on_behalf_of": null,
+        "return_url": p.non_empty("return_url"),
+        "url": format!("{}/p/session/test_{token}", store.public_url)
+    }))
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the emulator over HTTP (in-process server, reqwest client).
+
+// Tests may unwrap; clippy.toml only covers `#[test]` bodies, not the harness helpers.
+#![allow(clippy::unwrap_used)]
+
+mod api;
+mod billing;
+mod harness;
+mod webhooks;

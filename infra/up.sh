@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Brings the whole local stack up and serves the API and the webhook:
+#   AWS emulator (moto server) with template.yaml's table, queues and bus,
+#   the Stripe emulator with the catalog created in it and webhooks pointed at stripe-webhook,
+#   every function under `cargo lambda watch` on http://127.0.0.1:${TIERFLOW_PORT:-9000}.
+# Ctrl-C stops everything.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$TIERFLOW_ROOT"
+trap stop_all EXIT
+
+API_PORT=${TIERFLOW_PORT:-9000}
+AWS_PORT=${TIERFLOW_AWS_PORT:-5050}
+STRIPE_PORT=${TIERFLOW_STRIPE_PORT:-12111}
+
+ensure_tools
+log "building the workspace (first run: a few minutes)"
+cargo build --workspace --bins
+
+start_aws_emulator "$AWS_PORT" tierflow-local
+
+WEBHOOK_SECRET="whsec_$(random_secret)"
+JWT_SECRET=$(random_secret)
+start_stripe_emulator "$STRIPE_PORT" "http://127.0.0.1:$API_PORT/lambda-url/stripe-webhook" "$WEBHOOK_SECRET"
+export STRIPE_SECRET_KEY="sk_test_tierflow_local"
+
+if [ -x target/debug/catalog-sync ]; then
+  log "creating the catalog's products and prices in the Stripe emulator"
+  target/debug/catalog-sync
+fi
+
+ENV_FILE="$STATE_DIR/functions.env"
+cat >"$ENV_FILE" <<ENV
+AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
+AWS_ACCESS_KEY_ID=testing
+AWS_SECRET_ACCESS_KEY=testing
+AWS_REGION=us-east-1
+TABLE_NAME=$TABLE_NAME
+SYNC_QUEUE_URL=$SYNC_QUEUE_URL
+EVENT_BUS_NAME=$EVENT_BUS_NAME
+STRIPE_API_BASE=$STRIPE_API_BASE
+STRIPE_SECRET_KEY=$STRIPE_SECRET_KEY
+STRIPE_WEBHOOK_SECRETS=$WEBHOOK_SECRET
+JWT_HS256_SECRET=$JWT_SECRET
+ENV
+chmod 600 "$ENV_FILE"
+
+cat <<MSG
+
+  Tierflow is up.
+    API:      http://127.0.0.1:$API_PORT/api/v1/billing/config
+    Webhook:  http://127.0.0.1:$API_PORT/lambda-url/stripe-webhook
+    Stripe:   $STRIPE_API_BASE   AWS: $AWS_ENDPOINT_URL
+  A token for user "alice":
+    set -a; source $ENV_FILE; set +a; target/debug/dev-token alice alice@example.com
+
+MSG
+log "serving every function with cargo lambda watch on 127.0.0.1:$API_PORT"
+cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --env-file "$ENV_FILE"

@@ -1,0 +1,342 @@
+//! In-memory ports for handler unit tests. They keep the same conditional semantics as the
+//! DynamoDB adapter (version checks, create-once event records, pending scheduled changes) so a
+//! handler test exercises the same decisions; the real adapters are tested against the emulator.
+
+use crate::domain::{BillingProfile, UserId};
+use crate::ports::{
+    BillingStore, ChangeRecord, Commit, CommitError, DomainEvent, EnqueueError, EventBus,
+    EventRecord, EventStatus, PaymentPage, PaymentRecord, PublishError, StoreError, SyncJob,
+    SyncQueue,
+};
+use crate::time::UnixTime;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct State {
+    profiles: HashMap<UserId, BillingProfile>,
+    customers: HashMap<String, UserId>,
+    /// (user, change id) → change.
+    changes: BTreeMap<(UserId, String), ChangeRecord>,
+    /// (user, sort key) → payment.
+    payments: BTreeMap<(UserId, String), PaymentRecord>,
+    payment_refs: HashMap<String, (UserId, String)>,
+    events: HashMap<String, EventRecord>,
+    counters: HashMap<(String, UnixTime), u64>,
+    checkpoints: HashMap<String, i64>,
+}
+
+/// The billing store in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    unavailable: AtomicBool,
+}
+
+/// The sort key of a payment: newest first when read in reverse.
+pub fn payment_sort_key(payment: &PaymentRecord) -> String {
+    format!("{:012}#{}", payment.created.max(0), payment.payment_id)
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every call fail as if the store were unreachable (for failure-path tests).
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(StoreError("simulated outage".into()));
+        }
+        self.state
+            .lock()
+            .map_err(|_| StoreError("memory store poisoned".into()))
+    }
+}
+
+#[async_trait]
+impl BillingStore for MemoryStore {
+    async fn profile(&self, user_id: &UserId) -> Result<Option<BillingProfile>, StoreError> {
+        Ok(self.lock()?.profiles.get(user_id).cloned())
+    }
+
+    async fn user_for_customer(&self, customer_id: &str) -> Result<Option<UserId>, StoreError> {
+        Ok(self.lock()?.customers.get(customer_id).cloned())
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
+        let mut state = self.lock()?;
+        // Check every condition first so a failed commit writes nothing.
+        if let Some(write) = &commit.profile {
+            let current = state
+                .profiles
+                .get(&write.profile.user_id)
+                .map(|p| p.version);
+            let ok = match current {
+                None => write.expected_version == 0,
+                Some(v) => v == write.expected_version,
+            };
+            if !ok {
+                return Err(CommitError::ProfileConflict);
+            }
+        }
+        for (customer, user) in &commit.customer_links {
+            if state.customers.get(customer).is_some_and(|u| u != user) {
+                return Err(CommitError::CustomerLinkedElsewhere);
+            }
+        }
+        for key in &commit.settle_changes {
+            if !state.changes.get(key).is_some_and(|c| c.pending) {
+                return Err(CommitError::ChangeNotPending);
+            }
+        }
+        if let Some(event) = &commit.event {
+            if state.events.contains_key(&event.event_id) {
+                return Err(CommitError::EventAlreadyRecorded);
+            }
+        }
+        if let Some(write) = commit.profile {
+            let mut profile = write.profile;
+            profile.version = write.expected_version + 1;
+            state.profiles.insert(profile.user_id.clone(), profile);
+        }
+        for (customer, user) in commit.customer_links {
+            state.customers.insert(customer, user);
+        }
+        for key in commit.settle_changes {
+            if let Some(change) = state.changes.get_mut(&key) {
+                change.pending = false;
+            }
+        }
+        for change in commit.changes {
+            state
+                .changes
+                .insert((change.user_id.clone(), change.change_id.clone()), change);
+        }
+        for payment in commit.payments {
+            let sk = payment_sort_key(&payment);
+            for r in &payment.stripe_refs {
+                state
+                    .payment_refs
+                    .insert(r.clone(), (payment.user_id.clone(), sk.clone()));
+            }
+            state
+                .payments
+                .insert((payment.user_id.clone(), sk), payment);
+        }
+        if let Some(event) = commit.event {
+            state.events.insert(event.event_id.clone(), event);
+        }
+        Ok(())
+    }
+
+    async fn changes(&self, user_id: &UserId, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .changes
+            .iter()
+            .rev()
+            .filter(|((u, _), _)| u == user_id)
+            .take(limit as usize)
+            .map(|(_, c)| c.clone())
+            .collect())
+    }
+
+    async fn due_changes(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let state = self.lock()?;
+        let mut due: Vec<ChangeRecord> = state
+            .changes
+            .values()
+            .filter(|c| c.pending && c.due_at.is_some_and(|d| d <= now))
+            .cloned()
+            .collect();
+        due.sort_by_key(|c| c.due_at);
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+
+    async fn payments(
+        &self,
+        user_id: &UserId,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Result<PaymentPage, StoreError> {
+        let state = self.lock()?;
+        let mut items: Vec<(&String, &PaymentRecord)> = state
+            .payments
+            .iter()
+            .rev()
+            .filter(|((u, sk), _)| u == user_id && after.is_none_or(|a| sk.as_str() < a))
+            .map(|((_, sk), p)| (sk, p))
+            .take(limit as usize + 1)
+            .collect();
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        Ok(PaymentPage {
+            next: if more {
+                items.last().map(|(sk, _)| (*sk).clone())
+            } else {
+                None
+            },
+            payments: items.into_iter().map(|(_, p)| p.clone()).collect(),
+        })
+    }
+
+    async fn payment_by_ref(&self, stripe_id: &str) -> Result<Option<PaymentRecord>, StoreError> {
+        let state = self.lock()?;
+        Ok(state
+            .payment_refs
+            .get(stripe_id)
+            .and_then(|key| state.payments.get(key))
+            .cloned())
+    }
+
+    async fn event_record(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
+        Ok(self.lock()?.events.get(event_id).cloned())
+    }
+
+    async fn claim_event(
+        &self,
+        event_id: &str,
+        now: UnixTime,
+        lease_until: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock()?;
+        match state.events.get_mut(event_id) {
+            Some(r)
+                if r.status == EventStatus::Applied && r.lease_until.is_none_or(|l| l < now) =>
+            {
+                r.lease_until = Some(lease_until);
+                r.attempts += 1;
+                r.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn complete_event(&self, event_id: &str, now: UnixTime) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        if let Some(r) = state.events.get_mut(event_id) {
+            if r.status == EventStatus::Applied {
+                r.status = EventStatus::Completed;
+                r.lease_until = None;
+                r.outbox = Default::default();
+                r.updated_at = now;
+            }
+        }
+        Ok(())
+    }
+
+    async fn stalled_events(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let state = self.lock()?;
+        let mut stalled: Vec<EventRecord> = state
+            .events
+            .values()
+            .filter(|r| r.status == EventStatus::Applied && r.lease_until.is_none_or(|l| l < now))
+            .cloned()
+            .collect();
+        stalled.sort_by_key(|r| r.lease_until);
+        stalled.truncate(limit as usize);
+        Ok(stalled)
+    }
+
+    async fn count_in_window(&self, key: &str, window_end: UnixTime) -> Result<u64, StoreError> {
+        let mut state = self.lock()?;
+        let count = state
+            .counters
+            .entry((key.to_owned(), window_end))
+            .or_insert(0);
+        *count += 1;
+        Ok(*count)
+    }
+
+    async fn checkpoint(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.lock()?.checkpoints.get(name).copied())
+    }
+
+    async fn set_checkpoint(&self, name: &str, value: i64) -> Result<(), StoreError> {
+        self.lock()?.checkpoints.insert(name.to_owned(), value);
+        Ok(())
+    }
+}
+
+/// A sync queue that keeps what it was given.
+#[derive(Default)]
+pub struct MemoryQueue {
+    jobs: Mutex<Vec<SyncJob>>,
+    unavailable: AtomicBool,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn jobs(&self) -> Vec<SyncJob> {
+        self.jobs.lock().map(|j| j.clone()).unwrap_or_default()
+    }
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl SyncQueue for MemoryQueue {
+    async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), EnqueueError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(EnqueueError("simulated outage".into()));
+        }
+        self.jobs
+            .lock()
+            .map_err(|_| EnqueueError("poisoned".into()))?
+            .extend_from_slice(jobs);
+        Ok(())
+    }
+}
+
+/// An event bus that keeps what it was given.
+#[derive(Default)]
+pub struct MemoryBus {
+    events: Mutex<Vec<DomainEvent>>,
+    unavailable: AtomicBool,
+}
+
+impl MemoryBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn events(&self) -> Vec<DomainEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl EventBus for MemoryBus {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), PublishError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(PublishError("simulated outage".into()));
+        }
+        self.events
+            .lock()
+            .map_err(|_| PublishError("poisoned".into()))?
+            .extend_from_slice(events);
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! Real adapters for the ports, plus in-memory ones for handler tests.
+
+pub mod aws;
+pub mod dynamodb;
+pub mod eventbridge;
+pub mod memory;
+pub mod sqs;

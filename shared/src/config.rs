@@ -1,0 +1,305 @@
+//! Typed configuration read once at init. Each section is loaded by the functions that need it,
+//! and a missing variable fails fast with a message naming it. Secrets are wrapped in [`Secret`]
+//! so they never reach a log line.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// A configuration problem found at init; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// A secret value: usable by code, redacted in `Debug`/`Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The raw value, for the one place that must send it (a header, an HMAC key).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where configuration values come from: the process environment in Lambda, a map in tests.
+pub trait EnvSource {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl EnvSource for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned()
+    }
+}
+
+/// Reads typed values from an [`EnvSource`]; empty strings count as unset.
+pub struct Env<'a>(pub &'a dyn EnvSource);
+
+impl Env<'_> {
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        self.0.get(name).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    pub fn secret(&self, name: &'static str) -> Result<Secret, ConfigError> {
+        self.required(name).map(Secret)
+    }
+
+    pub fn parsed<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Invalid {
+                    name,
+                    reason: e.to_string(),
+                }),
+        }
+    }
+}
+
+/// The DynamoDB table every function reads or writes.
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    pub table_name: String,
+}
+
+impl TableConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(&ProcessEnv)
+    }
+    pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: Env(source).required("TABLE_NAME")?,
+        })
+    }
+}
+
+/// The SQS queue that carries sync jobs to the sync worker.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    pub sync_queue_url: String,
+}
+
+impl QueueConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(&ProcessEnv)
+    }
+    pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
+        Ok(Self {
+            sync_queue_url: Env(source).required("SYNC_QUEUE_URL")?,
+        })
+    }
+}
+
+/// The custom EventBridge bus that receives Tierflow's domain events.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    pub event_bus_name: String,
+}
+
+impl BusConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(&ProcessEnv)
+    }
+    pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
+        Ok(Self {
+            event_bus_name: Env(source).required("EVENT_BUS_NAME")?,
+        })
+    }
+}
+
+/// Stripe API access: the secret key, the publishable key handed to the frontend, and the base
+/// URL (real Stripe by default, the emulator locally).
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    pub secret_key: Secret,
+    pub publishable_key: String,
+    pub api_base: String,
+}
+
+/// Real Stripe's API base; `STRIPE_API_BASE` overrides it for the emulator.
+pub const STRIPE_DEFAULT_API_BASE: &str = "https://api.stripe.com";
+
+impl StripeConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(&ProcessEnv)
+    }
+    pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let env = Env(source);
+        Ok(Self {
+            secret_key: env.secret("STRIPE_SECRET_KEY")?,
+            publishable_key: env.optional("STRIPE_PUBLISHABLE_KEY").unwrap_or_default(),
+            api_base: env
+                .optional("STRIPE_API_BASE")
+                .unwrap_or_else(|| STRIPE_DEFAULT_API_BASE.to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+        })
+    }
+}
+
+/// The publishable key alone, for the one function that hands it out and never calls Stripe.
+#[derive(Debug, Clone)]
+pub struct PublishableKey(pub String);
+
+impl PublishableKey {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(&ProcessEnv)
+    }
+    pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let key = Env(source).required("STRIPE_PUBLISHABLE_KEY")?;
+        if !key.starts_with("pk_") {
+            return Err(ConfigError::Invalid {
+                name: "STRIPE_PUBLISHABLE_KEY",
+                reason: "a publishable key starts with pk_".into(),
+            });
+        }
+        Ok(Self(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let err = TableConfig::load(&env(&[])).unwrap_err();
+        assert_eq!(err.to_string(), "TABLE_NAME must be set");
+    }
+
+    #[test]
+    fn empty_variable_counts_as_missing() {
+        let err = TableConfig::load(&env(&[("TABLE_NAME", " ")])).unwrap_err();
+        assert_eq!(err.to_string(), "TABLE_NAME must be set");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let cfg = StripeConfig::load(&env(&[("STRIPE_SECRET_KEY", "sk_test_abc")])).unwrap();
+        let printed = format!("{cfg:?}");
+        assert!(!printed.contains("sk_test_abc"), "{printed}");
+        assert_eq!(cfg.secret_key.expose(), "sk_test_abc");
+        assert_eq!(cfg.api_base, STRIPE_DEFAULT_API_BASE);
+    }
+
+    #[test]
+    fn api_base_override_drops_trailing_slash() {
+        let cfg = StripeConfig::load(&env(&[
+            ("STRIPE_SECRET_KEY", "sk_test_abc"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:12111/"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.api_base, "http://127.0.0.1:12111");
+    }
+
+    #[test]
+    fn publishable_key_must_look_like_one() {
+        let err =
+            PublishableKey::load(&env(&[("STRIPE_PUBLISHABLE_KEY", "sk_live_x")])).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("STRIPE_PUBLISHABLE_KEY is invalid"));
+    }
+
+    #[test]
+    fn parsed_values_report_bad_numbers() {
+        let source = env(&[("GRACE_DAYS", "three")]);
+        let err = Env(&source).parsed("GRACE_DAYS", 3u32).unwrap_err();
+        assert!(err.to_string().starts_with("GRACE_DAYS is invalid"));
+        assert_eq!(Env(&env(&[])).parsed("GRACE_DAYS", 3u32).unwrap(), 3);
+    }
+}
+
+/// Stripe webhook verification: every secret accepted during a rotation, and the tolerance.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub secrets: Vec<Secret>,
+    pub tolerance_seconds: i64,
+}
+
+impl WebhookConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(&ProcessEnv)
+    }
+    /// `STRIPE_WEBHOOK_SECRETS` (comma-separated `whsec_…`), `STRIPE_WEBHOOK_TOLERANCE_SECONDS`.
+    pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let env = Env(source);
+        let secrets: Vec<Secret> = env
+            .required("STRIPE_WEBHOOK_SECRETS")?
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Secret::new)
+            .collect();
+        if secrets.is_empty() {
+            return Err(ConfigError::Missing("STRIPE_WEBHOOK_SECRETS"));
+        }
+        Ok(Self {
+            secrets,
+            tolerance_seconds: env.parsed(
+                "STRIPE_WEBHOOK_TOLERANCE_SECONDS",
+                crate::webhook::signature::DEFAULT_TOLERANCE_SECONDS,
+            )?,
+        })
+    }
+}
+
+/// Billing policy knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyConfig {
+    /// Days a past-due subscription keeps its tier (`GRACE_DAYS`, default 3).
+    pub grace_days: u32,
+}
+
+impl PolicyConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(&ProcessEnv)
+    }
+    pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
+        Ok(Self {
+            grace_days: Env(source).parsed("GRACE_DAYS", 3)?,
+        })
+    }
+}

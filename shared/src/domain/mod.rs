@@ -1,0 +1,19 @@
+//! The pure domain: plain types and functions, no SDK types, tested without any server.
+
+pub mod access;
+pub mod catalog;
+pub mod money;
+pub mod ordering;
+pub mod profile;
+pub mod tier;
+
+pub use access::{access_for, Access};
+pub use catalog::{Catalog, CatalogError, PriceSpec, TierSpec};
+pub use money::{Currency, Money};
+pub use profile::{BillingProfile, PendingChange, SubscriptionStatus};
+pub use tier::{BillingCycle, Tier, UserId};
+
+/// A value from outside that does not fit the domain; the message is safe to show the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);

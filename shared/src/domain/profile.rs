@@ -1,0 +1,214 @@
+//! A user's billing profile: the one item the API reads to answer "what does this user have".
+
+use super::{BillingCycle, Tier, UserId};
+use crate::time::UnixTime;
+use serde::{Deserialize, Serialize};
+
+/// Stripe's subscription statuses, plus `none` for a user who never subscribed or whose
+/// subscription is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    #[default]
+    None,
+    Incomplete,
+    IncompleteExpired,
+    Trialing,
+    Active,
+    PastDue,
+    Unpaid,
+    Canceled,
+    Paused,
+}
+
+impl SubscriptionStatus {
+    /// Stripe's status string; unknown future statuses are treated as `incomplete`, which
+    /// grants nothing, rather than failing the event.
+    pub fn from_stripe(raw: &str) -> Self {
+        match raw {
+            "trialing" => Self::Trialing,
+            "active" => Self::Active,
+            "past_due" => Self::PastDue,
+            "unpaid" => Self::Unpaid,
+            "canceled" => Self::Canceled,
+            "paused" => Self::Paused,
+            "incomplete_expired" => Self::IncompleteExpired,
+            _ => Self::Incomplete,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Incomplete => "incomplete",
+            Self::IncompleteExpired => "incomplete_expired",
+            Self::Trialing => "trialing",
+            Self::Active => "active",
+            Self::PastDue => "past_due",
+            Self::Unpaid => "unpaid",
+            Self::Canceled => "canceled",
+            Self::Paused => "paused",
+        }
+    }
+
+    /// A subscription that still exists in Stripe and will bill again: the user must change it
+    /// rather than start a second one.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            Self::Trialing | Self::Active | Self::PastDue | Self::Unpaid | Self::Paused
+        )
+    }
+}
+
+/// A change scheduled for later (a downgrade or cancellation at period end).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChange {
+    pub target_tier: Tier,
+    pub billing_cycle: Option<BillingCycle>,
+    pub effective_at: UnixTime,
+    /// The Stripe subscription schedule carrying it, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<String>,
+}
+
+/// Why paid access was withdrawn before its time (a dispute).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub reason: String,
+    pub at: UnixTime,
+}
+
+/// The latest Stripe state applied for one object, used to refuse older events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedVersion {
+    pub object_id: String,
+    /// The applied event's `created` (seconds).
+    pub created: UnixTime,
+    pub event_id: String,
+    /// The status the applied event left the object in, for same-second tie-breaks.
+    pub status: String,
+    /// The status before the applied event (its `previous_attributes.status`), if it changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<String>,
+}
+
+/// Everything Tierflow knows about one user's billing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingProfile {
+    pub user_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+    pub tier: Tier,
+    #[serde(default)]
+    pub status: SubscriptionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_cycle: Option<BillingCycle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_period_start: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_period_end: Option<UnixTime>,
+    #[serde(default)]
+    pub cancel_at_period_end: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_until: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Revocation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_change: Option<PendingChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_version: Option<AppliedVersion>,
+    /// Optimistic-concurrency counter: every write is conditional on the version it read.
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default)]
+    pub updated_at: UnixTime,
+}
+
+impl BillingProfile {
+    /// A user Tierflow has never seen: free, nothing in Stripe.
+    pub fn new_free(user_id: UserId) -> Self {
+        Self {
+            user_id,
+            email: None,
+            customer_id: None,
+            subscription_id: None,
+            tier: Tier::Free,
+            status: SubscriptionStatus::None,
+            billing_cycle: None,
+            current_period_start: None,
+            current_period_end: None,
+            cancel_at_period_end: false,
+            grace_until: None,
+            revocation: None,
+            pending_change: None,
+            subscription_version: None,
+            version: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// Back to free with the subscription gone (deleted subscription, deleted customer).
+    pub fn clear_subscription(&mut self) {
+        self.subscription_id = None;
+        self.tier = Tier::Free;
+        self.status = SubscriptionStatus::None;
+        self.billing_cycle = None;
+        self.current_period_start = None;
+        self.current_period_end = None;
+        self.cancel_at_period_end = false;
+        self.grace_until = None;
+        self.pending_change = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripe_statuses_round_trip_and_unknown_grants_nothing() {
+        for raw in [
+            "trialing",
+            "active",
+            "past_due",
+            "unpaid",
+            "canceled",
+            "paused",
+            "incomplete",
+            "incomplete_expired",
+        ] {
+            assert_eq!(SubscriptionStatus::from_stripe(raw).as_str(), raw);
+        }
+        assert_eq!(
+            SubscriptionStatus::from_stripe("something_new"),
+            SubscriptionStatus::Incomplete
+        );
+    }
+
+    #[test]
+    fn live_statuses_block_a_second_subscription() {
+        assert!(SubscriptionStatus::Active.is_live());
+        assert!(SubscriptionStatus::PastDue.is_live());
+        assert!(!SubscriptionStatus::Canceled.is_live());
+        assert!(!SubscriptionStatus::None.is_live());
+        assert!(!SubscriptionStatus::IncompleteExpired.is_live());
+    }
+
+    #[test]
+    fn clearing_a_subscription_keeps_the_customer_link() {
+        let mut p = BillingProfile::new_free(UserId::parse("u1").unwrap());
+        p.customer_id = Some("cus_1".into());
+        p.subscription_id = Some("sub_1".into());
+        p.tier = Tier::Professional;
+        p.status = SubscriptionStatus::Active;
+        p.clear_subscription();
+        assert_eq!(p.tier, Tier::Free);
+        assert_eq!(p.subscription_id, None);
+        assert_eq!(p.customer_id.as_deref(), Some("cus_1"));
+    }
+}

@@ -1,0 +1,201 @@
+//! The HTTP edge: one error envelope, one way to build JSON responses, and body parsing that
+//! turns anything a client can get wrong into a 4xx.
+
+use lambda_http::{http::StatusCode, Body, Request, Response};
+use serde::{de::DeserializeOwned, Serialize};
+
+/// Largest JSON body an API route accepts.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// An error a client can act on: status, stable machine code, human message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+    /// A failure of ours or of a dependency; the detail goes to the log, not to the caller.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "billing is temporarily unavailable; retry shortly",
+        )
+    }
+}
+
+impl From<crate::domain::InvalidInput> for ApiError {
+    fn from(e: crate::domain::InvalidInput) -> Self {
+        ApiError::bad_request("invalid_request", e.0)
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: EnvelopeBody<'a>,
+}
+
+#[derive(Serialize)]
+struct EnvelopeBody<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+/// A JSON response with the given status.
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    match serde_json::to_string(body) {
+        Ok(text) => with_json_headers(status, text),
+        Err(e) => {
+            tracing::error!(error = %e, "response did not serialise");
+            error_response(&ApiError::unavailable())
+        }
+    }
+}
+
+/// The error envelope `{"error":{"code","message"}}` with the error's status.
+pub fn error_response(err: &ApiError) -> Response<Body> {
+    let envelope = Envelope {
+        error: EnvelopeBody {
+            code: err.code,
+            message: &err.message,
+        },
+    };
+    let text = serde_json::to_string(&envelope)
+        .unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"error"}}"#.to_owned());
+    with_json_headers(err.status, text)
+}
+
+/// Maps a handler's outcome to a response: the happy path's status, or the error envelope.
+pub fn respond<T: Serialize>(status: StatusCode, outcome: Result<T, ApiError>) -> Response<Body> {
+    match outcome {
+        Ok(body) => json_response(status, &body),
+        Err(err) => error_response(&err),
+    }
+}
+
+fn with_json_headers(status: StatusCode, text: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        "cache-control",
+        lambda_http::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// Parses a JSON request body into `T`, refusing wrong content types, oversized or malformed
+/// bodies with a message that says what was wrong.
+pub fn parse_json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    if let Some(ct) = req.headers().get("content-type") {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        if !ct.starts_with("application/json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+    }
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request("invalid_body", format!("the JSON body is invalid: {e}"))
+    })
+}
+
+/// A query-string parameter, if present and not empty.
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    use lambda_http::RequestExt;
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name).map(str::to_owned))
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(resp: &Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(resp.body().as_ref()).unwrap()
+    }
+
+    #[test]
+    fn errors_use_the_envelope_and_status() {
+        let resp = error_response(&ApiError::bad_request(
+            "invalid_tier",
+            "unknown tier \"gold\"",
+        ));
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(resp.headers()["content-type"], "application/json");
+        assert_eq!(
+            body_of(&resp),
+            serde_json::json!({"error": {"code": "invalid_tier", "message": "unknown tier \"gold\""}})
+        );
+    }
+
+    #[test]
+    fn bodies_are_checked_for_type_size_and_syntax() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Input {
+            tier: String,
+        }
+        let req = |ct: &str, body: &str| {
+            let mut r = Request::new(Body::Text(body.to_owned()));
+            r.headers_mut().insert("content-type", ct.parse().unwrap());
+            r
+        };
+        let err = parse_json_body::<Input>(&req("text/plain", "{}")).unwrap_err();
+        assert_eq!(err.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let err = parse_json_body::<Input>(&req("application/json", "{")).unwrap_err();
+        assert_eq!(err.code, "invalid_body");
+        let err = parse_json_body::<Input>(&req("application/json", r#"{"tier": 5}"#)).unwrap_err();
+        assert!(err.message.contains("invalid type"), "{}", err.message);
+        let big = format!(r#"{{"tier":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        let err = parse_json_body::<Input>(&req("application/json", &big)).unwrap_err();
+        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        let ok = parse_json_body::<Input>(&req(
+            "application/json; charset=utf-8",
+            r#"{"tier":"starter"}"#,
+        ));
+        assert!(ok.is_ok());
+    }
+}

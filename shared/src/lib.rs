@@ -1,0 +1,16 @@
+//! Tierflow's one library crate: the pure domain, the ports the functions call, and the
+//! adapters behind them (DynamoDB, SQS, EventBridge, Stripe, Lago, Keycloak, email).
+
+pub mod adapters;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod effects;
+pub mod http;
+pub mod ports;
+pub mod service;
+pub mod stripe;
+pub mod telemetry;
+pub mod time;
+pub mod webhook;
+pub mod wiring;

@@ -1,0 +1,264 @@
+//! The billing store: profiles, customer links, the change audit trail with scheduled changes,
+//! payment history, Stripe event records (idempotency), rate-limit counters and checkpoints.
+//! Every multi-item effect goes through one atomic [`Commit`].
+
+use super::{DomainEvent, SyncJob};
+use crate::domain::{BillingCycle, BillingProfile, Tier, UserId};
+use crate::time::UnixTime;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// How long event records are kept: longer than Stripe retries (3 days) and the Events API (30).
+pub const EVENT_RECORD_TTL_SECONDS: i64 = 35 * 86_400;
+
+/// A store failure that is worth retrying (the store was unreachable or throttled).
+#[derive(Debug, thiserror::Error)]
+#[error("billing store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// Why a [`Commit`] did not apply. Nothing was written in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The profile changed since it was read: re-read and decide again.
+    #[error("the profile changed concurrently")]
+    ProfileConflict,
+    /// Another delivery of the same event was recorded first.
+    #[error("the event was already recorded")]
+    EventAlreadyRecorded,
+    /// A scheduled change was already applied or withdrawn.
+    #[error("the scheduled change is no longer pending")]
+    ChangeNotPending,
+    /// The Stripe customer already belongs to another user.
+    #[error("the Stripe customer is linked to another user")]
+    CustomerLinkedElsewhere,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A profile write conditioned on the version that was read (`expected_version` 0 = new user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileWrite {
+    pub profile: BillingProfile,
+    pub expected_version: u64,
+}
+
+/// What kind of change an audit item records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Subscribed,
+    Upgraded,
+    DowngradeScheduled,
+    Downgraded,
+    CancellationScheduled,
+    Resumed,
+    Canceled,
+    AccessRevoked,
+    AccessRestored,
+    GraceStarted,
+    StatusChanged,
+    ChangeWithdrawn,
+}
+
+/// One entry of the audit trail; when `due_at` is set and `pending`, it is also a scheduled
+/// change found by the sparse due index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub user_id: UserId,
+    /// Unique per user; sorts by time.
+    pub change_id: String,
+    pub kind: ChangeKind,
+    pub from_tier: Tier,
+    pub to_tier: Tier,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_cycle: Option<BillingCycle>,
+    pub recorded_at: UnixTime,
+    /// When a scheduled change takes effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<UnixTime>,
+    /// True while a scheduled change waits to be applied.
+    #[serde(default)]
+    pub pending: bool,
+    /// What caused it: a Stripe event id or an API request.
+    pub cause: String,
+}
+
+/// A payment's state as the history shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Succeeded,
+    Failed,
+    RequiresAction,
+    Refunded,
+    PartiallyRefunded,
+    Disputed,
+}
+
+/// One payment in a user's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    pub user_id: UserId,
+    /// The primary Stripe id (payment intent, else invoice, else charge).
+    pub payment_id: String,
+    /// Every Stripe id that refers to this payment (invoice, payment intent, charge).
+    pub stripe_refs: Vec<String>,
+    /// Sort time: when the payment was created in Stripe.
+    pub created: UnixTime,
+    pub amount: i64,
+    pub currency: String,
+    pub status: PaymentStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_brand: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_last4: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<UnixTime>,
+    #[serde(default)]
+    pub amount_refunded: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_at: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    /// The subscription an invoice payment paid for; `None` for one-time payments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+}
+
+/// A page of history, newest first, and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentPage {
+    pub payments: Vec<PaymentRecord>,
+    /// Opaque position after the last item; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// Where a Stripe event stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// State written; the outbox (sync jobs, domain events) is being published under a lease.
+    Applied,
+    /// Fully processed.
+    Completed,
+    /// Deliberately not applied (unknown type, older than the state, nothing to do).
+    Ignored,
+    /// Could never be applied (unknown customer, malformed object): needs a person.
+    Failed,
+}
+
+/// What must be published after an event's state is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outbox {
+    pub jobs: Vec<SyncJob>,
+    pub events: Vec<DomainEvent>,
+}
+
+impl Outbox {
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty() && self.events.is_empty()
+    }
+}
+
+/// The idempotency record of one Stripe event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub event_id: String,
+    pub event_type: String,
+    pub status: EventStatus,
+    /// The event's `created`.
+    pub created: UnixTime,
+    /// SHA-256 of the payload, to notice a different body under a known id.
+    pub payload_hash: String,
+    pub attempts: u32,
+    /// While `Applied`, the instant after which another invocation may take over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub outbox: Outbox,
+    pub updated_at: UnixTime,
+    /// TTL: DynamoDB may delete the record after this.
+    pub expires_at: UnixTime,
+}
+
+/// Everything one decision writes, applied atomically or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Commit {
+    pub profile: Option<ProfileWrite>,
+    /// Stripe customer → user links to create (or confirm).
+    pub customer_links: Vec<(String, UserId)>,
+    pub changes: Vec<ChangeRecord>,
+    /// Scheduled changes (user, change id) that stop being pending; fails if one already did.
+    pub settle_changes: Vec<(UserId, String)>,
+    pub payments: Vec<PaymentRecord>,
+    /// Created only if no record of this event exists yet.
+    pub event: Option<EventRecord>,
+}
+
+/// The billing store port.
+#[async_trait]
+pub trait BillingStore: Send + Sync {
+    /// The user's profile, if Tierflow has one.
+    async fn profile(&self, user_id: &UserId) -> Result<Option<BillingProfile>, StoreError>;
+
+    /// The user a Stripe customer belongs to.
+    async fn user_for_customer(&self, customer_id: &str) -> Result<Option<UserId>, StoreError>;
+
+    /// Applies a commit atomically.
+    async fn commit(&self, commit: Commit) -> Result<(), CommitError>;
+
+    /// The user's audit trail, newest first.
+    async fn changes(&self, user_id: &UserId, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
+
+    /// Pending scheduled changes due at or before `now`, oldest first (a query on the sparse
+    /// due index: the cost follows the due items, not the table).
+    async fn due_changes(&self, now: UnixTime, limit: u32)
+        -> Result<Vec<ChangeRecord>, StoreError>;
+
+    /// A page of the user's payments, newest first, starting after the position `after` (a
+    /// previous page's `next`). Always a key-range query inside the user's own partition.
+    async fn payments(
+        &self,
+        user_id: &UserId,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Result<PaymentPage, StoreError>;
+
+    /// The payment a Stripe id (invoice, payment intent, charge) refers to.
+    async fn payment_by_ref(&self, stripe_id: &str) -> Result<Option<PaymentRecord>, StoreError>;
+
+    /// The record of a Stripe event.
+    async fn event_record(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError>;
+
+    /// Takes over an `Applied` record whose lease expired; false if someone else holds it.
+    async fn claim_event(
+        &self,
+        event_id: &str,
+        now: UnixTime,
+        lease_until: UnixTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks an `Applied` event completed once its outbox is published.
+    async fn complete_event(&self, event_id: &str, now: UnixTime) -> Result<(), StoreError>;
+
+    /// `Applied` records whose lease has expired (their outbox may be unpublished).
+    async fn stalled_events(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Adds one to a fixed-window counter that expires at `window_end`; returns the new count.
+    async fn count_in_window(&self, key: &str, window_end: UnixTime) -> Result<u64, StoreError>;
+
+    /// A named checkpoint (e.g. the last Stripe event time reconciled).
+    async fn checkpoint(&self, name: &str) -> Result<Option<i64>, StoreError>;
+
+    async fn set_checkpoint(&self, name: &str, value: i64) -> Result<(), StoreError>;
+}

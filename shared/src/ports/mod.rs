@@ -1,0 +1,13 @@
+//! Narrow traits per capability. Each has a real adapter (`crate::adapters`) tested against the
+//! local emulators, and an in-memory one (`crate::adapters::memory`) for handler tests.
+
+pub mod billing_store;
+pub mod event_bus;
+pub mod sync_queue;
+
+pub use billing_store::{
+    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, EventRecord, EventStatus, Outbox,
+    PaymentPage, PaymentRecord, PaymentStatus, ProfileWrite, StoreError,
+};
+pub use event_bus::{DomainEvent, EventBus, PublishError};
+pub use sync_queue::{EnqueueError, SyncJob, SyncQueue, SyncTarget};

@@ -1,0 +1,81 @@
+//! `GET /api/v1/billing/config`: what the frontend needs before anyone signs in.
+
+use crate::domain::catalog::Entitlements;
+use crate::domain::{Catalog, Tier};
+use serde::Serialize;
+
+/// The publishable key and the plan catalog with prices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BillingConfigView {
+    pub publishable_key: String,
+    pub currency: String,
+    pub plans: Vec<PlanView>,
+}
+
+/// One tier as the frontend shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanView {
+    pub tier: Tier,
+    pub name: String,
+    pub entitlements: Entitlements,
+    pub prices: Vec<PlanPriceView>,
+}
+
+/// One price: integer minor units with currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanPriceView {
+    pub billing_cycle: &'static str,
+    pub amount: i64,
+    pub currency: String,
+    pub lookup_key: String,
+}
+
+/// Builds the view from configuration alone: no Stripe call, no table read.
+pub fn billing_config(catalog: &Catalog, publishable_key: &str) -> BillingConfigView {
+    BillingConfigView {
+        publishable_key: publishable_key.to_owned(),
+        currency: catalog.currency.as_str().to_owned(),
+        plans: catalog
+            .tiers
+            .iter()
+            .map(|spec| PlanView {
+                tier: spec.tier,
+                name: spec.name.clone(),
+                entitlements: spec.entitlements.clone(),
+                prices: spec
+                    .prices
+                    .iter()
+                    .map(|p| PlanPriceView {
+                        billing_cycle: p.cycle.as_str(),
+                        amount: p.unit_amount,
+                        currency: catalog.currency.as_str().to_owned(),
+                        lookup_key: p.lookup_key.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::catalog::BUILT_IN_CATALOG;
+
+    #[test]
+    fn lists_every_tier_with_integer_prices() {
+        let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
+        let view = billing_config(&catalog, "pk_test_123");
+        assert_eq!(view.plans.len(), 5);
+        assert_eq!(view.plans[0].tier, Tier::Free);
+        assert!(view.plans[0].prices.is_empty());
+        let pro = &view.plans[3];
+        assert_eq!(pro.tier, Tier::Professional);
+        assert_eq!(pro.prices[0].amount, 4900);
+        assert_eq!(pro.prices[1].amount, 49000);
+        assert_eq!(pro.prices[1].billing_cycle, "yearly");
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["plans"][1]["prices"][0]["amount"], 100);
+        assert_eq!(json["publishable_key"], "pk_test_123");
+    }
+}

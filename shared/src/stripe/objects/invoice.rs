@@ -1,0 +1,308 @@
+//! Invoices and their lines. Basil moved `subscription` under `parent.subscription_details`,
+//! `proration` under `lines.data[].parent.*`, the price under `pricing`, and replaced
+//! `payment_intent`/`charge` with the `payments` list; the accessors read both shapes.
+
+use super::{
+    has_id, null_as_default, Charge, Customer, Expandable, List, Metadata, PaymentIntent, Price,
+    Subscription,
+};
+use serde::{Deserialize, Serialize};
+
+/// An invoice, or an invoice preview (whose id is null or absent: read as empty).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Invoice {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub id: String,
+    #[serde(default)]
+    pub customer: Option<Expandable<Customer>>,
+    /// Before basil.
+    #[serde(default)]
+    pub subscription: Option<Expandable<Subscription>>,
+    /// Basil and later.
+    #[serde(default)]
+    pub parent: Option<InvoiceParent>,
+    /// `draft`, `open`, `paid`, `uncollectible` or `void`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub amount_due: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub amount_paid: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub amount_remaining: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub total: i64,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub hosted_invoice_url: Option<String>,
+    #[serde(default)]
+    pub invoice_pdf: Option<String>,
+    /// Before basil.
+    #[serde(default)]
+    pub payment_intent: Option<Expandable<PaymentIntent>>,
+    /// Before basil.
+    #[serde(default)]
+    pub charge: Option<Expandable<Charge>>,
+    /// Basil and later, when expanded (`expand[]=payments`).
+    #[serde(default)]
+    pub payments: Option<List<InvoicePayment>>,
+    /// `subscription_create`, `subscription_cycle`, `subscription_update`, `manual`, ...
+    #[serde(default)]
+    pub billing_reason: Option<String>,
+    #[serde(default)]
+    pub period_start: Option<i64>,
+    #[serde(default)]
+    pub period_end: Option<i64>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub lines: List<InvoiceLine>,
+    #[serde(default)]
+    pub created: Option<i64>,
+    #[serde(default)]
+    pub status_transitions: Option<StatusTransitions>,
+    #[serde(default)]
+    pub next_payment_attempt: Option<i64>,
+    #[serde(default)]
+    pub attempt_count: Option<u32>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: Metadata,
+}
+
+/// Why the invoice exists (basil): a subscription, a quote, ...
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceParent {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub subscription_details: Option<InvoiceSubscriptionDetails>,
+}
+
+/// The subscription behind a subscription invoice (basil).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceSubscriptionDetails {
+    #[serde(default)]
+    pub subscription: Option<Expandable<Subscription>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: Metadata,
+}
+
+/// One payment towards an invoice (basil's `payments` list).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InvoicePayment {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub id: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub amount_paid: Option<i64>,
+    #[serde(default)]
+    pub payment: Option<InvoicePaymentRef>,
+}
+
+/// What paid it: a PaymentIntent or (rarely) a bare charge.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InvoicePaymentRef {
+    #[serde(default)]
+    pub payment_intent: Option<Expandable<PaymentIntent>>,
+    #[serde(default)]
+    pub charge: Option<Expandable<Charge>>,
+}
+
+/// When the invoice changed status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusTransitions {
+    #[serde(default)]
+    pub finalized_at: Option<i64>,
+    #[serde(default)]
+    pub paid_at: Option<i64>,
+    #[serde(default)]
+    pub voided_at: Option<i64>,
+}
+
+/// A start/end pair in Unix seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    pub start: i64,
+    pub end: i64,
+}
+
+/// One line of an invoice.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub amount: i64,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub period: Option<Period>,
+    #[serde(default)]
+    pub quantity: Option<u64>,
+    /// Before basil.
+    #[serde(default)]
+    pub proration: Option<bool>,
+    /// Before basil.
+    #[serde(default)]
+    pub price: Option<Price>,
+    /// Basil and later.
+    #[serde(default)]
+    pub parent: Option<InvoiceLineParent>,
+    /// Basil and later.
+    #[serde(default)]
+    pub pricing: Option<LinePricing>,
+}
+
+/// Where a line comes from (basil): a subscription item or a one-off invoice item.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceLineParent {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub subscription_item_details: Option<LineItemDetails>,
+    #[serde(default)]
+    pub invoice_item_details: Option<LineItemDetails>,
+}
+
+/// The proration flag and origin of a line (basil).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LineItemDetails {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub proration: bool,
+    #[serde(default)]
+    pub subscription: Option<String>,
+    #[serde(default)]
+    pub subscription_item: Option<String>,
+}
+
+/// How a line was priced (basil).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinePricing {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub price_details: Option<LinePriceDetails>,
+    #[serde(default)]
+    pub unit_amount_decimal: Option<String>,
+}
+
+/// The price behind a line (basil).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinePriceDetails {
+    #[serde(default)]
+    pub price: Option<Expandable<Price>>,
+    #[serde(default)]
+    pub product: Option<String>,
+}
+
+impl Invoice {
+    /// The subscription that billed this invoice: top-level `subscription` before basil,
+    /// `parent.subscription_details.subscription` after.
+    pub fn subscription_id(&self) -> Option<&str> {
+        self.subscription
+            .as_ref()
+            .or_else(|| {
+                self.parent
+                    .as_ref()?
+                    .subscription_details
+                    .as_ref()?
+                    .subscription
+                    .as_ref()
+            })
+            .map(Expandable::id)
+    }
+
+    /// The customer's id, expanded or not.
+    pub fn customer_id(&self) -> Option<&str> {
+        self.customer.as_ref().map(Expandable::id)
+    }
+
+    /// The PaymentIntent that pays it: top-level before basil, the first payment after
+    /// (present only when `payments` was expanded).
+    pub fn payment_intent_id(&self) -> Option<&str> {
+        self.payment_intent
+            .as_ref()
+            .map(Expandable::id)
+            .or_else(|| {
+                self.payments
+                    .as_ref()?
+                    .data
+                    .iter()
+                    .find_map(|p| p.payment.as_ref()?.payment_intent.as_ref())
+                    .map(Expandable::id)
+            })
+    }
+
+    /// The expanded PaymentIntent (`expand[]=latest_invoice.payment_intent` before basil,
+    /// `expand[]=latest_invoice.payments` after), to read its status and 3-D Secure action.
+    pub fn expanded_payment_intent(&self) -> Option<&PaymentIntent> {
+        self.payment_intent
+            .as_ref()
+            .and_then(Expandable::as_object)
+            .or_else(|| {
+                self.payments
+                    .as_ref()?
+                    .data
+                    .iter()
+                    .find_map(|p| p.payment.as_ref()?.payment_intent.as_ref()?.as_object())
+            })
+    }
+
+    /// The charge that paid it: top-level before basil, a bare-charge payment after.
+    pub fn charge_id(&self) -> Option<&str> {
+        self.charge.as_ref().map(Expandable::id).or_else(|| {
+            self.payments
+                .as_ref()?
+                .data
+                .iter()
+                .find_map(|p| p.payment.as_ref()?.charge.as_ref())
+                .map(Expandable::id)
+        })
+    }
+
+    /// When it was paid.
+    pub fn paid_at(&self) -> Option<i64> {
+        self.status_transitions.as_ref()?.paid_at
+    }
+
+    /// The sum of the proration lines: what an upgrade costs now, credits included.
+    pub fn proration_amount(&self) -> i64 {
+        self.lines
+            .data
+            .iter()
+            .filter(|line| line.is_proration())
+            .map(|line| line.amount)
+            .sum()
+    }
+}
+
+impl InvoiceLine {
+    /// Whether the line prorates a change: `proration` before basil, `parent.*.proration` after.
+    pub fn is_proration(&self) -> bool {
+        self.proration.unwrap_or_else(|| {
+            self.parent.as_ref().is_some_and(|p| {
+                [&p.subscription_item_details, &p.invoice_item_details]
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d.proration)
+            })
+        })
+    }
+
+    /// The line's price id: `price.id` before basil, `pricing.price_details.price` after.
+    pub fn price_id(&self) -> Option<&str> {
+        self.price.as_ref().map(|p| p.id.as_str()).or_else(|| {
+            self.pricing
+                .as_ref()?
+                .price_details
+                .as_ref()?
+                .price
+                .as_ref()
+                .map(Expandable::id)
+        })
+    }
+}
+
+has_id!(Invoice, InvoiceLine, InvoicePayment);

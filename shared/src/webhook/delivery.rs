@@ -1,0 +1,88 @@
+//! One HTTP delivery from Stripe: verify, parse, process, answer. Invalid deliveries are 400
+//! with nothing recorded; transient failures are 500 so Stripe retries; everything else is 200.
+
+use super::processor::{payload_hash, Processor};
+use super::signature::verify;
+use crate::config::WebhookConfig;
+use crate::http::{error_response, json_response, ApiError};
+use crate::stripe::Event;
+use crate::time::UnixTime;
+use lambda_http::{http::StatusCode, Body, Response};
+use tracing::{error, warn};
+
+/// Parses a verified payload as a v1 Stripe event (thin v2 notifications are refused).
+pub fn parse_event(payload: &[u8]) -> Result<Event, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(payload)
+        .map_err(|_| ApiError::bad_request("invalid_payload", "the body is not JSON"))?;
+    match value.get("object").and_then(|o| o.as_str()) {
+        Some("event") => {}
+        Some("v2.core.event") => {
+            return Err(ApiError::bad_request(
+                "unsupported_event",
+                "thin (v2) event notifications are not supported; use a snapshot event destination",
+            ))
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_payload",
+                "the body is not a Stripe event",
+            ))
+        }
+    }
+    let event: Event = serde_json::from_value(value).map_err(|e| {
+        ApiError::bad_request("invalid_payload", format!("the event is malformed: {e}"))
+    })?;
+    if event.id.is_empty() || event.kind.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_payload",
+            "the event has no id or type",
+        ));
+    }
+    Ok(event)
+}
+
+/// Handles one delivery.
+pub async fn handle_delivery(
+    processor: &Processor,
+    config: &WebhookConfig,
+    signature: Option<&str>,
+    payload: &[u8],
+    now: UnixTime,
+    lease_until: UnixTime,
+) -> Response<Body> {
+    if let Err(e) = verify(
+        signature.unwrap_or(""),
+        payload,
+        &config.secrets,
+        Some(config.tolerance_seconds),
+        now,
+    ) {
+        // Only the event id, if one can be read, is logged: never the body.
+        let id = serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned));
+        warn!(event_id = id.as_deref().unwrap_or("-"), reason = %e, "refused a webhook delivery");
+        return error_response(&ApiError::bad_request("invalid_signature", e.to_string()));
+    }
+    let event = match parse_event(payload) {
+        Ok(event) => event,
+        Err(e) => return error_response(&e),
+    };
+    match processor
+        .process(&event, &payload_hash(payload), lease_until)
+        .await
+    {
+        Ok(outcome) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({"received": true, "outcome": outcome.label()}),
+        ),
+        Err(e) => {
+            error!(event_id = %event.id, error = %e, "transient failure; Stripe will retry");
+            error_response(&ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "retry_later",
+                "the event could not be processed now; it will be retried",
+            ))
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! Applies a verified Stripe event exactly once.
+//!
+//! 1. The event's record is read: completed, ignored or failed events are duplicates; an
+//!    `Applied` record whose lease expired is resumed (its outbox republished).
+//! 2. The user is resolved (customer link, the payment an event refers to, or the user id
+//!    Tierflow put on the Stripe object), their profile read, and [`decide`] asked.
+//! 3. One transaction writes the new profile (conditional on the version read), the audit
+//!    items, payments, customer links and the event record (conditional on not existing, with
+//!    a lease and the outbox). A concurrent delivery of the same event loses that race and
+//!    becomes a duplicate; a concurrent event for the same user re-reads and decides again.
+//! 4. The outbox (sync jobs, domain events) is published and the record completed. If that
+//!    fails the caller answers 5xx: Stripe's retry, or `reconcile-stripe`, resumes it.
+
+use super::decide::{decide, subject_of, Decision, Input, Policy, HANDLED_EVENT_TYPES};
+use crate::domain::{BillingProfile, Catalog, UserId};
+use crate::ports::billing_store::EVENT_RECORD_TTL_SECONDS;
+use crate::ports::{
+    BillingStore, Commit, CommitError, EventBus, EventRecord, EventStatus, Outbox, PaymentRecord,
+    ProfileWrite, StoreError, SyncQueue,
+};
+use crate::stripe::{Event, StripeApi};
+use crate::time::{Clock, UnixTime};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tracing::{error, info, warn};
+
+/// How often a decision is retried when another event for the same user commits first.
+const MAX_CONFLICT_RETRIES: usize = 5;
+
+/// What became of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// State written and effects published.
+    Applied,
+    /// Already processed (or being processed) by another delivery: nothing done.
+    Duplicate,
+    /// Deliberately not applied; recorded.
+    Ignored(String),
+    /// Can never apply; recorded as failed for a person to look at.
+    Failed(String),
+    /// A stalled event's effects were published now.
+    Resumed,
+    /// A type Tierflow does not act on: acknowledged, not recorded.
+    Unhandled,
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Ignored(_) => "ignored",
+            Outcome::Failed(_) => "failed",
+            Outcome::Resumed => "resumed",
+            Outcome::Unhandled => "unhandled",
+        }
+    }
+}
+
+/// A failure worth retrying (AWS, Stripe 5xx, throttling): answer 5xx so Stripe retries.
+#[derive(Debug, thiserror::Error)]
+#[error("transient failure: {0}")]
+pub struct ProcessError(pub String);
+
+impl From<StoreError> for ProcessError {
+    fn from(e: StoreError) -> Self {
+        ProcessError(e.to_string())
+    }
+}
+
+/// The processing core shared by `stripe-webhook`, `stripe-events` and `reconcile-stripe`.
+pub struct Processor {
+    pub store: Arc<dyn BillingStore>,
+    pub queue: Arc<dyn SyncQueue>,
+    pub bus: Arc<dyn EventBus>,
+    pub stripe: Arc<dyn StripeApi>,
+    pub catalog: Catalog,
+    pub grace_days: u32,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// SHA-256 of a payload, hex: kept on the record to notice a different body under one id.
+pub fn payload_hash(payload: &[u8]) -> String {
+    hex::encode(Sha256::digest(payload))
+}
+
+impl Processor {
+    fn policy(&self) -> Policy<'_> {
+        Policy {
+            catalog: &self.catalog,
+            grace_days: self.grace_days,
+        }
+    }
+
+    fn record(
+        &self,
+        event: &Event,
+        hash: &str,
+        status: EventStatus,
+        detail: Option<String>,
+        outbox: Outbox,
+        lease_until: Option<UnixTime>,
+    ) -> EventRecord {
+        let now = self.clock.now();
+        EventRecord {
+            event_id: event.id.clone(),
+            event_type: event.kind.clone(),
+            status,
+            created: event.created,
+            payload_hash: hash.to_owned(),
+            attempts: 1,
+            lease_until,
+            detail,
+            outbox,
+            updated_at: now,
+            expires_at: now + EVENT_RECORD_TTL_SECONDS,
+        }
+    }
+
+    /// Processes one verified event. `lease_until` is when this invocation ends (its deadline).
+    #[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = %event.kind))]
+    pub async fn process(
+        &self,
+        event: &Event,
+        hash: &str,
+        lease_until: UnixTime,
+    ) -> Result<Outcome, ProcessError> {
+        if !HANDLED_EVENT_TYPES.contains(&event.kind.as_str()) {
+            info!(
+                metric = "stripe_event_unhandled",
+                "acknowledged an event type Tierflow does not act on"
+            );
+            return Ok(Outcome::Unhandled);
+        }
+        if let Some(existing) = self.store.event_record(&event.id).await? {
+            return self.on_existing(existing, hash, lease_until).await;
+        }
+        let object = match event.object() {
+            Ok(object) => object,
+            Err(e) => {
+                return self
+                    .finish_unapplied(
+                        event,
+                        hash,
+                        EventStatus::Failed,
+                        format!("malformed {}: {e}", event.object_type().unwrap_or("object")),
+                    )
+                    .await
+            }
+        };
+        let subject = subject_of(&object);
+        let mut existing_payment: Option<PaymentRecord> = None;
+        for r in &subject.payment_refs {
+            if let Some(p) = self.store.payment_by_ref(r).await? {
+                existing_payment = Some(p);
+                break;
+            }
+        }
+        let Some(user_id) = self
+            .resolve_user(&subject, existing_payment.as_ref())
+            .await?
+        else {
+            let who = subject
+                .customer_id
+                .clone()
+                .or(subject.payment_refs.first().cloned())
+                .unwrap_or_else(|| "an unknown object".into());
+            return self
+                .finish_unapplied(
+                    event,
+                    hash,
+                    EventStatus::Failed,
+                    format!("no Tierflow user for {who}"),
+                )
+                .await;
+        };
+
+        let mut fetched = None;
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let stored = self.store.profile(&user_id).await?;
+            let expected_version = stored.as_ref().map_or(0, |p| p.version);
+            let profile = stored.unwrap_or_else(|| BillingProfile::new_free(user_id.clone()));
+            let input = Input {
+                user_id: &user_id,
+                profile: &profile,
+                existing_payment: existing_payment.as_ref(),
+                fetched_subscription: fetched.as_ref(),
+                now: self.clock.now(),
+            };
+            let decision = decide(event, &object, &input, self.policy());
+            let app = match decision {
+                Decision::Apply(app) => app,
+                Decision::Ignore(reason) => {
+                    return self
+                        .finish_unapplied(event, hash, EventStatus::Ignored, reason)
+                        .await
+                }
+                Decision::Fail(reason) => {
+                    return self
+                        .finish_unapplied(event, hash, EventStatus::Failed, reason)
+                        .await
+                }
+                Decision::FetchSubscription(id) if fetched.is_none() => {
+                    match self.stripe.retrieve_subscription(&id).await {
+                        Ok(sub) => {
+                            info!(subscription = %id, "fetched the subscription to decide");
+                            fetched = Some(sub);
+                            continue;
+                        }
+                        Err(e) if e.is_transient() => {
+                            return Err(ProcessError(format!("retrieve {id}: {e}")))
+                        }
+                        Err(e) => {
+                            return self
+                                .finish_unapplied(
+                                    event,
+                                    hash,
+                                    EventStatus::Failed,
+                                    format!("retrieve {id}: {e}"),
+                                )
+                                .await
+                        }
+                    }
+                }
+                Decision::FetchSubscription(id) => {
+                    return self
+                        .finish_unapplied(
+                            event,
+                            hash,
+                            EventStatus::Failed,
+                            format!("{id} could not be decided even from Stripe's copy"),
+                        )
+                        .await;
+                }
+            };
+            let app = *app;
+            let outbox = app.effects.outbox.clone();
+            let (status, lease) = if outbox.is_empty() {
+                (EventStatus::Completed, None)
+            } else {
+                (EventStatus::Applied, Some(lease_until))
+            };
+            let profile_changed = app.profile != profile;
+            let commit = Commit {
+                profile: profile_changed.then(|| ProfileWrite {
+                    profile: app.profile.clone(),
+                    expected_version,
+                }),
+                customer_links: app.customer_links.clone(),
+                changes: app.effects.changes.clone(),
+                settle_changes: vec![],
+                payments: app.payments.clone(),
+                event: Some(self.record(
+                    event,
+                    hash,
+                    status,
+                    Some(app.detail.clone()),
+                    outbox.clone(),
+                    lease,
+                )),
+            };
+            match self.store.commit(commit).await {
+                Ok(()) => {
+                    info!(user_id = %user_id, detail = %app.detail, "applied");
+                    if status == EventStatus::Applied {
+                        self.publish(&event.id, &outbox).await?;
+                    }
+                    return Ok(Outcome::Applied);
+                }
+                Err(CommitError::ProfileConflict) => {
+                    warn!(user_id = %user_id, "profile changed concurrently; deciding again");
+                    continue;
+                }
+                Err(CommitError::EventAlreadyRecorded) => return Ok(Outcome::Duplicate),
+                Err(CommitError::CustomerLinkedElsewhere) => {
+                    return self
+                        .finish_unapplied(
+                            event,
+                            hash,
+                            EventStatus::Failed,
+                            "the Stripe customer belongs to another user".into(),
+                        )
+                        .await;
+                }
+                Err(CommitError::ChangeNotPending) => {
+                    return Err(ProcessError("unexpected scheduled-change conflict".into()))
+                }
+                Err(CommitError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Err(ProcessError(format!(
+            "the profile of {user_id} kept changing; retry"
+        )))
+    }
+
+    async fn resolve_user(
+        &self,
+        subject: &super::decide::Subject,
+        payment: Option<&PaymentRecord>,
+    ) -> Result<Option<UserId>, ProcessError> {
+        if let Some(customer) = &subject.customer_id {
+            if let Some(user) = self.store.user_for_customer(customer).await? {
+                return Ok(Some(user));
+            }
+        }
+        if let Some(p) = payment {
+            return Ok(Some(p.user_id.clone()));
+        }
+        Ok(subject
+            .user_hint
+            .as_deref()
+            .and_then(|u| UserId::parse(u).ok()))
+    }
+
+    async fn on_existing(
+        &self,
+        existing: EventRecord,
+        hash: &str,
+        lease_until: UnixTime,
+    ) -> Result<Outcome, ProcessError> {
+        if existing.payload_hash != hash {
+            warn!(event_id = %existing.event_id, "a known event id arrived with a different payload; keeping the first");
+        }
+        if existing.status != EventStatus::Applied {
+            return Ok(Outcome::Duplicate);
+        }
+        // Applied but not completed: its outbox may be unpublished. Take it over if its lease ran out.
+        self.resume(&existing, lease_until).await
+    }
+
+    /// Publishes the outbox of an `Applied` record whose lease expired, then completes it.
+    pub async fn resume(
+        &self,
+        record: &EventRecord,
+        lease_until: UnixTime,
+    ) -> Result<Outcome, ProcessError> {
+        let now = self.clock.now();
+        if !self
+            .store
+            .claim_event(&record.event_id, now, lease_until)
+            .await?
+        {
+            return Ok(Outcome::Duplicate);
+        }
+        info!(event_id = %record.event_id, "resuming a stalled event's effects");
+        self.publish(&record.event_id, &record.outbox).await?;
+        Ok(Outcome::Resumed)
+    }
+
+    async fn publish(&self, event_id: &str, outbox: &Outbox) -> Result<(), ProcessError> {
+        self.queue
+            .enqueue(&outbox.jobs)
+            .await
+            .map_err(|e| ProcessError(e.to_string()))?;
+        self.bus
+            .publish(&outbox.events)
+            .await
+            .map_err(|e| ProcessError(e.to_string()))?;
+        self.store
+            .complete_event(event_id, self.clock.now())
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_unapplied(
+        &self,
+        event: &Event,
+        hash: &str,
+        status: EventStatus,
+        reason: String,
+    ) -> Result<Outcome, ProcessError> {
+        let record = self.record(
+            event,
+            hash,
+            status,
+            Some(reason.clone()),
+            Outbox::default(),
+            None,
+        );
+        match self
+            .store
+            .commit(Commit {
+                event: Some(record),
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(()) => {}
+            Err(CommitError::EventAlreadyRecorded) => return Ok(Outcome::Duplicate),
+            Err(CommitError::Store(e)) => return Err(e.into()),
+            Err(other) => return Err(ProcessError(other.to_string())),
+        }
+        Ok(match status {
+            EventStatus::Failed => {
+                error!(metric = "stripe_event_failed", reason = %reason, "event recorded as failed; needs a person");
+                Outcome::Failed(reason)
+            }
+            _ => {
+                info!(reason = %reason, "event ignored");
+                Outcome::Ignored(reason)
+            }
+        })
+    }
+}

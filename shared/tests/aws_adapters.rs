@@ -1,0 +1,548 @@
+//! The DynamoDB, SQS and EventBridge adapters against the local AWS emulator (moto server),
+//! with the real aws-sdk clients pointed at it by endpoint URL.
+
+mod support;
+
+use support::{local_aws, unique, LocalAws};
+use tierflow::adapters::aws::sdk_config_for_endpoint;
+use tierflow::adapters::dynamodb::DynamoStore;
+use tierflow::adapters::eventbridge::EventBridgeBus;
+use tierflow::adapters::sqs::SqsSyncQueue;
+use tierflow::domain::{BillingProfile, Tier, UserId};
+use tierflow::ports::{
+    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, DomainEvent, EventBus,
+    EventRecord, EventStatus, Outbox, PaymentRecord, PaymentStatus, ProfileWrite, SyncJob,
+    SyncQueue,
+};
+
+async fn store(aws: &LocalAws) -> DynamoStore {
+    let cfg = sdk_config_for_endpoint(&aws.endpoint).await;
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), &aws.table)
+}
+
+fn user() -> UserId {
+    UserId::parse(&unique("user")).expect("a valid user id")
+}
+
+fn profile_write(user: &UserId, tier: Tier, expected_version: u64) -> Commit {
+    let mut profile = BillingProfile::new_free(user.clone());
+    profile.tier = tier;
+    Commit {
+        profile: Some(ProfileWrite {
+            profile,
+            expected_version,
+        }),
+        ..Default::default()
+    }
+}
+
+fn event_record(id: &str, status: EventStatus, lease_until: Option<i64>) -> EventRecord {
+    EventRecord {
+        event_id: id.to_owned(),
+        event_type: "customer.subscription.updated".into(),
+        status,
+        created: 1_700_000_000,
+        payload_hash: "abc".into(),
+        attempts: 1,
+        lease_until,
+        detail: None,
+        outbox: Outbox::default(),
+        updated_at: 1_700_000_000,
+        expires_at: 1_703_000_000,
+    }
+}
+
+#[tokio::test]
+async fn profile_writes_are_conditional_on_the_version_read() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let u = user();
+    assert_eq!(store.profile(&u).await.unwrap(), None);
+
+    store
+        .commit(profile_write(&u, Tier::Starter, 0))
+        .await
+        .unwrap();
+    let err = store
+        .commit(profile_write(&u, Tier::Enterprise, 0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CommitError::ProfileConflict), "{err:?}");
+
+    store
+        .commit(profile_write(&u, Tier::Professional, 1))
+        .await
+        .unwrap();
+    let stale = store
+        .commit(profile_write(&u, Tier::Enterprise, 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(stale, CommitError::ProfileConflict), "{stale:?}");
+
+    let p = store.profile(&u).await.unwrap().unwrap();
+    assert_eq!((p.tier, p.version), (Tier::Professional, 2));
+}
+
+#[tokio::test]
+async fn a_second_record_of_one_event_fails_and_writes_nothing() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let u = user();
+    let evt = unique("evt");
+    let mut first = profile_write(&u, Tier::Starter, 0);
+    first.event = Some(event_record(&evt, EventStatus::Applied, Some(100)));
+    store.commit(first).await.unwrap();
+
+    // Same event again, with a profile write that would otherwise succeed.
+    let mut second = profile_write(&u, Tier::Enterprise, 1);
+    second.event = Some(event_record(&evt, EventStatus::Applied, Some(100)));
+    let err = store.commit(second).await.unwrap_err();
+    assert!(matches!(err, CommitError::EventAlreadyRecorded), "{err:?}");
+    assert_eq!(
+        store.profile(&u).await.unwrap().unwrap().tier,
+        Tier::Starter,
+        "atomic: nothing written"
+    );
+    assert_eq!(
+        store.event_record(&evt).await.unwrap().unwrap().status,
+        EventStatus::Applied
+    );
+}
+
+#[tokio::test]
+async fn customers_link_to_one_user_only() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let (a, b) = (user(), user());
+    let cus = unique("cus");
+    let link = |u: &UserId| Commit {
+        customer_links: vec![(cus.clone(), u.clone())],
+        ..Default::default()
+    };
+    store.commit(link(&a)).await.unwrap();
+    store.commit(link(&a)).await.unwrap();
+    let err = store.commit(link(&b)).await.unwrap_err();
+    assert!(
+        matches!(err, CommitError::CustomerLinkedElsewhere),
+        "{err:?}"
+    );
+    assert_eq!(store.user_for_customer(&cus).await.unwrap(), Some(a));
+    assert_eq!(
+        store.user_for_customer("cus_unknown_x").await.unwrap(),
+        None
+    );
+}
+
+fn change(user: &UserId, id: &str, due_at: Option<i64>, pending: bool) -> ChangeRecord {
+    ChangeRecord {
+        user_id: user.clone(),
+        change_id: id.to_owned(),
+        kind: ChangeKind::DowngradeScheduled,
+        from_tier: Tier::Enterprise,
+        to_tier: Tier::Starter,
+        billing_cycle: None,
+        recorded_at: 1,
+        due_at,
+        pending,
+        cause: "test".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_sparse_index_returns_only_due_pending_changes() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let u = user();
+    let now = 2_000_000_000;
+    let changes = vec![
+        change(&u, "c1-due", Some(now - 10), true),
+        change(&u, "c2-due-now", Some(now), true),
+        change(&u, "c3-future", Some(now + 10), true),
+        change(&u, "c4-settled", Some(now - 20), false),
+        change(&u, "c5-audit-only", None, false),
+    ];
+    store
+        .commit(Commit {
+            changes,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let mine = |v: Vec<ChangeRecord>| -> Vec<String> {
+        v.into_iter()
+            .filter(|c| c.user_id == u)
+            .map(|c| c.change_id)
+            .collect()
+    };
+    assert_eq!(
+        mine(store.due_changes(now, 100).await.unwrap()),
+        vec!["c1-due", "c2-due-now"]
+    );
+
+    // Settling removes it from the index; settling twice is refused.
+    let settle = Commit {
+        settle_changes: vec![(u.clone(), "c1-due".into())],
+        ..Default::default()
+    };
+    store.commit(settle.clone()).await.unwrap();
+    assert!(matches!(
+        store.commit(settle).await.unwrap_err(),
+        CommitError::ChangeNotPending
+    ));
+    assert_eq!(
+        mine(store.due_changes(now, 100).await.unwrap()),
+        vec!["c2-due-now"]
+    );
+    assert_eq!(store.changes(&u, 10).await.unwrap().len(), 5);
+}
+
+fn payment(user: &UserId, n: i64) -> PaymentRecord {
+    PaymentRecord {
+        user_id: user.clone(),
+        payment_id: format!("pi_{n:03}"),
+        stripe_refs: vec![format!("pi_{n:03}-{user}"), format!("ch_{n:03}-{user}")],
+        created: 1_700_000_000 + n,
+        amount: 100 * n,
+        currency: "usd".into(),
+        status: PaymentStatus::Succeeded,
+        description: Some(format!("payment {n}")),
+        card_brand: Some("visa".into()),
+        card_last4: Some("4242".into()),
+        invoice_url: None,
+        paid_at: Some(1_700_000_000 + n),
+        amount_refunded: 0,
+        refunded_at: None,
+        failure_reason: None,
+        subscription_id: None,
+    }
+}
+
+#[tokio::test]
+async fn payments_page_newest_first_without_gaps() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let u = user();
+    let other = user();
+    store
+        .commit(Commit {
+            payments: (1..=7).map(|n| payment(&u, n)).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    store
+        .commit(Commit {
+            payments: vec![payment(&other, 99)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.payments(&u, 3, after.as_deref()).await.unwrap();
+        seen.extend(page.payments.iter().map(|p| p.created - 1_700_000_000));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![7, 6, 5, 4, 3, 2, 1]);
+
+    let by_ref = store
+        .payment_by_ref(&format!("ch_004-{u}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_ref.amount, 400);
+    assert_eq!(store.payment_by_ref("ch_nope").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn applied_events_can_be_claimed_after_their_lease_and_completed() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let evt = unique("evt");
+    let now = 1_000_000_000;
+    let mut record = event_record(&evt, EventStatus::Applied, Some(now + 30));
+    record.outbox.jobs.push(SyncJob::state(user(), &evt));
+    store
+        .commit(Commit {
+            event: Some(record),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    assert!(
+        !store.claim_event(&evt, now, now + 60).await.unwrap(),
+        "lease still held"
+    );
+    let stalled: Vec<String> = store
+        .stalled_events(now + 31, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    assert!(stalled.contains(&evt));
+    let reread = store.event_record(&evt).await.unwrap().unwrap();
+    assert_eq!(
+        reread.outbox.jobs.len(),
+        1,
+        "the outbox survives the round trip"
+    );
+
+    assert!(store.claim_event(&evt, now + 31, now + 90).await.unwrap());
+    assert!(
+        !store.claim_event(&evt, now + 32, now + 90).await.unwrap(),
+        "claimed once"
+    );
+    store.complete_event(&evt, now + 33).await.unwrap();
+    let done = store.event_record(&evt).await.unwrap().unwrap();
+    assert_eq!(done.status, EventStatus::Completed);
+    assert!(done.outbox.is_empty());
+    assert_eq!(done.attempts, 2);
+    let stalled: Vec<String> = store
+        .stalled_events(now + 1000, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    assert!(!stalled.contains(&evt));
+}
+
+#[tokio::test]
+async fn counters_and_checkpoints() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let key = unique("checkout");
+    for want in 1..=3 {
+        assert_eq!(store.count_in_window(&key, 60).await.unwrap(), want);
+    }
+    assert_eq!(
+        store.count_in_window(&key, 120).await.unwrap(),
+        1,
+        "a new window starts at one"
+    );
+    let name = unique("cp");
+    assert_eq!(store.checkpoint(&name).await.unwrap(), None);
+    store.set_checkpoint(&name, 42).await.unwrap();
+    assert_eq!(store.checkpoint(&name).await.unwrap(), Some(42));
+}
+
+async fn sqs(aws: &LocalAws) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&sdk_config_for_endpoint(&aws.endpoint).await)
+}
+
+#[tokio::test]
+async fn sync_jobs_round_trip_and_failed_messages_reach_the_dlq() {
+    let Some(aws) = local_aws() else { return };
+    let client = sqs(&aws).await;
+    // A queue of this test's own with the template's redrive policy, so parallel tests don't race.
+    let dlq_attrs = client
+        .get_queue_attributes()
+        .queue_url(&aws.sync_queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .unwrap();
+    let redrive = dlq_attrs.attributes().unwrap()
+        [&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy]
+        .clone();
+    let policy: serde_json::Value = serde_json::from_str(&redrive).unwrap();
+    let max_receives = policy["maxReceiveCount"].as_u64().unwrap();
+    assert_eq!(
+        max_receives, 5,
+        "template.yaml's redrive policy reached the emulator"
+    );
+
+    let dlq_url = client
+        .create_queue()
+        .queue_name(unique("dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let url = client
+        .create_queue()
+        .queue_name(unique("sync"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+
+    let queue = SqsSyncQueue::new(client.clone(), &url);
+    let u = user();
+    let jobs: Vec<SyncJob> = (0..12)
+        .map(|i| SyncJob::state(u.clone(), format!("evt_{i}")))
+        .collect();
+    queue.enqueue(&jobs).await.unwrap();
+
+    let mut received = Vec::new();
+    while received.len() < 12 {
+        let out = client
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let msgs = out.messages.unwrap_or_default();
+        assert!(!msgs.is_empty(), "all 12 jobs arrive");
+        for m in msgs {
+            let job: SyncJob = serde_json::from_str(m.body().unwrap()).unwrap();
+            received.push(job.cause);
+            client
+                .delete_message()
+                .queue_url(&url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    received.sort();
+    assert_eq!(received.len(), 12);
+
+    // One job that keeps failing: received max_receives times without being deleted.
+    queue
+        .enqueue(&[SyncJob::state(u.clone(), "poison")])
+        .await
+        .unwrap();
+    for _ in 0..max_receives {
+        let out = client
+            .receive_message()
+            .queue_url(&url)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.messages.unwrap_or_default().len(), 1);
+    }
+    let after = client
+        .receive_message()
+        .queue_url(&url)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        after.messages.unwrap_or_default().is_empty(),
+        "moved off the queue"
+    );
+    let dead = client
+        .receive_message()
+        .queue_url(&dlq_url)
+        .send()
+        .await
+        .unwrap();
+    let dead = dead.messages.unwrap_or_default();
+    assert_eq!(dead.len(), 1, "landed in the DLQ");
+    let job: SyncJob = serde_json::from_str(dead[0].body().unwrap()).unwrap();
+    assert_eq!(job.cause, "poison");
+}
+
+#[tokio::test]
+async fn domain_events_reach_a_rule_target_on_the_bus() {
+    let Some(aws) = local_aws() else { return };
+    let cfg = sdk_config_for_endpoint(&aws.endpoint).await;
+    let sqs_client = sqs(&aws).await;
+    let events_client = aws_sdk_eventbridge::Client::new(&cfg);
+
+    let target_url = sqs_client
+        .create_queue()
+        .queue_name(unique("bus-target"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let target_arn = sqs_client
+        .get_queue_attributes()
+        .queue_url(&target_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let rule = unique("tier-changed");
+    events_client
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&aws.bus)
+        .event_pattern(
+            r#"{"source":["tierflow.billing"],"detail-type":["subscription.tier_changed"]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    events_client
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&aws.bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(&target_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let bus = EventBridgeBus::new(events_client.clone(), &aws.bus);
+    let u = user();
+    let event = |detail_type: &str, id: &str| DomainEvent {
+        id: id.to_owned(),
+        detail_type: detail_type.to_owned(),
+        user_id: u.clone(),
+        detail: serde_json::json!({"from": "starter", "to": "professional"}),
+    };
+    bus.publish(&[
+        event("subscription.tier_changed", "evt_a"),
+        event("access.revoked", "evt_b"),
+    ])
+    .await
+    .unwrap();
+
+    let out = sqs_client
+        .receive_message()
+        .queue_url(&target_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let msgs = out.messages.unwrap_or_default();
+    assert_eq!(msgs.len(), 1, "the pattern matches only tier_changed");
+    let envelope: serde_json::Value = serde_json::from_str(msgs[0].body().unwrap()).unwrap();
+    assert_eq!(envelope["source"], "tierflow.billing");
+    assert_eq!(envelope["detail-type"], "subscription.tier_changed");
+    assert_eq!(envelope["detail"]["user_id"], u.as_str());
+    assert_eq!(envelope["detail"]["event_id"], "evt_a");
+    assert_eq!(envelope["detail"]["to"], "professional");
+}
