@@ -3,6 +3,8 @@
 TIERFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR="$TIERFLOW_ROOT/infra/.local"
 mkdir -p "$STATE_DIR"
+# Where the emulators' logs go; infra/test.sh gives each run its own (its log hygiene check reads them).
+LOG_DIR="$STATE_DIR"
 PIDS=()
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -10,10 +12,10 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # Installs what the stack needs from PyPI and rustup, only when missing.
 ensure_tools() {
   local missing=0
-  for tool in moto_server cargo-lambda cfn-lint; do
+  for tool in moto_server cargo-lambda cfn-lint st; do
     command -v "$tool" >/dev/null 2>&1 || missing=1
   done
-  python3 -c 'import stripe, boto3, yaml' 2>/dev/null || missing=1
+  python3 -c 'import stripe, boto3, yaml, openapi_spec_validator' 2>/dev/null || missing=1
   if [ "$missing" = 1 ]; then
     log "installing local stack tools from PyPI (infra/requirements.txt)"
     python3 -m pip install --quiet --disable-pip-version-check -r "$TIERFLOW_ROOT/infra/requirements.txt"
@@ -54,7 +56,7 @@ stop_all() {
 start_aws_emulator() {
   local port=$1 stack=$2
   log "starting the AWS emulator (moto server) on 127.0.0.1:$port"
-  moto_server -H 127.0.0.1 -p "$port" >"$STATE_DIR/moto.log" 2>&1 &
+  python3 "$TIERFLOW_ROOT/infra/aws_emulator.py" -H 127.0.0.1 -p "$port" >"$LOG_DIR/moto.log" 2>&1 &
   PIDS+=($!)
   wait_for_http "http://127.0.0.1:$port/moto-api/" 30
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
@@ -75,7 +77,7 @@ start_stripe_emulator() {
   if [ -n "$webhook_url" ]; then
     args+=(--webhook-url "$webhook_url" --webhook-secret "$webhook_secret")
   fi
-  "$TIERFLOW_ROOT/target/debug/stripe-emulator" "${args[@]}" >"$STATE_DIR/stripe-emulator.log" 2>&1 &
+  "$TIERFLOW_ROOT/target/debug/stripe-emulator" "${args[@]}" >"$LOG_DIR/stripe-emulator.log" 2>&1 &
   PIDS+=($!)
   wait_for_http "http://127.0.0.1:$port/v1/events" 30
   export STRIPE_API_BASE="http://127.0.0.1:$port"

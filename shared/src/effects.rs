@@ -87,6 +87,8 @@ pub fn describe_change(
             due_at: None,
             pending: false,
             cause: cause.to_owned(),
+            amount: None,
+            stripe_refs: vec![],
         });
     };
 

@@ -136,9 +136,18 @@ pub fn parse_json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError
     } else {
         bytes
     };
-    serde_json::from_slice(bytes).map_err(|e| {
+    let invalid = |e: serde_json::Error| {
         ApiError::bad_request("invalid_body", format!("the JSON body is invalid: {e}"))
-    })
+    };
+    // Every body is an object: serde alone would also read a struct from an array of its fields.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "the JSON body must be an object",
+        ));
+    }
+    serde_json::from_value(value).map_err(invalid)
 }
 
 /// A query-string parameter, if present and not empty.
@@ -189,6 +198,8 @@ mod tests {
         assert_eq!(err.code, "invalid_body");
         let err = parse_json_body::<Input>(&req("application/json", r#"{"tier": 5}"#)).unwrap_err();
         assert!(err.message.contains("invalid type"), "{}", err.message);
+        let err = parse_json_body::<Input>(&req("application/json", r#"["starter"]"#)).unwrap_err();
+        assert_eq!(err.message, "the JSON body must be an object");
         let big = format!(r#"{{"tier":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         let err = parse_json_body::<Input>(&req("application/json", &big)).unwrap_err();
         assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -10,6 +10,8 @@ pub mod http;
 pub mod ports;
 pub mod service;
 pub mod stripe;
+pub mod subscription_state;
+pub mod sync;
 pub mod telemetry;
 pub mod time;
 pub mod webhook;

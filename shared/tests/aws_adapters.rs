@@ -145,6 +145,8 @@ fn change(user: &UserId, id: &str, due_at: Option<i64>, pending: bool) -> Change
         due_at,
         pending,
         cause: "test".into(),
+        amount: None,
+        stripe_refs: vec![],
     }
 }
 

@@ -287,4 +287,237 @@ mod tests {
         let req = lambda_http::request::from_str(&event.to_string()).unwrap();
         assert_eq!(handle(&h.deps, req).await.unwrap().status(), 405);
     }
+
+    fn corpus_dir() -> Option<std::path::PathBuf> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/corpus/stripe-events");
+        if dir.is_dir() {
+            return Some(dir);
+        }
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have ../shared/corpus beside the repo"
+        );
+        eprintln!("skipping: ../shared/corpus is not beside the repository");
+        None
+    }
+
+    /// Every corpus event through the handler: signed, delivered, and its outcome asserted.
+    /// Ids are rewritten to be unique (the corpus reuses them); every customer in the corpus is
+    /// linked to one Tierflow user first, as a checkout would have done.
+    #[tokio::test]
+    async fn every_corpus_event_is_handled_as_expected() {
+        let Some(dir) = corpus_dir() else { return };
+        let now = 1_795_391_165;
+        let h = harness(now);
+        let user = tierflow::domain::UserId::parse("corpus-user").unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let mut links = Vec::new();
+        for f in &files {
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+            let o = &v["data"]["object"];
+            let customer = if o["object"] == "customer" {
+                o["id"].as_str()
+            } else {
+                o["customer"].as_str()
+            };
+            if let Some(c) = customer {
+                links.push((c.to_owned(), user.clone()));
+            }
+        }
+        links.sort();
+        links.dedup();
+        h.store
+            .commit(tierflow::ports::Commit {
+                customer_links: links,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+
+        // (file, outcome, detail fragment): foreign prices without a lookup key and objects
+        // naming no known customer are permanent failures a person can see and replay; payment
+        // intents without a customer reach their user through a payment recorded earlier.
+        let expected = [
+            (
+                "charge.dispute.created__ruby-mock__1",
+                "failed",
+                "no Tierflow user",
+            ),
+            (
+                "charge.dispute.created__sync-engine__1",
+                "failed",
+                "no Tierflow user",
+            ),
+            (
+                "charge.refunded__ruby-mock__1",
+                "failed",
+                "no Tierflow user",
+            ),
+            ("charge.refunded__sync-engine__1", "applied", ""),
+            ("checkout.session.completed__ruby-mock__1", "applied", ""),
+            (
+                "checkout.session.completed__ruby-mock__2",
+                "applied",
+                "one-time checkout paid",
+            ),
+            (
+                "checkout.session.completed__ruby-mock__3",
+                "ignored",
+                "setup",
+            ),
+            ("checkout.session.completed__sync-engine__1", "applied", ""),
+            ("customer.deleted__ruby-mock__1", "applied", ""),
+            ("customer.deleted__sync-engine__1", "applied", ""),
+            (
+                "customer.subscription.created__ruby-mock__1",
+                "failed",
+                "lookup key",
+            ),
+            (
+                "customer.subscription.created__sync-engine__1",
+                "failed",
+                "lookup key",
+            ),
+            ("customer.subscription.deleted__ruby-mock__1", "applied", ""),
+            (
+                "customer.subscription.deleted__sync-engine__1",
+                "applied",
+                "",
+            ),
+            (
+                "customer.subscription.updated__ruby-mock__1",
+                "failed",
+                "lookup key",
+            ),
+            (
+                "customer.subscription.updated__sync-engine__1",
+                "failed",
+                "lookup key",
+            ),
+            ("invoice.paid__ruby-mock__1", "applied", ""),
+            ("invoice.paid__sync-engine__1", "applied", ""),
+            (
+                "invoice.payment_action_required__ruby-mock__1",
+                "applied",
+                "",
+            ),
+            ("invoice.payment_failed__ruby-mock__1", "applied", ""),
+            ("invoice.payment_succeeded__ruby-mock__1", "applied", ""),
+            (
+                "payment_intent.payment_failed__lago-api__1",
+                "ignored",
+                "not a one-time payment Tierflow created",
+            ),
+            (
+                "payment_intent.payment_failed__lago-api__2",
+                "ignored",
+                "not a one-time payment Tierflow created",
+            ),
+            (
+                "payment_intent.payment_failed__lago-api__3",
+                "ignored",
+                "not a one-time payment Tierflow created",
+            ),
+            (
+                "payment_intent.payment_failed__ruby-mock__1",
+                "applied",
+                "failed",
+            ),
+            (
+                "payment_intent.payment_failed__sync-engine__1",
+                "applied",
+                "failed",
+            ),
+            (
+                "payment_intent.succeeded__lago-api__1",
+                "ignored",
+                "not a one-time payment Tierflow created",
+            ),
+            (
+                "payment_intent.succeeded__lago-api__2",
+                "ignored",
+                "not a one-time payment Tierflow created",
+            ),
+            (
+                "payment_intent.succeeded__lago-api__3",
+                "ignored",
+                "not a one-time payment Tierflow created",
+            ),
+            (
+                "payment_intent.succeeded__ruby-mock__1",
+                "applied",
+                "succeeded",
+            ),
+            (
+                "payment_intent.succeeded__sync-engine__1",
+                "applied",
+                "succeeded",
+            ),
+        ];
+        assert_eq!(files.len(), expected.len());
+        let mut mismatches = Vec::new();
+        for (i, (file, (name, want, reason))) in files.iter().zip(expected).enumerate() {
+            assert_eq!(file.file_stem().unwrap().to_str().unwrap(), name);
+            let mut v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+            let id = format!("evt_corpus_{i:02}");
+            v["id"] = id.clone().into();
+            let payload = v.to_string();
+            let sig = sign(SECRET, now, payload.as_bytes());
+            let resp = handle(&h.deps, delivery(&payload, Some(sig)))
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{name}: {:?}", body(&resp));
+            let record = h.store.event_record(&id).await.unwrap().unwrap();
+            let detail = record.detail.unwrap_or_default();
+            if body(&resp)["outcome"] != want || !detail.contains(reason) {
+                mismatches.push(format!("{name}: {} ({detail})", body(&resp)["outcome"]));
+            }
+        }
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    }
+
+    /// The corpus subscription events, with their price given one of the catalog's lookup keys
+    /// (as if it were Tierflow's price), apply in every API version's shape.
+    #[tokio::test]
+    async fn corpus_subscriptions_apply_with_our_prices() {
+        let Some(dir) = corpus_dir() else { return };
+        let now = 1_795_391_165;
+        for source in ["ruby-mock", "sync-engine"] {
+            let h = harness(now);
+            let path = dir.join(format!("customer.subscription.created__{source}__1.json"));
+            let mut v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let item = &mut v["data"]["object"]["items"]["data"][0];
+            item["price"]["lookup_key"] = "tierflow_starter_yearly".into();
+            v["data"]["object"]["metadata"]["user_id"] = "corpus-user".into();
+            v["id"] = format!("evt_sub_{source}").into();
+            let payload = v.to_string();
+            let resp = handle(
+                &h.deps,
+                delivery(&payload, Some(sign(SECRET, now, payload.as_bytes()))),
+            )
+            .await
+            .unwrap();
+            assert_eq!(body(&resp)["outcome"], "applied", "{source}");
+            let user = tierflow::domain::UserId::parse("corpus-user").unwrap();
+            let p = h.store.profile(&user).await.unwrap().unwrap();
+            assert_eq!(p.tier, tierflow::domain::Tier::Starter, "{source}");
+            assert_eq!(
+                p.billing_cycle,
+                Some(tierflow::domain::BillingCycle::Yearly),
+                "{source}"
+            );
+            assert!(
+                p.current_period_end.is_some(),
+                "{source}: period end read from either shape"
+            );
+        }
+    }
 }

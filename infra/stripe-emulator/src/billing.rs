@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::calendar::{add_interval, next_period_end};
+use crate::dunning::FinalAction;
 use crate::error::{ApiError, ApiResult};
 use crate::objects::billing::{Invoice, InvoiceItem, Line, PendingUpdate, SubItem, Subscription};
 use crate::objects::catalog::{Price, Recurring};
@@ -107,6 +108,16 @@ pub enum PayOutcome {
     ActionRequired,
     /// No payment method to charge.
     NoPaymentMethod,
+}
+
+/// Who started a payment attempt. Stripe counts the first attempt of any kind, then only
+/// automatic retries: manual attempts do not move `attempt_count` or the retry schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collection {
+    /// Stripe's automatic collection: creation, renewal, updates and scheduled retries.
+    Automatic,
+    /// `POST /v1/invoices/{id}/pay`.
+    Manual,
 }
 
 fn price(store: &Store, id: &str) -> ApiResult<Price> {
@@ -466,6 +477,7 @@ pub fn create_invoice_with_id(
         paid_at: None,
         voided_at: None,
         next_payment_attempt: None,
+        first_failed_at: None,
         subscription_metadata: sub.metadata.clone(),
     };
     store.invoices.insert(id.clone(), invoice);
@@ -543,12 +555,14 @@ pub fn payment_method_for(store: &Store, sub: &Subscription) -> Option<String> {
     })
 }
 
-/// Attempts to pay an open invoice, emitting Stripe's invoice and payment events.
+/// Attempts to pay an open invoice, emitting Stripe's invoice and payment events; a failed
+/// attempt that counts schedules the next automatic retry.
 pub fn pay_invoice(
     store: &mut Store,
     id: &str,
     pm: Option<String>,
     authenticated: bool,
+    collection: Collection,
 ) -> ApiResult<PayOutcome> {
     let inv = store
         .invoices
@@ -562,53 +576,76 @@ pub fn pay_invoice(
         mark_paid(store, id);
         return Ok(PayOutcome::Paid);
     }
-    let retry_at = store.now() + 3 * 86_400;
-    let Some(pm) = pm else {
+    let counts = inv.attempt_count == 0 || collection == Collection::Automatic;
+    if counts {
         if let Some(inv) = store.invoices.get_mut(id) {
             inv.attempt_count += 1;
-            inv.next_payment_attempt = Some(retry_at);
         }
-        emit_invoice(store, "invoice.payment_failed", id);
-        return Ok(PayOutcome::NoPaymentMethod);
-    };
-    let pi = match inv.payment_intent.clone() {
-        Some(pi) => pi,
-        None => {
-            let pi = payments::create_intent(
-                store,
-                inv.amount_due(),
-                &inv.currency,
-                Some(inv.customer.clone()),
-                Some(intent_description(&inv.billing_reason).into()),
-                Map::new(),
-                Some(id.to_string()),
-                false,
-            );
-            if let Some(inv) = store.invoices.get_mut(id) {
-                inv.payment_intent = Some(pi.clone());
-            }
-            pi
-        }
-    };
-    if let Some(inv) = store.invoices.get_mut(id) {
-        inv.attempt_count += 1;
     }
-    match payments::confirm_intent(store, &pi, &pm, authenticated)? {
-        Attempt::Succeeded => {
-            mark_paid(store, id);
-            Ok(PayOutcome::Paid)
-        }
-        Attempt::Declined(e) => {
-            if let Some(inv) = store.invoices.get_mut(id) {
-                inv.next_payment_attempt = Some(retry_at);
+    let outcome = match pm {
+        None => PayOutcome::NoPaymentMethod,
+        Some(pm) => {
+            let pi = match inv.payment_intent.clone() {
+                Some(pi) => pi,
+                None => {
+                    let pi = payments::create_intent(
+                        store,
+                        inv.amount_due(),
+                        &inv.currency,
+                        Some(inv.customer.clone()),
+                        Some(intent_description(&inv.billing_reason).into()),
+                        Map::new(),
+                        Some(id.to_string()),
+                        false,
+                    );
+                    if let Some(inv) = store.invoices.get_mut(id) {
+                        inv.payment_intent = Some(pi.clone());
+                    }
+                    pi
+                }
+            };
+            match payments::confirm_intent(store, &pi, &pm, authenticated)? {
+                Attempt::Succeeded => {
+                    mark_paid(store, id);
+                    return Ok(PayOutcome::Paid);
+                }
+                Attempt::Declined(e) => PayOutcome::Failed(e),
+                Attempt::RequiresAction => PayOutcome::ActionRequired,
             }
-            emit_invoice(store, "invoice.payment_failed", id);
-            Ok(PayOutcome::Failed(e))
         }
-        Attempt::RequiresAction => {
-            emit_invoice(store, "invoice.payment_action_required", id);
-            Ok(PayOutcome::ActionRequired)
-        }
+    };
+    if counts {
+        schedule_retry(store, id);
+    }
+    let kind = match outcome {
+        PayOutcome::ActionRequired => "invoice.payment_action_required",
+        _ => "invoice.payment_failed",
+    };
+    emit_invoice(store, kind, id);
+    Ok(outcome)
+}
+
+/// Sets `next_payment_attempt` after a failed attempt that counts, from the emulator's retry
+/// schedule (counted from the first failure). A subscription's first invoice is not retried
+/// (the subscription stays `incomplete`), nor are invoices of an `unpaid` or ended subscription.
+fn schedule_retry(store: &mut Store, id: &str) {
+    let now = store.now();
+    let sub_status = store
+        .invoices
+        .get(id)
+        .and_then(|i| i.subscription.as_ref())
+        .and_then(|s| store.subscriptions.get(s))
+        .map(|s| s.status.clone());
+    let retried = !matches!(
+        sub_status.as_deref(),
+        Some("unpaid" | "canceled" | "incomplete" | "incomplete_expired")
+    );
+    let dunning = store.dunning.clone();
+    if let Some(inv) = store.invoices.get_mut(id) {
+        let first = *inv.first_failed_at.get_or_insert(now);
+        inv.next_payment_attempt = (retried && inv.billing_reason != "subscription_create")
+            .then(|| dunning.next_attempt(first, inv.attempt_count))
+            .flatten();
     }
 }
 
@@ -687,7 +724,7 @@ pub fn create_subscription(
     );
     finalize_invoice(store, &inv);
     let pm = pm.or_else(|| payment_method_for(store, &sub));
-    let outcome = pay_invoice(store, &inv, pm, checkout)?;
+    let outcome = pay_invoice(store, &inv, pm, checkout, Collection::Automatic)?;
     if matches!(outcome, PayOutcome::Paid) && !checkout {
         if let Some(s) = store.subscriptions.get_mut(&id) {
             s.status = "active".into();
@@ -859,7 +896,7 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
             save_sub(store, sub.clone());
             let inv = create_invoice(store, &sub, "subscription_update", lines, (t, t));
             finalize_invoice(store, &inv);
-            let outcome = pay_invoice(store, &inv, pm, false)?;
+            let outcome = pay_invoice(store, &inv, pm, false, Collection::Automatic)?;
             let Some(s) = store.subscriptions.get_mut(id) else {
                 return Ok(());
             };
@@ -891,7 +928,7 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
             let applied = sub_json(store, id);
             store.emit_updated("customer.subscription.updated", &before, applied.clone());
             finalize_invoice(store, &inv);
-            let outcome = pay_invoice(store, &inv, pm, false)?;
+            let outcome = pay_invoice(store, &inv, pm, false, Collection::Automatic)?;
             if !matches!(outcome, PayOutcome::Paid) {
                 if let Some(s) = store.subscriptions.get_mut(id) {
                     s.status = "past_due".into();
@@ -1000,6 +1037,7 @@ pub fn preview_invoice(
         } else {
             Some(sub.current_period_end)
         },
+        first_failed_at: None,
         subscription_metadata: sub.metadata.clone(),
     };
     let mut json = invoice.to_json(store);
@@ -1050,7 +1088,7 @@ pub fn cancel_now(
             );
             finalize_invoice(store, &inv);
             let pm = payment_method_for(store, &sub);
-            pay_invoice(store, &inv, pm, false)?;
+            pay_invoice(store, &inv, pm, false, Collection::Automatic)?;
             if let Some(s) = store.subscriptions.get_mut(id) {
                 s.latest_invoice = Some(inv);
             }
@@ -1070,6 +1108,8 @@ fn end_subscription(store: &mut Store, id: &str, at: i64, reason: &str) {
         s.pending_update = None;
         schedule = s.schedule.take();
     }
+    // Canceling stops automatic collection of the subscription's open invoices.
+    stop_retries(store, id);
     if let Some(sched) = schedule.and_then(|sid| store.schedules.get_mut(&sid)) {
         if sched.status == "active" || sched.status == "not_started" {
             sched.status = "canceled".into();
@@ -1101,18 +1141,7 @@ pub fn after_intent(store: &mut Store, pi_id: &str, attempt: &Attempt) {
     match attempt {
         Attempt::Succeeded => {
             mark_paid(store, &inv_id);
-            if let Some(s) = store.subscriptions.get_mut(&sub_id) {
-                if let Some(pu) = s.pending_update.take() {
-                    if pu.invoice == inv_id {
-                        apply_items(s, pu.items, pu.new_period);
-                    } else {
-                        s.pending_update = Some(pu);
-                    }
-                }
-                if matches!(s.status.as_str(), "past_due" | "incomplete" | "unpaid") {
-                    s.status = "active".into();
-                }
-            }
+            settle_paid(store, &sub_id, &inv_id);
         }
         Attempt::Declined(_) => {
             emit_invoice(store, "invoice.payment_failed", &inv_id);
@@ -1136,6 +1165,89 @@ pub fn after_intent(store: &mut Store, pi_id: &str, attempt: &Attempt) {
     store.emit_updated("customer.subscription.updated", &before, after);
 }
 
+/// After one of its invoices was paid: applies the update that invoice carried, and makes the
+/// subscription `active` again once its latest invoice is paid.
+fn settle_paid(store: &mut Store, sub_id: &str, inv_id: &str) {
+    let latest_paid = store
+        .subscriptions
+        .get(sub_id)
+        .and_then(|s| s.latest_invoice.as_ref())
+        .is_none_or(|latest| {
+            latest == inv_id
+                || store
+                    .invoices
+                    .get(latest)
+                    .is_some_and(|i| i.status == "paid")
+        });
+    if let Some(s) = store.subscriptions.get_mut(sub_id) {
+        if let Some(pu) = s.pending_update.take() {
+            if pu.invoice == inv_id {
+                apply_items(s, pu.items, pu.new_period);
+            } else {
+                s.pending_update = Some(pu);
+            }
+        }
+        if latest_paid && matches!(s.status.as_str(), "past_due" | "incomplete" | "unpaid") {
+            s.status = "active".into();
+        }
+    }
+}
+
+/// Clears the scheduled retries of a subscription's open invoices.
+fn stop_retries(store: &mut Store, sub_id: &str) {
+    for id in store.invoices.ids() {
+        if let Some(inv) = store.invoices.get_mut(&id) {
+            if inv.status == "open" && inv.subscription.as_deref() == Some(sub_id) {
+                inv.next_payment_attempt = None;
+            }
+        }
+    }
+}
+
+/// A scheduled automatic retry of an open subscription invoice, charged to the payment method
+/// the subscription would use now. When the last retry fails, the configured final action:
+/// `unpaid`, or cancellation (`customer.subscription.deleted`).
+fn retry_invoice(store: &mut Store, inv_id: &str, at: i64) -> ApiResult<()> {
+    let Some(sub) = store
+        .invoices
+        .get(inv_id)
+        .and_then(|i| i.subscription.as_ref())
+        .and_then(|s| store.subscriptions.get(s))
+        .cloned()
+    else {
+        return Ok(());
+    };
+    let before = sub_json(store, &sub.id);
+    let pm = payment_method_for(store, &sub);
+    match pay_invoice(store, inv_id, pm, false, Collection::Automatic)? {
+        PayOutcome::Paid => settle_paid(store, &sub.id, inv_id),
+        _ => {
+            let exhausted = store
+                .invoices
+                .get(inv_id)
+                .is_some_and(|i| i.status == "open" && i.next_payment_attempt.is_none());
+            if exhausted {
+                match store.dunning.final_action {
+                    FinalAction::Canceled => {
+                        end_subscription(store, &sub.id, at, "payment_failed");
+                        return Ok(());
+                    }
+                    FinalAction::Unpaid => {
+                        // Unpaid subscriptions keep invoicing but no longer attempt payments.
+                        stop_retries(store, &sub.id);
+                        if let Some(s) = store.subscriptions.get_mut(&sub.id) {
+                            s.status = "unpaid".into();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let after = sub_json(store, &sub.id);
+    store.emit_updated("customer.subscription.updated", &before, after);
+    Ok(())
+}
+
 fn void_invoice(store: &mut Store, id: &str) {
     let now = store.now();
     if let Some(inv) = store.invoices.get_mut(id) {
@@ -1155,6 +1267,7 @@ enum Due {
     ExpirePending(String),
     PhaseEnd(String),
     CancelAt(String),
+    Retry(String),
     Renew(String),
 }
 
@@ -1182,7 +1295,15 @@ fn next_due(store: &Store, target: i64) -> Option<(i64, Due)> {
         if let Some(at) = s.cancel_at.filter(|at| *at < s.current_period_end) {
             consider(at, 2, &s.id, Due::CancelAt(s.id.clone()));
         }
-        consider(s.current_period_end, 3, &s.id, Due::Renew(s.id.clone()));
+        consider(s.current_period_end, 4, &s.id, Due::Renew(s.id.clone()));
+    }
+    for inv in store.invoices.oldest_first() {
+        if inv.status != "open" {
+            continue;
+        }
+        if let Some(at) = inv.next_payment_attempt {
+            consider(at, 3, &inv.id, Due::Retry(inv.id.clone()));
+        }
     }
     for sc in store.schedules.oldest_first() {
         if sc.status != "active" {
@@ -1195,8 +1316,8 @@ fn next_due(store: &Store, target: i64) -> Option<(i64, Due)> {
     best.map(|(t, _, _, d)| (t, d))
 }
 
-/// Moves the clock to `target`, processing renewals, cancellations, schedule phases and
-/// pending-update expiries in time order.
+/// Moves the clock to `target`, processing renewals, cancellations, schedule phases,
+/// pending-update expiries and invoice payment retries in time order.
 pub fn advance_to(store: &mut Store, target: i64) -> ApiResult<()> {
     for _ in 0..100_000 {
         let Some((t, due)) = next_due(store, target) else {
@@ -1207,6 +1328,7 @@ pub fn advance_to(store: &mut Store, target: i64) -> ApiResult<()> {
             Due::ExpirePending(id) => expire_pending(store, &id),
             Due::PhaseEnd(id) => crate::schedules::end_phase(store, &id, t)?,
             Due::CancelAt(id) => end_subscription(store, &id, t, "cancellation_requested"),
+            Due::Retry(id) => retry_invoice(store, &id, t)?,
             Due::Renew(id) => renew(store, &id, t)?,
         }
     }
@@ -1266,14 +1388,17 @@ fn renew(store: &mut Store, id: &str, at: i64) -> ApiResult<()> {
     if let Some(s) = store.subscriptions.get_mut(id) {
         s.latest_invoice = Some(inv.clone());
     }
-    let pm = payment_method_for(store, &renewed);
-    let outcome = pay_invoice(store, &inv, pm, false)?;
-    if let Some(s) = store.subscriptions.get_mut(id) {
-        s.status = match outcome {
-            PayOutcome::Paid => "active",
-            _ => "past_due",
+    if renewed.status != "unpaid" {
+        // An unpaid subscription keeps invoicing, but Stripe no longer attempts payments.
+        let pm = payment_method_for(store, &renewed);
+        let outcome = pay_invoice(store, &inv, pm, false, Collection::Automatic)?;
+        if let Some(s) = store.subscriptions.get_mut(id) {
+            s.status = match outcome {
+                PayOutcome::Paid => "active",
+                _ => "past_due",
+            }
+            .into();
         }
-        .into();
     }
     let after = sub_json(store, id);
     store.emit_updated("customer.subscription.updated", &before, after);
@@ -1363,20 +1488,9 @@ pub fn pay_open_invoice(store: &mut Store, id: &str, pm: Option<String>) -> ApiR
         .cloned();
     let pm = pm.or_else(|| sub.as_ref().and_then(|s| payment_method_for(store, s)));
     let before = sub.as_ref().map(|s| sub_json(store, &s.id));
-    let outcome = pay_invoice(store, id, pm, false)?;
+    let outcome = pay_invoice(store, id, pm, false, Collection::Manual)?;
     if let (PayOutcome::Paid, Some(sub), Some(before)) = (&outcome, &sub, &before) {
-        if let Some(s) = store.subscriptions.get_mut(&sub.id) {
-            if let Some(pu) = s.pending_update.take() {
-                if pu.invoice == id {
-                    apply_items(s, pu.items, pu.new_period);
-                } else {
-                    s.pending_update = Some(pu);
-                }
-            }
-            if matches!(s.status.as_str(), "past_due" | "incomplete" | "unpaid") {
-                s.status = "active".into();
-            }
-        }
+        settle_paid(store, &sub.id, id);
         let after = sub_json(store, &sub.id);
         store.emit_updated("customer.subscription.updated", before, after);
     }

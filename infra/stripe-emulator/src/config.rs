@@ -2,6 +2,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::dunning::{Dunning, FinalAction};
+
 /// How the emulator listens and where it delivers webhooks.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -19,6 +21,9 @@ pub struct Config {
     pub webhook_attempts: u32,
     /// First retry delay in ms, doubling (`--webhook-backoff-ms`; default 200).
     pub webhook_backoff_ms: u64,
+    /// Retries of failed subscription invoices (`--dunning-retry-days`, default `3,5,7`) and
+    /// what happens after the last one (`--dunning-final-action`, default `unpaid`).
+    pub dunning: Dunning,
 }
 
 impl Default for Config {
@@ -31,6 +36,7 @@ impl Default for Config {
             webhook_secret: None,
             webhook_attempts: 5,
             webhook_backoff_ms: 200,
+            dunning: Dunning::default(),
         }
     }
 }
@@ -46,6 +52,9 @@ Options (each also read from the environment variable shown):
   --webhook-secret WHSEC    STRIPE_EMULATOR_WEBHOOK_SECRET  signing secret (generated if absent)
   --webhook-attempts N      STRIPE_EMULATOR_WEBHOOK_ATTEMPTS    default 5
   --webhook-backoff-ms N    STRIPE_EMULATOR_WEBHOOK_BACKOFF_MS  default 200 (doubles per retry)
+  --dunning-retry-days D,D  STRIPE_EMULATOR_DUNNING_RETRY_DAYS  default 3,5,7 (days after the
+                            first failed payment of a subscription invoice)
+  --dunning-final-action A  STRIPE_EMULATOR_DUNNING_FINAL_ACTION  unpaid (default) or canceled
 ";
 
 impl Config {
@@ -69,6 +78,14 @@ impl Config {
                 "webhook-backoff-ms" => {
                     c.webhook_backoff_ms = value.parse().map_err(|_| bad("number"))?
                 }
+                "dunning-retry-days" => {
+                    c.dunning.retry_days = Dunning::parse_retry_days(&value)
+                        .map_err(|e| format!("{key}: invalid schedule: {e}"))?
+                }
+                "dunning-final-action" => {
+                    c.dunning.final_action = FinalAction::parse(&value)
+                        .map_err(|e| format!("{key}: invalid action: {e}"))?
+                }
                 other => return Err(format!("unknown option --{other}\n\n{USAGE}")),
             }
             Ok(())
@@ -81,6 +98,8 @@ impl Config {
             "webhook-secret",
             "webhook-attempts",
             "webhook-backoff-ms",
+            "dunning-retry-days",
+            "dunning-final-action",
         ] {
             let var = format!("STRIPE_EMULATOR_{}", key.to_uppercase().replace('-', "_"));
             if let Some(v) = env(&var).filter(|v| !v.is_empty()) {
@@ -126,9 +145,24 @@ mod tests {
             .unwrap();
         assert_eq!(c.port, 4242);
         assert_eq!(c.webhook_url.as_deref(), Some("http://127.0.0.1:9000/hook"));
+        assert_eq!(c.dunning, Dunning::default());
         assert!(Config::from_args_and_env(["--nope=1".to_string()], |_| None).is_err());
         assert!(Config::from_args_and_env(["--help".to_string()], |_| None)
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn dunning_options() {
+        let env =
+            |k: &str| (k == "STRIPE_EMULATOR_DUNNING_FINAL_ACTION").then(|| "canceled".to_string());
+        let args = ["--dunning-retry-days=1,2".to_string()];
+        let c = Config::from_args_and_env(args, env).unwrap().unwrap();
+        assert_eq!(c.dunning.retry_days, vec![1, 2]);
+        assert_eq!(c.dunning.final_action, FinalAction::Canceled);
+        let bad = ["--dunning-retry-days".to_string(), "7,3".to_string()];
+        assert!(Config::from_args_and_env(bad, |_| None).is_err());
+        let bad = ["--dunning-final-action=delete".to_string()];
+        assert!(Config::from_args_and_env(bad, |_| None).is_err());
     }
 }

@@ -10,6 +10,7 @@ pub mod billing;
 pub mod calendar;
 pub mod clock;
 pub mod config;
+pub mod dunning;
 pub mod error;
 pub mod expand;
 pub mod form;

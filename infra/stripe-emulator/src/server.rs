@@ -81,6 +81,7 @@ impl Emulator {
             ..DeliveryConfig::default()
         };
         let mut store = Store::new(public_url, Webhooks::default());
+        store.dunning = config.dunning.clone();
         let mut webhook_secret = None;
         if let Some(hook_url) = &config.webhook_url {
             let secret = config

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use crate::clock::Clock;
+use crate::dunning::Dunning;
 use crate::ids::IdGen;
 use crate::objects::{
     billing::{Invoice, InvoiceItem, Schedule, Subscription},
@@ -94,6 +95,8 @@ pub struct Store {
     pub clock: Clock,
     /// Base URL for Checkout, Portal and 3-D Secure pages.
     pub public_url: String,
+    /// Retry schedule of failed subscription invoices.
+    pub dunning: Dunning,
     /// Customers (deleted ones stay, flagged).
     pub customers: Table<Customer>,
     /// Products.
@@ -135,6 +138,7 @@ impl Store {
             ids: IdGen::new(),
             clock: Clock::default(),
             public_url,
+            dunning: Dunning::default(),
             customers: Table::default(),
             products: Table::default(),
             prices: Table::default(),
@@ -154,13 +158,16 @@ impl Store {
         }
     }
 
-    /// Clears all objects and events; keeps the clock offset, the URL and the webhook configuration.
+    /// Clears all objects and events; keeps the clock offset, the URL, the retry schedule and
+    /// the webhook configuration.
     pub fn reset(&mut self) {
         let mut webhooks = std::mem::take(&mut self.webhooks);
         webhooks.reset();
         let clock = self.clock.clone();
+        let dunning = std::mem::take(&mut self.dunning);
         *self = Store::new(self.public_url.clone(), webhooks);
         self.clock = clock;
+        self.dunning = dunning;
     }
 
     /// Emulator time (unix seconds).
@@ -242,7 +249,8 @@ impl Store {
         if p("evt_") {
             return self.events.get(id).map(|x| x.to_json());
         }
-        None
+        // Products may carry custom ids (`tierflow_pro`), without the `prod_` prefix.
+        self.products.get(id).map(|x| x.to_json())
     }
 }
 

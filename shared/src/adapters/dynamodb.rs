@@ -10,6 +10,7 @@
 //! | event record | `EVENT#{evt}` | `EVENT` | `Applied` ones carry `GSI1PK=STALLED`; TTL `expires_at` |
 //! | rate counter | `RATE#{key}` | `WINDOW#{end}` | TTL `expires_at` |
 //! | checkpoint | `CHECKPOINT#{name}` | `CHECKPOINT` | |
+//! | Lago webhook | `LAGOHOOK#{unique key}` | `LAGOHOOK` | audit summary; TTL only when not audited |
 //!
 //! `GSI1` is sparse: only pending scheduled changes and stalled event records have its keys,
 //! so "what is due" is a key-range query whose cost follows the due items, not the table.
@@ -17,8 +18,8 @@
 use super::memory::payment_sort_key;
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
-    BillingStore, ChangeRecord, Commit, CommitError, EventRecord, EventStatus, PaymentPage,
-    PaymentRecord, StoreError,
+    BillingStore, ChangeRecord, Commit, CommitError, EventRecord, EventStatus, LagoWebhookRecord,
+    PaymentPage, PaymentRecord, StoreError,
 };
 use crate::time::UnixTime;
 use async_trait::async_trait;
@@ -599,5 +600,36 @@ impl BillingStore for DynamoStore {
             .await
             .map_err(|e| store_err("PutItem", e))?;
         Ok(())
+    }
+    async fn record_lago_webhook(&self, record: &LagoWebhookRecord) -> Result<bool, StoreError> {
+        let mut item = to_item(record)?;
+        // The summary is opaque to queries (and may hold nulls): keep it one JSON attribute.
+        let summary = serde_json::to_string(&record.summary)
+            .map_err(|e| StoreError(format!("encode summary: {e}")))?;
+        item.insert("summary".into(), s(summary));
+        let mut item = keyed(
+            item,
+            format!("LAGOHOOK#{}", record.unique_key),
+            "LAGOHOOK".into(),
+        );
+        item.insert("item_type".into(), s("lago_webhook"));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(store_err("PutItem", e)),
+        }
     }
 }

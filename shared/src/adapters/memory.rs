@@ -5,8 +5,8 @@
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
     BillingStore, ChangeRecord, Commit, CommitError, DomainEvent, EnqueueError, EventBus,
-    EventRecord, EventStatus, PaymentPage, PaymentRecord, PublishError, StoreError, SyncJob,
-    SyncQueue,
+    EventRecord, EventStatus, LagoWebhookRecord, PaymentPage, PaymentRecord, PublishError,
+    StoreError, SyncJob, SyncQueue,
 };
 use crate::time::UnixTime;
 use async_trait::async_trait;
@@ -26,6 +26,7 @@ struct State {
     events: HashMap<String, EventRecord>,
     counters: HashMap<(String, UnixTime), u64>,
     checkpoints: HashMap<String, i64>,
+    lago_webhooks: BTreeMap<String, LagoWebhookRecord>,
 }
 
 /// The billing store in memory.
@@ -48,6 +49,14 @@ impl MemoryStore {
     /// Makes every call fail as if the store were unreachable (for failure-path tests).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    /// Every recorded Lago webhook, by unique key (for assertions).
+    pub fn lago_webhooks(&self) -> Vec<LagoWebhookRecord> {
+        self.state
+            .lock()
+            .map(|s| s.lago_webhooks.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
@@ -272,6 +281,17 @@ impl BillingStore for MemoryStore {
     async fn set_checkpoint(&self, name: &str, value: i64) -> Result<(), StoreError> {
         self.lock()?.checkpoints.insert(name.to_owned(), value);
         Ok(())
+    }
+
+    async fn record_lago_webhook(&self, record: &LagoWebhookRecord) -> Result<bool, StoreError> {
+        let mut state = self.lock()?;
+        if state.lago_webhooks.contains_key(&record.unique_key) {
+            return Ok(false);
+        }
+        state
+            .lago_webhooks
+            .insert(record.unique_key.clone(), record.clone());
+        Ok(true)
     }
 }
 

@@ -12,7 +12,8 @@ pub enum Access {
     Active,
     /// A payment failed; the tier stays usable until the grace period ends.
     Grace,
-    /// Not usable: grace ran out, a dispute was opened, or the first payment never completed.
+    /// Not usable: grace ran out, Stripe stopped retrying (`unpaid`), a dispute was opened, or
+    /// the first payment never completed.
     Revoked,
 }
 
@@ -23,10 +24,13 @@ pub fn access_for(profile: &BillingProfile, now: UnixTime) -> Access {
     }
     match profile.status {
         SubscriptionStatus::Active | SubscriptionStatus::Trialing => Access::Active,
-        SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid => match profile.grace_until {
+        // Stripe is still retrying: the tier stays usable until the grace period ends.
+        SubscriptionStatus::PastDue => match profile.grace_until {
             Some(until) if now < until => Access::Grace,
             _ => Access::Revoked,
         },
+        // Stripe gave up retrying: whatever grace there was is over.
+        SubscriptionStatus::Unpaid => Access::Revoked,
         _ if profile.tier == Tier::Free => Access::Active,
         _ => Access::Revoked,
     }

@@ -5,13 +5,16 @@ pub mod catalog;
 pub mod money;
 pub mod ordering;
 pub mod profile;
+pub mod proration;
 pub mod tier;
+pub mod transition;
 
 pub use access::{access_for, Access};
 pub use catalog::{Catalog, CatalogError, PriceSpec, TierSpec};
 pub use money::{Currency, Money};
 pub use profile::{BillingProfile, PendingChange, SubscriptionStatus};
 pub use tier::{BillingCycle, Tier, UserId};
+pub use transition::{classify, Transition};
 
 /// A value from outside that does not fit the domain; the message is safe to show the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

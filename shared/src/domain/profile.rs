@@ -70,6 +70,9 @@ pub struct PendingChange {
     /// The Stripe subscription schedule carrying it, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_id: Option<String>,
+    /// The scheduled item in the change history that carries it (settled when applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
 }
 
 /// Why paid access was withdrawn before its time (a dispute).

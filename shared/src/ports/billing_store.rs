@@ -3,7 +3,7 @@
 //! Every multi-item effect goes through one atomic [`Commit`].
 
 use super::{DomainEvent, SyncJob};
-use crate::domain::{BillingCycle, BillingProfile, Tier, UserId};
+use crate::domain::{BillingCycle, BillingProfile, Money, Tier, UserId};
 use crate::time::UnixTime;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -81,6 +81,12 @@ pub struct ChangeRecord {
     pub pending: bool,
     /// What caused it: a Stripe event id or an API request.
     pub cause: String,
+    /// What the change charged now (an upgrade's proration), when it charged anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Money>,
+    /// The Stripe objects involved (subscription, invoice, schedule).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stripe_refs: Vec<String>,
 }
 
 /// A payment's state as the history shows it.
@@ -187,6 +193,24 @@ pub struct EventRecord {
     pub expires_at: UnixTime,
 }
 
+/// A verified Lago webhook: its idempotency key (`X-Lago-Unique-Key`) and the audit summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LagoWebhookRecord {
+    pub unique_key: String,
+    pub webhook_type: String,
+    pub object_type: String,
+    /// The Lago customer's external id when it is a Tierflow user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    /// What the audit keeps of the object (ids, plan, status, amounts), never the whole body.
+    #[serde(default)]
+    pub summary: serde_json::Map<String, serde_json::Value>,
+    pub received_at: UnixTime,
+    /// TTL for records kept only for dedupe; audited ones (subscription.*, invoice.*) have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<UnixTime>,
+}
+
 /// Everything one decision writes, applied atomically or not at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Commit {
@@ -261,4 +285,8 @@ pub trait BillingStore: Send + Sync {
     async fn checkpoint(&self, name: &str) -> Result<Option<i64>, StoreError>;
 
     async fn set_checkpoint(&self, name: &str, value: i64) -> Result<(), StoreError>;
+
+    /// Records a Lago webhook unless its unique key is already recorded; true if this call
+    /// recorded it (a conditional put: concurrent deliveries of one key record it once).
+    async fn record_lago_webhook(&self, record: &LagoWebhookRecord) -> Result<bool, StoreError>;
 }

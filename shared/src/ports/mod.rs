@@ -6,8 +6,8 @@ pub mod event_bus;
 pub mod sync_queue;
 
 pub use billing_store::{
-    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, EventRecord, EventStatus, Outbox,
-    PaymentPage, PaymentRecord, PaymentStatus, ProfileWrite, StoreError,
+    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, EventRecord, EventStatus,
+    LagoWebhookRecord, Outbox, PaymentPage, PaymentRecord, PaymentStatus, ProfileWrite, StoreError,
 };
 pub use event_bus::{DomainEvent, EventBus, PublishError};
 pub use sync_queue::{EnqueueError, SyncJob, SyncQueue, SyncTarget};

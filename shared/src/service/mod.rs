@@ -3,3 +3,5 @@
 
 pub mod billing_config;
 pub mod current_subscription;
+pub mod payments;
+pub mod subscriptions;

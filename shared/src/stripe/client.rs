@@ -405,6 +405,15 @@ impl StripeApi for StripeClient {
         self.list_all("/v1/subscriptions", &query, 1000).await
     }
 
+    async fn list_live_subscriptions(&self, max: usize) -> Result<Vec<Subscription>, StripeError> {
+        let mut live = Vec::new();
+        for status in ["active", "past_due", "unpaid", "trialing"] {
+            let query = Form::new().field("status", status).field("limit", 100u32);
+            live.extend(self.list_all("/v1/subscriptions", &query, max).await?);
+        }
+        Ok(live)
+    }
+
     async fn change_subscription_price(
         &self,
         id: &str,

@@ -101,6 +101,10 @@ pub trait StripeApi: Send + Sync {
         customer: &str,
     ) -> Result<Vec<Subscription>, StripeError>;
 
+    /// `GET /v1/subscriptions?status=…` for every customer: the subscriptions that still bill
+    /// (active, past_due, unpaid, trialing), for reconciliation's drift check.
+    async fn list_live_subscriptions(&self, max: usize) -> Result<Vec<Subscription>, StripeError>;
+
     /// `POST /v1/subscriptions/{id}` moving the item to another price, with the latest invoice
     /// and its payments expanded.
     async fn change_subscription_price(

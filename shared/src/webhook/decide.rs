@@ -4,7 +4,7 @@
 
 use crate::domain::access::grace_end;
 use crate::domain::ordering::{order, IncomingVersion, Order};
-use crate::domain::profile::{AppliedVersion, Revocation};
+use crate::domain::profile::Revocation;
 use crate::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
 use crate::effects::{describe_change, Effects};
 use crate::ports::{PaymentRecord, PaymentStatus};
@@ -12,11 +12,12 @@ use crate::stripe::{
     Charge, CheckoutSession, Customer, Dispute, Event, EventObject, Invoice, PaymentIntent,
     Subscription,
 };
+use crate::subscription_state::Observation;
 use crate::time::{rfc3339, UnixTime};
 use serde_json::{json, Map};
 
 /// The event types Tierflow acts on; every other type is acknowledged and ignored.
-pub const HANDLED_EVENT_TYPES: [&str; 13] = [
+pub const HANDLED_EVENT_TYPES: [&str; 14] = [
     "checkout.session.completed",
     "customer.subscription.created",
     "customer.subscription.updated",
@@ -27,6 +28,7 @@ pub const HANDLED_EVENT_TYPES: [&str; 13] = [
     "invoice.payment_action_required",
     "charge.dispute.created",
     "charge.refunded",
+    "charge.succeeded",
     "customer.deleted",
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
@@ -124,6 +126,30 @@ fn charge_refs(c: &Charge) -> Vec<String> {
     .collect()
 }
 
+/// Events that change nothing whoever they are about, decided before looking up the user
+/// (so, for example, a setup-mode checkout of a stranger is ignored rather than failed).
+pub fn ignore_regardless_of_user(event: &Event, object: &EventObject) -> Option<String> {
+    match (event.kind.as_str(), object) {
+        ("checkout.session.completed", EventObject::CheckoutSession(s)) => {
+            if !matches!(s.mode.as_deref(), Some("subscription" | "payment")) {
+                Some(format!(
+                    "checkout mode {:?} changes no billing state",
+                    s.mode
+                ))
+            } else if !s.is_paid() {
+                Some("the checkout session is not paid yet".into())
+            } else {
+                None
+            }
+        }
+        (
+            "payment_intent.succeeded" | "payment_intent.payment_failed",
+            EventObject::PaymentIntent(p),
+        ) if p.invoice.is_some() => Some("an invoice payment: the invoice events record it".into()),
+        _ => None,
+    }
+}
+
 /// What the processor knows when it asks.
 pub struct Input<'a> {
     pub user_id: &'a UserId,
@@ -187,6 +213,7 @@ pub fn decide(
         }
         ("charge.dispute.created", EventObject::Dispute(d)) => dispute_created(event, d, input),
         ("charge.refunded", EventObject::Charge(c)) => charge_refunded(event, c, input),
+        ("charge.succeeded", EventObject::Charge(c)) => charge_succeeded(event, c, input),
         ("customer.deleted", EventObject::Customer(c)) => customer_deleted(event, c, input),
         (
             "payment_intent.succeeded" | "payment_intent.payment_failed",
@@ -374,7 +401,7 @@ fn subscription_changed(
     )))
 }
 
-/// Copies a subscription's state onto the profile.
+/// Copies a subscription's state onto the profile (see [`crate::subscription_state`]).
 fn apply_subscription(
     profile: &mut BillingProfile,
     sub: &Subscription,
@@ -383,79 +410,19 @@ fn apply_subscription(
     input: &Input<'_>,
     policy: Policy<'_>,
 ) -> Result<(), String> {
-    let version = AppliedVersion {
-        object_id: sub.id.clone(),
-        created: event.created.max(
-            profile
-                .subscription_version
-                .as_ref()
-                .map_or(0, |v| v.created),
-        ),
-        event_id: event.id.clone(),
-        status: sub.status.clone(),
-        previous_status: previous_status.map(str::to_owned),
+    let seen = Observation {
+        source: &event.id,
+        at: event.created,
+        previous_status,
     };
-    let status = SubscriptionStatus::from_stripe(&sub.status);
-    if !sub.customer_id().is_empty() {
-        profile.customer_id = Some(sub.customer_id().to_owned());
-    }
-    if matches!(
-        status,
-        SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
-    ) {
-        profile.clear_subscription();
-        profile.subscription_version = Some(version);
-        return Ok(());
-    }
-    let price = sub
-        .price()
-        .ok_or_else(|| format!("{} has no price", sub.id))?;
-    let lookup_key = price
-        .lookup_key
-        .as_deref()
-        .ok_or_else(|| format!("price {} has no lookup key", price.id))?;
-    let (tier, cycle) = policy
-        .catalog
-        .by_lookup_key(lookup_key)
-        .ok_or_else(|| format!("price lookup key {lookup_key:?} is not in the catalog"))?;
-
-    let new_subscription = profile.subscription_id.as_deref() != Some(sub.id.as_str());
-    if new_subscription {
-        // A new subscription starts clean: a dispute or refund on an earlier one does not carry over.
-        profile.revocation = None;
-        profile.pending_change = None;
-    }
-    profile.subscription_id = Some(sub.id.clone());
-    profile.tier = if profile.revocation.is_some() {
-        Tier::Free
-    } else {
-        tier
-    };
-    profile.billing_cycle = Some(cycle);
-    profile.status = status;
-    profile.current_period_start = sub.current_period_start();
-    profile.current_period_end = sub.current_period_end();
-    profile.cancel_at_period_end = sub.cancel_at_period_end || sub.cancel_at.is_some();
-    match status {
-        SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid => {
-            if profile.grace_until.is_none() {
-                profile.grace_until = Some(grace_end(event.created, policy.grace_days));
-            }
-        }
-        _ => profile.grace_until = None,
-    }
-    // A scheduled change that Stripe has now carried out (or that no schedule carries any
-    // more) is no longer pending.
-    if let Some(change) = &profile.pending_change {
-        let carried_out = change.target_tier == profile.tier;
-        let schedule_gone = change.schedule_id.is_some() && sub.schedule_id().is_none();
-        if carried_out || schedule_gone {
-            profile.pending_change = None;
-        }
-    }
-    profile.updated_at = input.now;
-    profile.subscription_version = Some(version);
-    Ok(())
+    crate::subscription_state::apply_subscription(
+        profile,
+        sub,
+        &seen,
+        input.now,
+        policy.catalog,
+        policy.grace_days,
+    )
 }
 
 fn add_ref(payment: &mut PaymentRecord, id: &str) {
@@ -745,6 +712,48 @@ fn charge_refunded(event: &Event, charge: &Charge, input: &Input<'_>) -> Decisio
     Decision::Apply(Box::new(app))
 }
 
+/// A successful charge carries the card: it fills brand and last4 into the payment it belongs
+/// to, creating the history item when the charge arrives before its payment intent or invoice
+/// event (which then merge into it). Receipts and domain events come from those events.
+fn charge_succeeded(event: &Event, charge: &Charge, input: &Input<'_>) -> Decision {
+    let mut payment = input
+        .existing_payment
+        .cloned()
+        .unwrap_or_else(|| PaymentRecord {
+            user_id: input.user_id.clone(),
+            payment_id: charge.payment_intent_id().unwrap_or(&charge.id).to_owned(),
+            stripe_refs: vec![],
+            created: charge.created.unwrap_or(event.created),
+            amount: charge.amount,
+            currency: charge.currency.clone().unwrap_or_default(),
+            status: PaymentStatus::Succeeded,
+            description: charge.description.clone(),
+            card_brand: None,
+            card_last4: None,
+            invoice_url: None,
+            paid_at: charge.created.or(Some(event.created)),
+            amount_refunded: 0,
+            refunded_at: None,
+            failure_reason: None,
+            subscription_id: None,
+        });
+    for r in charge_refs(charge) {
+        add_ref(&mut payment, &r);
+    }
+    if let Some(card) = charge.card() {
+        payment.card_brand = card.brand.clone().or(payment.card_brand);
+        payment.card_last4 = card.last4.clone().or(payment.card_last4);
+    }
+    Decision::Apply(Box::new(application(
+        event,
+        input,
+        input.profile.clone(),
+        vec![payment],
+        vec![],
+        format!("charge {} succeeded", charge.id),
+    )))
+}
+
 fn customer_deleted(event: &Event, customer: &Customer, input: &Input<'_>) -> Decision {
     if input
         .profile
@@ -778,6 +787,14 @@ fn payment_intent_settled(event: &Event, pi: &PaymentIntent, input: &Input<'_>) 
             .is_some_and(|p| p.subscription_id.is_some())
     {
         return Decision::Ignore("an invoice payment: the invoice events record it".into());
+    }
+    // Since basil a PaymentIntent no longer names its invoice, so only intents Tierflow created
+    // (they carry the user id) or already recorded are one-time payments; any other is an
+    // invoice's or a Checkout's, recorded by those events (one receipt, not two).
+    if input.existing_payment.is_none() && !pi.metadata.contains_key("user_id") {
+        return Decision::Ignore(
+            "not a one-time payment Tierflow created: its invoice or checkout records it".into(),
+        );
     }
     let succeeded = event.kind == "payment_intent.succeeded";
     let charge = pi

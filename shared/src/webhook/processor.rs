@@ -11,7 +11,9 @@
 //! 4. The outbox (sync jobs, domain events) is published and the record completed. If that
 //!    fails the caller answers 5xx: Stripe's retry, or `reconcile-stripe`, resumes it.
 
-use super::decide::{decide, subject_of, Decision, Input, Policy, HANDLED_EVENT_TYPES};
+use super::decide::{
+    decide, ignore_regardless_of_user, subject_of, Decision, Input, Policy, HANDLED_EVENT_TYPES,
+};
 use crate::domain::{BillingProfile, Catalog, UserId};
 use crate::ports::billing_store::EVENT_RECORD_TTL_SECONDS;
 use crate::ports::{
@@ -23,6 +25,10 @@ use crate::time::{Clock, UnixTime};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tracing::{error, info, warn};
+
+/// How long an event about a customer no user is linked to is retried before it is recorded
+/// as failed (Stripe keeps retrying a delivery for three days).
+pub const UNKNOWN_CUSTOMER_RETRY_SECONDS: i64 = 3600;
 
 /// How often a decision is retried when another event for the same user commits first.
 const MAX_CONFLICT_RETRIES: usize = 5;
@@ -148,6 +154,11 @@ impl Processor {
                     .await
             }
         };
+        if let Some(reason) = ignore_regardless_of_user(event, &object) {
+            return self
+                .finish_unapplied(event, hash, EventStatus::Ignored, reason)
+                .await;
+        }
         let subject = subject_of(&object);
         let mut existing_payment: Option<PaymentRecord> = None;
         for r in &subject.payment_refs {
@@ -165,6 +176,14 @@ impl Processor {
                 .clone()
                 .or(subject.payment_refs.first().cloned())
                 .unwrap_or_else(|| "an unknown object".into());
+            // Stripe does not order deliveries: an invoice can arrive before the checkout or
+            // subscription event that links its customer. While the event is recent, ask for a
+            // retry; only an event that stays unknown is recorded as failed.
+            if self.clock.now() - event.created < UNKNOWN_CUSTOMER_RETRY_SECONDS {
+                return Err(ProcessError(format!(
+                    "{who} is not linked to a user yet; retry later"
+                )));
+            }
             return self
                 .finish_unapplied(
                     event,

@@ -288,6 +288,8 @@ pub struct Invoice {
     pub voided_at: Option<i64>,
     /// Next automatic retry.
     pub next_payment_attempt: Option<i64>,
+    /// When the first payment attempt failed: the retry schedule counts from here.
+    pub first_failed_at: Option<i64>,
     /// Subscription metadata snapshot (`parent.subscription_details.metadata`).
     pub subscription_metadata: Map<String, Value>,
 }

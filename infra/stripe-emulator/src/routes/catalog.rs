@@ -72,7 +72,8 @@ pub fn create_product(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(PRODUCT_FIELDS)?;
     let name = p.required("name")?;
     let id = new_product(store, p.non_empty("id"), name, p)?;
-    render_or_404(store, "product", &id)
+    // Custom ids (no `prod_` prefix) are allowed, so read the product back by its own table.
+    retrieve_product(store, &id)
 }
 
 /// `GET /v1/products/{id}`.

@@ -586,3 +586,38 @@ async fn events_are_newest_first_filterable_and_paginated() {
     let wildcard = h.get("/v1/events?type=product.*").await;
     assert_eq!(wildcard["data"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn price_list_expands_products_with_custom_ids() {
+    let h = Harness::start().await;
+    h.post("/v1/products", &[("id", "tierflow_pro"), ("name", "Pro")])
+        .await;
+    let price = h
+        .post(
+            "/v1/prices",
+            &[
+                ("product", "tierflow_pro"),
+                ("currency", "usd"),
+                ("unit_amount", "4900"),
+                ("recurring[interval]", "month"),
+                ("lookup_key", "pro_monthly"),
+            ],
+        )
+        .await;
+    let list = h
+        .get("/v1/prices?lookup_keys[]=pro_monthly&expand[]=data.product")
+        .await;
+    let data = list["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["id"], price["id"]);
+    assert_eq!(data[0]["product"]["object"], "product");
+    assert_eq!(data[0]["product"]["id"], "tierflow_pro");
+    assert_eq!(data[0]["product"]["name"], "Pro");
+    // Without `expand[]` the product stays an id.
+    let plain = h.get("/v1/prices?lookup_keys[]=pro_monthly").await;
+    assert_eq!(plain["data"][0]["product"], "tierflow_pro");
+    let one = h
+        .get(&format!("/v1/prices/{}?expand[]=product", s(&price, "id")))
+        .await;
+    assert_eq!(one["product"]["name"], "Pro");
+}

@@ -5,5 +5,6 @@
 
 mod api;
 mod billing;
+mod dunning;
 mod harness;
 mod webhooks;

@@ -13,6 +13,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub id: String,
+    /// `event` for the snapshot events Tierflow handles (`v2.core.event` for thin ones).
+    #[serde(default)]
+    pub object: Option<String>,
     /// `customer.subscription.updated`, `invoice.paid`, ...
     #[serde(rename = "type")]
     pub kind: String,

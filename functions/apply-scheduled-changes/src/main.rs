@@ -1,0 +1,12 @@
+//! Every 5 minutes: applies the scheduled downgrades that are due.
+
+mod handler;
+
+use lambda_runtime::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tierflow::telemetry::init();
+    let deps = handler::Deps::from_env().await?;
+    run(service_fn(|event| handler::handle(&deps, event))).await
+}

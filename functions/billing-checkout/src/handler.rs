@@ -1,0 +1,177 @@
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use tierflow::auth::Authenticator;
+use tierflow::http::{parse_json_body, respond};
+use tierflow::service::subscriptions::CheckoutRequest;
+use tierflow::service::subscriptions::{
+    request_id, with_retry_after, CheckoutUrls, SubscriptionService,
+};
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub service: SubscriptionService,
+    pub auth: Authenticator,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        Ok(Self {
+            auth: Authenticator::from_env()?,
+            service: SubscriptionService::from_env(Some(CheckoutUrls::from_env()?)).await?,
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let outcome = async {
+        let caller = deps.auth.caller(&req)?;
+        let request = parse_json_body::<CheckoutRequest>(&req)?;
+        deps.service
+            .checkout(&caller, &request, &request_id(&req))
+            .await
+    }
+    .await;
+    Ok(with_retry_after(
+        respond(StatusCode::OK, outcome),
+        deps.service.clock.now(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use tierflow::ports::BillingStore;
+    use tierflow::time::Clock;
+    use tierflow_testkit::{body, request, Harness, SAMPLE_USER};
+
+    const SAMPLE: &str = include_str!("../../../events/billing-checkout.json");
+
+    fn deps(h: &Harness) -> Deps {
+        Deps {
+            service: h.service(),
+            auth: Authenticator::ApiGateway,
+        }
+    }
+
+    async fn post(deps: &Deps, body: Option<Value>) -> Response<Body> {
+        handle(deps, request(SAMPLE, body, None)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn starts_checkout_with_one_customer_and_configured_urls() {
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let resp = post(&deps, None).await;
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        let b = body(&resp);
+        let session_id = b["session_id"].as_str().unwrap();
+        assert!(session_id.starts_with("cs_"));
+        assert!(b["checkout_url"].as_str().unwrap().starts_with("http"));
+
+        let profile = h.profile(SAMPLE_USER).await;
+        let customer = profile.customer_id.clone().expect("customer linked");
+        let session = h
+            .stripe_get(&format!("/v1/checkout/sessions/{session_id}"))
+            .await;
+        assert_eq!(session["client_reference_id"], SAMPLE_USER);
+        assert_eq!(session["customer"], customer.as_str());
+        assert_eq!(session["mode"], "subscription");
+        assert!(session["success_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://app.example/billing/done"));
+
+        // A double click: the same session, still one customer.
+        let again = body(&post(&deps, None).await);
+        assert_eq!(again["session_id"], session_id);
+        let customers = h
+            .emulator_call("GET", "/v1/customers", &[("limit", "100")])
+            .await;
+        assert_eq!(customers["data"].as_array().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_bodies_plans_and_redirects() {
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let cases = [
+            (json!("{not json"), 400, "invalid_body"),
+            (json!({"tier": "gold"}), 400, "invalid_tier"),
+            (
+                json!({"tier": "starter", "billing_cycle": "weekly"}),
+                400,
+                "invalid_billing_cycle",
+            ),
+            (json!({"tier": "free"}), 400, "invalid_plan"),
+            (
+                json!({"tier": "trial", "billing_cycle": "yearly"}),
+                400,
+                "invalid_plan",
+            ),
+            (
+                json!({"tier": "starter", "success_url": "https://evil.example"}),
+                400,
+                "invalid_body",
+            ),
+        ];
+        for (b, status, code) in cases {
+            let resp = post(&deps, Some(b.clone())).await;
+            assert_eq!(resp.status(), status, "{b}");
+            assert_eq!(body(&resp)["error"]["code"], code, "{b}");
+        }
+        assert!(h
+            .store
+            .changes(&tierflow::domain::UserId::parse(SAMPLE_USER).unwrap(), 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_live_subscription_is_409() {
+        let h = Harness::start().await;
+        h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
+            .await;
+        let resp = post(&deps(&h), Some(json!({"tier": "professional"}))).await;
+        assert_eq!(resp.status(), 409);
+        assert_eq!(body(&resp)["error"]["code"], "subscription_exists");
+    }
+
+    #[tokio::test]
+    async fn the_sixth_checkout_in_a_minute_is_429_with_retry_after() {
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let now = h.clock.now();
+        h.clock.set(now - now.rem_euclid(60) + 1);
+        for _ in 0..5 {
+            assert_eq!(post(&deps, None).await.status(), 200);
+        }
+        let resp = post(&deps, None).await;
+        assert_eq!(resp.status(), 429);
+        assert_eq!(body(&resp)["error"]["code"], "rate_limited");
+        assert_eq!(resp.headers()["retry-after"], "59");
+        h.clock.advance(60);
+        assert_eq!(post(&deps, None).await.status(), 200, "a new window");
+    }
+
+    #[tokio::test]
+    async fn without_a_verified_token_it_is_401() {
+        let h = Harness::start().await;
+        let mut event: Value = serde_json::from_str(SAMPLE).unwrap();
+        event["requestContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("authorizer");
+        let resp = handle(&deps(&h), request(&event.to_string(), None, None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_is_503() {
+        let h = Harness::start().await;
+        h.store.set_unavailable(true);
+        assert_eq!(post(&deps(&h), None).await.status(), 503);
+    }
+}

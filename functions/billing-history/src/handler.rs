@@ -1,0 +1,258 @@
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use std::sync::Arc;
+use tierflow::adapters::{aws::sdk_config, dynamodb::DynamoStore};
+use tierflow::auth::Authenticator;
+use tierflow::config::{Secret, TableConfig};
+use tierflow::http::{query_param, respond};
+use tierflow::ports::BillingStore;
+use tierflow::service::payments::history::{payment_history, HistoryQuery};
+use tierflow::service::payments::CursorConfig;
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub store: Arc<dyn BillingStore>,
+    pub auth: Authenticator,
+    pub cursor_key: Secret,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        let table = TableConfig::from_env()?;
+        let cursor = CursorConfig::from_env()?;
+        let auth = Authenticator::from_env()?;
+        let aws = sdk_config().await;
+        Ok(Self {
+            store: Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&aws),
+                table.table_name,
+            )),
+            auth,
+            cursor_key: cursor.key,
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let outcome = match deps.auth.caller(&req) {
+        Ok(caller) => {
+            let query = HistoryQuery {
+                limit: query_param(&req, "limit"),
+                cursor: query_param(&req, "cursor"),
+            };
+            payment_history(
+                deps.store.as_ref(),
+                deps.cursor_key.expose().as_bytes(),
+                &caller,
+                &query,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use std::collections::HashSet;
+    use tierflow::adapters::memory::MemoryStore;
+    use tierflow::domain::UserId;
+    use tierflow::ports::{Commit, PaymentRecord, PaymentStatus};
+
+    const ADA: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
+    const BOB: &str = "b0b00000-0000-4000-8000-000000000b0b";
+
+    fn deps(store: Arc<MemoryStore>) -> Deps {
+        Deps {
+            store,
+            auth: Authenticator::ApiGateway,
+            cursor_key: Secret::new("history-handler-test-key-0123456789"),
+        }
+    }
+
+    fn payment(user: &str, n: i64) -> PaymentRecord {
+        PaymentRecord {
+            user_id: UserId::parse(user).unwrap(),
+            payment_id: format!("pi_{user}_{n:03}"),
+            stripe_refs: vec![format!("pi_{user}_{n:03}"), format!("ch_{user}_{n:03}")],
+            created: 1_795_000_000 + n * 60,
+            amount: 1000 + n,
+            currency: "usd".into(),
+            status: PaymentStatus::Succeeded,
+            description: Some(format!("payment {n}")),
+            card_brand: Some("visa".into()),
+            card_last4: Some("4242".into()),
+            invoice_url: None,
+            paid_at: Some(1_795_000_000 + n * 60),
+            amount_refunded: 0,
+            refunded_at: None,
+            failure_reason: None,
+            subscription_id: None,
+        }
+    }
+
+    async fn seeded(pairs: &[(&str, i64)]) -> Arc<MemoryStore> {
+        let store = Arc::new(MemoryStore::new());
+        let payments = pairs
+            .iter()
+            .flat_map(|(user, count)| (1..=*count).map(move |n| payment(user, n)))
+            .collect();
+        store
+            .commit(Commit {
+                payments,
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        store
+    }
+
+    fn request(sub: &str, query: &[(&str, &str)]) -> Request {
+        let mut event: Value =
+            serde_json::from_str(include_str!("../../../events/billing-history.json")).unwrap();
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
+        let params: serde_json::Map<String, Value> = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect();
+        event["rawQueryString"] = json!(query
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&"));
+        event["queryStringParameters"] = Value::Object(params);
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    async fn call(deps: &Deps, req: Request) -> (u16, Value) {
+        let resp = handle(deps, req).await.unwrap();
+        let body = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        (resp.status().as_u16(), body)
+    }
+
+    #[tokio::test]
+    async fn the_sample_request_answers_the_newest_payments_first() {
+        let deps = deps(seeded(&[(ADA, 3), (BOB, 2)]).await);
+        let req =
+            lambda_http::request::from_str(include_str!("../../../events/billing-history.json"))
+                .unwrap();
+        let (status, body) = call(&deps, req).await;
+        assert_eq!(status, 200, "{body}");
+        let t = body["transactions"].as_array().unwrap();
+        let ids: Vec<&str> = t.iter().map(|t| t["id"].as_str().unwrap()).collect();
+        assert_eq!(
+            ids,
+            [
+                format!("pi_{ADA}_003"),
+                format!("pi_{ADA}_002"),
+                format!("pi_{ADA}_001")
+            ]
+        );
+        assert_eq!(body["next_cursor"], Value::Null);
+        assert_eq!(t[0]["amount"], 1003);
+        assert_eq!(t[0]["currency"], "usd");
+        assert_eq!(t[0]["status"], "succeeded");
+        assert_eq!(t[0]["card_brand"], "visa");
+        assert_eq!(t[0]["card_last4"], "4242");
+        assert_eq!(t[0]["kind"], "one_time");
+        assert_eq!(t[0]["paid_at"], "2026-11-18T11:09:40Z");
+        assert_eq!(t[0]["refunded_at"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn forty_five_payments_page_through_in_three_pages() {
+        let deps = deps(seeded(&[(ADA, 45), (BOB, 7)]).await);
+        let mut seen = Vec::new();
+        let mut sizes = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.as_str()));
+            }
+            let (status, body) = call(&deps, request(ADA, &query)).await;
+            assert_eq!(status, 200, "{body}");
+            let page = body["transactions"].as_array().unwrap();
+            sizes.push(page.len());
+            seen.extend(page.iter().map(|t| t["id"].as_str().unwrap().to_owned()));
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(sizes, [20, 20, 5]);
+        let expected: Vec<String> = (1..=45).rev().map(|n| format!("pi_{ADA}_{n:03}")).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 45);
+    }
+
+    #[tokio::test]
+    async fn limits_out_of_bounds_are_400() {
+        let deps = deps(seeded(&[(ADA, 3)]).await);
+        for limit in ["0", "101", "-5", "abc", "1.5"] {
+            let (status, body) = call(&deps, request(ADA, &[("limit", limit)])).await;
+            assert_eq!(status, 400, "{limit}: {body}");
+            assert_eq!(body["error"]["code"], "invalid_limit");
+        }
+        let (status, body) = call(&deps, request(ADA, &[("limit", "100")])).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, body) = call(&deps, request(ADA, &[("limit", "2")])).await;
+        assert_eq!(body["transactions"].as_array().unwrap().len(), 2);
+        assert!(body["next_cursor"].is_string());
+    }
+
+    #[tokio::test]
+    async fn bad_cursors_are_400() {
+        let deps = deps(seeded(&[(ADA, 3)]).await);
+        let (_, body) = call(&deps, request(ADA, &[("limit", "1")])).await;
+        let good = body["next_cursor"].as_str().unwrap().to_owned();
+        let tampered = {
+            let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+            parts[1] = "MDAxNzk1MDAwMDAwI3BpX3g".into();
+            parts.join(".")
+        };
+        for cursor in ["garbage", "v1.AAAA.BBBB", tampered.as_str()] {
+            let (status, body) = call(&deps, request(ADA, &[("cursor", cursor)])).await;
+            assert_eq!(status, 400, "{cursor}: {body}");
+            assert_eq!(body["error"]["code"], "invalid_cursor");
+        }
+        let (status, _) = call(&deps, request(ADA, &[("limit", "1"), ("cursor", &good)])).await;
+        assert_eq!(status, 200);
+    }
+
+    #[tokio::test]
+    async fn another_users_cursor_is_rejected() {
+        let deps = deps(seeded(&[(ADA, 3), (BOB, 3)]).await);
+        let (_, body) = call(&deps, request(BOB, &[("limit", "1")])).await;
+        let bobs = body["next_cursor"].as_str().unwrap().to_owned();
+        let (status, body) = call(&deps, request(ADA, &[("cursor", &bobs)])).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_cursor");
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_payments_has_an_empty_history() {
+        let deps = deps(seeded(&[(BOB, 2)]).await);
+        let (status, body) = call(&deps, request(ADA, &[])).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"transactions": [], "next_cursor": null}));
+    }
+
+    #[tokio::test]
+    async fn unauthenticated_is_401_and_an_outage_503() {
+        let store = seeded(&[(ADA, 1)]).await;
+        let deps = deps(store.clone());
+        let mut event: Value =
+            serde_json::from_str(include_str!("../../../events/billing-history.json")).unwrap();
+        event["requestContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("authorizer");
+        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+        assert_eq!(call(&deps, req).await.0, 401);
+        store.set_unavailable(true);
+        assert_eq!(call(&deps, request(ADA, &[])).await.0, 503);
+    }
+}

@@ -1,0 +1,244 @@
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use std::sync::Arc;
+use tierflow::adapters::{aws::sdk_config, dynamodb::DynamoStore};
+use tierflow::auth::Authenticator;
+use tierflow::config::{StripeConfig, TableConfig};
+use tierflow::http::respond;
+use tierflow::ports::BillingStore;
+use tierflow::service::payments::payment_methods::list_payment_methods;
+use tierflow::stripe::{StripeApi, StripeClient};
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub store: Arc<dyn BillingStore>,
+    pub stripe: Arc<dyn StripeApi>,
+    pub auth: Authenticator,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        let table = TableConfig::from_env()?;
+        let stripe = StripeConfig::from_env()?;
+        let auth = Authenticator::from_env()?;
+        let aws = sdk_config().await;
+        Ok(Self {
+            store: Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&aws),
+                table.table_name,
+            )),
+            stripe: Arc::new(StripeClient::new(&stripe)?),
+            auth,
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let outcome = match deps.auth.caller(&req) {
+        Ok(caller) => {
+            list_payment_methods(deps.store.as_ref(), deps.stripe.as_ref(), &caller).await
+        }
+        Err(e) => Err(e),
+    };
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use stripe_emulator::Emulator;
+    use tierflow::adapters::memory::MemoryStore;
+    use tierflow::config::Secret;
+    use tierflow::domain::{BillingProfile, UserId};
+    use tierflow::ports::{Commit, ProfileWrite};
+    use tierflow::stripe::{CustomerUpdate, IdempotencyScope, NewCustomer, RetryPolicy};
+
+    const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
+
+    struct Harness {
+        deps: Deps,
+        store: Arc<MemoryStore>,
+        stripe: Arc<StripeClient>,
+        emulator: Emulator,
+    }
+
+    async fn harness() -> Harness {
+        let emulator = Emulator::start(stripe_emulator::Config {
+            port: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let store = Arc::new(MemoryStore::new());
+        let stripe = Arc::new(
+            StripeClient::new(&StripeConfig {
+                secret_key: Secret::new("sk_test_handler"),
+                publishable_key: String::new(),
+                api_base: emulator.url().to_owned(),
+            })
+            .unwrap()
+            .with_retry_policy(RetryPolicy::none()),
+        );
+        Harness {
+            deps: Deps {
+                store: store.clone(),
+                stripe: stripe.clone(),
+                auth: Authenticator::ApiGateway,
+            },
+            store,
+            stripe,
+            emulator,
+        }
+    }
+
+    /// A customer linked to the sample caller, as Stripe and the store would have it.
+    async fn customer(h: &Harness) -> String {
+        let id = h
+            .stripe
+            .create_customer(
+                &NewCustomer::for_user(SUB, None),
+                &IdempotencyScope::new([SUB]),
+            )
+            .await
+            .unwrap()
+            .id;
+        let user = UserId::parse(SUB).unwrap();
+        let mut profile = BillingProfile::new_free(user.clone());
+        profile.customer_id = Some(id.clone());
+        h.store
+            .commit(Commit {
+                profile: Some(ProfileWrite {
+                    profile,
+                    expected_version: 0,
+                }),
+                customer_links: vec![(id.clone(), user)],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Attaches a test card as Stripe.js would; returns the saved card's id.
+    async fn attach(h: &Harness, customer: &str, token: &str) -> String {
+        let resp: Value = reqwest::Client::new()
+            .post(format!(
+                "{}/v1/payment_methods/{token}/attach",
+                h.emulator.url()
+            ))
+            .bearer_auth("sk_test_handler")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("customer={customer}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        resp["id"].as_str().unwrap().to_owned()
+    }
+
+    fn request(sub: &str) -> Request {
+        let mut event: Value =
+            serde_json::from_str(include_str!("../../../events/billing-payment-methods.json"))
+                .unwrap();
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    async fn call(h: &Harness, req: Request) -> (u16, Value) {
+        let resp = handle(&h.deps, req).await.unwrap();
+        let body = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        (resp.status().as_u16(), body)
+    }
+
+    #[tokio::test]
+    async fn saved_cards_show_only_display_fields_and_the_default() {
+        let h = harness().await;
+        let customer = customer(&h).await;
+        let visa = attach(&h, &customer, "pm_card_visa").await;
+        let mastercard = attach(&h, &customer, "pm_card_mastercard").await;
+        h.stripe
+            .update_customer(
+                &customer,
+                &CustomerUpdate {
+                    default_payment_method: Some(mastercard.clone()),
+                    ..CustomerUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+
+        let (status, body) = call(&h, request(SUB)).await;
+        assert_eq!(status, 200, "{body}");
+        let cards = body["payment_methods"].as_array().unwrap();
+        assert_eq!(cards.len(), 2, "{body}");
+        let find = |id: &str| cards.iter().find(|c| c["id"] == id).unwrap().clone();
+        let v = find(&visa);
+        assert_eq!(v["brand"], "visa");
+        assert_eq!(v["last4"], "4242");
+        assert_eq!(v["is_default"], false);
+        assert!(v["exp_month"]
+            .as_u64()
+            .is_some_and(|m| (1..=12).contains(&m)));
+        assert!(v["exp_year"].as_u64().is_some_and(|y| y >= 2025));
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "brand",
+                "exp_month",
+                "exp_year",
+                "id",
+                "is_default",
+                "last4"
+            ]
+        );
+        let m = find(&mastercard);
+        assert_eq!(m["brand"], "mastercard");
+        assert_eq!(m["is_default"], true);
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_a_customer_has_an_empty_list() {
+        let h = harness().await;
+        let (status, body) = call(&h, request(SUB)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"payment_methods": []}));
+    }
+
+    #[tokio::test]
+    async fn another_callers_cards_are_never_listed() {
+        let h = harness().await;
+        let customer = customer(&h).await;
+        attach(&h, &customer, "pm_card_visa").await;
+        let (status, body) = call(&h, request("mallory")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["payment_methods"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn a_customer_stripe_deleted_has_no_cards() {
+        let h = harness().await;
+        let customer = customer(&h).await;
+        attach(&h, &customer, "pm_card_visa").await;
+        let deleted = reqwest::Client::new()
+            .delete(format!("{}/v1/customers/{customer}", h.emulator.url()))
+            .bearer_auth("sk_test_handler")
+            .send()
+            .await
+            .unwrap();
+        assert!(deleted.status().is_success());
+        let (status, body) = call(&h, request(SUB)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["payment_methods"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_is_503() {
+        let h = harness().await;
+        h.store.set_unavailable(true);
+        assert_eq!(call(&h, request(SUB)).await.0, 503);
+    }
+}

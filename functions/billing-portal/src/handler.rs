@@ -1,0 +1,193 @@
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use std::sync::Arc;
+use tierflow::adapters::{aws::sdk_config, dynamodb::DynamoStore};
+use tierflow::auth::Authenticator;
+use tierflow::config::{StripeConfig, TableConfig};
+use tierflow::http::respond;
+use tierflow::ports::BillingStore;
+use tierflow::service::payments::portal::open_portal;
+use tierflow::service::payments::PortalConfig;
+use tierflow::stripe::{StripeApi, StripeClient};
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub store: Arc<dyn BillingStore>,
+    pub stripe: Arc<dyn StripeApi>,
+    pub auth: Authenticator,
+    pub config: PortalConfig,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        let table = TableConfig::from_env()?;
+        let stripe = StripeConfig::from_env()?;
+        let config = PortalConfig::from_env()?;
+        let auth = Authenticator::from_env()?;
+        let aws = sdk_config().await;
+        Ok(Self {
+            store: Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&aws),
+                table.table_name,
+            )),
+            stripe: Arc::new(StripeClient::new(&stripe)?),
+            auth,
+            config,
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let outcome = match deps.auth.caller(&req) {
+        Ok(caller) => {
+            open_portal(
+                deps.store.as_ref(),
+                deps.stripe.as_ref(),
+                &deps.config,
+                &caller,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use stripe_emulator::Emulator;
+    use tierflow::adapters::memory::MemoryStore;
+    use tierflow::config::Secret;
+    use tierflow::domain::{BillingProfile, UserId};
+    use tierflow::ports::{Commit, ProfileWrite};
+    use tierflow::stripe::{IdempotencyScope, NewCustomer, RetryPolicy};
+
+    const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
+    const RETURN_URL: &str = "https://app.example/account/billing";
+
+    struct Harness {
+        deps: Deps,
+        store: Arc<MemoryStore>,
+        stripe: Arc<StripeClient>,
+        _emulator: Emulator,
+    }
+
+    async fn harness() -> Harness {
+        let emulator = Emulator::start(stripe_emulator::Config {
+            port: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let store = Arc::new(MemoryStore::new());
+        let stripe = Arc::new(
+            StripeClient::new(&StripeConfig {
+                secret_key: Secret::new("sk_test_handler"),
+                publishable_key: String::new(),
+                api_base: emulator.url().to_owned(),
+            })
+            .unwrap()
+            .with_retry_policy(RetryPolicy::none()),
+        );
+        Harness {
+            deps: Deps {
+                store: store.clone(),
+                stripe: stripe.clone(),
+                auth: Authenticator::ApiGateway,
+                config: PortalConfig {
+                    return_url: RETURN_URL.into(),
+                },
+            },
+            store,
+            stripe,
+            _emulator: emulator,
+        }
+    }
+
+    async fn with_customer(h: &Harness, customer_id: &str) {
+        let mut profile = BillingProfile::new_free(UserId::parse(SUB).unwrap());
+        profile.customer_id = Some(customer_id.to_owned());
+        h.store
+            .commit(Commit {
+                profile: Some(ProfileWrite {
+                    profile,
+                    expected_version: 0,
+                }),
+                customer_links: vec![(customer_id.to_owned(), UserId::parse(SUB).unwrap())],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+    }
+
+    fn request() -> Request {
+        lambda_http::request::from_str(include_str!("../../../events/billing-portal.json")).unwrap()
+    }
+
+    async fn call(h: &Harness, req: Request) -> (u16, Value) {
+        let resp = handle(&h.deps, req).await.unwrap();
+        let body = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        (resp.status().as_u16(), body)
+    }
+
+    #[tokio::test]
+    async fn a_customer_gets_a_portal_url() {
+        let h = harness().await;
+        let customer = h
+            .stripe
+            .create_customer(
+                &NewCustomer::for_user(SUB, None),
+                &IdempotencyScope::new([SUB]),
+            )
+            .await
+            .unwrap();
+        with_customer(&h, &customer.id).await;
+        let (status, body) = call(&h, request()).await;
+        assert_eq!(status, 200, "{body}");
+        let url = body["portal_url"].as_str().unwrap();
+        assert!(url.starts_with(h.stripe.api_base()), "{url}");
+        assert!(url.contains("/p/session/"), "{url}");
+        assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_caller_who_never_paid_gets_a_clear_404() {
+        let h = harness().await;
+        let (status, body) = call(&h, request()).await;
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body["error"]["code"], "no_billing_account");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no billing account"));
+    }
+
+    #[tokio::test]
+    async fn a_customer_stripe_no_longer_has_is_a_404_too() {
+        let h = harness().await;
+        with_customer(&h, "cus_deletedlongago").await;
+        let (status, body) = call(&h, request()).await;
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body["error"]["code"], "no_billing_account");
+    }
+
+    #[tokio::test]
+    async fn only_the_callers_own_customer_is_used() {
+        let h = harness().await;
+        with_customer(&h, "cus_of_ada").await;
+        let mut event: Value =
+            serde_json::from_str(include_str!("../../../events/billing-portal.json")).unwrap();
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("mallory");
+        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let (status, body) = call(&h, req).await;
+        assert_eq!(status, 404, "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_is_503() {
+        let h = harness().await;
+        h.store.set_unavailable(true);
+        assert_eq!(call(&h, request()).await.0, 503);
+    }
+}

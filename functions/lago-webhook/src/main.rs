@@ -1,0 +1,13 @@
+//! Lago webhook (Lambda function URL, POST): verify Lago's signature, record the delivery once,
+//! audit it, and reconcile a subscription Lago terminated.
+
+mod handler;
+
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tierflow::telemetry::init();
+    let deps = handler::Deps::from_env().await?;
+    run(service_fn(|req| handler::handle(&deps, req))).await
+}

@@ -1,0 +1,13 @@
+//! Hourly reconciliation: replays Stripe events that never reached us, resumes stalled ones,
+//! and corrects drift between stored subscriptions and Stripe's.
+
+mod handler;
+
+use lambda_runtime::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tierflow::telemetry::init();
+    let deps = handler::Deps::from_env().await?;
+    run(service_fn(|event| handler::handle(&deps, event))).await
+}

@@ -1,0 +1,128 @@
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::{json, Value};
+use tierflow::webhook::delivery::parse_event;
+use tierflow::webhook::processor::payload_hash;
+use tierflow::webhook::Processor;
+use tracing::error;
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub processor: Processor,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        Ok(Self {
+            processor: tierflow::wiring::processor_from_env().await?,
+        })
+    }
+}
+
+/// Processes one Stripe event from the partner bus. A transient failure is returned as an
+/// error so EventBridge/Lambda retry it (and, after the retries, the function's DLQ keeps it);
+/// a malformed detail can never succeed and is logged for a person instead.
+pub async fn handle(
+    deps: &Deps,
+    event: LambdaEvent<EventBridgeEvent<Value>>,
+) -> Result<Value, Error> {
+    let now = deps.processor.clock.now();
+    let lease_until = (event.context.deadline / 1000) as i64 + 1;
+    let lease_until = if lease_until > now {
+        lease_until
+    } else {
+        now + 60
+    };
+    let payload = serde_json::to_vec(&event.payload.detail)?;
+    let stripe_event = match parse_event(&payload) {
+        Ok(e) => e,
+        Err(e) => {
+            error!(metric = "stripe_event_rejected", reason = %e.message, "the bus delivered a detail that is not a Stripe event");
+            return Ok(json!({"outcome": "rejected", "reason": e.message}));
+        }
+    };
+    let outcome = deps
+        .processor
+        .process(&stripe_event, &payload_hash(&payload), lease_until)
+        .await?;
+    Ok(json!({"event_id": stripe_event.id, "outcome": outcome.label()}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tierflow::adapters::memory::{MemoryBus, MemoryQueue, MemoryStore};
+    use tierflow::config::{Secret, StripeConfig};
+    use tierflow::domain::catalog::BUILT_IN_CATALOG;
+    use tierflow::domain::{Catalog, Tier, UserId};
+    use tierflow::ports::BillingStore;
+    use tierflow::stripe::StripeClient;
+    use tierflow::time::FixedClock;
+
+    fn deps(store: Arc<MemoryStore>) -> Deps {
+        let stripe = StripeClient::new(&StripeConfig {
+            secret_key: Secret::new("sk_test_unused"),
+            publishable_key: String::new(),
+            api_base: "http://127.0.0.1:9".into(),
+        })
+        .unwrap();
+        Deps {
+            processor: Processor {
+                store,
+                queue: Arc::new(MemoryQueue::new()),
+                bus: Arc::new(MemoryBus::new()),
+                stripe: Arc::new(stripe),
+                catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
+                grace_days: 3,
+                clock: Arc::new(FixedClock::at(1_795_391_165)),
+            },
+        }
+    }
+
+    fn sample() -> EventBridgeEvent<Value> {
+        serde_json::from_str(include_str!("../../../events/stripe-events.json")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_partner_bus_sample_applies_once() {
+        let store = Arc::new(MemoryStore::new());
+        let deps = deps(store.clone());
+        let out = handle(&deps, LambdaEvent::new(sample(), Default::default()))
+            .await
+            .unwrap();
+        assert_eq!(out["outcome"], "applied");
+        let user = UserId::parse("8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e").unwrap();
+        assert_eq!(
+            store.profile(&user).await.unwrap().unwrap().tier,
+            Tier::Enterprise
+        );
+        let again = handle(&deps, LambdaEvent::new(sample(), Default::default()))
+            .await
+            .unwrap();
+        assert_eq!(again["outcome"], "duplicate");
+    }
+
+    #[tokio::test]
+    async fn a_detail_that_is_not_an_event_is_rejected_without_retry() {
+        let deps = deps(Arc::new(MemoryStore::new()));
+        let mut event = sample();
+        event.detail = json!({"hello": "world"});
+        let out = handle(&deps, LambdaEvent::new(event, Default::default()))
+            .await
+            .unwrap();
+        assert_eq!(out["outcome"], "rejected");
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_is_an_error_so_the_bus_retries() {
+        let store = Arc::new(MemoryStore::new());
+        store.set_unavailable(true);
+        let deps = deps(store);
+        assert!(
+            handle(&deps, LambdaEvent::new(sample(), Default::default()))
+                .await
+                .is_err()
+        );
+    }
+}

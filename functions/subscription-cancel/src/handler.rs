@@ -1,0 +1,115 @@
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use tierflow::auth::Authenticator;
+use tierflow::http::{parse_json_body, respond};
+use tierflow::service::subscriptions::CancelRequest;
+use tierflow::service::subscriptions::{request_id, SubscriptionService};
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub service: SubscriptionService,
+    pub auth: Authenticator,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        Ok(Self {
+            auth: Authenticator::from_env()?,
+            service: SubscriptionService::from_env(None).await?,
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let outcome = async {
+        let caller = deps.auth.caller(&req)?;
+        let request = parse_json_body::<CancelRequest>(&req)?;
+        deps.service
+            .cancel(&caller, &request, &request_id(&req))
+            .await
+    }
+    .await;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use tierflow::domain::Tier;
+    use tierflow::ports::BillingStore;
+    use tierflow::service::subscriptions::DowngradeRequest;
+    use tierflow_testkit::{body, caller, request, unique, Harness, SAMPLE_USER};
+
+    const SAMPLE: &str = include_str!("../../../events/subscription-cancel.json");
+
+    fn deps(h: &Harness) -> Deps {
+        Deps {
+            service: h.service(),
+            auth: Authenticator::ApiGateway,
+        }
+    }
+
+    async fn cancel(deps: &Deps, body: Option<Value>) -> Response<Body> {
+        handle(deps, request(SAMPLE, body, None)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn at_period_end_keeps_the_tier_and_withdraws_a_downgrade() {
+        let h = Harness::start().await;
+        let profile = h
+            .subscribe(SAMPLE_USER, "professional", "monthly", "pm_card_visa")
+            .await;
+        h.service()
+            .schedule_downgrade(
+                &caller(SAMPLE_USER),
+                &DowngradeRequest {
+                    target_tier: "starter".into(),
+                    billing_cycle: None,
+                },
+                &unique("req"),
+            )
+            .await
+            .unwrap();
+        let resp = cancel(&deps(&h), Some(json!({}))).await;
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        let b = body(&resp);
+        assert_eq!(b["cancel_at_period_end"], true);
+        assert_eq!(b["tier"], "professional");
+        assert!(b["pending_change"].is_null());
+        let end = profile.current_period_end.unwrap();
+        assert!(h.store.due_changes(end, 10).await.unwrap().is_empty());
+        assert!(h
+            .queue
+            .jobs()
+            .iter()
+            .any(|j| j.email.as_deref() == Some("cancellation_scheduled")));
+        let sub = h
+            .stripe_get(&format!(
+                "/v1/subscriptions/{}",
+                profile.subscription_id.unwrap()
+            ))
+            .await;
+        assert_eq!(sub["cancel_at_period_end"], true);
+    }
+
+    #[tokio::test]
+    async fn now_ends_it_and_returns_the_user_to_free() {
+        let h = Harness::start().await;
+        h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
+            .await;
+        let resp = cancel(&deps(&h), Some(json!({"at_period_end": false}))).await;
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        assert_eq!(body(&resp)["tier"], "free");
+        assert_eq!(h.profile(SAMPLE_USER).await.tier, Tier::Free);
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_bodies_and_users_without_a_subscription() {
+        let h = Harness::start().await;
+        let resp = cancel(&deps(&h), None).await;
+        assert_eq!(resp.status(), 409);
+        assert_eq!(body(&resp)["error"]["code"], "no_subscription");
+        let resp = cancel(&deps(&h), Some(json!({"at_period_end": "soon"}))).await;
+        assert_eq!(resp.status(), 400);
+    }
+}

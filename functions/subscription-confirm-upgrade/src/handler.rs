@@ -1,0 +1,200 @@
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use tierflow::auth::Authenticator;
+use tierflow::http::respond;
+use tierflow::http::{query_param, ApiError};
+use tierflow::service::subscriptions::{request_id, SubscriptionService};
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub service: SubscriptionService,
+    pub auth: Authenticator,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        Ok(Self {
+            auth: Authenticator::from_env()?,
+            service: SubscriptionService::from_env(None).await?,
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let outcome = async {
+        let caller = deps.auth.caller(&req)?;
+        let session_id = query_param(&req, "checkout_session_id").ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_checkout_session_id",
+                "checkout_session_id is required",
+            )
+        })?;
+        deps.service
+            .confirm_checkout(&caller, &session_id, &request_id(&req))
+            .await
+    }
+    .await;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tierflow::domain::{BillingProfile, Tier, UserId};
+    use tierflow::ports::BillingStore;
+    use tierflow::service::subscriptions::CheckoutRequest;
+    use tierflow::stripe::{EventQuery, StripeApi};
+    use tierflow::time::Clock;
+    use tierflow::webhook::{Outcome, Processor};
+    use tierflow_testkit::{as_user, body, caller, request, unique, Harness, SAMPLE_USER};
+
+    const SAMPLE: &str = include_str!("../../../events/subscription-confirm-upgrade.json");
+
+    fn deps(h: &Harness) -> Deps {
+        Deps {
+            service: h.service(),
+            auth: Authenticator::ApiGateway,
+        }
+    }
+
+    async fn confirm(deps: &Deps, user: &str, session: &str) -> Response<Body> {
+        let req = request(
+            &as_user(SAMPLE, user),
+            None,
+            Some(&[("checkout_session_id", session)]),
+        );
+        handle(deps, req).await.unwrap()
+    }
+
+    /// A paid Checkout session for `user` (not yet confirmed by anyone).
+    async fn paid_session(h: &Harness, user: &str) -> String {
+        let view = h
+            .service()
+            .checkout(
+                &caller(user),
+                &CheckoutRequest {
+                    tier: "starter".into(),
+                    billing_cycle: None,
+                },
+                &unique("req"),
+            )
+            .await
+            .unwrap();
+        h.complete_checkout(&view.session_id, "pm_card_visa").await;
+        view.session_id
+    }
+
+    #[tokio::test]
+    async fn confirms_once_and_a_repeat_changes_nothing() {
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let session = paid_session(&h, SAMPLE_USER).await;
+        let resp = confirm(&deps, SAMPLE_USER, &session).await;
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        assert_eq!(body(&resp)["tier"], "starter");
+        let jobs = h.queue.jobs().len();
+        let events = h.bus.events().len();
+        assert_eq!(
+            h.bus.events()[events - 1].detail_type,
+            "subscription.tier_changed"
+        );
+
+        let again = confirm(&deps, SAMPLE_USER, &session).await;
+        assert_eq!(again.status(), 200);
+        assert_eq!((h.queue.jobs().len(), h.bus.events().len()), (jobs, events));
+    }
+
+    #[tokio::test]
+    async fn after_the_webhook_it_is_a_no_op() {
+        let h = Harness::start().await;
+        let session = paid_session(&h, SAMPLE_USER).await;
+        let processor = Processor {
+            store: h.store.clone(),
+            queue: h.queue.clone(),
+            bus: h.bus.clone(),
+            stripe: h.stripe.clone(),
+            catalog: h.catalog.clone(),
+            grace_days: 3,
+            clock: h.clock.clone(),
+        };
+        let events = h
+            .stripe
+            .list_events(&EventQuery {
+                types: vec!["checkout.session.completed".into()],
+                ..EventQuery::default()
+            })
+            .await
+            .unwrap();
+        let outcome = processor
+            .process(&events[0], "hash", h.clock.now() + 60)
+            .await
+            .unwrap();
+        assert_eq!(outcome, Outcome::Applied);
+        let profile = h.profile(SAMPLE_USER).await;
+        assert_eq!(profile.tier, Tier::Starter);
+        let (jobs, published) = (h.queue.jobs().len(), h.bus.events().len());
+
+        let resp = confirm(&deps(&h), SAMPLE_USER, &session).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(body(&resp)["tier"], "starter");
+        assert_eq!(
+            (h.queue.jobs().len(), h.bus.events().len()),
+            (jobs, published)
+        );
+        assert_eq!(
+            h.profile(SAMPLE_USER).await.version,
+            profile.version,
+            "not even a write"
+        );
+    }
+
+    #[tokio::test]
+    async fn another_users_session_is_404_and_changes_nothing() {
+        let h = Harness::start().await;
+        let session = paid_session(&h, "someone-else").await;
+        let resp = confirm(&deps(&h), SAMPLE_USER, &session).await;
+        assert_eq!(resp.status(), 404);
+        assert_eq!(body(&resp)["error"]["code"], "checkout_session_not_found");
+        let mine = h
+            .store
+            .profile(&UserId::parse(SAMPLE_USER).unwrap())
+            .await
+            .unwrap();
+        assert!(mine.is_none_or(|p: BillingProfile| p.tier == Tier::Free));
+        assert_eq!(
+            h.profile("someone-else").await.tier,
+            Tier::Free,
+            "not confirmed for them either"
+        );
+        let _ = Arc::clone(&h.store);
+    }
+
+    #[tokio::test]
+    async fn refuses_missing_malformed_unknown_and_unpaid_sessions() {
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let missing = handle(&deps, request(SAMPLE, None, Some(&[])))
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 400);
+        let resp = confirm(&deps, SAMPLE_USER, "cs_../../v1/customers").await;
+        assert_eq!(body(&resp)["error"]["code"], "invalid_checkout_session_id");
+        let resp = confirm(&deps, SAMPLE_USER, "cs_test_doesnotexist").await;
+        assert_eq!(resp.status(), 404);
+        let open = h
+            .service()
+            .checkout(
+                &caller(SAMPLE_USER),
+                &CheckoutRequest {
+                    tier: "starter".into(),
+                    billing_cycle: None,
+                },
+                &unique("req"),
+            )
+            .await
+            .unwrap();
+        let resp = confirm(&deps, SAMPLE_USER, &open.session_id).await;
+        assert_eq!(resp.status(), 409);
+        assert_eq!(body(&resp)["error"]["code"], "checkout_incomplete");
+    }
+}

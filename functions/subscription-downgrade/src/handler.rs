@@ -1,0 +1,123 @@
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use tierflow::auth::Authenticator;
+use tierflow::http::{parse_json_body, respond};
+use tierflow::service::subscriptions::DowngradeRequest;
+use tierflow::service::subscriptions::{request_id, SubscriptionService};
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub service: SubscriptionService,
+    pub auth: Authenticator,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        Ok(Self {
+            auth: Authenticator::from_env()?,
+            service: SubscriptionService::from_env(None).await?,
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let outcome = async {
+        let caller = deps.auth.caller(&req)?;
+        let request = parse_json_body::<DowngradeRequest>(&req)?;
+        deps.service
+            .schedule_downgrade(&caller, &request, &request_id(&req))
+            .await
+    }
+    .await;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use tierflow::domain::Tier;
+    use tierflow::ports::{BillingStore, ChangeKind};
+    use tierflow_testkit::{body, request, Harness, SAMPLE_USER};
+
+    const SAMPLE: &str = include_str!("../../../events/subscription-downgrade.json");
+
+    fn deps(h: &Harness) -> Deps {
+        Deps {
+            service: h.service(),
+            auth: Authenticator::ApiGateway,
+        }
+    }
+
+    async fn downgrade(deps: &Deps, body: Option<Value>) -> Response<Body> {
+        handle(deps, request(SAMPLE, body, None)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn schedules_the_lower_plan_for_period_end() {
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let before = h
+            .subscribe(SAMPLE_USER, "professional", "monthly", "pm_card_visa")
+            .await;
+        let end = before.current_period_end.unwrap();
+        let resp = downgrade(&deps, None).await;
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        let b = body(&resp);
+        assert_eq!(b["status"], "scheduled");
+        assert_eq!(b["effective_at"], tierflow::time::rfc3339(end));
+        assert_eq!(b["new_price"], 1900);
+
+        let profile = h.profile(SAMPLE_USER).await;
+        assert_eq!(profile.tier, Tier::Professional, "kept until period end");
+        let pending = profile.pending_change.clone().unwrap();
+        assert_eq!(
+            (pending.target_tier, pending.effective_at),
+            (Tier::Starter, end)
+        );
+        let due = h.store.due_changes(end, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].kind, ChangeKind::DowngradeScheduled);
+        assert!(h.store.due_changes(end - 1, 10).await.unwrap().is_empty());
+        let schedule = h
+            .stripe_get(&format!(
+                "/v1/subscription_schedules/{}",
+                pending.schedule_id.unwrap()
+            ))
+            .await;
+        assert_eq!(schedule["phases"].as_array().unwrap().len(), 2);
+        assert_eq!(schedule["phases"][0]["end_date"], end);
+        assert!(h
+            .queue
+            .jobs()
+            .iter()
+            .any(|j| j.email.as_deref() == Some("downgrade_scheduled")));
+
+        // Asking again changes nothing.
+        assert_eq!(downgrade(&deps, None).await.status(), 200);
+        assert_eq!(h.store.due_changes(end, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn refuses_what_is_not_a_downgrade() {
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let resp = downgrade(&deps, None).await;
+        assert_eq!(resp.status(), 409, "no subscription");
+        assert_eq!(body(&resp)["error"]["code"], "no_subscription");
+        h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
+            .await;
+        let cases = [
+            (json!("[1,"), "invalid_body"),
+            (json!({"target_tier": "platinum"}), "invalid_tier"),
+            (json!({"target_tier": "enterprise"}), "not_a_downgrade"),
+            (json!({"target_tier": "starter"}), "not_a_downgrade"),
+            (json!({"target_tier": "free"}), "invalid_plan"),
+        ];
+        for (b, code) in cases {
+            let resp = downgrade(&deps, Some(b.clone())).await;
+            assert_eq!(resp.status(), 400, "{b}");
+            assert_eq!(body(&resp)["error"]["code"], code, "{b}");
+        }
+        assert!(h.profile(SAMPLE_USER).await.pending_change.is_none());
+    }
+}

@@ -1,0 +1,125 @@
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use tierflow::auth::Authenticator;
+use tierflow::http::query_param;
+use tierflow::http::respond;
+use tierflow::service::subscriptions::PreviewQuery;
+use tierflow::service::subscriptions::SubscriptionService;
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub service: SubscriptionService,
+    pub auth: Authenticator,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        Ok(Self {
+            auth: Authenticator::from_env()?,
+            service: SubscriptionService::from_env(None).await?,
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let outcome = async {
+        let caller = deps.auth.caller(&req)?;
+        let query = PreviewQuery {
+            target_tier: query_param(&req, "target_tier"),
+            billing_cycle: query_param(&req, "billing_cycle"),
+        };
+        deps.service.preview_change(&caller, &query).await
+    }
+    .await;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tierflow_testkit::{body, request, Harness, SAMPLE_USER};
+
+    const SAMPLE: &str = include_str!("../../../events/subscription-preview.json");
+
+    fn deps(h: &Harness) -> Deps {
+        Deps {
+            service: h.service(),
+            auth: Authenticator::ApiGateway,
+        }
+    }
+
+    async fn preview(deps: &Deps, query: Option<&[(&str, &str)]>) -> Response<Body> {
+        handle(deps, request(SAMPLE, None, query)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_shows_the_prorated_amount_and_its_instant() {
+        let h = Harness::start().await;
+        h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
+            .await;
+        h.advance(10 * 86_400).await;
+        let resp = preview(&deps(&h), None).await;
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        let b = body(&resp);
+        assert_eq!(b["change"], "upgrade");
+        assert_eq!(b["is_upgrade"], true);
+        assert_eq!(b["currency"], "usd");
+        assert_eq!(b["new_price"], 4900);
+        let due = b["amount_due"].as_i64().unwrap();
+        assert!(due > 0 && due < 3000, "{due}");
+        assert!(b["proration_date"].as_i64().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_downgrade_takes_effect_at_period_end_and_charges_nothing() {
+        let h = Harness::start().await;
+        let profile = h
+            .subscribe(SAMPLE_USER, "professional", "monthly", "pm_card_visa")
+            .await;
+        let resp = preview(&deps(&h), Some(&[("target_tier", "starter")])).await;
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        let b = body(&resp);
+        assert_eq!(b["is_upgrade"], false);
+        assert_eq!(b["amount_due"], 0);
+        assert_eq!(b["new_price"], 1900);
+        assert_eq!(
+            b["effective_at"],
+            tierflow::time::rfc3339(profile.current_period_end.unwrap())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_free_user_previews_the_full_first_price() {
+        let h = Harness::start().await;
+        let resp = preview(
+            &deps(&h),
+            Some(&[("target_tier", "enterprise"), ("billing_cycle", "yearly")]),
+        )
+        .await;
+        let b = body(&resp);
+        assert_eq!(b["change"], "new_subscription");
+        assert_eq!(b["amount_due"], 99000);
+    }
+
+    #[tokio::test]
+    async fn refuses_unknown_missing_and_same_plans() {
+        let h = Harness::start().await;
+        h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
+            .await;
+        let deps = deps(&h);
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (&[], "invalid_tier"),
+            (&[("target_tier", "gold")], "invalid_tier"),
+            (&[("target_tier", "starter")], "no_change"),
+            (&[("target_tier", "free")], "invalid_plan"),
+            (
+                &[("target_tier", "starter"), ("billing_cycle", "daily")],
+                "invalid_billing_cycle",
+            ),
+        ];
+        for (query, code) in cases {
+            let resp = preview(&deps, Some(query)).await;
+            assert_eq!(resp.status(), 400, "{query:?}");
+            assert_eq!(body(&resp)["error"]["code"], code, "{query:?}");
+        }
+    }
+}

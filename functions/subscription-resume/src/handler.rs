@@ -1,0 +1,104 @@
+use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use tierflow::auth::Authenticator;
+use tierflow::http::respond;
+
+use tierflow::service::subscriptions::{request_id, SubscriptionService};
+
+/// What the handler needs, built once at init.
+pub struct Deps {
+    pub service: SubscriptionService,
+    pub auth: Authenticator,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        Ok(Self {
+            auth: Authenticator::from_env()?,
+            service: SubscriptionService::from_env(None).await?,
+        })
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let outcome = async {
+        let caller = deps.auth.caller(&req)?;
+        deps.service.resume(&caller, &request_id(&req)).await
+    }
+    .await;
+    Ok(respond(StatusCode::OK, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tierflow::service::subscriptions::CancelRequest;
+    use tierflow_testkit::{body, caller, request, unique, Harness, SAMPLE_USER};
+
+    const SAMPLE: &str = include_str!("../../../events/subscription-resume.json");
+
+    fn deps(h: &Harness) -> Deps {
+        Deps {
+            service: h.service(),
+            auth: Authenticator::ApiGateway,
+        }
+    }
+
+    async fn cancel_at_period_end(h: &Harness) {
+        h.service()
+            .cancel(
+                &caller(SAMPLE_USER),
+                &CancelRequest::default(),
+                &unique("req"),
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn resumes_a_pending_cancellation() {
+        let h = Harness::start().await;
+        h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
+            .await;
+        cancel_at_period_end(&h).await;
+        let resp = handle(&deps(&h), request(SAMPLE, None, None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        assert_eq!(body(&resp)["cancel_at_period_end"], false);
+        assert!(h
+            .queue
+            .jobs()
+            .iter()
+            .any(|j| j.email.as_deref() == Some("resumed")));
+        let again = handle(&deps(&h), request(SAMPLE, None, None))
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 409);
+        assert_eq!(body(&again)["error"]["code"], "not_canceling");
+    }
+
+    #[tokio::test]
+    async fn after_the_period_ended_it_is_409() {
+        let h = Harness::start().await;
+        let profile = h
+            .subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
+            .await;
+        cancel_at_period_end(&h).await;
+        h.advance(profile.current_period_end.unwrap() - h.stripe_now().await + 10)
+            .await;
+        let resp = handle(&deps(&h), request(SAMPLE, None, None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 409);
+        assert_eq!(body(&resp)["error"]["code"], "period_ended");
+    }
+
+    #[tokio::test]
+    async fn without_a_subscription_it_is_409() {
+        let h = Harness::start().await;
+        let resp = handle(&deps(&h), request(SAMPLE, None, None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 409);
+    }
+}

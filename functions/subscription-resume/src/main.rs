@@ -1,0 +1,12 @@
+//! `POST /api/v1/subscriptions/resume` — undoes a pending cancellation.
+
+mod handler;
+
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tierflow::telemetry::init();
+    let deps = handler::Deps::from_env().await?;
+    run(service_fn(|event| handler::handle(&deps, event))).await
+}

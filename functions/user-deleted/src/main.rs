@@ -1,0 +1,12 @@
+//! On `user.deleted` from the identity side: cancels the user's subscriptions at once.
+
+mod handler;
+
+use lambda_runtime::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tierflow::telemetry::init();
+    let deps = handler::Deps::from_env().await?;
+    run(service_fn(|event| handler::handle(&deps, event))).await
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""The local AWS emulator: moto's server app, with DynamoDB requests serialized.
+
+moto serves requests on threads, and its TransactWriteItems deep-copies tables for rollback
+while other threads write to them ("dictionary changed size during iteration", a 500). Real
+DynamoDB applies each request atomically; serializing DynamoDB requests here gives the same
+guarantee without slowing SQS long polls or EventBridge, which stay concurrent.
+
+usage: aws_emulator.py -H 127.0.0.1 -p 5050
+"""
+
+import argparse
+import threading
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+
+
+class SerializedDynamoDB:
+    """WSGI middleware: one DynamoDB request at a time, everything else as it comes."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close:
+                    close()
+            return [body]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5050)
+    args = parser.parse_args()
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(args.host, args.port, SerializedDynamoDB(app), threaded=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+//! The webhook pipeline end to end: the Stripe emulator signs and delivers events to
+//! `stripe-webhook` under `cargo lambda watch`, which applies them to the AWS emulator; the API
+//! then answers from DynamoDB.
+
+mod stripe_flows;
+mod support;
+
+use serde_json::Value;
+use std::time::Duration;
+use stripe_flows::StripeEmulator;
+use support::{unique_user, Stack};
+use tierflow::stripe::Form;
+
+/// The emulator's clock is global: tests that advance it, or that drop deliveries, take turns.
+static EMULATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Polls the caller's subscription until `done` holds (webhooks arrive asynchronously).
+async fn eventually(
+    stack: &Stack,
+    token: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..600 {
+        let (status, body) = stack
+            .get("/api/v1/subscriptions/current", Some(token))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if done(&body) {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} never happened; last state {last}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn a_completed_checkout_makes_the_user_professional() {
+    let _turn = EMULATOR.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    let user = unique_user("e2e-pro");
+    let token = stack.token(&user, &format!("{user}@example.com"));
+    stripe
+        .subscribe(&user, "tierflow_professional_monthly")
+        .await;
+    let body = eventually(&stack, &token, "professional", |b| {
+        b["tier"] == "professional"
+    })
+    .await;
+    assert_eq!(body["status"], "active");
+    assert_eq!(body["access"], "active");
+    assert_eq!(body["billing_cycle"], "monthly");
+    assert_eq!(body["entitlements"]["seats"], 25);
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn a_failed_renewal_gives_grace_then_revokes_when_stripe_stops_retrying() {
+    let _turn = EMULATOR.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    let user = unique_user("e2e-dunning");
+    let token = stack.token(&user, &format!("{user}@example.com"));
+    let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
+    eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
+
+    stripe.use_failing_card(&sub).await;
+    stripe.advance_clock(32 * 86_400).await;
+    let grace = eventually(&stack, &token, "grace", |b| b["access"] == "grace").await;
+    assert_eq!(grace["status"], "past_due");
+    assert_eq!(grace["tier"], "starter");
+    assert_eq!(grace["effective_tier"], "starter");
+    assert!(grace["grace_until"].is_string());
+
+    // Past Stripe's last retry the subscription is unpaid: access is revoked.
+    stripe.advance_clock(10 * 86_400).await;
+    let revoked = eventually(&stack, &token, "revocation", |b| b["access"] == "revoked").await;
+    assert_eq!(revoked["effective_tier"], "free");
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn a_dispute_revokes_access_at_once() {
+    let _turn = EMULATOR.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    let user = unique_user("e2e-dispute");
+    let token = stack.token(&user, &format!("{user}@example.com"));
+    let sub = stripe.subscribe(&user, "tierflow_enterprise_yearly").await;
+    eventually(&stack, &token, "enterprise", |b| b["tier"] == "enterprise").await;
+
+    let invoices = stripe
+        .get(&format!("/v1/invoices?customer={}", sub.customer))
+        .await;
+    let charge = invoices["data"][0]["charge"]
+        .as_str()
+        .expect("the paid invoice's charge")
+        .to_owned();
+    stripe
+        .post(
+            &format!("/_emulator/charges/{charge}/dispute"),
+            Form::new().field("reason", "fraudulent"),
+        )
+        .await;
+    let body = eventually(&stack, &token, "revocation", |b| b["access"] == "revoked").await;
+    assert_eq!(body["tier"], "free");
+    assert_eq!(body["effective_tier"], "free");
+    assert_eq!(body["entitlements"]["projects"], 1);
+}
+
+/// With 30% of deliveries dropped, one run of `reconcile-stripe` brings every user to exactly
+/// the state full delivery would have produced.
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn reconciliation_recovers_dropped_deliveries() {
+    let _turn = EMULATOR.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    stripe.drop_deliveries(0.3).await;
+    let plans = [
+        ("tierflow_trial_monthly", "trial"),
+        ("tierflow_starter_monthly", "starter"),
+        ("tierflow_starter_yearly", "starter"),
+        ("tierflow_professional_monthly", "professional"),
+        ("tierflow_professional_yearly", "professional"),
+        ("tierflow_enterprise_monthly", "enterprise"),
+        ("tierflow_enterprise_yearly", "enterprise"),
+        ("tierflow_professional_monthly", "professional"),
+    ];
+    let mut users = Vec::new();
+    for (i, (key, tier)) in plans.iter().enumerate() {
+        let user = unique_user(&format!("e2e-drop{i}"));
+        let sub = stripe.subscribe(&user, key).await;
+        // Half of them also schedule a cancellation, so an `updated` event matters too.
+        let cancels = i % 2 == 0;
+        if cancels {
+            stripe
+                .post(
+                    &format!("/v1/subscriptions/{}", sub.subscription),
+                    Form::new().field("cancel_at_period_end", "true"),
+                )
+                .await;
+        }
+        users.push((user, *tier, cancels));
+    }
+    // Let every delivery that was not dropped land, then stop dropping.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stripe.drop_deliveries(0.0).await;
+    let deliveries = stripe.get("/_emulator/webhooks/deliveries").await;
+    let dropped = deliveries
+        .as_array()
+        .or_else(|| deliveries["data"].as_array())
+        .map(|d| {
+            d.iter()
+                .filter(|x| x["dropped"] == true || x["delivered"] == false)
+                .count()
+        })
+        .unwrap_or(0);
+    assert!(dropped > 0, "the emulator dropped some deliveries");
+
+    let report: Value = stack
+        .http
+        .post(stack.url("/2015-03-31/functions/reconcile-stripe/invocations"))
+        .json(&serde_json::json!({"source": "aws.scheduler", "detail-type": "Scheduled Event"}))
+        .send()
+        .await
+        .expect("invoke reconcile-stripe")
+        .json()
+        .await
+        .expect("report");
+    assert_eq!(report["failed"], 0, "{report}");
+
+    for (user, tier, cancels) in users {
+        let token = stack.token(&user, &format!("{user}@example.com"));
+        let (status, body) = stack
+            .get("/api/v1/subscriptions/current", Some(&token))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["tier"], tier, "{user}: {body}");
+        assert_eq!(body["status"], "active", "{user}: {body}");
+        assert_eq!(body["cancel_at_period_end"], cancels, "{user}: {body}");
+    }
+}

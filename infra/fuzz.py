@@ -1,0 +1,133 @@
+"""Fuzzes the HTTP API of the local stack with schemathesis, driven by openapi.yaml: valid and
+invalid inputs for every operation, as a signed-in user who has a live subscription (so the
+subscription routes run their real paths, not only "no subscription"). Fails on any 5xx and on
+any response that does not conform to the document (status, content type, headers, schema).
+Prints the number of requests sent and of 5xx answers.
+
+Needs TIERFLOW_E2E_BASE, JWT_HS256_SECRET, STRIPE_API_BASE and STRIPE_SECRET_KEY (infra/test.sh).
+Usage: python3 infra/fuzz.py [--max-examples N] [--max-time SECONDS] [--seed N]
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CHECKS = ",".join([
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+])
+
+
+def http(method, url, *, headers=None, form=None):
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if form is not None:
+        req.add_header("content-type", "application/x-www-form-urlencoded")
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def subscribe(stripe_base, stripe_key, user):
+    """Subscribes `user` to starter monthly through a completed Checkout session, as a customer would."""
+    auth = {"authorization": f"Bearer {stripe_key}"}
+    prices = http("GET", f"{stripe_base}/v1/prices?lookup_keys[]=tierflow_starter_monthly", headers=auth)
+    session = http("POST", f"{stripe_base}/v1/checkout/sessions", headers=auth, form={
+        "mode": "subscription",
+        "customer_email": f"{user}@example.com",
+        "client_reference_id": user,
+        "line_items[0][price]": prices["data"][0]["id"],
+        "line_items[0][quantity]": "1",
+        "success_url": "https://app.example/billing/done",
+        "subscription_data[metadata][user_id]": user,
+    })
+    http("POST", f"{stripe_base}/_emulator/checkout/sessions/{session['id']}/complete", headers=auth,
+         form={"payment_method": "pm_card_visa"})
+
+
+def wait_for_tier(base, token, tier, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        current = http("GET", f"{base}/api/v1/subscriptions/current", headers={"authorization": f"Bearer {token}"})
+        if current["tier"] == tier:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"fuzz: the fuzzing user never became {tier}: {current}")
+        time.sleep(0.3)
+
+
+def count_responses(har_path):
+    """(requests, 5xx answers, [(status, method, url)] of the 5xx) from the HAR report."""
+    har = json.loads(pathlib.Path(har_path).read_text())
+    entries = har.get("log", {}).get("entries", [])
+    errors = [
+        (e["response"]["status"], e["request"]["method"], e["request"]["url"])
+        for e in entries
+        if e.get("response", {}).get("status", 0) >= 500
+    ]
+    return len(entries), errors
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--max-examples", type=int, default=20, help="test cases per operation and phase")
+    parser.add_argument("--max-time", type=int, default=150, help="time budget of the whole run, seconds")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+
+    base = os.environ["TIERFLOW_E2E_BASE"]
+    user = f"fuzz-{os.getpid()}-{int(time.time())}"
+    token = subprocess.run(
+        [str(ROOT / "target/debug/dev-token"), user, f"{user}@example.com"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    subscribe(os.environ["STRIPE_API_BASE"], os.environ["STRIPE_SECRET_KEY"], user)
+    wait_for_tier(base, token, "starter")
+
+    with tempfile.TemporaryDirectory(prefix="tierflow-fuzz-") as report_dir:
+        har = os.path.join(report_dir, "fuzz.har")
+        command = [
+            "st", "run", str(ROOT / "openapi.yaml"),
+            "--url", base,
+            "--header", f"Authorization: Bearer {token}",
+            "--checks", CHECKS,
+            "--phases", "examples,coverage,fuzzing",
+            "--max-examples", str(args.max_examples),
+            "--max-time", str(args.max_time),
+            "--request-timeout", "60",
+            # Non-UTF-8 bodies reach only the local emulator's limits: see infra/fuzz_hooks.py.
+            "--generation-codec", "utf-8",
+            "--workers", "2",
+            "--report", "har",
+            "--report-har-path", har,
+            "--output-sanitize", "true",
+        ]
+        if args.seed is not None:
+            command += ["--seed", str(args.seed)]
+        # The token is a secret: never echo the command line.
+        print(f"fuzz: schemathesis against {base} as {user} ({args.max_examples} examples per "
+              f"operation and phase, {args.max_time} s budget)", flush=True)
+        env = dict(os.environ, SCHEMATHESIS_HOOKS="fuzz_hooks",
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "infra"), os.environ.get("PYTHONPATH")])))
+        run = subprocess.run(command, cwd=report_dir, env=env)
+        requests, server_errors = count_responses(har) if os.path.exists(har) else (0, [])
+
+    print(f"fuzz: {requests} requests, {len(server_errors)} answered 5xx")
+    for status, method, url in server_errors[:20]:
+        print(f"  {status} {method} {url}")
+    if run.returncode != 0 or server_errors or requests == 0:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+//! `POST /api/v1/billing/portal`: a Stripe Customer Portal session for the caller's customer.
+
+use super::customer::stored_customer;
+use super::{no_billing_account, provider_failure, PortalConfig};
+use crate::auth::Caller;
+use crate::http::ApiError;
+use crate::ports::BillingStore;
+use crate::stripe::{NewPortalSession, StripeApi};
+use serde::Serialize;
+
+/// Where to send the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortalView {
+    pub portal_url: String,
+}
+
+/// A fresh portal session; 404 when the caller has no Stripe customer (never subscribed nor
+/// paid), or when Stripe no longer has the one on record.
+pub async fn open_portal(
+    store: &dyn BillingStore,
+    stripe: &dyn StripeApi,
+    config: &PortalConfig,
+    caller: &Caller,
+) -> Result<PortalView, ApiError> {
+    let customer = stored_customer(store, caller)
+        .await?
+        .ok_or_else(no_billing_account)?;
+    let session = stripe
+        .create_portal_session(&NewPortalSession {
+            customer: customer.clone(),
+            return_url: config.return_url.clone(),
+        })
+        .await
+        .map_err(|e| {
+            if e.is_not_found() {
+                tracing::warn!(customer_id = %customer, "the stored customer is gone from Stripe");
+                no_billing_account()
+            } else {
+                provider_failure("portal_session_create", &e)
+            }
+        })?;
+    Ok(PortalView {
+        portal_url: session.url,
+    })
+}

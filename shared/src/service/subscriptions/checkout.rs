@@ -1,0 +1,235 @@
+//! `POST /api/v1/billing/checkout`: a Checkout session for a first subscription.
+
+use super::{
+    api_cause, stripe_failure, Committed, Planned, Snapshot, SubscriptionService, MAX_ATTEMPTS,
+};
+use crate::auth::Caller;
+use crate::domain::{classify, BillingCycle, Tier, Transition};
+use crate::http::ApiError;
+use crate::stripe::{CheckoutMode, IdempotencyScope, Metadata, NewCheckoutSession, NewCustomer};
+use crate::time::UnixTime;
+use lambda_http::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tracing::{error, info};
+
+/// Checkout sessions a user may create per minute.
+pub const CHECKOUT_LIMIT_PER_MINUTE: u64 = 5;
+
+/// Requests for the same plan within this window share an idempotency key, so Stripe replays
+/// the first session: a double click opens one session, not two.
+pub const CHECKOUT_REPLAY_WINDOW_SECONDS: i64 = 120;
+
+const RATE_WINDOW_SECONDS: i64 = 60;
+
+/// The body: `{tier, billing_cycle}` (cycle defaults to monthly).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    pub tier: String,
+    #[serde(default)]
+    pub billing_cycle: Option<String>,
+}
+
+/// Where to send the user, and the session to confirm afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckoutView {
+    pub checkout_url: String,
+    pub session_id: String,
+}
+
+/// Seconds until the rate-limit window that `now` falls in ends (the `Retry-After` value).
+pub fn checkout_retry_after(now: UnixTime) -> i64 {
+    RATE_WINDOW_SECONDS - now.rem_euclid(RATE_WINDOW_SECONDS)
+}
+
+impl SubscriptionService {
+    /// Parses the body's plan and starts Checkout for it.
+    pub async fn checkout(
+        &self,
+        caller: &Caller,
+        request: &CheckoutRequest,
+        request_id: &str,
+    ) -> Result<CheckoutView, ApiError> {
+        let tier =
+            Tier::parse(&request.tier).map_err(|e| ApiError::bad_request("invalid_tier", e.0))?;
+        let cycle = match &request.billing_cycle {
+            Some(raw) => BillingCycle::parse(raw)
+                .map_err(|e| ApiError::bad_request("invalid_billing_cycle", e.0))?,
+            None => BillingCycle::Monthly,
+        };
+        if let Transition::Invalid(why) = classify(&self.catalog, (Tier::Free, None), (tier, cycle))
+        {
+            return Err(ApiError::bad_request("invalid_plan", why));
+        }
+        if tier == Tier::Free {
+            return Err(ApiError::bad_request(
+                "invalid_plan",
+                "free needs no checkout",
+            ));
+        }
+        let snapshot = self.load(&caller.user_id).await?;
+        if snapshot.live_subscription().is_some() {
+            return Err(live_subscription_conflict());
+        }
+        self.start_checkout(caller, snapshot, tier, cycle, request_id)
+            .await
+    }
+
+    /// Rate-limits, makes sure the user has exactly one Stripe customer and no live
+    /// subscription, and creates (or replays) the Checkout session.
+    pub(super) async fn start_checkout(
+        &self,
+        caller: &Caller,
+        snapshot: Snapshot,
+        tier: Tier,
+        cycle: BillingCycle,
+        request_id: &str,
+    ) -> Result<CheckoutView, ApiError> {
+        let urls = self.checkout.as_ref().ok_or_else(|| {
+            error!(
+                "CHECKOUT_SUCCESS_URL / CHECKOUT_CANCEL_URL are not configured for this function"
+            );
+            ApiError::unavailable()
+        })?;
+        let now = self.clock.now();
+        let window_end = now - now.rem_euclid(RATE_WINDOW_SECONDS) + RATE_WINDOW_SECONDS;
+        let count = self
+            .store
+            .count_in_window(&format!("checkout#{}", caller.user_id), window_end)
+            .await
+            .map_err(|e| {
+                error!(error = %e, "rate-limit counter failed");
+                ApiError::unavailable()
+            })?;
+        if count > CHECKOUT_LIMIT_PER_MINUTE {
+            info!(user_id = %caller.user_id, count, "checkout rate limit reached");
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "at most {CHECKOUT_LIMIT_PER_MINUTE} checkouts a minute; retry in {} seconds",
+                    window_end - now
+                ),
+            ));
+        }
+        let customer = self.ensure_customer(caller, snapshot, request_id).await?;
+        // The stored profile lags the webhook: ask Stripe too, so a second click after paying
+        // (before the webhook landed) cannot start a second subscription.
+        let subscriptions = self
+            .stripe
+            .list_customer_subscriptions(&customer)
+            .await
+            .map_err(|e| stripe_failure("list subscriptions", e))?;
+        if subscriptions
+            .iter()
+            .any(|s| crate::domain::SubscriptionStatus::from_stripe(&s.status).is_live())
+        {
+            return Err(live_subscription_conflict());
+        }
+        let price = self.price_id(tier, cycle).await?;
+        let user = caller.user_id.as_str();
+        let params = NewCheckoutSession {
+            mode: CheckoutMode::Subscription {
+                price,
+                quantity: 1,
+                metadata: Metadata::from([("user_id".to_owned(), user.to_owned())]),
+            },
+            customer: Some(customer),
+            customer_email: None,
+            client_reference_id: Some(user.to_owned()),
+            success_url: urls.success_url.clone(),
+            cancel_url: urls.cancel_url.clone(),
+            metadata: Metadata::from([
+                ("user_id".to_owned(), user.to_owned()),
+                ("tier".to_owned(), tier.as_str().to_owned()),
+                ("billing_cycle".to_owned(), cycle.as_str().to_owned()),
+            ]),
+        };
+        let bucket = (now.div_euclid(CHECKOUT_REPLAY_WINDOW_SECONDS)).to_string();
+        let scope =
+            IdempotencyScope::new(["checkout", user, tier.as_str(), cycle.as_str(), &bucket]);
+        let session = self
+            .stripe
+            .create_checkout_session(&params, &scope)
+            .await
+            .map_err(|e| stripe_failure("create checkout session", e))?;
+        let checkout_url = session.url.clone().ok_or_else(|| {
+            error!(session = %session.id, "Stripe returned a checkout session without a URL");
+            ApiError::unavailable()
+        })?;
+        info!(user_id = %caller.user_id, session = %session.id, %tier, %cycle, "checkout started");
+        Ok(CheckoutView {
+            checkout_url,
+            session_id: session.id,
+        })
+    }
+
+    /// The user's one Stripe customer: the profile's, else the one tagged with their user id,
+    /// else a new one (idempotent per user). Linked to the profile before it is used.
+    async fn ensure_customer(
+        &self,
+        caller: &Caller,
+        mut snapshot: Snapshot,
+        request_id: &str,
+    ) -> Result<String, ApiError> {
+        if let Some(id) = &snapshot.profile.customer_id {
+            return Ok(id.clone());
+        }
+        let user = caller.user_id.as_str();
+        let found = self
+            .stripe
+            .find_customer_by_user_id(user)
+            .await
+            .map_err(|e| stripe_failure("search customers", e))?;
+        let customer = match found {
+            Some(c) => c.id,
+            None => {
+                let params = NewCustomer::for_user(user, caller.email.as_deref());
+                self.stripe
+                    .create_customer(&params, &IdempotencyScope::new(["customer", user]))
+                    .await
+                    .map_err(|e| stripe_failure("create customer", e))?
+                    .id
+            }
+        };
+        let cause = api_cause("customer", &caller.user_id, request_id);
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(existing) = &snapshot.profile.customer_id {
+                return Ok(existing.clone());
+            }
+            let mut profile = snapshot.profile.clone();
+            profile.customer_id = Some(customer.clone());
+            if profile.email.is_none() {
+                profile.email = caller.email.clone();
+            }
+            let mut planned = Planned::new(profile, "customer_linked");
+            planned.links = vec![(customer.clone(), caller.user_id.clone())];
+            match self.commit(&snapshot, planned, &cause).await? {
+                Committed::Conflict | Committed::AlreadyDone => {
+                    snapshot = self.load(&caller.user_id).await?;
+                }
+                _ => return Ok(customer),
+            }
+        }
+        Err(super::busy())
+    }
+}
+
+fn live_subscription_conflict() -> ApiError {
+    ApiError::conflict(
+        "subscription_exists",
+        "you already have a subscription: change it with /api/v1/subscriptions/upgrade or /downgrade",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_counts_to_the_end_of_the_minute() {
+        assert_eq!(checkout_retry_after(120), 60);
+        assert_eq!(checkout_retry_after(179), 1);
+        assert_eq!(checkout_retry_after(150), 30);
+    }
+}

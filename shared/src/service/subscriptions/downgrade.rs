@@ -1,0 +1,285 @@
+//! `POST /api/v1/subscriptions/downgrade {target_tier, billing_cycle?}` and
+//! `DELETE /api/v1/subscriptions/pending-change`. A downgrade keeps the current plan until the
+//! period ends; Stripe carries it with a subscription schedule (phase 0: the current price
+//! until period end, phase 1: the new price), which does not race the renewal. Tierflow keeps
+//! a pending scheduled item, due at period end, that `apply-scheduled-changes` settles.
+
+use super::{
+    api_cause, busy, no_subscription, pending_change_id, record, stripe_failure, Committed,
+    Planned, SubscriptionService, MAX_ATTEMPTS,
+};
+use crate::auth::Caller;
+use crate::domain::{classify, BillingCycle, PendingChange, Tier, Transition};
+use crate::http::ApiError;
+use crate::ports::ChangeKind;
+use crate::service::current_subscription::SubscriptionView;
+use crate::stripe::{IdempotencyScope, Metadata, ScheduledPriceChange};
+use crate::time::rfc3339;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map};
+use tracing::{error, info, warn};
+
+/// The body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DowngradeRequest {
+    pub target_tier: String,
+    #[serde(default)]
+    pub billing_cycle: Option<String>,
+}
+
+/// The scheduled downgrade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DowngradeView {
+    pub status: &'static str,
+    pub current_tier: Tier,
+    pub target_tier: Tier,
+    pub billing_cycle: BillingCycle,
+    /// When the lower plan takes over (the current period's end).
+    pub effective_at: String,
+    /// What the next renewal bills, in minor units.
+    pub new_price: i64,
+    pub currency: String,
+}
+
+impl SubscriptionService {
+    /// Schedules the caller's downgrade for the end of the current period.
+    pub async fn schedule_downgrade(
+        &self,
+        caller: &Caller,
+        request: &DowngradeRequest,
+        request_id: &str,
+    ) -> Result<DowngradeView, ApiError> {
+        let target = Tier::parse(&request.target_tier)
+            .map_err(|e| ApiError::bad_request("invalid_tier", e.0))?;
+        let requested_cycle = match &request.billing_cycle {
+            Some(raw) => Some(
+                BillingCycle::parse(raw)
+                    .map_err(|e| ApiError::bad_request("invalid_billing_cycle", e.0))?,
+            ),
+            None => None,
+        };
+        let snapshot = self.load(&caller.user_id).await?;
+        let sub_id = snapshot
+            .live_subscription()
+            .map(str::to_owned)
+            .ok_or_else(no_subscription)?;
+        if snapshot.profile.cancel_at_period_end {
+            return Err(ApiError::conflict(
+                "cancellation_pending",
+                "the subscription ends at period end; resume it before changing plans",
+            ));
+        }
+        let sub = self
+            .stripe
+            .retrieve_subscription(&sub_id)
+            .await
+            .map_err(|e| stripe_failure("retrieve subscription", e))?;
+        let profile = &snapshot.profile;
+        let current = self.plan_of(sub.price()).unwrap_or((
+            profile.tier,
+            profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
+        ));
+        let cycle = requested_cycle.unwrap_or(current.1);
+        match classify(&self.catalog, (current.0, Some(current.1)), (target, cycle)) {
+            Transition::Downgrade => {}
+            Transition::Invalid(why) => return Err(ApiError::bad_request("invalid_plan", why)),
+            Transition::Same => {
+                return Err(ApiError::bad_request(
+                    "not_a_downgrade",
+                    "you are already on that plan",
+                ))
+            }
+            Transition::Upgrade => {
+                return Err(ApiError::bad_request(
+                    "not_a_downgrade",
+                    "that is an upgrade: use /api/v1/subscriptions/upgrade",
+                ))
+            }
+        }
+        let new_price = self
+            .catalog
+            .price(target, cycle)
+            .map_or(0, |p| p.unit_amount);
+        let currency = self.catalog.currency.as_str().to_owned();
+        let view = |effective_at: i64| DowngradeView {
+            status: "scheduled",
+            current_tier: current.0,
+            target_tier: target,
+            billing_cycle: cycle,
+            effective_at: rfc3339(effective_at),
+            new_price,
+            currency: currency.clone(),
+        };
+        if let Some(pending) = &profile.pending_change {
+            if pending.target_tier == target && pending.billing_cycle == Some(cycle) {
+                return Ok(view(pending.effective_at));
+            }
+        }
+        let (item, start, end) = match (
+            sub.primary_item(),
+            sub.current_period_start(),
+            sub.current_period_end(),
+        ) {
+            (Some(i), Some(s), Some(e)) => (i, s, e),
+            _ => return Err(no_subscription()),
+        };
+        let current_price = item.price.id.clone();
+        let price = self.price_id(target, cycle).await?;
+        let schedule = match sub.schedule_id() {
+            Some(id) => id.to_owned(),
+            None => {
+                let scope = IdempotencyScope::new([
+                    "downgrade",
+                    caller.user_id.as_str(),
+                    &sub.id,
+                    &end.to_string(),
+                ]);
+                self.stripe
+                    .create_schedule_from_subscription(&sub.id, &scope)
+                    .await
+                    .map_err(|e| stripe_failure("create schedule", e))?
+                    .id
+            }
+        };
+        let change = ScheduledPriceChange {
+            current_price,
+            phase_start: start,
+            change_at: end,
+            new_price: price,
+            quantity: item.quantity.unwrap_or(1).max(1) as u32,
+            metadata: Metadata::from([
+                ("user_id".to_owned(), caller.user_id.as_str().to_owned()),
+                ("tierflow_change".to_owned(), "downgrade".to_owned()),
+                ("target_tier".to_owned(), target.as_str().to_owned()),
+            ]),
+        };
+        self.stripe
+            .schedule_price_change(&schedule, &change)
+            .await
+            .map_err(|e| stripe_failure("schedule price change", e))?;
+
+        let cause = api_cause("downgrade", &caller.user_id, request_id);
+        let mut snapshot = snapshot;
+        let mut settle = true;
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now();
+            let mut scheduled = record(
+                &snapshot.profile,
+                ChangeKind::DowngradeScheduled,
+                (target, Some(cycle)),
+                now,
+                &cause,
+                "scheduled",
+            );
+            scheduled.due_at = Some(end);
+            scheduled.pending = true;
+            scheduled.stripe_refs = vec![sub.id.clone(), schedule.clone()];
+            let mut next = snapshot.profile.clone();
+            next.pending_change = Some(PendingChange {
+                target_tier: target,
+                billing_cycle: Some(cycle),
+                effective_at: end,
+                schedule_id: Some(schedule.clone()),
+                change_id: Some(scheduled.change_id.clone()),
+            });
+            let mut planned = Planned::new(next, "downgrade_scheduled");
+            if let Some(previous) = pending_change_id(&snapshot.profile).filter(|_| settle) {
+                planned.settle.push(previous);
+                planned.records.push(record(
+                    &snapshot.profile,
+                    ChangeKind::ChangeWithdrawn,
+                    (target, Some(cycle)),
+                    now,
+                    &cause,
+                    "superseded",
+                ));
+            }
+            planned.records.push(scheduled);
+            planned.events.push((
+                "subscription.downgrade_scheduled",
+                json!({"from": current.0, "to": target, "billing_cycle": cycle, "effective_at": rfc3339(end)}),
+            ));
+            let mut fields = Map::new();
+            fields.insert("tier".into(), json!(target));
+            fields.insert("previous_tier".into(), json!(current.0));
+            fields.insert("effective_at".into(), json!(rfc3339(end)));
+            fields.insert("new_price".into(), json!(new_price));
+            fields.insert("currency".into(), json!(currency));
+            planned.email = Some(("downgrade_scheduled", fields));
+            match self.commit(&snapshot, planned, &cause).await? {
+                Committed::NotPending => settle = false,
+                Committed::Conflict => snapshot = self.load(&caller.user_id).await?,
+                _ => {
+                    info!(user_id = %caller.user_id, %target, %cycle, effective_at = end, "downgrade scheduled");
+                    return Ok(view(end));
+                }
+            }
+        }
+        Err(busy())
+    }
+
+    /// Withdraws the caller's scheduled downgrade and releases its Stripe schedule.
+    pub async fn withdraw_pending_change(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+    ) -> Result<SubscriptionView, ApiError> {
+        let cause = api_cause("withdraw", &caller.user_id, request_id);
+        let mut snapshot = self.load(&caller.user_id).await?;
+        let mut released = false;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(pending) = snapshot.profile.pending_change.clone() else {
+                return Err(ApiError::not_found(
+                    "no_pending_change",
+                    "there is no scheduled change to withdraw",
+                ));
+            };
+            if !released {
+                if let Some(schedule) = &pending.schedule_id {
+                    if let Err(e) = self.stripe.release_schedule(schedule).await {
+                        if e.is_transient() {
+                            return Err(stripe_failure("release schedule", e));
+                        }
+                        // Already released or completed: nothing left to undo in Stripe.
+                        warn!(schedule, error = %e, "the schedule was not active");
+                    }
+                }
+                released = true;
+            }
+            let mut next = snapshot.profile.clone();
+            next.pending_change = None;
+            let mut planned = Planned::new(next, "change_withdrawn");
+            planned.settle = pending.change_id.iter().cloned().collect();
+            let mut withdrawn = record(
+                &snapshot.profile,
+                ChangeKind::ChangeWithdrawn,
+                (pending.target_tier, pending.billing_cycle),
+                self.clock.now(),
+                &cause,
+                "withdrawn",
+            );
+            withdrawn.stripe_refs = pending.schedule_id.iter().cloned().collect();
+            planned.records.push(withdrawn);
+            planned.events.push((
+                "subscription.downgrade_withdrawn",
+                json!({"tier": snapshot.profile.tier, "withdrawn_target": pending.target_tier}),
+            ));
+            match self.commit(&snapshot, planned, &cause).await? {
+                Committed::Done(p) | Committed::Unchanged(p) => return Ok(self.view(&p)),
+                Committed::AlreadyDone => {
+                    return Ok(self.view(&self.load(&caller.user_id).await?.profile))
+                }
+                Committed::NotPending => {
+                    error!(user_id = %caller.user_id, "the scheduled change was applied before it could be withdrawn");
+                    return Err(ApiError::conflict(
+                        "change_already_applied",
+                        "the scheduled change has already taken effect",
+                    ));
+                }
+                Committed::Conflict => snapshot = self.load(&caller.user_id).await?,
+            }
+        }
+        Err(busy())
+    }
+}

@@ -1,0 +1,557 @@
+//! The subscription lifecycle: first subscription through Checkout, confirmation, preview,
+//! upgrade now, downgrade at period end, cancel and resume, scheduled changes, and account
+//! deletion. Each use case calls Stripe first (Stripe is the source of truth for money), then
+//! commits the resulting profile, its audit items and its outbox atomically, then publishes
+//! the outbox. The commit also records the outbox under the request's cause, so a publish that
+//! fails is resumed by `reconcile-stripe` like a stalled webhook event.
+
+mod cancel;
+mod checkout;
+mod confirm;
+mod downgrade;
+mod preview;
+mod scheduled;
+mod upgrade;
+mod user_deleted;
+
+pub use cancel::CancelRequest;
+pub use checkout::{
+    checkout_retry_after, CheckoutRequest, CheckoutView, CHECKOUT_LIMIT_PER_MINUTE,
+    CHECKOUT_REPLAY_WINDOW_SECONDS,
+};
+pub use downgrade::{DowngradeRequest, DowngradeView};
+pub use preview::{PreviewQuery, PreviewView};
+pub use scheduled::{parse_event_time, DueChangeError, DueChangesReport};
+pub use upgrade::{UpgradeOutcome, UpgradeRequest};
+pub use user_deleted::{UserDeletedError, UserDeletedReport};
+
+use crate::adapters::aws::sdk_config;
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::eventbridge::EventBridgeBus;
+use crate::adapters::sqs::SqsSyncQueue;
+use crate::config::{
+    BusConfig, ConfigError, Env, EnvSource, PolicyConfig, ProcessEnv, QueueConfig, StripeConfig,
+    TableConfig,
+};
+use crate::domain::{BillingCycle, BillingProfile, Catalog, Money, Tier, UserId};
+use crate::effects::{describe_change, Effects};
+use crate::http::ApiError;
+use crate::ports::billing_store::EVENT_RECORD_TTL_SECONDS;
+use crate::ports::{
+    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, EventBus, EventRecord,
+    EventStatus, ProfileWrite, SyncQueue, SyncTarget,
+};
+use crate::service::current_subscription::{subscription_view, SubscriptionView};
+use crate::stripe::{ErrorKind, StripeApi, StripeClient, StripeError};
+use crate::time::{Clock, SystemClock, UnixTime};
+use lambda_http::http::StatusCode;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tracing::{error, info, warn};
+
+/// How often a use case re-reads and decides again when the profile changed under it.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Where Checkout sends the customer back: configuration only, never a URL from the caller
+/// (no open redirects). `{CHECKOUT_SESSION_ID}` in the success URL is filled in by Stripe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutUrls {
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+impl CheckoutUrls {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(&ProcessEnv)
+    }
+
+    /// `CHECKOUT_SUCCESS_URL` and `CHECKOUT_CANCEL_URL`, absolute http(s) URLs.
+    pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let env = Env(source);
+        let url = |name: &'static str| -> Result<String, ConfigError> {
+            let value = env.required(name)?;
+            let ok = (value.starts_with("https://") || value.starts_with("http://"))
+                && !value.contains(char::is_whitespace);
+            if ok {
+                Ok(value)
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    reason: "an absolute http(s) URL is required".into(),
+                })
+            }
+        };
+        Ok(Self {
+            success_url: url("CHECKOUT_SUCCESS_URL")?,
+            cancel_url: url("CHECKOUT_CANCEL_URL")?,
+        })
+    }
+}
+
+/// Everything the subscription use cases need, built once per cold start.
+pub struct SubscriptionService {
+    pub store: Arc<dyn BillingStore>,
+    pub queue: Arc<dyn SyncQueue>,
+    pub bus: Arc<dyn EventBus>,
+    pub stripe: Arc<dyn StripeApi>,
+    pub catalog: Catalog,
+    pub clock: Arc<dyn Clock>,
+    /// Days a past-due subscription keeps its tier.
+    pub grace_days: u32,
+    /// Set for the functions that create Checkout sessions.
+    pub checkout: Option<CheckoutUrls>,
+}
+
+/// Any init failure, with a message naming what is missing.
+pub type InitError = Box<dyn std::error::Error + Send + Sync>;
+
+impl SubscriptionService {
+    /// The real adapters (DynamoDB, SQS, EventBridge, Stripe) from the environment.
+    pub async fn from_env(checkout: Option<CheckoutUrls>) -> Result<Self, InitError> {
+        let table = TableConfig::from_env()?;
+        let queue = QueueConfig::from_env()?;
+        let bus = BusConfig::from_env()?;
+        let stripe = StripeConfig::from_env()?;
+        let policy = PolicyConfig::from_env()?;
+        let catalog = Catalog::from_env()?;
+        let aws = sdk_config().await;
+        Ok(Self {
+            store: Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&aws),
+                table.table_name,
+            )),
+            queue: Arc::new(SqsSyncQueue::new(
+                aws_sdk_sqs::Client::new(&aws),
+                queue.sync_queue_url,
+            )),
+            bus: Arc::new(EventBridgeBus::new(
+                aws_sdk_eventbridge::Client::new(&aws),
+                bus.event_bus_name,
+            )),
+            stripe: Arc::new(StripeClient::new(&stripe)?),
+            catalog,
+            clock: Arc::new(SystemClock),
+            grace_days: policy.grace_days,
+            checkout,
+        })
+    }
+
+    /// The caller's profile as stored, with the version the next write is conditioned on.
+    async fn load(&self, user: &UserId) -> Result<Snapshot, ApiError> {
+        let stored = self.store.profile(user).await.map_err(|e| {
+            error!(error = %e, "profile read failed");
+            ApiError::unavailable()
+        })?;
+        let version = stored.as_ref().map_or(0, |p| p.version);
+        Ok(Snapshot {
+            profile: stored.unwrap_or_else(|| BillingProfile::new_free(user.clone())),
+            version,
+        })
+    }
+
+    /// The view the API answers with after a change.
+    fn view(&self, profile: &BillingProfile) -> SubscriptionView {
+        subscription_view(profile, &self.catalog, self.clock.now())
+    }
+
+    /// The Stripe price id of a catalog price, found by its lookup key.
+    async fn price_id(&self, tier: Tier, cycle: BillingCycle) -> Result<String, ApiError> {
+        let spec = self.catalog.price(tier, cycle).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_plan",
+                format!("there is no {cycle} price for {tier}"),
+            )
+        })?;
+        let prices = self
+            .stripe
+            .list_prices_by_lookup_keys(&[spec.lookup_key.as_str()], true)
+            .await
+            .map_err(|e| stripe_failure("list prices", e))?;
+        prices
+            .into_iter()
+            .find(|p| p.lookup_key.as_deref() == Some(spec.lookup_key.as_str()))
+            .map(|p| p.id)
+            .ok_or_else(|| {
+                error!(lookup_key = %spec.lookup_key, "no active Stripe price has this lookup key: run catalog-sync");
+                ApiError::unavailable()
+            })
+    }
+
+    /// Which catalog plan a Stripe price is, by its lookup key.
+    fn plan_of(&self, price: Option<&crate::stripe::Price>) -> Option<(Tier, BillingCycle)> {
+        self.catalog.by_lookup_key(price?.lookup_key.as_deref()?)
+    }
+
+    /// Commits a planned change of `snapshot` and publishes its outbox. The profile write is
+    /// conditioned on the snapshot's version; the outbox is recorded under `cause`, so the same
+    /// cause never commits twice.
+    async fn commit(
+        &self,
+        snapshot: &Snapshot,
+        planned: Planned,
+        cause: &str,
+    ) -> Result<Committed, ApiError> {
+        let now = self.clock.now();
+        let before = &snapshot.profile;
+        let mut effects = if planned.quiet {
+            Effects::default()
+        } else {
+            describe_change(before, &planned.profile, now, cause)
+        };
+        for record in &mut effects.changes {
+            record.amount = planned.amount.clone();
+            record.stripe_refs = planned.stripe_refs.clone();
+        }
+        effects.changes.extend(planned.records);
+        for (detail_type, detail) in planned.events {
+            effects.add_event(&planned.profile, detail_type, detail, cause);
+        }
+        if let Some((template, fields)) = planned.email {
+            effects.add_email(&planned.profile, template, fields, cause);
+        }
+        if let Some(fields) = planned.email_fields {
+            for job in effects.outbox.jobs.iter_mut().filter(|j| j.email.is_some()) {
+                job.email_fields.extend(fields.clone());
+            }
+        }
+        if planned.no_email {
+            for job in &mut effects.outbox.jobs {
+                job.email = None;
+                job.email_fields = Map::new();
+                job.targets.retain(|t| *t != SyncTarget::Email);
+            }
+            effects.outbox.jobs.retain(|j| !j.targets.is_empty());
+        }
+
+        let mut profile = planned.profile;
+        let changed = materially_changed(before, &profile);
+        if changed {
+            profile.updated_at = now;
+        }
+        let settle: Vec<(UserId, String)> = planned
+            .settle
+            .into_iter()
+            .map(|id| (profile.user_id.clone(), id))
+            .collect();
+        if !changed && effects.is_empty() && settle.is_empty() && planned.links.is_empty() {
+            return Ok(Committed::Unchanged(Box::new(profile)));
+        }
+        let outbox = effects.outbox.clone();
+        let event = (!outbox.is_empty()).then(|| EventRecord {
+            event_id: cause.to_owned(),
+            event_type: planned.label.to_owned(),
+            status: EventStatus::Applied,
+            created: now,
+            payload_hash: String::new(),
+            attempts: 1,
+            lease_until: Some(now + 60),
+            detail: Some(planned.label.to_owned()),
+            outbox: outbox.clone(),
+            updated_at: now,
+            expires_at: now + EVENT_RECORD_TTL_SECONDS,
+        });
+        let commit = Commit {
+            profile: changed.then(|| ProfileWrite {
+                profile: profile.clone(),
+                expected_version: snapshot.version,
+            }),
+            customer_links: planned.links,
+            changes: effects.changes,
+            settle_changes: settle,
+            payments: vec![],
+            event,
+        };
+        match self.store.commit(commit).await {
+            Ok(()) => {}
+            Err(CommitError::ProfileConflict) => return Ok(Committed::Conflict),
+            Err(CommitError::EventAlreadyRecorded) => return Ok(Committed::AlreadyDone),
+            Err(CommitError::ChangeNotPending) => return Ok(Committed::NotPending),
+            Err(CommitError::CustomerLinkedElsewhere) => {
+                error!(user_id = %profile.user_id, "the Stripe customer is linked to another user");
+                return Err(ApiError::conflict(
+                    "customer_conflict",
+                    "your billing account is linked elsewhere; contact support",
+                ));
+            }
+            Err(CommitError::Store(e)) => {
+                error!(error = %e, "commit failed");
+                return Err(ApiError::unavailable());
+            }
+        }
+        info!(user_id = %profile.user_id, cause, label = planned.label, "committed");
+        if !outbox.is_empty() {
+            // The change is committed; a failed publish is resumed by reconcile-stripe.
+            let published = async {
+                self.queue
+                    .enqueue(&outbox.jobs)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.bus
+                    .publish(&outbox.events)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.store
+                    .complete_event(cause, now)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            if let Err(e) = published {
+                warn!(error = %e, cause, "outbox not published yet; reconciliation resumes it");
+            }
+        }
+        Ok(Committed::Done(Box::new(profile)))
+    }
+}
+
+/// A profile as read, and the version a write must find.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    profile: BillingProfile,
+    version: u64,
+}
+
+impl Snapshot {
+    /// The user has a subscription that still bills.
+    fn live_subscription(&self) -> Option<&str> {
+        self.profile
+            .subscription_id
+            .as_deref()
+            .filter(|_| self.profile.status.is_live())
+    }
+}
+
+/// What a use case decided: the new profile and what describe_change cannot know.
+#[derive(Debug, Clone)]
+struct Planned {
+    profile: BillingProfile,
+    /// A short name for logs and the outbox record (`upgrade`, `downgrade_scheduled`, ...).
+    label: &'static str,
+    links: Vec<(String, UserId)>,
+    /// This user's scheduled changes that stop being pending.
+    settle: Vec<String>,
+    /// Audit items beyond the ones describing the profile change.
+    records: Vec<ChangeRecord>,
+    events: Vec<(&'static str, Value)>,
+    email: Option<(&'static str, Map<String, Value>)>,
+    /// Extra fields for the change's email (an upgrade's amount).
+    email_fields: Option<Map<String, Value>>,
+    /// Charged now, put on the change's audit items.
+    amount: Option<Money>,
+    stripe_refs: Vec<String>,
+    /// No email at all (the account is being deleted).
+    no_email: bool,
+    /// Only `records`, `events` and `email`: the profile change is not described again
+    /// (someone else, e.g. the webhook, already did).
+    quiet: bool,
+}
+
+impl Planned {
+    fn new(profile: BillingProfile, label: &'static str) -> Self {
+        Self {
+            profile,
+            label,
+            links: vec![],
+            settle: vec![],
+            records: vec![],
+            events: vec![],
+            email: None,
+            email_fields: None,
+            amount: None,
+            stripe_refs: vec![],
+            no_email: false,
+            quiet: false,
+        }
+    }
+}
+
+/// What became of a commit.
+#[derive(Debug)]
+enum Committed {
+    Done(Box<BillingProfile>),
+    /// Nothing to write: the profile already says it.
+    Unchanged(Box<BillingProfile>),
+    /// The profile changed since it was read: read again and decide again.
+    Conflict,
+    /// The same cause was committed before (a retried request).
+    AlreadyDone,
+    /// A scheduled change was settled by someone else first.
+    NotPending,
+}
+
+/// Whether a profile differs in anything but bookkeeping. A state that only restamps the
+/// applied version (the webhook got there first) is not worth a write.
+fn materially_changed(before: &BillingProfile, after: &BillingProfile) -> bool {
+    let strip = |p: &BillingProfile| {
+        let mut p = p.clone();
+        p.updated_at = 0;
+        p.version = 0;
+        p.subscription_version = None;
+        p
+    };
+    strip(before) != strip(after)
+}
+
+/// An audit item that is not a profile difference (a scheduled downgrade, a withdrawal).
+fn record(
+    profile: &BillingProfile,
+    kind: ChangeKind,
+    to: (Tier, Option<BillingCycle>),
+    now: UnixTime,
+    cause: &str,
+    suffix: &str,
+) -> ChangeRecord {
+    ChangeRecord {
+        user_id: profile.user_id.clone(),
+        change_id: format!("{now:012}#{cause}#{suffix}"),
+        kind,
+        from_tier: profile.tier,
+        to_tier: to.0,
+        billing_cycle: to.1,
+        recorded_at: now,
+        due_at: None,
+        pending: false,
+        cause: cause.to_owned(),
+        amount: None,
+        stripe_refs: vec![],
+    }
+}
+
+/// A Stripe failure as the caller sees it: a decline is 402 with Stripe's reason, a refusal of
+/// the request is 409 with Stripe's message, anything transient or unexpected is 503.
+fn stripe_failure(operation: &str, e: StripeError) -> ApiError {
+    match e.kind {
+        ErrorKind::Card => {
+            let reason = e
+                .decline_code
+                .as_deref()
+                .or(e.code.as_deref())
+                .unwrap_or("card_declined");
+            ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "card_declined",
+                format!("{} ({reason})", e.message),
+            )
+        }
+        ErrorKind::InvalidRequest if e.status == Some(404) => {
+            ApiError::not_found("not_found", "the billing object no longer exists")
+        }
+        ErrorKind::InvalidRequest => {
+            warn!(operation, error = %e, "stripe refused the request");
+            ApiError::conflict("stripe_refused", e.message)
+        }
+        _ => {
+            error!(operation, error = %e, "stripe call failed");
+            ApiError::unavailable()
+        }
+    }
+}
+
+/// The error when a change needs a subscription the caller does not have.
+fn no_subscription() -> ApiError {
+    ApiError::conflict(
+        "no_subscription",
+        "you have no active subscription; start one with POST /api/v1/billing/checkout",
+    )
+}
+
+/// Too many attempts lost to concurrent changes.
+fn busy() -> ApiError {
+    warn!("the profile kept changing; giving up");
+    ApiError::unavailable()
+}
+
+/// The pending scheduled change's id, when it is one Tierflow recorded.
+fn pending_change_id(profile: &BillingProfile) -> Option<String> {
+    profile.pending_change.as_ref()?.change_id.clone()
+}
+
+/// The id of the API request (API Gateway's, else the invocation's), naming its cause.
+pub fn request_id(req: &lambda_http::Request) -> String {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    let gateway = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    gateway
+        .or_else(|| req.lambda_context_ref().map(|c| c.request_id.clone()))
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| crate::stripe::unique_key("request"))
+}
+
+/// Adds `Retry-After` to a 429 answer.
+pub fn with_retry_after(
+    mut response: lambda_http::Response<lambda_http::Body>,
+    now: UnixTime,
+) -> lambda_http::Response<lambda_http::Body> {
+    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+        let seconds = checkout_retry_after(now).to_string();
+        if let Ok(value) = lambda_http::http::HeaderValue::from_str(&seconds) {
+            response.headers_mut().insert("retry-after", value);
+        }
+    }
+    response
+}
+
+/// The cause recorded for an API request: the operation and the gateway's request id, so a
+/// retried invocation of the same request is recognised.
+pub fn api_cause(operation: &str, user: &UserId, request_id: &str) -> String {
+    format!("api:{operation}:{user}:{request_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn checkout_urls_must_be_configured_absolute_urls() {
+        let ok = CheckoutUrls::load(&env(&[
+            (
+                "CHECKOUT_SUCCESS_URL",
+                "https://app/ok?s={CHECKOUT_SESSION_ID}",
+            ),
+            ("CHECKOUT_CANCEL_URL", "https://app/cancel"),
+        ]))
+        .unwrap();
+        assert_eq!(ok.cancel_url, "https://app/cancel");
+        let err = CheckoutUrls::load(&env(&[("CHECKOUT_CANCEL_URL", "https://app")])).unwrap_err();
+        assert_eq!(err.to_string(), "CHECKOUT_SUCCESS_URL must be set");
+        let err = CheckoutUrls::load(&env(&[
+            ("CHECKOUT_SUCCESS_URL", "javascript:alert(1)"),
+            ("CHECKOUT_CANCEL_URL", "https://app"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("CHECKOUT_SUCCESS_URL is invalid"));
+    }
+
+    #[test]
+    fn declines_are_402_with_stripes_reason_and_refusals_409() {
+        let decline = StripeError::from_response(
+            402,
+            r#"{"error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds","message":"Your card has insufficient funds."}}"#,
+            None,
+            None,
+        );
+        let e = stripe_failure("x", decline);
+        assert_eq!((e.status.as_u16(), e.code), (402, "card_declined"));
+        assert!(e.message.contains("insufficient_funds"), "{}", e.message);
+        let refused = StripeError::from_response(
+            400,
+            r#"{"error":{"type":"invalid_request_error","message":"nope"}}"#,
+            None,
+            None,
+        );
+        assert_eq!(stripe_failure("x", refused).status.as_u16(), 409);
+        let down = StripeError::network("connection refused");
+        assert_eq!(stripe_failure("x", down).status.as_u16(), 503);
+    }
+}

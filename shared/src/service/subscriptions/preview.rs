@@ -1,0 +1,180 @@
+//! `GET /api/v1/subscriptions/preview-change?target_tier=&billing_cycle=`: what a change costs.
+//! For an upgrade, Stripe's invoice preview at a fixed proration instant, returned so the
+//! upgrade can charge exactly that; for a downgrade, when it takes effect and the new price.
+
+use super::{no_subscription, stripe_failure, SubscriptionService};
+use crate::auth::Caller;
+use crate::domain::proration::proration_instant;
+use crate::domain::{classify, BillingCycle, Tier, Transition};
+use crate::http::ApiError;
+use crate::stripe::{PriceChangePreview, ProrationBehavior, Subscription};
+use crate::time::rfc3339;
+use serde::Serialize;
+
+/// The query: `target_tier`, and `billing_cycle` (defaults to the current cycle, else monthly).
+#[derive(Debug, Clone, Default)]
+pub struct PreviewQuery {
+    pub target_tier: Option<String>,
+    pub billing_cycle: Option<String>,
+}
+
+/// The answer. Amounts are integers in the currency's minor unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviewView {
+    /// `upgrade`, `downgrade` or `new_subscription`.
+    pub change: &'static str,
+    pub is_upgrade: bool,
+    pub current_tier: Tier,
+    pub target_tier: Tier,
+    pub billing_cycle: BillingCycle,
+    pub currency: String,
+    /// Charged now: the prorated difference for an upgrade, 0 for a downgrade.
+    pub amount_due: i64,
+    /// The target plan's recurring price.
+    pub new_price: i64,
+    /// When the change takes effect (now, or the period end for a downgrade).
+    pub effective_at: String,
+    /// Pass it to the upgrade so it charges exactly `amount_due`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proration_date: Option<i64>,
+}
+
+impl SubscriptionService {
+    /// Previews moving the caller to the target plan.
+    pub async fn preview_change(
+        &self,
+        caller: &Caller,
+        query: &PreviewQuery,
+    ) -> Result<PreviewView, ApiError> {
+        let raw_tier = query
+            .target_tier
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("invalid_tier", "target_tier is required"))?;
+        let target =
+            Tier::parse(raw_tier).map_err(|e| ApiError::bad_request("invalid_tier", e.0))?;
+        let snapshot = self.load(&caller.user_id).await?;
+        let profile = &snapshot.profile;
+        let cycle = match &query.billing_cycle {
+            Some(raw) => BillingCycle::parse(raw)
+                .map_err(|e| ApiError::bad_request("invalid_billing_cycle", e.0))?,
+            None => profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
+        };
+        let currency = self.catalog.currency.as_str().to_owned();
+        let Some(sub_id) = snapshot.live_subscription() else {
+            // No subscription: the first one is paid in full through Checkout.
+            let price = match classify(&self.catalog, (Tier::Free, None), (target, cycle)) {
+                Transition::Invalid(why) => return Err(ApiError::bad_request("invalid_plan", why)),
+                Transition::Same => return Err(same_plan()),
+                _ => self
+                    .catalog
+                    .price(target, cycle)
+                    .map_or(0, |p| p.unit_amount),
+            };
+            return Ok(PreviewView {
+                change: "new_subscription",
+                is_upgrade: true,
+                current_tier: Tier::Free,
+                target_tier: target,
+                billing_cycle: cycle,
+                currency,
+                amount_due: price,
+                new_price: price,
+                effective_at: rfc3339(self.clock.now()),
+                proration_date: None,
+            });
+        };
+        let sub = self
+            .stripe
+            .retrieve_subscription(sub_id)
+            .await
+            .map_err(|e| stripe_failure("retrieve subscription", e))?;
+        let current = self.plan_of(sub.price()).unwrap_or((
+            profile.tier,
+            profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
+        ));
+        let new_price = self
+            .catalog
+            .price(target, cycle)
+            .map_or(0, |p| p.unit_amount);
+        match classify(&self.catalog, (current.0, Some(current.1)), (target, cycle)) {
+            Transition::Invalid(why) => Err(ApiError::bad_request("invalid_plan", why)),
+            Transition::Same => Err(same_plan()),
+            Transition::Downgrade => {
+                let end = sub
+                    .current_period_end()
+                    .or(profile.current_period_end)
+                    .unwrap_or_else(|| self.clock.now());
+                Ok(PreviewView {
+                    change: "downgrade",
+                    is_upgrade: false,
+                    current_tier: current.0,
+                    target_tier: target,
+                    billing_cycle: cycle,
+                    currency,
+                    amount_due: 0,
+                    new_price,
+                    effective_at: rfc3339(end),
+                    proration_date: None,
+                })
+            }
+            Transition::Upgrade => {
+                let (when, amount_due, currency) =
+                    self.preview_upgrade(&sub, target, cycle).await?;
+                Ok(PreviewView {
+                    change: "upgrade",
+                    is_upgrade: true,
+                    current_tier: current.0,
+                    target_tier: target,
+                    billing_cycle: cycle,
+                    currency,
+                    amount_due,
+                    new_price,
+                    effective_at: rfc3339(self.clock.now()),
+                    proration_date: Some(when),
+                })
+            }
+        }
+    }
+
+    /// Stripe's preview of the upgrade at a proration instant fixed now: (instant, amount due,
+    /// currency).
+    async fn preview_upgrade(
+        &self,
+        sub: &Subscription,
+        target: Tier,
+        cycle: BillingCycle,
+    ) -> Result<(i64, i64, String), ApiError> {
+        let item = sub.primary_item().ok_or_else(|| {
+            tracing::error!(subscription = %sub.id, "a subscription without items");
+            ApiError::unavailable()
+        })?;
+        let (start, end) = match (sub.current_period_start(), sub.current_period_end()) {
+            (Some(s), Some(e)) => (s, e),
+            _ => return Err(no_subscription()),
+        };
+        let when = proration_instant(self.clock.now(), start, end);
+        let price = self.price_id(target, cycle).await?;
+        let params = PriceChangePreview {
+            customer: Some(sub.customer_id().to_owned()).filter(|c| !c.is_empty()),
+            subscription: sub.id.clone(),
+            item_id: item.id.clone(),
+            price,
+            proration_date: when,
+            proration_behavior: ProrationBehavior::AlwaysInvoice,
+        };
+        let invoice = self
+            .stripe
+            .preview_price_change(&params)
+            .await
+            .map_err(|e| stripe_failure("preview invoice", e))?;
+        let currency = invoice
+            .currency
+            .clone()
+            .unwrap_or_else(|| self.catalog.currency.as_str().to_owned());
+        Ok((when, invoice.amount_due, currency))
+    }
+}
+
+fn same_plan() -> ApiError {
+    ApiError::bad_request("no_change", "you are already on that plan")
+}

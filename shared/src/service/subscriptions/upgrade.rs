@@ -1,0 +1,367 @@
+//! `POST /api/v1/subscriptions/upgrade {target_tier, billing_cycle?, proration_date?}`: the
+//! new price now, the prorated difference charged now, applied only once paid
+//! (`payment_behavior=pending_if_incomplete`). Without a subscription it answers with Checkout.
+
+use super::checkout::CheckoutView;
+use super::{
+    api_cause, busy, no_subscription, pending_change_id, record, stripe_failure, Committed,
+    Planned, SubscriptionService, MAX_ATTEMPTS,
+};
+use crate::auth::Caller;
+use crate::domain::proration::{accept_proration_date, proration_instant};
+use crate::domain::{classify, BillingCycle, Currency, Money, Tier, Transition};
+use crate::http::ApiError;
+use crate::ports::ChangeKind;
+use crate::stripe::{
+    IdempotencyScope, Invoice, PaymentBehavior, PaymentIntent, ProrationBehavior, Subscription,
+    SubscriptionPriceChange,
+};
+use crate::subscription_state::{apply_subscription, Observation};
+use lambda_http::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map};
+use tracing::{error, info, warn};
+
+/// The body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeRequest {
+    pub target_tier: String,
+    #[serde(default)]
+    pub billing_cycle: Option<String>,
+    /// The preview's `proration_date`, so the charge is exactly the previewed amount.
+    #[serde(default)]
+    pub proration_date: Option<i64>,
+}
+
+/// How an upgrade ended. Serialised with a `status` field the frontend switches on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum UpgradeOutcome {
+    /// Paid and applied.
+    Upgraded {
+        tier: Tier,
+        billing_cycle: BillingCycle,
+        amount_charged: i64,
+        currency: String,
+        invoice_id: Option<String>,
+        proration_date: i64,
+    },
+    /// The bank wants 3-D Secure: finish it with Stripe.js (`client_secret`) or at
+    /// `action_url`; the upgrade applies once it succeeds (the webhook records it).
+    RequiresAction {
+        client_secret: Option<String>,
+        payment_intent_id: String,
+        action_url: Option<String>,
+    },
+    /// No subscription yet: pay for the first one through Checkout.
+    CheckoutRequired {
+        checkout_url: String,
+        session_id: String,
+    },
+}
+
+impl UpgradeOutcome {
+    /// The HTTP status for it: 200 applied, 202 waiting for the customer.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            UpgradeOutcome::Upgraded { .. } => StatusCode::OK,
+            _ => StatusCode::ACCEPTED,
+        }
+    }
+}
+
+impl From<CheckoutView> for UpgradeOutcome {
+    fn from(v: CheckoutView) -> Self {
+        UpgradeOutcome::CheckoutRequired {
+            checkout_url: v.checkout_url,
+            session_id: v.session_id,
+        }
+    }
+}
+
+impl SubscriptionService {
+    /// Upgrades the caller now, charging the proration; see the module docs.
+    pub async fn upgrade(
+        &self,
+        caller: &Caller,
+        request: &UpgradeRequest,
+        request_id: &str,
+    ) -> Result<UpgradeOutcome, ApiError> {
+        let target = Tier::parse(&request.target_tier)
+            .map_err(|e| ApiError::bad_request("invalid_tier", e.0))?;
+        let requested_cycle = match &request.billing_cycle {
+            Some(raw) => Some(
+                BillingCycle::parse(raw)
+                    .map_err(|e| ApiError::bad_request("invalid_billing_cycle", e.0))?,
+            ),
+            None => None,
+        };
+        let snapshot = self.load(&caller.user_id).await?;
+        let Some(sub_id) = snapshot.live_subscription().map(str::to_owned) else {
+            let cycle = requested_cycle.unwrap_or(BillingCycle::Monthly);
+            return match classify(&self.catalog, (Tier::Free, None), (target, cycle)) {
+                Transition::Upgrade => Ok(self
+                    .start_checkout(caller, snapshot, target, cycle, request_id)
+                    .await?
+                    .into()),
+                Transition::Invalid(why) => Err(ApiError::bad_request("invalid_plan", why)),
+                _ => Err(not_an_upgrade("you have no subscription to upgrade")),
+            };
+        };
+        let sub = self
+            .stripe
+            .retrieve_subscription(&sub_id)
+            .await
+            .map_err(|e| stripe_failure("retrieve subscription", e))?;
+        if !crate::domain::SubscriptionStatus::from_stripe(&sub.status).is_live() {
+            return Err(no_subscription());
+        }
+        let profile = &snapshot.profile;
+        let current = self.plan_of(sub.price()).unwrap_or((
+            profile.tier,
+            profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
+        ));
+        let cycle = requested_cycle.unwrap_or(current.1);
+        match classify(&self.catalog, (current.0, Some(current.1)), (target, cycle)) {
+            Transition::Upgrade => {}
+            Transition::Invalid(why) => return Err(ApiError::bad_request("invalid_plan", why)),
+            Transition::Same => return Err(not_an_upgrade("you are already on that plan")),
+            Transition::Downgrade => {
+                return Err(not_an_upgrade(
+                    "that is a downgrade: use /api/v1/subscriptions/downgrade",
+                ))
+            }
+        }
+        let item = sub.primary_item().ok_or_else(|| {
+            error!(subscription = %sub.id, "a subscription without items");
+            ApiError::unavailable()
+        })?;
+        let (start, end) = match (sub.current_period_start(), sub.current_period_end()) {
+            (Some(s), Some(e)) => (s, e),
+            _ => return Err(no_subscription()),
+        };
+        let now = self.clock.now();
+        let proration_date = match request.proration_date {
+            Some(date) => accept_proration_date(date, now, start, end)
+                .map_err(|e| ApiError::bad_request("invalid_proration_date", e.0))?,
+            None => proration_instant(now, start, end),
+        };
+        self.require_saved_card(&sub).await?;
+        let price = self.price_id(target, cycle).await?;
+
+        // A pending downgrade is superseded: its schedule would refuse the price change.
+        let superseded = pending_change_id(profile);
+        if let Some(schedule) = sub.schedule_id() {
+            if let Err(e) = self.stripe.release_schedule(schedule).await {
+                if e.is_transient() {
+                    return Err(stripe_failure("release schedule", e));
+                }
+                warn!(schedule, error = %e, "the schedule could not be released; it may already be");
+            }
+        }
+
+        let params = SubscriptionPriceChange {
+            item_id: item.id.clone(),
+            price: price.clone(),
+            proration_behavior: ProrationBehavior::AlwaysInvoice,
+            proration_date: Some(proration_date),
+            payment_behavior: Some(PaymentBehavior::PendingIfIncomplete),
+            metadata: Default::default(),
+        };
+        // Same user, subscription, target and proration instant: a double click replays the
+        // first answer instead of charging twice.
+        let scope = IdempotencyScope::new(["upgrade", caller.user_id.as_str(), &sub.id]);
+        let updated = self
+            .stripe
+            .change_subscription_price(&sub.id, &params, &scope)
+            .await
+            .map_err(|e| stripe_failure("change subscription price", e))?;
+        let invoice = self.latest_invoice(&updated).await?;
+        let paid = updated.pending_update.is_none()
+            && invoice
+                .as_ref()
+                .is_none_or(|i| i.status.as_deref() == Some("paid"));
+        if !paid {
+            return self.unpaid_outcome(caller, invoice.as_ref()).await;
+        }
+
+        let charged = invoice
+            .as_ref()
+            .filter(|i| i.billing_reason.as_deref() == Some("subscription_update"))
+            .map_or(0, |i| i.amount_paid);
+        let currency = invoice
+            .as_ref()
+            .and_then(|i| i.currency.clone())
+            .unwrap_or_else(|| self.catalog.currency.as_str().to_owned());
+        let cause = api_cause("upgrade", &caller.user_id, request_id);
+        let mut snapshot = snapshot;
+        // Cleared when someone settled the superseded item first: record without settling it.
+        let mut settle = true;
+        for _ in 0..MAX_ATTEMPTS {
+            let mut next = snapshot.profile.clone();
+            let seen = Observation {
+                source: &cause,
+                at: self.clock.now(),
+                previous_status: None,
+            };
+            apply_subscription(
+                &mut next,
+                &updated,
+                &seen,
+                self.clock.now(),
+                &self.catalog,
+                self.grace_days,
+            )
+            .map_err(|reason| {
+                error!(%reason, "the upgraded subscription cannot be applied");
+                ApiError::unavailable()
+            })?;
+            next.pending_change = None;
+            let mut planned = Planned::new(next, "upgrade");
+            planned.amount = Currency::parse(&currency)
+                .ok()
+                .map(|c| Money::new(charged, c));
+            planned.stripe_refs = std::iter::once(updated.id.clone())
+                .chain(invoice.as_ref().map(|i| i.id.clone()))
+                .collect();
+            let mut fields = Map::new();
+            fields.insert("amount_charged".into(), json!(charged));
+            fields.insert("currency".into(), json!(currency));
+            planned.email_fields = Some(fields);
+            if let Some(change_id) = superseded
+                .clone()
+                .filter(|_| settle && pending_change_id(&snapshot.profile).is_some())
+            {
+                planned.settle = vec![change_id];
+                planned.records.push(record(
+                    &snapshot.profile,
+                    ChangeKind::ChangeWithdrawn,
+                    (target, Some(cycle)),
+                    self.clock.now(),
+                    &cause,
+                    "withdrawn",
+                ));
+            }
+            match self.commit(&snapshot, planned, &cause).await? {
+                Committed::Done(_) | Committed::Unchanged(_) | Committed::AlreadyDone => {
+                    info!(user_id = %caller.user_id, %target, %cycle, charged, "upgraded");
+                    return Ok(UpgradeOutcome::Upgraded {
+                        tier: target,
+                        billing_cycle: cycle,
+                        amount_charged: charged,
+                        currency,
+                        invoice_id: invoice.as_ref().map(|i| i.id.clone()),
+                        proration_date,
+                    });
+                }
+                Committed::NotPending => settle = false,
+                Committed::Conflict => snapshot = self.load(&caller.user_id).await?,
+            }
+        }
+        Err(busy())
+    }
+
+    /// Refuses an upgrade Stripe could only leave unpaid: no card to charge.
+    async fn require_saved_card(&self, sub: &Subscription) -> Result<(), ApiError> {
+        if sub.default_payment_method.is_some() {
+            return Ok(());
+        }
+        let customer = self
+            .stripe
+            .retrieve_customer(sub.customer_id())
+            .await
+            .map_err(|e| stripe_failure("retrieve customer", e))?;
+        if customer.default_payment_method_id().is_some() {
+            return Ok(());
+        }
+        let cards = self
+            .stripe
+            .list_card_payment_methods(sub.customer_id())
+            .await
+            .map_err(|e| stripe_failure("list payment methods", e))?;
+        if cards.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment_method_required",
+                "add a card first (POST /api/v1/billing/portal), then upgrade",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The update's latest invoice, expanded or fetched.
+    async fn latest_invoice(&self, sub: &Subscription) -> Result<Option<Invoice>, ApiError> {
+        match &sub.latest_invoice {
+            None => Ok(None),
+            Some(inv) => match inv.as_object() {
+                Some(i) => Ok(Some(i.clone())),
+                None => self
+                    .stripe
+                    .retrieve_invoice(inv.id())
+                    .await
+                    .map(Some)
+                    .map_err(|e| stripe_failure("retrieve invoice", e)),
+            },
+        }
+    }
+
+    /// An update Stripe holds back until paid: 3-D Secure to finish, or a decline (402 with
+    /// Stripe's reason). The tier stays as it is either way.
+    async fn unpaid_outcome(
+        &self,
+        caller: &Caller,
+        invoice: Option<&Invoice>,
+    ) -> Result<UpgradeOutcome, ApiError> {
+        let intent: Option<PaymentIntent> = match invoice {
+            None => None,
+            Some(i) => match i.expanded_payment_intent() {
+                Some(pi) => Some(pi.clone()),
+                None => match i.payment_intent_id() {
+                    Some(id) => Some(
+                        self.stripe
+                            .retrieve_payment_intent(id)
+                            .await
+                            .map_err(|e| stripe_failure("retrieve payment intent", e))?,
+                    ),
+                    None => None,
+                },
+            },
+        };
+        match intent {
+            Some(pi) if pi.requires_action() => {
+                info!(user_id = %caller.user_id, payment_intent = %pi.id, "upgrade waits for 3-D Secure");
+                Ok(UpgradeOutcome::RequiresAction {
+                    client_secret: pi.client_secret.clone(),
+                    action_url: pi.action_url().map(str::to_owned),
+                    payment_intent_id: pi.id,
+                })
+            }
+            Some(pi) => {
+                let error = pi.last_payment_error.unwrap_or_default();
+                let reason = error
+                    .decline_code
+                    .or(error.code)
+                    .unwrap_or_else(|| "card_declined".into());
+                let message = error
+                    .message
+                    .unwrap_or_else(|| "Your card was declined.".into());
+                info!(user_id = %caller.user_id, %reason, "upgrade declined; tier unchanged");
+                Err(ApiError::new(
+                    StatusCode::PAYMENT_REQUIRED,
+                    "card_declined",
+                    format!("{message} ({reason})"),
+                ))
+            }
+            None => Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment_failed",
+                "the upgrade could not be paid; your plan is unchanged",
+            )),
+        }
+    }
+}
+
+fn not_an_upgrade(message: &str) -> ApiError {
+    ApiError::bad_request("not_an_upgrade", message)
+}

@@ -1,0 +1,110 @@
+//! Copies a Stripe subscription's state onto a billing profile: the one place that says what
+//! a subscription means for a user, used by the webhook (for each event) and by the API (with
+//! the subscription a call just returned), so whichever sees a change first records it the
+//! same way and the other changes nothing.
+
+use crate::domain::access::grace_end;
+use crate::domain::profile::AppliedVersion;
+use crate::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier};
+use crate::stripe::Subscription;
+use crate::time::UnixTime;
+
+/// Where and when the subscription was seen in this state: a Stripe event, or Tierflow's own
+/// call (`source` then names the request, `at` is when the answer came back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observation<'a> {
+    /// The event id (or an API cause) recorded as the applied version.
+    pub source: &'a str,
+    /// Stripe's `created` of the event, or the instant of the API call.
+    pub at: UnixTime,
+    /// `previous_attributes.status` of the event, when it changed the status.
+    pub previous_status: Option<&'a str>,
+}
+
+/// Copies `sub` onto `profile` and records it as the applied version (never older than the
+/// version already applied). Fails, with a reason for a person, on a subscription whose price
+/// is not in the catalog.
+pub fn apply_subscription(
+    profile: &mut BillingProfile,
+    sub: &Subscription,
+    seen: &Observation<'_>,
+    now: UnixTime,
+    catalog: &Catalog,
+    grace_days: u32,
+) -> Result<(), String> {
+    let version = AppliedVersion {
+        object_id: sub.id.clone(),
+        created: seen.at.max(
+            profile
+                .subscription_version
+                .as_ref()
+                .map_or(0, |v| v.created),
+        ),
+        event_id: seen.source.to_owned(),
+        status: sub.status.clone(),
+        previous_status: seen.previous_status.map(str::to_owned),
+    };
+    let status = SubscriptionStatus::from_stripe(&sub.status);
+    if !sub.customer_id().is_empty() {
+        profile.customer_id = Some(sub.customer_id().to_owned());
+    }
+    if matches!(
+        status,
+        SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
+    ) {
+        profile.clear_subscription();
+        profile.subscription_version = Some(version);
+        return Ok(());
+    }
+    let price = sub
+        .price()
+        .ok_or_else(|| format!("{} has no price", sub.id))?;
+    let lookup_key = price
+        .lookup_key
+        .as_deref()
+        .ok_or_else(|| format!("price {} has no lookup key", price.id))?;
+    let (tier, cycle) = catalog
+        .by_lookup_key(lookup_key)
+        .ok_or_else(|| format!("price lookup key {lookup_key:?} is not in the catalog"))?;
+
+    let new_subscription = profile.subscription_id.as_deref() != Some(sub.id.as_str());
+    if new_subscription {
+        // A new subscription starts clean: a dispute or refund on an earlier one does not carry over.
+        profile.revocation = None;
+        profile.pending_change = None;
+    }
+    profile.subscription_id = Some(sub.id.clone());
+    profile.tier = if profile.revocation.is_some() {
+        Tier::Free
+    } else {
+        tier
+    };
+    profile.billing_cycle = Some(cycle);
+    profile.status = status;
+    profile.current_period_start = sub.current_period_start();
+    profile.current_period_end = sub.current_period_end();
+    profile.cancel_at_period_end = sub.cancel_at_period_end || sub.cancel_at.is_some();
+    match status {
+        SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid => {
+            if profile.grace_until.is_none() {
+                profile.grace_until = Some(grace_end(seen.at, grace_days));
+            }
+        }
+        _ => profile.grace_until = None,
+    }
+    // A scheduled change that Stripe has now carried out (or that no schedule carries any
+    // more) is no longer pending.
+    if let Some(change) = &profile.pending_change {
+        let carried_out = change.target_tier == profile.tier
+            && change
+                .billing_cycle
+                .is_none_or(|c| Some(c) == profile.billing_cycle);
+        let schedule_gone = change.schedule_id.is_some() && sub.schedule_id().is_none();
+        if carried_out || schedule_gone {
+            profile.pending_change = None;
+        }
+    }
+    profile.updated_at = now;
+    profile.subscription_version = Some(version);
+    Ok(())
+}

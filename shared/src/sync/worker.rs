@@ -1,0 +1,535 @@
+//! The sync worker: a level-triggered job handler. A job names a user and what to bring up to
+//! date; the worker reads the user's current profile and pushes it (Keycloak attributes, the
+//! Lago customer and plan, then the email), so a duplicate or out-of-order job is harmless.
+//!
+//! The email goes last and only once Keycloak and Lago succeeded: a failed job is retried
+//! whole, and this keeps a retry from sending the message twice.
+
+use super::keycloak::{KeycloakClient, KeycloakConfig, KeycloakError, KeycloakUser};
+use super::lago::{LagoClient, LagoConfig, LagoCustomer, LagoError};
+use super::mailer::{EmailConfig, EmailMessage, MailError, Mailer, OutboxMailer, SesMailer};
+use super::templates::{render, EmailContext, TemplateError};
+use crate::adapters::aws::sdk_config;
+use crate::adapters::dynamodb::DynamoStore;
+use crate::config::{EnvSource, ProcessEnv, TableConfig};
+use crate::domain::access::effective_tier;
+use crate::domain::{BillingProfile, Catalog};
+use crate::ports::{BillingStore, StoreError, SyncJob, SyncTarget};
+use crate::time::{rfc3339, Clock, SystemClock, UnixTime};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{error, info, warn};
+
+/// Default bound on one job: below the function's timeout so one hung job fails alone.
+pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a job failed; the message is reported as a batch item failure and retried.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("the message is not a sync job: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keycloak(#[from] KeycloakError),
+    #[error(transparent)]
+    Lago(#[from] LagoError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error("no email address is known for user {0}")]
+    NoRecipient(String),
+    #[error("the job did not finish within {0:?}")]
+    Timeout(Duration),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<SyncError>),
+}
+
+/// What the app reads from the token: Tierflow's six attributes, computed from the profile.
+/// The tier is the one whose entitlements apply now (free once access is revoked).
+pub fn keycloak_attributes(
+    profile: &BillingProfile,
+    now: UnixTime,
+) -> BTreeMap<&'static str, Option<String>> {
+    BTreeMap::from([
+        (
+            "subscription_tier",
+            Some(effective_tier(profile, now).as_str().to_owned()),
+        ),
+        (
+            "subscription_status",
+            Some(profile.status.as_str().to_owned()),
+        ),
+        ("stripe_customer_id", profile.customer_id.clone()),
+        ("stripe_subscription_id", profile.subscription_id.clone()),
+        (
+            "subscription_start_date",
+            profile.current_period_start.map(rfc3339),
+        ),
+        (
+            "subscription_end_date",
+            profile.current_period_end.map(rfc3339),
+        ),
+    ])
+}
+
+/// The Lago plan the user should be on now, or `None` when their Lago subscription must be
+/// terminated (free, canceled, or access revoked).
+pub fn lago_plan<'c>(
+    profile: &BillingProfile,
+    now: UnixTime,
+    catalog: &'c Catalog,
+) -> Option<&'c str> {
+    let tier = effective_tier(profile, now);
+    tier.is_paid()
+        .then(|| catalog.tier(tier).lago_plan_code.as_str())
+}
+
+/// How the worker names the product and links billing in emails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSettings {
+    pub product_name: String,
+    pub billing_url: Option<String>,
+}
+
+/// What one job did, per target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub keycloak: bool,
+    pub lago: bool,
+    pub email: bool,
+}
+
+/// The worker with its integrations; `None` means not configured (announced once at start).
+pub struct Worker {
+    pub store: Arc<dyn BillingStore>,
+    pub keycloak: Option<KeycloakClient>,
+    pub lago: Option<LagoClient>,
+    pub mailer: Option<Arc<dyn Mailer>>,
+    pub email: EmailSettings,
+    pub catalog: Catalog,
+    pub clock: Arc<dyn Clock>,
+    pub job_timeout: Duration,
+}
+
+impl Worker {
+    /// Builds the worker from the environment and logs one line per integration saying
+    /// whether it is enabled.
+    pub async fn from_env() -> Result<Self, crate::wiring::InitError> {
+        let table = TableConfig::from_env()?;
+        let catalog = Catalog::from_env()?;
+        let aws = sdk_config().await;
+        let store = Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            table.table_name,
+        ));
+        let worker =
+            Self::with_integrations(store, &ProcessEnv, catalog, Arc::new(SystemClock), |cfg| {
+                Arc::new(SesMailer::new(
+                    aws_sdk_sesv2::Client::new(&aws),
+                    cfg.from.clone(),
+                    cfg.configuration_set.clone(),
+                )) as Arc<dyn Mailer>
+            })?;
+        for line in worker.startup_report() {
+            if line.contains("disabled") {
+                warn!("{line}");
+            } else {
+                info!("{line}");
+            }
+        }
+        Ok(worker)
+    }
+
+    /// Builds the integrations that `source` configures; `ses` makes the SES mailer when email
+    /// is configured without a local outbox.
+    pub fn with_integrations(
+        store: Arc<dyn BillingStore>,
+        source: &dyn EnvSource,
+        catalog: Catalog,
+        clock: Arc<dyn Clock>,
+        ses: impl FnOnce(&EmailConfig) -> Arc<dyn Mailer>,
+    ) -> Result<Self, crate::wiring::InitError> {
+        let keycloak = KeycloakConfig::load(source)?
+            .map(|cfg| KeycloakClient::new(cfg, clock.clone()))
+            .transpose()?;
+        let lago = LagoConfig::load(source)?.map(LagoClient::new).transpose()?;
+        let email = EmailConfig::load(source)?;
+        let mailer = email.as_ref().map(|cfg| match &cfg.outbox_dir {
+            Some(dir) => Arc::new(OutboxMailer::new(dir, cfg.from.clone())) as Arc<dyn Mailer>,
+            None => ses(cfg),
+        });
+        let job_timeout = crate::config::Env(source)
+            .parsed("SYNC_JOB_TIMEOUT_SECONDS", DEFAULT_JOB_TIMEOUT.as_secs())
+            .map(Duration::from_secs)?;
+        Ok(Self {
+            store,
+            keycloak,
+            lago,
+            mailer,
+            email: EmailSettings {
+                product_name: email
+                    .as_ref()
+                    .map_or_else(|| "Tierflow".to_owned(), |c| c.product_name.clone()),
+                billing_url: email.and_then(|c| c.billing_url),
+            },
+            catalog,
+            clock,
+            job_timeout,
+        })
+    }
+
+    /// One line per integration: enabled (and where) or disabled (and which variable enables it).
+    pub fn startup_report(&self) -> Vec<String> {
+        vec![
+            match &self.keycloak {
+                Some(kc) => format!("Keycloak sync enabled: {}", kc.describe()),
+                None => "Keycloak sync disabled: set KEYCLOAK_BASE_URL, KEYCLOAK_REALM, KEYCLOAK_CLIENT_ID and KEYCLOAK_CLIENT_SECRET to enable it".into(),
+            },
+            match &self.lago {
+                Some(lago) => format!("Lago sync enabled: {}", lago.api_url()),
+                None => "Lago sync disabled: set LAGO_API_URL and LAGO_API_KEY to enable it".into(),
+            },
+            match &self.mailer {
+                Some(mailer) => format!("email enabled: {}", mailer.describe()),
+                None => "email disabled: set EMAIL_FROM (and EMAIL_OUTBOX_DIR for a local outbox) to enable it".into(),
+            },
+        ]
+    }
+
+    /// Processes one SQS message body, bounded by the job timeout.
+    pub async fn process_message(&self, body: Option<&str>) -> Result<SyncReport, SyncError> {
+        let job: SyncJob = serde_json::from_str(body.unwrap_or(""))
+            .map_err(|e| SyncError::Malformed(e.to_string()))?;
+        tokio::time::timeout(self.job_timeout, self.sync(&job))
+            .await
+            .map_err(|_| SyncError::Timeout(self.job_timeout))?
+    }
+
+    /// Brings the job's targets up to date with the user's current profile.
+    #[tracing::instrument(skip_all, fields(user_id = %job.user_id, cause = %job.cause))]
+    pub async fn sync(&self, job: &SyncJob) -> Result<SyncReport, SyncError> {
+        let profile = self
+            .store
+            .profile(&job.user_id)
+            .await?
+            .unwrap_or_else(|| BillingProfile::new_free(job.user_id.clone()));
+        let now = self.clock.now();
+        let mut report = SyncReport::default();
+        let mut failures = Vec::new();
+        let mut keycloak_user = None;
+
+        if job.targets.contains(&SyncTarget::Keycloak) {
+            if let Some(kc) = &self.keycloak {
+                match push_keycloak(kc, &profile, now).await {
+                    Ok(user) => {
+                        keycloak_user = Some(user);
+                        report.keycloak = true;
+                    }
+                    Err(e) => failures.push(SyncError::Keycloak(e)),
+                }
+            }
+        }
+        if job.targets.contains(&SyncTarget::Lago) {
+            if let Some(lago) = &self.lago {
+                match self
+                    .push_lago(lago, &profile, keycloak_user.as_ref(), now)
+                    .await
+                {
+                    Ok(()) => report.lago = true,
+                    Err(e) => failures.push(SyncError::Lago(e)),
+                }
+            }
+        }
+        if !failures.is_empty() {
+            return Err(match failures.len() {
+                1 => failures.remove(0),
+                _ => SyncError::Several(failures),
+            });
+        }
+        if let (true, Some(template), Some(mailer)) = (
+            job.targets.contains(&SyncTarget::Email),
+            job.email.as_deref(),
+            &self.mailer,
+        ) {
+            self.send_email(mailer.as_ref(), job, template, &profile, keycloak_user)
+                .await?;
+            report.email = true;
+        }
+        info!(
+            keycloak = report.keycloak,
+            lago = report.lago,
+            email = report.email,
+            "synced"
+        );
+        Ok(report)
+    }
+
+    async fn push_lago(
+        &self,
+        lago: &LagoClient,
+        profile: &BillingProfile,
+        keycloak_user: Option<&KeycloakUser>,
+        now: UnixTime,
+    ) -> Result<(), LagoError> {
+        let user_id = profile.user_id.as_str();
+        lago.upsert_customer(&LagoCustomer {
+            external_id: user_id.to_owned(),
+            email: profile
+                .email
+                .clone()
+                .or_else(|| keycloak_user.and_then(|u| u.email.clone())),
+            name: keycloak_user.and_then(|u| u.name.clone()),
+            currency: self.catalog.currency.as_str().to_owned(),
+            stripe_customer_id: profile.customer_id.clone(),
+        })
+        .await?;
+        // One Lago subscription per user, addressed by the user id, whatever the plan.
+        match lago_plan(profile, now, &self.catalog) {
+            Some(plan) => lago.assign_plan(user_id, user_id, plan).await,
+            None => lago.terminate_subscription(user_id).await.map(|_| ()),
+        }
+    }
+
+    async fn send_email(
+        &self,
+        mailer: &dyn Mailer,
+        job: &SyncJob,
+        template: &str,
+        profile: &BillingProfile,
+        keycloak_user: Option<KeycloakUser>,
+    ) -> Result<(), SyncError> {
+        let rendered = render(
+            template,
+            &job.email_fields,
+            &EmailContext {
+                product: &self.email.product_name,
+                billing_url: self.email.billing_url.as_deref(),
+                profile,
+            },
+        )?;
+        let mut to = profile
+            .email
+            .clone()
+            .or_else(|| keycloak_user.and_then(|u| u.email));
+        if to.is_none() {
+            if let Some(kc) = &self.keycloak {
+                to = kc.find_user(profile.user_id.as_str(), None).await?.email;
+            }
+        }
+        let to = to.ok_or_else(|| SyncError::NoRecipient(profile.user_id.to_string()))?;
+        mailer
+            .send(&EmailMessage {
+                to,
+                subject: rendered.subject,
+                text: rendered.text,
+                html: rendered.html,
+                template: template.to_owned(),
+                dedupe_key: format!("{}/{template}/{}", profile.user_id, job.cause),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+async fn push_keycloak(
+    kc: &KeycloakClient,
+    profile: &BillingProfile,
+    now: UnixTime,
+) -> Result<KeycloakUser, KeycloakError> {
+    let user = kc
+        .find_user(profile.user_id.as_str(), profile.email.as_deref())
+        .await?;
+    kc.merge_user_attributes(user, &keycloak_attributes(profile, now))
+        .await
+}
+
+/// Handles one SQS batch: every message independently and concurrently; the ones that failed
+/// are reported so SQS redelivers only them (after the visibility timeout), and after
+/// `maxReceiveCount` receives moves them to the dead-letter queue.
+pub async fn handle_batch(worker: Arc<Worker>, event: SqsEvent) -> SqsBatchResponse {
+    let tasks: Vec<_> = event
+        .records
+        .into_iter()
+        .map(|message| {
+            let worker = worker.clone();
+            let id = message.message_id.clone();
+            let task =
+                tokio::spawn(async move { worker.process_message(message.body.as_deref()).await });
+            (id, task)
+        })
+        .collect();
+    let mut response = SqsBatchResponse::default();
+    for (id, task) in tasks {
+        let failure = match task.await {
+            Ok(Ok(_)) => continue,
+            Ok(Err(e)) => e.to_string(),
+            Err(join) => format!("the job panicked: {join}"),
+        };
+        error!(
+            metric = "sync_job_failed",
+            message_id = id.as_deref().unwrap_or("-"),
+            error = %failure,
+            "sync job failed; SQS will redeliver it"
+        );
+        // An empty identifier makes Lambda retry the whole batch: never lose an unnamed one.
+        response.add_failure(id.unwrap_or_default());
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryStore;
+    use crate::domain::catalog::BUILT_IN_CATALOG;
+    use crate::domain::profile::Revocation;
+    use crate::domain::{SubscriptionStatus, Tier, UserId};
+    use crate::time::FixedClock;
+
+    fn paid(tier: Tier) -> BillingProfile {
+        let mut p = BillingProfile::new_free(UserId::parse("u1").unwrap());
+        p.tier = tier;
+        p.status = SubscriptionStatus::Active;
+        p.customer_id = Some("cus_1".into());
+        p.subscription_id = Some("sub_1".into());
+        p.current_period_start = Some(1_792_713_600);
+        p.current_period_end = Some(1_795_392_000);
+        p
+    }
+
+    #[test]
+    fn attributes_carry_the_effective_tier_ids_and_period() {
+        let attrs = keycloak_attributes(&paid(Tier::Professional), 1_793_000_000);
+        assert_eq!(
+            attrs,
+            BTreeMap::from([
+                ("subscription_tier", Some("professional".into())),
+                ("subscription_status", Some("active".into())),
+                ("stripe_customer_id", Some("cus_1".into())),
+                ("stripe_subscription_id", Some("sub_1".into())),
+                (
+                    "subscription_start_date",
+                    Some("2026-10-23T00:00:00Z".into())
+                ),
+                ("subscription_end_date", Some("2026-11-23T00:00:00Z".into())),
+            ])
+        );
+        let mut disputed = paid(Tier::Professional);
+        disputed.revocation = Some(Revocation {
+            reason: "dispute".into(),
+            at: 1,
+        });
+        assert_eq!(
+            keycloak_attributes(&disputed, 2)["subscription_tier"].as_deref(),
+            Some("free")
+        );
+        let free = BillingProfile::new_free(UserId::parse("u2").unwrap());
+        let attrs = keycloak_attributes(&free, 2);
+        assert_eq!(attrs["subscription_status"].as_deref(), Some("none"));
+        assert_eq!(attrs["stripe_subscription_id"], None);
+    }
+
+    #[test]
+    fn lago_plans_follow_access() {
+        let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
+        let now = 1_793_000_000;
+        assert_eq!(
+            lago_plan(&paid(Tier::Starter), now, &catalog),
+            Some("tierflow_starter")
+        );
+        let mut past_due = paid(Tier::Starter);
+        past_due.status = SubscriptionStatus::PastDue;
+        past_due.grace_until = Some(now + 10);
+        assert_eq!(
+            lago_plan(&past_due, now, &catalog),
+            Some("tierflow_starter")
+        );
+        past_due.grace_until = Some(now - 10);
+        assert_eq!(lago_plan(&past_due, now, &catalog), None, "grace ran out");
+        let free = BillingProfile::new_free(UserId::parse("u2").unwrap());
+        assert_eq!(lago_plan(&free, now, &catalog), None);
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn no_ses(_: &EmailConfig) -> Arc<dyn Mailer> {
+        unreachable!("these tests configure no SES")
+    }
+
+    #[test]
+    fn unconfigured_integrations_are_announced_once_as_disabled() {
+        let worker = Worker::with_integrations(
+            Arc::new(MemoryStore::new()),
+            &env(&[]),
+            Catalog::parse(BUILT_IN_CATALOG).unwrap(),
+            Arc::new(FixedClock::at(0)),
+            no_ses,
+        )
+        .unwrap();
+        let report = worker.startup_report();
+        assert_eq!(report.len(), 3);
+        assert!(report.iter().all(|l| l.contains("disabled")), "{report:?}");
+        assert!(report[0].contains("KEYCLOAK_BASE_URL"));
+    }
+
+    #[test]
+    fn configured_integrations_are_announced_with_where_they_point() {
+        let worker = Worker::with_integrations(
+            Arc::new(MemoryStore::new()),
+            &env(&[
+                ("KEYCLOAK_BASE_URL", "https://kc.example.com"),
+                ("KEYCLOAK_REALM", "app"),
+                ("KEYCLOAK_CLIENT_ID", "tierflow"),
+                ("KEYCLOAK_CLIENT_SECRET", "secret-value"),
+                ("LAGO_API_URL", "https://lago.example.com"),
+                ("LAGO_API_KEY", "lago-key"),
+                ("EMAIL_FROM", "billing@example.com"),
+                ("EMAIL_OUTBOX_DIR", "/tmp/tierflow-outbox"),
+            ]),
+            Catalog::parse(BUILT_IN_CATALOG).unwrap(),
+            Arc::new(FixedClock::at(0)),
+            no_ses,
+        )
+        .unwrap();
+        let report = worker.startup_report().join("\n");
+        assert!(report.contains("Keycloak sync enabled: realm app at https://kc.example.com"));
+        assert!(report.contains("Lago sync enabled: https://lago.example.com"));
+        assert!(report.contains("email enabled: local outbox in /tmp/tierflow-outbox"));
+        assert!(!report.contains("secret-value") && !report.contains("lago-key"));
+    }
+
+    #[tokio::test]
+    async fn malformed_messages_fail_and_are_reported() {
+        let worker = Arc::new(
+            Worker::with_integrations(
+                Arc::new(MemoryStore::new()),
+                &env(&[]),
+                Catalog::parse(BUILT_IN_CATALOG).unwrap(),
+                Arc::new(FixedClock::at(0)),
+                no_ses,
+            )
+            .unwrap(),
+        );
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
+            {"messageId": "m-bad", "body": "{\"not\": \"a job\"}"},
+            {"messageId": "m-ok", "body": "{\"user_id\": \"u1\", \"targets\": [\"keycloak\"], \"cause\": \"evt_1\"}"}
+        ]}))
+        .unwrap();
+        let response = handle_batch(worker, event).await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["m-bad"]);
+    }
+}

@@ -1,0 +1,676 @@
+//! The effect of every handled event type, decided without I/O: one table row per situation.
+
+use serde_json::{json, Value};
+use tierflow::domain::catalog::BUILT_IN_CATALOG;
+use tierflow::domain::profile::AppliedVersion;
+use tierflow::domain::{
+    access_for, Access, BillingProfile, Catalog, SubscriptionStatus, Tier, UserId,
+};
+use tierflow::ports::{PaymentRecord, PaymentStatus};
+use tierflow::stripe::{Event, Subscription};
+use tierflow::webhook::decide::{decide, Decision, Input, Policy};
+
+const T: i64 = 1_795_000_000;
+
+fn event(kind: &str, created: i64, object: Value, previous: Option<Value>) -> Event {
+    serde_json::from_value(json!({
+        "id": format!("evt_{kind}_{created}"), "object": "event", "type": kind, "created": created,
+        "data": {"object": object, "previous_attributes": previous}
+    }))
+    .expect("event")
+}
+
+fn subscription(id: &str, status: &str, lookup_key: &str) -> Value {
+    json!({
+        "id": id, "object": "subscription", "customer": "cus_1", "status": status,
+        "cancel_at_period_end": false, "metadata": {"user_id": "u1"},
+        "items": {"object": "list", "data": [{"id": "si_1", "object": "subscription_item",
+            "current_period_start": T, "current_period_end": T + 2_592_000,
+            "price": {"id": "price_x", "object": "price", "lookup_key": lookup_key, "unit_amount": 4900,
+                      "currency": "usd", "recurring": {"interval": "month"}}}]}
+    })
+}
+
+fn invoice(id: &str, sub: &str) -> Value {
+    json!({
+        "id": id, "object": "invoice", "customer": "cus_1", "subscription": sub, "status": "paid",
+        "amount_due": 4900, "amount_paid": 4900, "currency": "usd", "created": T,
+        "payment_intent": format!("pi_{id}"), "charge": format!("ch_{id}"),
+        "hosted_invoice_url": format!("https://invoice.stripe.test/{id}"),
+        "status_transitions": {"paid_at": T + 5},
+        "lines": {"object": "list", "data": [{"id": "il_1", "object": "line_item", "amount": 4900,
+            "description": "1 × Professional (at $49.00 / month)"}]}
+    })
+}
+
+fn free() -> BillingProfile {
+    BillingProfile::new_free(UserId::parse("u1").expect("user"))
+}
+
+fn professional() -> BillingProfile {
+    let mut p = free();
+    p.customer_id = Some("cus_1".into());
+    p.subscription_id = Some("sub_1".into());
+    p.tier = Tier::Professional;
+    p.status = SubscriptionStatus::Active;
+    p.current_period_end = Some(T + 2_592_000);
+    p.subscription_version = Some(AppliedVersion {
+        object_id: "sub_1".into(),
+        created: T,
+        event_id: "evt_applied".into(),
+        status: "active".into(),
+        previous_status: None,
+    });
+    p.version = 3;
+    p
+}
+
+fn past_due() -> BillingProfile {
+    let mut p = professional();
+    p.status = SubscriptionStatus::PastDue;
+    p.grace_until = Some(T + 3 * 86_400);
+    p
+}
+
+fn subscription_payment(id: &str) -> PaymentRecord {
+    PaymentRecord {
+        user_id: UserId::parse("u1").expect("user"),
+        payment_id: format!("pi_{id}"),
+        stripe_refs: vec![id.into(), format!("pi_{id}"), format!("ch_{id}")],
+        created: T,
+        amount: 4900,
+        currency: "usd".into(),
+        status: PaymentStatus::Succeeded,
+        description: None,
+        card_brand: Some("visa".into()),
+        card_last4: Some("4242".into()),
+        invoice_url: None,
+        paid_at: Some(T),
+        amount_refunded: 0,
+        refunded_at: None,
+        failure_reason: None,
+        subscription_id: Some("sub_1".into()),
+    }
+}
+
+/// What a row expects.
+#[derive(Default)]
+struct Want {
+    outcome: &'static str,
+    tier: Option<Tier>,
+    status: Option<SubscriptionStatus>,
+    access: Option<Access>,
+    payment: Option<PaymentStatus>,
+    email: Option<&'static str>,
+    events: &'static [&'static str],
+    sync: Option<bool>,
+}
+
+struct Row {
+    name: &'static str,
+    event: Event,
+    profile: BillingProfile,
+    payment: Option<PaymentRecord>,
+    fetched: Option<Subscription>,
+    want: Want,
+}
+
+fn rows() -> Vec<Row> {
+    let pay = |id: &str| Some(subscription_payment(id));
+    vec![
+        Row {
+            name: "checkout (subscription) asks for the subscription",
+            event: event(
+                "checkout.session.completed",
+                T,
+                json!({"id": "cs_1", "object": "checkout.session", "mode": "subscription", "payment_status": "paid", "status": "complete", "customer": "cus_1", "client_reference_id": "u1", "subscription": "sub_1"}),
+                None,
+            ),
+            profile: free(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "fetch",
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "checkout (subscription) with Stripe's copy subscribes",
+            event: event(
+                "checkout.session.completed",
+                T,
+                json!({"id": "cs_1", "object": "checkout.session", "mode": "subscription", "payment_status": "paid", "status": "complete", "customer": "cus_1", "client_reference_id": "u1", "subscription": "sub_1"}),
+                None,
+            ),
+            profile: free(),
+            payment: None,
+            fetched: Some(
+                serde_json::from_value(subscription("sub_1", "active", "tierflow_starter_yearly"))
+                    .expect("sub"),
+            ),
+            want: Want {
+                outcome: "apply",
+                tier: Some(Tier::Starter),
+                status: Some(SubscriptionStatus::Active),
+                access: Some(Access::Active),
+                email: Some("subscription_confirmed"),
+                events: &["subscription.tier_changed"],
+                sync: Some(true),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "checkout (payment) records a payment",
+            event: event(
+                "checkout.session.completed",
+                T,
+                json!({"id": "cs_2", "object": "checkout.session", "mode": "payment", "payment_status": "paid", "customer": "cus_1", "client_reference_id": "u1", "payment_intent": "pi_9", "amount_total": 2500, "currency": "usd"}),
+                None,
+            ),
+            profile: free(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                tier: Some(Tier::Free),
+                payment: Some(PaymentStatus::Succeeded),
+                sync: Some(true),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a newer past_due starts the grace period",
+            event: event(
+                "customer.subscription.updated",
+                T + 10,
+                subscription("sub_1", "past_due", "tierflow_professional_monthly"),
+                Some(json!({"status": "active"})),
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                tier: Some(Tier::Professional),
+                status: Some(SubscriptionStatus::PastDue),
+                access: Some(Access::Grace),
+                events: &["access.grace_started"],
+                sync: Some(true),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "an older update never overwrites",
+            event: event(
+                "customer.subscription.updated",
+                T - 10,
+                subscription("sub_1", "past_due", "tierflow_professional_monthly"),
+                Some(json!({"status": "active"})),
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "ignore",
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "same second and status asks Stripe",
+            event: event(
+                "customer.subscription.updated",
+                T,
+                subscription("sub_1", "active", "tierflow_enterprise_monthly"),
+                Some(json!({"items": {}})),
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "fetch",
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "an upgrade by update",
+            event: event(
+                "customer.subscription.updated",
+                T + 10,
+                subscription("sub_1", "active", "tierflow_enterprise_monthly"),
+                Some(json!({"items": {}})),
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                tier: Some(Tier::Enterprise),
+                email: Some("subscription_confirmed"),
+                events: &["subscription.tier_changed"],
+                sync: Some(true),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "the current subscription deleted → free",
+            event: event(
+                "customer.subscription.deleted",
+                T + 10,
+                subscription("sub_1", "canceled", "tierflow_professional_monthly"),
+                None,
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                tier: Some(Tier::Free),
+                status: Some(SubscriptionStatus::None),
+                email: Some("subscription_canceled"),
+                events: &["subscription.tier_changed"],
+                sync: Some(true),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "an old subscription deleted changes nothing",
+            event: event(
+                "customer.subscription.deleted",
+                T + 10,
+                subscription("sub_0", "canceled", "tierflow_starter_monthly"),
+                None,
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "ignore",
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a price that is not ours fails for a person",
+            event: event(
+                "customer.subscription.created",
+                T + 10,
+                subscription("sub_2", "active", "someone_elses_plan"),
+                None,
+            ),
+            profile: free(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "fail",
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "invoice.paid ends the grace period and sends a receipt",
+            event: event("invoice.paid", T + 20, invoice("in_1", "sub_1"), None),
+            profile: past_due(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                status: Some(SubscriptionStatus::Active),
+                access: Some(Access::Active),
+                payment: Some(PaymentStatus::Succeeded),
+                email: Some("payment_receipt"),
+                events: &["access.restored", "payment.succeeded"],
+                sync: Some(true),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "invoice.payment_succeeded records without a second receipt",
+            event: event(
+                "invoice.payment_succeeded",
+                T + 20,
+                invoice("in_1", "sub_1"),
+                None,
+            ),
+            profile: professional(),
+            payment: pay("in_1"),
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                payment: Some(PaymentStatus::Succeeded),
+                sync: Some(false),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "invoice.payment_failed tells the user with the grace end",
+            event: event(
+                "invoice.payment_failed",
+                T + 20,
+                invoice("in_2", "sub_1"),
+                None,
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                tier: Some(Tier::Professional),
+                payment: Some(PaymentStatus::Failed),
+                email: Some("payment_failed"),
+                events: &["payment.failed"],
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "invoice.payment_action_required sends the link",
+            event: event(
+                "invoice.payment_action_required",
+                T + 20,
+                invoice("in_3", "sub_1"),
+                None,
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                payment: Some(PaymentStatus::RequiresAction),
+                email: Some("action_required"),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a dispute revokes access and drops to free",
+            event: event(
+                "charge.dispute.created",
+                T + 30,
+                json!({"id": "dp_1", "object": "dispute", "charge": "ch_in_1", "amount": 4900, "currency": "usd", "reason": "fraudulent", "status": "needs_response"}),
+                None,
+            ),
+            profile: professional(),
+            payment: pay("in_1"),
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                tier: Some(Tier::Free),
+                access: Some(Access::Revoked),
+                payment: Some(PaymentStatus::Disputed),
+                email: Some("dispute"),
+                events: &["subscription.tier_changed", "access.revoked"],
+                sync: Some(true),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a full refund of the subscription's charge drops to free",
+            event: event(
+                "charge.refunded",
+                T + 30,
+                json!({"id": "ch_in_1", "object": "charge", "customer": "cus_1", "amount": 4900, "amount_refunded": 4900, "refunded": true, "currency": "usd", "payment_intent": "pi_in_1"}),
+                None,
+            ),
+            profile: professional(),
+            payment: pay("in_1"),
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                tier: Some(Tier::Free),
+                access: Some(Access::Revoked),
+                payment: Some(PaymentStatus::Refunded),
+                email: Some("refund"),
+                events: &["subscription.tier_changed", "access.revoked"],
+                sync: Some(true),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a partial refund keeps the tier",
+            event: event(
+                "charge.refunded",
+                T + 30,
+                json!({"id": "ch_in_1", "object": "charge", "customer": "cus_1", "amount": 4900, "amount_refunded": 1000, "refunded": false, "currency": "usd", "payment_intent": "pi_in_1"}),
+                None,
+            ),
+            profile: professional(),
+            payment: pay("in_1"),
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                tier: Some(Tier::Professional),
+                payment: Some(PaymentStatus::PartiallyRefunded),
+                email: Some("refund"),
+                sync: Some(false),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "customer.deleted clears everything",
+            event: event(
+                "customer.deleted",
+                T + 30,
+                json!({"id": "cus_1", "object": "customer", "deleted": true}),
+                None,
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                tier: Some(Tier::Free),
+                status: Some(SubscriptionStatus::None),
+                email: Some("subscription_canceled"),
+                events: &["subscription.tier_changed"],
+                sync: Some(true),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a one-time payment succeeded",
+            event: event(
+                "payment_intent.succeeded",
+                T + 30,
+                json!({"id": "pi_one", "object": "payment_intent", "amount": 2500, "currency": "usd", "status": "succeeded", "customer": "cus_1", "description": "Credits", "metadata": {"user_id": "u1"}}),
+                None,
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                payment: Some(PaymentStatus::Succeeded),
+                email: Some("payment_receipt"),
+                events: &["payment.succeeded"],
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a one-time payment failed",
+            event: event(
+                "payment_intent.payment_failed",
+                T + 30,
+                json!({"id": "pi_two", "object": "payment_intent", "amount": 2500, "currency": "usd", "status": "requires_payment_method", "customer": "cus_1", "metadata": {"user_id": "u1"}, "last_payment_error": {"code": "card_declined", "message": "Your card was declined."}}),
+                None,
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "apply",
+                payment: Some(PaymentStatus::Failed),
+                events: &["payment.failed"],
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "an invoice's payment intent is left to the invoice events",
+            event: event(
+                "payment_intent.succeeded",
+                T + 30,
+                json!({"id": "pi_in_1", "object": "payment_intent", "amount": 4900, "currency": "usd", "status": "succeeded", "customer": "cus_1", "invoice": "in_1"}),
+                None,
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "ignore",
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "an unhandled type is ignored",
+            event: event(
+                "customer.updated",
+                T + 30,
+                json!({"id": "cus_1", "object": "customer"}),
+                None,
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "ignore",
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a handled type with the wrong object fails",
+            event: event(
+                "invoice.paid",
+                T + 30,
+                json!({"id": "ch_1", "object": "charge"}),
+                None,
+            ),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            want: Want {
+                outcome: "fail",
+                ..Default::default()
+            },
+        },
+    ]
+}
+
+#[test]
+fn every_event_type_has_the_expected_effect() {
+    let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
+    let policy = Policy {
+        catalog: &catalog,
+        grace_days: 3,
+    };
+    let user = UserId::parse("u1").expect("user");
+    for row in rows() {
+        let object = row.event.object().expect("typed object");
+        let now = row.event.created + 1;
+        let input = Input {
+            user_id: &user,
+            profile: &row.profile,
+            existing_payment: row.payment.as_ref(),
+            fetched_subscription: row.fetched.as_ref(),
+            now,
+        };
+        let decision = decide(&row.event, &object, &input, policy);
+        let (outcome, app) = match decision {
+            Decision::Apply(app) => ("apply", Some(app)),
+            Decision::Ignore(_) => ("ignore", None),
+            Decision::Fail(_) => ("fail", None),
+            Decision::FetchSubscription(_) => ("fetch", None),
+        };
+        let name = row.name;
+        assert_eq!(outcome, row.want.outcome, "{name}");
+        let Some(app) = app else { continue };
+        if let Some(tier) = row.want.tier {
+            assert_eq!(app.profile.tier, tier, "{name}");
+        }
+        if let Some(status) = row.want.status {
+            assert_eq!(app.profile.status, status, "{name}");
+        }
+        if let Some(access) = row.want.access {
+            assert_eq!(access_for(&app.profile, now), access, "{name}");
+        }
+        assert_eq!(
+            app.payments.first().map(|p| p.status),
+            row.want.payment,
+            "{name}"
+        );
+        let email = app
+            .effects
+            .outbox
+            .jobs
+            .iter()
+            .find_map(|j| j.email.as_deref());
+        assert_eq!(email, row.want.email, "{name}");
+        let events: Vec<&str> = app
+            .effects
+            .outbox
+            .events
+            .iter()
+            .map(|e| e.detail_type.as_str())
+            .collect();
+        assert_eq!(events, row.want.events, "{name}");
+        if let Some(sync) = row.want.sync {
+            let synced = app
+                .effects
+                .outbox
+                .jobs
+                .iter()
+                .any(|j| j.targets.contains(&tierflow::ports::SyncTarget::Keycloak));
+            assert_eq!(synced, sync, "{name}");
+        }
+        if row.name.contains("fills the card") {
+            assert_eq!(
+                app.payments[0].card_last4.as_deref(),
+                Some("4444"),
+                "{name}"
+            );
+            assert_eq!(
+                app.payments[0].payment_id, "pi_in_1",
+                "{name}: merged, not a second item"
+            );
+        }
+        if row.want.tier.is_some_and(|t| t != row.profile.tier) {
+            assert!(
+                !app.effects.changes.is_empty(),
+                "{name}: every tier change is audited"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failed_payment_email_names_the_grace_end() {
+    let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
+    let user = UserId::parse("u1").expect("user");
+    let event = event("invoice.payment_failed", T, invoice("in_9", "sub_1"), None);
+    let object = event.object().expect("object");
+    let profile = professional();
+    let input = Input {
+        user_id: &user,
+        profile: &profile,
+        existing_payment: None,
+        fetched_subscription: None,
+        now: T,
+    };
+    let Decision::Apply(app) = decide(
+        &event,
+        &object,
+        &input,
+        Policy {
+            catalog: &catalog,
+            grace_days: 3,
+        },
+    ) else {
+        panic!("applied");
+    };
+    let job = app
+        .effects
+        .outbox
+        .jobs
+        .iter()
+        .find(|j| j.email.is_some())
+        .expect("email job");
+    assert_eq!(
+        job.email_fields["grace_until"],
+        tierflow::time::rfc3339(T + 3 * 86_400)
+    );
+    assert_eq!(job.email_fields["amount"], 4900);
+}

@@ -1,0 +1,364 @@
+//! The Keycloak and Lago clients against HTTP mock servers that check the exact method, path,
+//! headers and body of the documented APIs (Keycloak admin REST; Lago API v1).
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod sync_support;
+
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use sync_support::{
+    lago_config, start_lago, FakeKeycloak, MockServer, CLIENT_ID, CLIENT_SECRET, REALM,
+};
+use tierflow::adapters::memory::MemoryStore;
+use tierflow::domain::catalog::BUILT_IN_CATALOG;
+use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
+use tierflow::ports::{BillingStore, Commit, ProfileWrite, SyncJob};
+use tierflow::sync::keycloak::KeycloakClient;
+use tierflow::sync::lago::{LagoClient, LagoCustomer};
+use tierflow::sync::worker::{EmailSettings, Worker, DEFAULT_JOB_TIMEOUT};
+use tierflow::time::FixedClock;
+
+const NOW: i64 = 1_793_000_000;
+
+#[tokio::test]
+async fn one_token_serves_many_calls_until_shortly_before_it_expires() {
+    let kc = FakeKeycloak::start().await;
+    kc.add_user("u1", "ada@example.com");
+    let clock = Arc::new(FixedClock::at(NOW));
+    let client = KeycloakClient::new(kc.config(), clock.clone()).unwrap();
+
+    for _ in 0..3 {
+        assert!(client.user_by_id("u1").await.unwrap().is_some());
+    }
+    let token_path = format!("/realms/{REALM}/protocol/openid-connect/token");
+    assert_eq!(
+        kc.server.count("POST", &token_path),
+        1,
+        "one token for three calls"
+    );
+
+    let requests = kc.server.requests();
+    let token = &requests[0];
+    assert_eq!(token.method, "POST");
+    assert_eq!(token.target, token_path);
+    assert_eq!(
+        token.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        token.body,
+        format!(
+            "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}"
+        )
+    );
+    for get in &requests[1..] {
+        assert_eq!(get.method, "GET");
+        assert_eq!(get.target, format!("/admin/realms/{REALM}/users/u1"));
+        assert_eq!(get.header("authorization"), Some("Bearer token-1"));
+    }
+
+    // The token lives 300 s; it is renewed 30 s before that.
+    clock.advance(269);
+    client.user_by_id("u1").await.unwrap();
+    assert_eq!(kc.server.count("POST", &token_path), 1);
+    clock.advance(1);
+    client.user_by_id("u1").await.unwrap();
+    assert_eq!(
+        kc.server.count("POST", &token_path),
+        2,
+        "renewed near expiry"
+    );
+    let last = kc.server.requests().pop().unwrap();
+    assert_eq!(last.header("authorization"), Some("Bearer token-2"));
+}
+
+#[tokio::test]
+async fn merging_attributes_puts_back_the_whole_user_with_unrelated_attributes_kept() {
+    let kc = FakeKeycloak::start().await;
+    kc.add_user("u1", "ada@example.com");
+    let client = KeycloakClient::new(kc.config(), Arc::new(FixedClock::at(NOW))).unwrap();
+
+    let user = client.find_user("u1", None).await.unwrap();
+    assert_eq!(user.name.as_deref(), Some("Ada Lovelace"));
+    let wanted = BTreeMap::from([
+        ("subscription_tier", Some("professional".to_owned())),
+        ("subscription_status", Some("active".to_owned())),
+        ("stripe_customer_id", Some("cus_1".to_owned())),
+        ("stripe_subscription_id", None),
+    ]);
+    let updated = client.merge_user_attributes(user, &wanted).await.unwrap();
+    assert_eq!(updated.attribute("subscription_tier"), Some("professional"));
+
+    let put = kc
+        .server
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .expect("a PUT");
+    assert_eq!(put.target, format!("/admin/realms/{REALM}/users/u1"));
+    assert_eq!(put.header("content-type"), Some("application/json"));
+    assert_eq!(put.header("authorization"), Some("Bearer token-1"));
+    assert_eq!(
+        put.json(),
+        json!({
+            "id": "u1", "username": "u1", "email": "ada@example.com", "firstName": "Ada",
+            "lastName": "Lovelace", "enabled": true, "emailVerified": true,
+            "attributes": {
+                "locale": ["en"], "department": ["research"],
+                "subscription_tier": ["professional"], "subscription_status": ["active"],
+                "stripe_customer_id": ["cus_1"]
+            }
+        })
+    );
+
+    // The same values again: read, nothing to change, no PUT.
+    let again = client.find_user("u1", None).await.unwrap();
+    client.merge_user_attributes(again, &wanted).await.unwrap();
+    assert_eq!(kc.server.count("PUT", "/admin"), 1);
+}
+
+#[tokio::test]
+async fn a_user_not_found_by_id_is_linked_by_exact_email() {
+    let kc = FakeKeycloak::start().await;
+    kc.add_user("kc-42", "grace+billing@example.com");
+    let client = KeycloakClient::new(kc.config(), Arc::new(FixedClock::at(NOW))).unwrap();
+
+    let user = client
+        .find_user("tierflow-user-7", Some("grace+billing@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(user.id, "kc-42");
+    let search = kc
+        .server
+        .requests()
+        .into_iter()
+        .find(|r| r.target.contains('?'))
+        .unwrap();
+    assert_eq!(search.method, "GET");
+    assert_eq!(
+        search.target,
+        format!("/admin/realms/{REALM}/users?email=grace%2Bbilling%40example.com&exact=true")
+    );
+    assert!(matches!(
+        client.find_user("nobody", Some("nobody@example.com")).await,
+        Err(tierflow::sync::keycloak::KeycloakError::UserNotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_refused_token_is_renewed_once_and_the_call_retried() {
+    let tokens = Arc::new(std::sync::Mutex::new(0));
+    let t = tokens.clone();
+    // Token 1 is refused by the admin API (revoked); token 2 works.
+    let server = MockServer::start(move |req| {
+        if req.method == "POST" {
+            let mut n = t.lock().unwrap();
+            *n += 1;
+            return (
+                200,
+                json!({"access_token": format!("t{n}"), "expires_in": 300}).to_string(),
+            );
+        }
+        match req.header("authorization") {
+            Some("Bearer t2") => (200, json!({"id": "u1", "attributes": {}}).to_string()),
+            _ => (401, "{}".into()),
+        }
+    })
+    .await;
+    let client = KeycloakClient::new(
+        tierflow::sync::keycloak::KeycloakConfig {
+            base_url: server.url.clone(),
+            realm: REALM.into(),
+            client_id: CLIENT_ID.into(),
+            client_secret: tierflow::config::Secret::new(CLIENT_SECRET),
+        },
+        Arc::new(FixedClock::at(NOW)),
+    )
+    .unwrap();
+    assert_eq!(client.user_by_id("u1").await.unwrap().unwrap().id, "u1");
+    assert_eq!(*tokens.lock().unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_keycloak_error_names_the_operation_and_status() {
+    let kc = FakeKeycloak::start().await;
+    kc.add_user("u1", "ada@example.com");
+    kc.set_failing("u1", true);
+    let client = KeycloakClient::new(kc.config(), Arc::new(FixedClock::at(NOW))).unwrap();
+    let err = client.user_by_id("u1").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("Keycloak answered 500 to get user"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_customer_upsert_sends_the_documented_body() {
+    let lago = start_lago().await;
+    let mut config = lago_config(&lago.url);
+    config.stripe_provider_code = Some("stripe_prod".into());
+    let client = LagoClient::new(config).unwrap();
+    client
+        .upsert_customer(&LagoCustomer {
+            external_id: "u1".into(),
+            email: Some("ada@example.com".into()),
+            name: Some("Ada Lovelace".into()),
+            currency: "usd".into(),
+            stripe_customer_id: Some("cus_123".into()),
+        })
+        .await
+        .unwrap();
+    let req = &lago.requests()[0];
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.target, "/api/v1/customers");
+    assert_eq!(req.header("authorization"), Some("Bearer lago-test-key"));
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(
+        req.json(),
+        json!({"customer": {
+            "external_id": "u1",
+            "email": "ada@example.com",
+            "name": "Ada Lovelace",
+            "currency": "USD",
+            "billing_configuration": {
+                "payment_provider": "stripe",
+                "payment_provider_code": "stripe_prod",
+                "provider_customer_id": "cus_123",
+                "sync": false,
+                "sync_with_provider": false
+            }
+        }})
+    );
+}
+
+#[tokio::test]
+async fn terminating_a_missing_subscription_is_not_an_error() {
+    let lago = MockServer::start(|_| {
+        (
+            404,
+            r#"{"status":404,"error":"Not Found","code":"subscription_not_found"}"#.into(),
+        )
+    })
+    .await;
+    let client = LagoClient::new(lago_config(&lago.url)).unwrap();
+    assert!(!client.terminate_subscription("u|1").await.unwrap());
+    let req = &lago.requests()[0];
+    assert_eq!(req.method, "DELETE");
+    assert_eq!(req.target, "/api/v1/subscriptions/u%7C1");
+    assert_eq!(req.header("authorization"), Some("Bearer lago-test-key"));
+
+    let failing =
+        MockServer::start(|_| (422, r#"{"status":422,"code":"validation_errors"}"#.into())).await;
+    let client = LagoClient::new(lago_config(&failing.url)).unwrap();
+    let err = client.terminate_subscription("u1").await.unwrap_err();
+    assert!(err.to_string().contains("422"), "{err}");
+}
+
+async fn save(store: &MemoryStore, profile: BillingProfile) {
+    let expected_version = store
+        .profile(&profile.user_id)
+        .await
+        .unwrap()
+        .map_or(0, |p| p.version);
+    store
+        .commit(Commit {
+            profile: Some(ProfileWrite {
+                profile,
+                expected_version,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+fn worker(store: Arc<MemoryStore>, kc: &FakeKeycloak, lago: &MockServer) -> Worker {
+    let clock = Arc::new(FixedClock::at(NOW));
+    Worker {
+        store,
+        keycloak: Some(KeycloakClient::new(kc.config(), clock.clone()).unwrap()),
+        lago: Some(LagoClient::new(lago_config(&lago.url)).unwrap()),
+        mailer: None,
+        email: EmailSettings {
+            product_name: "Acme".into(),
+            billing_url: None,
+        },
+        catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
+        clock,
+        job_timeout: DEFAULT_JOB_TIMEOUT,
+    }
+}
+
+#[tokio::test]
+async fn a_plan_change_uses_the_same_external_subscription_id_and_cancel_terminates_it() {
+    let kc = FakeKeycloak::start().await;
+    kc.add_user("user-7", "ada@example.com");
+    let lago = start_lago().await;
+    let store = Arc::new(MemoryStore::new());
+    let worker = worker(store.clone(), &kc, &lago);
+    let user = UserId::parse("user-7").unwrap();
+
+    let mut profile = BillingProfile::new_free(user.clone());
+    profile.tier = Tier::Starter;
+    profile.status = SubscriptionStatus::Active;
+    profile.customer_id = Some("cus_7".into());
+    profile.subscription_id = Some("sub_7".into());
+    save(&store, profile.clone()).await;
+    worker
+        .sync(&SyncJob::state(user.clone(), "evt_1"))
+        .await
+        .unwrap();
+
+    profile.tier = Tier::Professional;
+    save(&store, profile.clone()).await;
+    worker
+        .sync(&SyncJob::state(user.clone(), "evt_2"))
+        .await
+        .unwrap();
+
+    let plans: Vec<serde_json::Value> = lago
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.target == "/api/v1/subscriptions")
+        .map(|r| r.json())
+        .collect();
+    assert_eq!(
+        plans,
+        [
+            json!({"subscription": {"external_customer_id": "user-7", "plan_code": "tierflow_starter",
+                "external_id": "user-7", "billing_time": "anniversary"}}),
+            json!({"subscription": {"external_customer_id": "user-7", "plan_code": "tierflow_professional",
+                "external_id": "user-7", "billing_time": "anniversary"}}),
+        ]
+    );
+    // The customer was upserted with the name Keycloak knows and the Stripe customer.
+    let customer = lago
+        .requests()
+        .into_iter()
+        .find(|r| r.target == "/api/v1/customers")
+        .unwrap()
+        .json();
+    assert_eq!(customer["customer"]["name"], "Ada Lovelace");
+    assert_eq!(customer["customer"]["email"], "ada@example.com");
+    assert_eq!(
+        customer["customer"]["billing_configuration"]["provider_customer_id"],
+        "cus_7"
+    );
+    assert_eq!(
+        kc.user("user-7").unwrap()["attributes"]["subscription_tier"],
+        json!(["professional"])
+    );
+
+    profile.clear_subscription();
+    save(&store, profile).await;
+    worker.sync(&SyncJob::state(user, "evt_3")).await.unwrap();
+    let last = lago.requests().pop().unwrap();
+    assert_eq!(last.method, "DELETE");
+    assert_eq!(last.target, "/api/v1/subscriptions/user-7");
+    let attrs = &kc.user("user-7").unwrap()["attributes"];
+    assert_eq!(attrs["subscription_tier"], json!(["free"]));
+    assert_eq!(attrs["stripe_subscription_id"], serde_json::Value::Null);
+    assert_eq!(attrs["department"], json!(["research"]), "kept");
+}
