@@ -1,13 +1,16 @@
 """Holds openapi.yaml to what is deployed: every HTTP route in template.yaml is documented with
 the same method and function, every documented route is deployed and served locally by the
 `cargo lambda watch` router in Cargo.toml, authentication matches, and every operation documents
-the error envelope for each failure the edge can answer. Exits non-zero with every mismatch.
+the error envelope for each failure the edge can answer. Also checks that every secret a function
+is configured with comes from Secrets Manager or SSM, never a literal in the repository. Exits
+non-zero with every mismatch.
 
 Usage: python3 infra/contract.py [--root DIR]
 """
 
 import argparse
 import pathlib
+import re
 import sys
 import tomllib
 
@@ -15,6 +18,9 @@ import yaml
 from openapi_spec_validator import validate
 
 METHODS = ("get", "put", "post", "delete", "patch")
+# Environment variables holding credentials (publishable keys are public by design).
+SECRET_ENV = re.compile(r"(SECRET|PASSWORD|API_KEY|HMAC_KEY|PRIVATE_KEY|TOKEN)")
+SECRET_SOURCES = ("{{resolve:secretsmanager:", "{{resolve:ssm-secure:")
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -52,6 +58,34 @@ def deployed_routes(template):
                 raise SystemExit(f"template.yaml routes {key} twice ({name})")
             routes[key] = (function, public)
     return routes, url_functions
+
+
+def literal_secrets(template):
+    """Function environment variables with a credential's name whose value is not a reference."""
+    found = []
+
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list):
+            for v in value:
+                yield from strings(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                yield from strings(v)
+
+    for name, resource in (template.get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        env = ((resource.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+        for var, value in env.items():
+            if not SECRET_ENV.search(var):
+                continue
+            # A condition (!If) names its condition first; only the values are checked.
+            values = list(strings(value))[1:] if isinstance(value, list) else list(strings(value))
+            if any(v and not any(src in v for src in SECRET_SOURCES) for v in values):
+                found.append(f"{name}: {var} is not a Secrets Manager or SSM SecureString reference")
+    return found
 
 
 def router_routes(cargo):
@@ -160,8 +194,10 @@ def main():
                 if function not in url_functions:
                     problems.append(f"webhook {name}: {function} has no function URL in template.yaml")
 
+    problems += literal_secrets(template)
+
     if problems:
-        print("openapi.yaml does not match what is deployed:", file=sys.stderr)
+        print("contract: openapi.yaml, template.yaml and Cargo.toml disagree:", file=sys.stderr)
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
         sys.exit(1)
@@ -169,7 +205,8 @@ def main():
         f"contract: openapi.yaml is valid OpenAPI {doc['openapi']}; its {len(documented)} operations are "
         f"exactly the {len(deployed)} HttpApi routes of template.yaml and the {len(served)} routes of the "
         f"Cargo.toml router (same methods, functions and auth); "
-        f"{len(doc.get('webhooks') or {})} webhook(s) on function URLs"
+        f"{len(doc.get('webhooks') or {})} webhook(s) on function URLs; every configured secret in "
+        f"template.yaml is a Secrets Manager or SSM reference"
     )
 
 

@@ -15,7 +15,7 @@ ensure_tools() {
   for tool in moto_server cargo-lambda cfn-lint st; do
     command -v "$tool" >/dev/null 2>&1 || missing=1
   done
-  python3 -c 'import stripe, boto3, yaml, openapi_spec_validator' 2>/dev/null || missing=1
+  python3 -c 'import stripe, boto3, yaml, openapi_spec_validator, schemathesis' 2>/dev/null || missing=1
   if [ "$missing" = 1 ]; then
     log "installing local stack tools from PyPI (infra/requirements.txt)"
     python3 -m pip install --quiet --disable-pip-version-check -r "$TIERFLOW_ROOT/infra/requirements.txt"

@@ -15,9 +15,15 @@ SECRET_NAME = re.compile(r"(SECRET|PASSWORD|TOKEN|_API_KEY|HMAC_KEY|PRIVATE_KEY|
 # Values too short to be distinctive (e.g. the local AWS emulator's "testing") are reported, not matched.
 MIN_SECRET_CHARS = 12
 
-# Card numbers by issuer prefix and length (Visa, Mastercard, Amex, Discover, JCB, Diners),
-# optionally grouped by spaces or dashes, confirmed by the Luhn checksum.
-CARD = re.compile(r"(?<![\w])(?:4|5[1-5]|2[2-7]|3[47]|3[0689]|6(?:011|5)|35)(?:[ -]?\d){11,17}(?![\w])")
+# Card numbers as they are written: 13 to 19 digits in a row, or grouped 4-4-4-4(-3) or 4-6-5 with
+# one separator; then confirmed by issuer prefix (Visa, Mastercard, Amex, Diners, Discover, JCB)
+# and the Luhn checksum. Digits inside ids (UUIDs, trace ids) are not cards.
+CARD = re.compile(
+    r"(?<![\w-])(?:\d{13,19}"
+    r"|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?"
+    r"|\d{4}([ -])\d{6}\2\d{5})(?![\w-])"
+)
+ISSUER = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|3[0689]|6011|65|35)")
 
 # A serialised Stripe event, raw or escaped inside another JSON string: its `"object": "event"`
 # next to its data. Event ids alone are fine to log; the body is not.
@@ -73,7 +79,7 @@ def main():
                         problems.append(f"{where}: the value of {name}")
                 for match in CARD.finditer(line):
                     digits = re.sub(r"\D", "", match.group())
-                    if 13 <= len(digits) <= 19 and luhn(digits):
+                    if ISSUER.match(digits) and luhn(digits):
                         problems.append(f"{where}: a card number ending {digits[-4:]}")
                 if CLIENT_SECRET.search(line):
                     problems.append(f"{where}: a payment's client secret")

@@ -67,16 +67,6 @@ if [ "$BUILD" = 1 ]; then
   cargo lambda build --release --arm64 "${PKG_ARGS[@]}"
 fi
 
-log "binary sizes (target/lambda/*/bootstrap for arm64; target/release/* for x86_64)"
-python3 - "$OUT/sizes.json" "${FUNCTIONS[@]}" <<'PY'
-import json, os, sys
-sizes = {"arm64": {}, "x86_64": {}}
-for name in sys.argv[2:]:
-    for arch, path in (("arm64", f"target/lambda/{name}/bootstrap"), ("x86_64", f"target/release/{name}")):
-        if os.path.exists(path):
-            sizes[arch][name] = os.path.getsize(path)
-json.dump(sizes, open(sys.argv[1], "w"))
-PY
 
 log "1. webhook verify + parse: Tierflow, the floor, stripe-node, stripe-python"
 python3 "$BENCH/peers/payload.py" "$OUT/payload.json"
@@ -98,7 +88,7 @@ log "creating the catalog's prices in the Stripe emulator"
 target/debug/catalog-sync >"$OUT/catalog-sync.log"
 
 log "2-3. every function, cold, along a user's journey (calls counted at the emulators)"
-python3 "$BENCH/harness.py" flow --out "$OUT"
+python3 "$BENCH/harness.py" flow --out "$OUT" --fallback-bin-dir target/debug
 log "2. cold start of the same webhook: Tierflow vs Python and Node peers ($RUNS runs each)"
 python3 "$BENCH/harness.py" peers --out "$OUT" --runs "$RUNS"
 log "2. where init goes: one layer per binary; the system trust store vs five roots"
@@ -115,6 +105,17 @@ if [ "$CLEAN_BUILD" = 1 ]; then
     "$((SECONDS - start))" "$OUT/build.json"
   rm -rf "$CLEAN_DIR"
 fi
+
+log "binary sizes (target/lambda/*/bootstrap for arm64; target/release/* for x86_64)"
+python3 - "$OUT/sizes.json" "${FUNCTIONS[@]}" <<'PY'
+import json, os, sys
+sizes = {"arm64": {}, "x86_64": {}}
+for name in sys.argv[2:]:
+    for arch, path in (("arm64", f"target/lambda/{name}/bootstrap"), ("x86_64", f"target/release/{name}")):
+        if os.path.exists(path):
+            sizes[arch][name] = os.path.getsize(path)
+json.dump(sizes, open(sys.argv[1], "w"))
+PY
 
 echo
 python3 "$BENCH/harness.py" table --out "$OUT"
