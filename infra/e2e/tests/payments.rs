@@ -79,6 +79,12 @@ async fn history_until(
         let (status, body) = stack
             .get(&format!("/api/v1/billing/history{query}"), Some(token))
             .await;
+        // `cargo lambda watch` answers its own 500 page (not Tierflow's envelope) when an
+        // invocation overruns under the load of this test's webhook burst: poll again.
+        if status == 500 && body.get("error").is_none() && start.elapsed() < timeout {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
         assert_eq!(status, 200, "{body}");
         if done(&body) {
             return body;
