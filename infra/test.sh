@@ -72,7 +72,7 @@ SYNC_DLQ_URL=$SYNC_DLQ_URL
 EMAIL_OUTBOX_DIR=$STATE_DIR/outbox
 LAGO_WEBHOOK_HMAC_KEY=lago_hmac_key_local_test_only
 ENV
-cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --ignore-changes --timeout 120 --env-file "$ENV_FILE" >"$LOG_DIR/watch.log" 2>&1 &
+cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --ignore-changes --env-file "$ENV_FILE" >"$LOG_DIR/watch.log" 2>&1 &
 PIDS+=($!)
 wait_for_http "http://127.0.0.1:$API_PORT/api/v1/billing/config" 120
 
