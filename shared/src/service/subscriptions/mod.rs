@@ -25,14 +25,7 @@ pub use scheduled::{parse_event_time, DueChangeError, DueChangesReport};
 pub use upgrade::{UpgradeOutcome, UpgradeRequest};
 pub use user_deleted::{UserDeletedError, UserDeletedReport};
 
-use crate::adapters::aws::sdk_config;
-use crate::adapters::dynamodb::DynamoStore;
-use crate::adapters::eventbridge::EventBridgeBus;
-use crate::adapters::sqs::SqsSyncQueue;
-use crate::config::{
-    BusConfig, ConfigError, Env, EnvSource, PolicyConfig, ProcessEnv, QueueConfig, StripeConfig,
-    TableConfig,
-};
+use crate::config::{ConfigError, Env, EnvSource, ProcessEnv};
 use crate::domain::{BillingCycle, BillingProfile, Catalog, Money, Tier, UserId};
 use crate::effects::{describe_change, Effects};
 use crate::http::ApiError;
@@ -42,8 +35,8 @@ use crate::ports::{
     EventStatus, ProfileWrite, SyncQueue, SyncTarget,
 };
 use crate::service::current_subscription::{subscription_view, SubscriptionView};
-use crate::stripe::{ErrorKind, StripeApi, StripeClient, StripeError};
-use crate::time::{Clock, SystemClock, UnixTime};
+use crate::stripe::{ErrorKind, StripeApi, StripeError};
+use crate::time::{Clock, UnixTime};
 use lambda_http::http::StatusCode;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -102,36 +95,21 @@ pub struct SubscriptionService {
     pub checkout: Option<CheckoutUrls>,
 }
 
-/// Any init failure, with a message naming what is missing.
-pub type InitError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::wiring::InitError;
 
 impl SubscriptionService {
-    /// The real adapters (DynamoDB, SQS, EventBridge, Stripe) from the environment.
+    /// The real adapters (DynamoDB, SQS, EventBridge, Stripe) from the environment: the same
+    /// wiring as the webhook's processing core.
     pub async fn from_env(checkout: Option<CheckoutUrls>) -> Result<Self, InitError> {
-        let table = TableConfig::from_env()?;
-        let queue = QueueConfig::from_env()?;
-        let bus = BusConfig::from_env()?;
-        let stripe = StripeConfig::from_env()?;
-        let policy = PolicyConfig::from_env()?;
-        let catalog = Catalog::from_env()?;
-        let aws = sdk_config().await;
+        let core = crate::wiring::processor_from_env().await?;
         Ok(Self {
-            store: Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                table.table_name,
-            )),
-            queue: Arc::new(SqsSyncQueue::new(
-                aws_sdk_sqs::Client::new(&aws),
-                queue.sync_queue_url,
-            )),
-            bus: Arc::new(EventBridgeBus::new(
-                aws_sdk_eventbridge::Client::new(&aws),
-                bus.event_bus_name,
-            )),
-            stripe: Arc::new(StripeClient::new(&stripe)?),
-            catalog,
-            clock: Arc::new(SystemClock),
-            grace_days: policy.grace_days,
+            store: core.store,
+            queue: core.queue,
+            bus: core.bus,
+            stripe: core.stripe,
+            catalog: core.catalog,
+            clock: core.clock,
+            grace_days: core.grace_days,
             checkout,
         })
     }
