@@ -53,16 +53,49 @@ def subscribe(stripe_base, stripe_key, user):
     })
     http("POST", f"{stripe_base}/_emulator/checkout/sessions/{session['id']}/complete", headers=auth,
          form={"payment_method": "pm_card_visa"})
+    return http("GET", f"{stripe_base}/v1/checkout/sessions/{session['id']}", headers=auth)["customer"]
 
 
-def wait_for_tier(base, token, tier, timeout=60):
+def wait_for_quiet_webhooks(stripe_base, stripe_key, timeout=600):
+    """Waits until the Stripe emulator has no webhook left to deliver. Earlier suites advance its
+    clock, which renews every subscription they made: hundreds of events that the emulator delivers
+    one at a time, and the fuzzing user's checkout would queue behind them."""
+    auth = {"authorization": f"Bearer {stripe_key}"}
+    deadline = time.monotonic() + timeout
+    reported = None
+    while True:
+        queued = http("GET", f"{stripe_base}/_emulator/webhooks/deliveries?event_id=none", headers=auth)["queued"]
+        if queued == 0:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"fuzz: the Stripe emulator still had {queued} webhooks to deliver after {timeout} s")
+        if reported is None or time.monotonic() - reported > 15:
+            print(f"fuzz: waiting for the Stripe emulator to deliver {queued} queued webhooks", flush=True)
+            reported = time.monotonic()
+        time.sleep(1)
+
+
+def deliveries_for(stripe_base, stripe_key, customer):
+    """The emulator's delivery attempts of the events about `customer`, for a failure report."""
+    auth = {"authorization": f"Bearer {stripe_key}"}
+    events = http("GET", f"{stripe_base}/v1/events?limit=100", headers=auth)["data"]
+    mine = {e["id"] for e in events if customer in (e["data"]["object"].get("customer"), e["data"]["object"].get("id"))}
+    log = http("GET", f"{stripe_base}/_emulator/webhooks/deliveries", headers=auth)
+    attempts = [
+        f"{d['event_type']} attempt {d['attempt']}: status {d['status_code']} {d['error'] or ''}".strip()
+        for d in log["data"] if d["event_id"] in mine
+    ]
+    return f"{len(mine)} events about {customer}, {log['queued']} webhooks still queued; attempts: {attempts}"
+
+
+def wait_for_tier(base, token, tier, timeout=180):
     deadline = time.monotonic() + timeout
     while True:
         current = http("GET", f"{base}/api/v1/subscriptions/current", headers={"authorization": f"Bearer {token}"})
         if current["tier"] == tier:
             return
         if time.monotonic() > deadline:
-            raise SystemExit(f"fuzz: the fuzzing user never became {tier}: {current}")
+            raise TimeoutError(f"fuzz: the fuzzing user never became {tier}: {current}")
         time.sleep(0.3)
 
 
@@ -91,8 +124,13 @@ def main():
         [str(ROOT / "target/debug/dev-token"), user, f"{user}@example.com"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()
-    subscribe(os.environ["STRIPE_API_BASE"], os.environ["STRIPE_SECRET_KEY"], user)
-    wait_for_tier(base, token, "starter")
+    stripe_base, stripe_key = os.environ["STRIPE_API_BASE"], os.environ["STRIPE_SECRET_KEY"]
+    wait_for_quiet_webhooks(stripe_base, stripe_key)
+    customer = subscribe(stripe_base, stripe_key, user)
+    try:
+        wait_for_tier(base, token, "starter")
+    except TimeoutError as e:
+        raise SystemExit(f"{e}\n{deliveries_for(stripe_base, stripe_key, customer)}")
 
     with tempfile.TemporaryDirectory(prefix="tierflow-fuzz-") as report_dir:
         har = os.path.join(report_dir, "fuzz.har")

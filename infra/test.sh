@@ -5,7 +5,21 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$TIERFLOW_ROOT"
-trap stop_all EXIT
+# On failure, the tail of each log of this run (emulators, functions) goes to the output, so a
+# failed CI run can be diagnosed from what it printed. Logs hold no secrets: see log_hygiene.py.
+on_exit() {
+  local status=$?
+  if [ "$status" != 0 ] && [ -n "${RUN_LOG_DIR:-}" ]; then
+    for f in "$RUN_LOG_DIR"/*.log; do
+      [ -f "$f" ] || continue
+      printf '\n==> last lines of %s\n' "$(basename "$f")"
+      tail -n 40 "$f" | cut -c1-400
+    done
+  fi
+  stop_all
+  exit "$status"
+}
+trap on_exit EXIT
 
 # TIERFLOW_E2E_ONLY=1 skips the static checks and unit tests (for iterating on end-to-end
 # tests); TIERFLOW_E2E_FILTER=<test file stem> runs one end-to-end file.
@@ -33,6 +47,7 @@ cargo test --workspace --no-run --locked --quiet
 
 # This run's logs (emulators, functions), checked for leaked secrets at the end.
 LOG_DIR="$STATE_DIR/logs-test-$$"
+RUN_LOG_DIR=$LOG_DIR
 mkdir -p "$LOG_DIR"
 start_aws_emulator "$(free_port)" "tierflow-test-$$"
 export TIERFLOW_TEST_AWS_ENDPOINT="$AWS_ENDPOINT_URL"
@@ -78,10 +93,12 @@ wait_for_http "http://127.0.0.1:$API_PORT/api/v1/billing/config" 120
 
 log "end-to-end tests"
 export TIERFLOW_E2E_BASE="http://127.0.0.1:$API_PORT"
+# The end-to-end tests are the workspace's only ignored tests. `--workspace` keeps the feature
+# set of the build above (`-p tierflow-e2e` alone would rebuild tokio and the SDKs).
 if [ -n "${TIERFLOW_E2E_FILTER:-}" ]; then
-  cargo test -p tierflow-e2e --locked --test "$TIERFLOW_E2E_FILTER" -- --ignored --test-threads 4
+  cargo test --workspace --locked --test "$TIERFLOW_E2E_FILTER" -- --ignored --test-threads 4
 else
-  cargo test -p tierflow-e2e --locked -- --ignored --test-threads 4
+  cargo test --workspace --locked -- --ignored --test-threads 4
 fi
 
 # Fuzzing takes a few minutes: every full run; a filtered run only with TIERFLOW_FUZZ=1.
