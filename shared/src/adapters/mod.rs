@@ -3,5 +3,6 @@
 pub mod aws;
 pub mod dynamodb;
 pub mod eventbridge;
+pub mod https;
 pub mod memory;
 pub mod sqs;

@@ -62,7 +62,7 @@ enum Idempotency<'a> {
 impl StripeClient {
     /// A client for `config.api_base` with the default retry policy.
     pub fn new(config: &StripeConfig) -> Result<Self, ClientBuildError> {
-        let http = reqwest::Client::builder()
+        let http = crate::adapters::https::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("tierflow/", env!("CARGO_PKG_VERSION")))

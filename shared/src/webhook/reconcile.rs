@@ -6,7 +6,7 @@
 use super::decide::HANDLED_EVENT_TYPES;
 use super::processor::{payload_hash, Outcome, ProcessError, Processor};
 use crate::domain::{SubscriptionStatus, UserId};
-use crate::stripe::{Event, EventData, EventQuery, Subscription};
+use crate::stripe::{Event, EventData, EventQuery, RawObject, Subscription};
 use crate::time::UnixTime;
 use serde::Serialize;
 use tracing::{error, info};
@@ -202,7 +202,7 @@ async fn correct_drift(
             api_version: None,
             livemode: false,
             data: EventData {
-                object,
+                object: RawObject::from_value(&object).map_err(|e| ProcessError(e.to_string()))?,
                 previous_attributes: None,
             },
             request: None,

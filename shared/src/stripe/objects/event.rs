@@ -6,6 +6,7 @@ use super::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// A Stripe event. `data.object` stays raw JSON until [`Event::object`] types it, so an event
@@ -33,9 +34,52 @@ pub struct Event {
 /// The object as it was when the event happened, and what changed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventData {
-    pub object: Value,
+    pub object: RawObject,
     #[serde(default)]
     pub previous_attributes: Option<Value>,
+}
+
+/// `data.object` exactly as Stripe sent it. Reading a delivery only splits it out of the
+/// envelope: it is parsed once, into the one type the event's handler needs, and never for
+/// the many event types Tierflow ignores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawObject(Box<RawValue>);
+
+impl RawObject {
+    /// Wraps a JSON value (events Tierflow builds itself, such as reconciliation's).
+    pub fn from_value(value: &Value) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(RawObject)
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl Default for RawObject {
+    fn default() -> Self {
+        let empty: Box<RawValue> =
+            serde_json::from_str("{}").unwrap_or_else(|_| unreachable!("`{{}}` is JSON"));
+        RawObject(empty)
+    }
+}
+
+impl PartialEq for RawObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+/// The two words of `data.object` every event needs, borrowed from the raw text (Stripe's
+/// object words and ids never hold escapes; one that did would read as absent).
+#[derive(Deserialize)]
+struct ObjectHead<'a> {
+    #[serde(default, borrow)]
+    object: Option<&'a str>,
+    #[serde(default, borrow)]
+    id: Option<&'a str>,
 }
 
 /// The API request that caused the event (`id` is null for automatic changes).
@@ -69,17 +113,21 @@ pub enum EventObject {
 impl Event {
     /// The `object` word of `data.object` (`subscription`, `invoice`, ...).
     pub fn object_type(&self) -> Option<&str> {
-        self.data.object.get("object")?.as_str()
+        self.object_head()?.object
     }
 
     /// The id of `data.object`.
     pub fn object_id(&self) -> Option<&str> {
-        self.data.object.get("id")?.as_str()
+        self.object_head()?.id
+    }
+
+    fn object_head(&self) -> Option<ObjectHead<'_>> {
+        serde_json::from_str(self.data.object.get()).ok()
     }
 
     /// `data.object` read as `T`.
     pub fn object_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&self.data.object)
+        serde_json::from_str(self.data.object.get())
     }
 
     /// `data.object` typed by its `object` field; a malformed object is an error, an unknown

@@ -11,7 +11,7 @@ mod subscription;
 
 pub use checkout::{CheckoutSession, PortalSession};
 pub use customer::{Customer, CustomerInvoiceSettings, DeletedCustomer};
-pub use event::{Event, EventData, EventObject, EventRequest, WebhookEndpoint};
+pub use event::{Event, EventData, EventObject, EventRequest, RawObject, WebhookEndpoint};
 pub use invoice::{
     Invoice, InvoiceLine, InvoiceLineParent, InvoiceParent, InvoicePayment, InvoicePaymentRef,
     InvoiceSubscriptionDetails, LineItemDetails, LinePriceDetails, LinePricing, Period,
