@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The local AWS emulator: moto's server app, with DynamoDB requests serialized.
+"""The local AWS emulator: moto's server app, with DynamoDB requests serialized and table
+streams copied cheaply.
 
 moto serves requests on threads, and its TransactWriteItems deep-copies tables for rollback
 while other threads write to them ("dictionary changed size during iteration", a 500). Real
@@ -10,10 +11,28 @@ usage: aws_emulator.py -H 127.0.0.1 -p 5050
 """
 
 import argparse
+import copy
 import threading
 
+from moto.dynamodb.models.table import StreamShard
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
+
+
+def _copy_stream_shard(shard, memo):
+    """moto deep-copies a table before each transaction (to roll back on failure), and with it
+    every record of the table's stream, so each transaction got slower with every write ever
+    made. Stream records are never changed once written: the copy shares them and copies only
+    the list, which is all a rollback needs to forget the failed transaction's records."""
+    clone = StreamShard.__new__(StreamShard)
+    memo[id(shard)] = clone
+    clone.__dict__.update(shard.__dict__)
+    clone.table = copy.deepcopy(shard.table, memo)
+    clone.items = list(shard.items)
+    return clone
+
+
+StreamShard.__deepcopy__ = _copy_stream_shard
 
 
 class SerializedDynamoDB:

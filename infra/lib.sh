@@ -61,6 +61,13 @@ start_aws_emulator() {
   wait_for_http "http://127.0.0.1:$port/moto-api/" 30
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  provision_stack "$stack"
+}
+
+# Provisions template.yaml's resources as another stack in the running AWS emulator and exports
+# its TABLE_NAME, SYNC_QUEUE_URL, SYNC_DLQ_URL, EVENT_BUS_NAME.
+provision_stack() {
+  local stack=$1
   log "provisioning table, queues and bus from template.yaml (stack $stack)"
   local settings
   settings=$(python3 "$TIERFLOW_ROOT/infra/provision.py" --endpoint "$AWS_ENDPOINT_URL" --stack "$stack" --template "$TIERFLOW_ROOT/template.yaml")

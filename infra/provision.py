@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Creates the table, queues and bus on the local AWS emulator exactly as template.yaml declares
-them (template.yaml is the one source of truth), and prints the resulting settings as
+"""Creates the table (with its stream), queues and bus on the local AWS emulator exactly as
+template.yaml declares them (template.yaml is the one source of truth), and prints the resulting settings as
 KEY=value lines for an env file.
 
 usage: provision.py --endpoint http://127.0.0.1:5050 --stack tierflow-local
@@ -60,6 +60,9 @@ def create_table(ddb, props, stack):
         }
         if props.get("GlobalSecondaryIndexes"):
             args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        stream = props.get("StreamSpecification")
+        if stream:
+            args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
         ddb.create_table(**args)
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):

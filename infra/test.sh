@@ -66,6 +66,11 @@ if [ "$E2E_ONLY" != 1 ]; then
   cargo test --workspace --locked
 fi
 
+# The functions get tables, queues and a bus of their own: the emulator copies a whole table
+# (and its stream) for every transaction, so the adapter tests' thousands of items would slow
+# every end-to-end write.
+provision_stack "tierflow-e2e-$$"
+
 log "serving every function with cargo lambda watch on 127.0.0.1:$API_PORT"
 # One env file per run: functions under watch read it at their first call, and parallel runs
 # (which pick their own ports) must not read each other's secrets.
@@ -90,6 +95,10 @@ ENV
 cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --ignore-changes --env-file "$ENV_FILE" >"$LOG_DIR/watch.log" 2>&1 &
 PIDS+=($!)
 wait_for_http "http://127.0.0.1:$API_PORT/api/v1/billing/config" 120
+# The table's stream to outbox-relay, as Lambda's event source mapping does it in AWS.
+python3 infra/stream_relay.py --aws "$AWS_ENDPOINT_URL" --table "$TABLE_NAME" \
+  --invoke "http://127.0.0.1:$API_PORT" >"$LOG_DIR/stream-relay.log" 2>&1 &
+PIDS+=($!)
 
 log "end-to-end tests"
 export TIERFLOW_E2E_BASE="http://127.0.0.1:$API_PORT"

@@ -2,7 +2,8 @@
 # Brings the whole local stack up and serves the API and the webhook:
 #   AWS emulator (moto server) with template.yaml's table, queues and bus,
 #   the Stripe emulator with the catalog created in it and webhooks pointed at stripe-webhook,
-#   every function under `cargo lambda watch` on http://127.0.0.1:${TIERFLOW_PORT:-9000}.
+#   every function under `cargo lambda watch` on http://127.0.0.1:${TIERFLOW_PORT:-9000},
+#   and the table's stream relayed to outbox-relay (infra/stream_relay.py).
 # Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -60,4 +61,11 @@ cat <<MSG
 
 MSG
 log "serving every function with cargo lambda watch on 127.0.0.1:$API_PORT"
-cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --env-file "$ENV_FILE"
+cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --env-file "$ENV_FILE" &
+PIDS+=($!)
+wait_for_http "http://127.0.0.1:$API_PORT/api/v1/billing/config" 300
+log "relaying the table's stream to outbox-relay (Lambda's event source mapping, locally)"
+python3 infra/stream_relay.py --aws "$AWS_ENDPOINT_URL" --table "$TABLE_NAME" \
+  --invoke "http://127.0.0.1:$API_PORT" &
+PIDS+=($!)
+wait "${PIDS[@]}"

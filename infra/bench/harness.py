@@ -9,7 +9,7 @@ function makes, by service and operation, and the items each DynamoDB Query read
 
 Subcommands (each writes one JSON file; `table` prints the suite's table from all of them):
   flow    every function, cold, along a real user journey (checkout, webhooks, reads, changes)
-  init    where init goes: one layer per binary, system trust store vs a few roots
+  init    where init goes: one layer per binary
   peers   stripe-webhook vs a Python (stripe + boto3) and a Node (stripe + AWS SDK) Lambda, same webhook
   scale   apply-scheduled-changes and billing-history against tables of 10, 10k and 100k items
   table   print the table
@@ -40,6 +40,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "infra" / "bench"
+sys.path.insert(0, str(ROOT / "infra"))
+from stream_relay import StreamReader  # noqa: E402  (the local stream → outbox-relay mapping)
 WEBHOOK_SECRET = "whsec_benchmark_secret_0123456789"
 USER_ID = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e"  # the `sub` of the events/ files
 AWS_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem",
@@ -401,6 +403,9 @@ class Flow:
         self.stripe = CountingProxy(os.environ["STRIPE_API_BASE"], "stripe")
         self.env = function_env(self.stripe.url, self.aws.url, out_dir / "outbox")
         self.runs: list[dict] = []
+        # The table's stream, read as Lambda's event source mapping would (not counted: that
+        # is the platform's call, not the function's).
+        self.stream = StreamReader(os.environ["AWS_ENDPOINT_URL"], os.environ["TABLE_NAME"])
         self.seen_events: set[str] = set()
         # Events that exist before the journey starts are not ours to deliver.
         self.seen_events.update(e["id"] for e in self.stripe_events())
@@ -441,6 +446,14 @@ class Flow:
             self.seen_events.add(event["id"])
             self.invoke("stripe-webhook", webhook_delivery(json.dumps(event)),
                         f"stripe-webhook ({event['type']})")
+        self.relay()
+
+    def relay(self):
+        """Hands what the table's stream carried since the last call to outbox-relay, one batch."""
+        records = [r for shard in self.stream.poll().values() for r in shard]
+        if records:
+            self.invoke("outbox-relay", {"Records": records},
+                        f"outbox-relay ({len(records)} new event record{'s' if len(records) > 1 else ''})")
 
     def http(self, function: str, name: str | None = None, label: str | None = None,
              body: dict | None = None, query: dict | None = None) -> dict:
@@ -481,12 +494,14 @@ class Flow:
         self.http("billing-payment-intent")
         self.deliver_new_events()
         self.invoke("apply-scheduled-changes", event_file("apply-scheduled-changes"))
+        self.relay()
         self.invoke("reconcile-stripe", event_file("reconcile-stripe"))
         self.invoke("sync-worker", event_file("sync-worker"))
         self.http("lago-webhook")
         self.invoke("stripe-events", event_file("stripe-events"))
         self.invoke("user-deleted", event_file("user-deleted"))
         self.deliver_new_events()
+        self.invoke("outbox-relay", event_file("outbox-relay"), "outbox-relay (events/ sample)")
         return self.runs
 
 
@@ -553,37 +568,29 @@ def median(values) -> float | None:
 # ---------------------------------------------------------------- where init goes
 
 def init_breakdown(bin_dir: Path, out_dir: Path, runs: int) -> list[dict]:
-    """Init of three binaries that add one layer each (bare runtime + config; + aws-config and a
-    DynamoDB client; + SQS, EventBridge and the Stripe client), with the system trust store and
-    with a trust store of five roots: every TLS client loads and parses the whole system store
-    (rustls-native-certs reads SSL_CERT_FILE and every file of SSL_CERT_DIR) at construction."""
-    roots = out_dir / "few-roots"
-    roots.mkdir(exist_ok=True)
-    bundle = out_dir / "few-roots.pem"
-    # AWS endpoints chain to Amazon's roots; api.stripe.com to DigiCert's.
-    names = ["Amazon_Root_CA_1", "Amazon_Root_CA_2", "Amazon_Root_CA_3", "Amazon_Root_CA_4",
-             "DigiCert_Global_Root_G2"]
-    bundle.write_text("".join((Path("/etc/ssl/certs") / f"{n}.pem").read_text()
-                              for n in names if (Path("/etc/ssl/certs") / f"{n}.pem").exists()))
+    """Init of binaries that add one layer each: the bare runtime with config and tracing; the
+    AWS SDK configuration and a DynamoDB client; the Stripe client; SQS and EventBridge clients.
+    TLS roots are compiled in (webpki-roots), so no trust store is read from disk."""
     runtime = RuntimeApi()
     env = function_env("http://127.0.0.1:9", os.environ["AWS_ENDPOINT_URL"], out_dir / "outbox")
-    few = {"SSL_CERT_FILE": str(bundle), "SSL_CERT_DIR": str(roots)}
-    # A GET to each answers 405 or 4xx before any network call: pure init plus routing.
-    probe = event_file("billing-config")
+    # A GET to each HTTP function answers 405 or 4xx before any network call: pure init plus
+    # routing; outbox-relay gets an empty batch.
     rows = []
-    for function, layers in (("billing-config", "runtime + config + tracing"),
-                             ("subscription-current", "+ aws-config, DynamoDB client"),
-                             ("stripe-webhook", "+ SQS, EventBridge, Stripe (reqwest) clients")):
-        for store, extra in (("system (%d certs)" % len(list(Path("/etc/ssl/certs").iterdir())),
-                              {}), ("5 roots", few)):
-            rs = [run_cold(runtime, [str(bin_dir / function)], {**env, **extra}, probe,
-                           out_dir / f"init-{function}.log") for _ in range(runs)]
-            rows.append({"function": function, "layers": layers, "trust_store": store,
-                         "init_ms": median(r["init_ms"] for r in rs),
-                         "cpu_ms": median(r["cpu_ms"] for r in rs),
-                         "rss_kb": median(r["rss_kb"] for r in rs)})
-            print(f"  {function:<22} {store:<18} init {rows[-1]['init_ms']} ms "
-                  f"cpu {rows[-1]['cpu_ms']} ms", file=sys.stderr)
+    for function, layers, probe in (
+            ("billing-config", "runtime + config + tracing", event_file("billing-config")),
+            ("subscription-current", "+ AWS SDK config, DynamoDB client", event_file("billing-config")),
+            ("stripe-webhook", "+ Stripe client (DynamoDB + Stripe)", event_file("billing-config")),
+            ("outbox-relay", "SQS + EventBridge clients (no DynamoDB, no Stripe)", {"Records": []})):
+        if not (bin_dir / function).exists():
+            continue
+        rs = [run_cold(runtime, [str(bin_dir / function)], env, probe,
+                       out_dir / f"init-{function}.log") for _ in range(runs)]
+        rows.append({"function": function, "layers": layers,
+                     "init_ms": median(r["init_ms"] for r in rs),
+                     "cpu_ms": median(r["cpu_ms"] for r in rs),
+                     "rss_kb": median(r["rss_kb"] for r in rs)})
+        print(f"  {function:<22} init {rows[-1]['init_ms']} ms cpu {rows[-1]['cpu_ms']} ms",
+              file=sys.stderr)
     return rows
 
 
@@ -760,8 +767,11 @@ def table(out_dir: Path):
             with_stripe = sorted({r["step"] for r in hot if r["stripe"]})
             print()
             print(f"Webhook hot path (events that change state): {writes[0]}–{writes[-1]} AWS writes "
-                  f"per event (target ≤ 2); Stripe calls in {sum(1 for r in hot if r['stripe'])} of {len(hot)} "
-                  f"deliveries (target 0){': ' + '; '.join(with_stripe) if with_stripe else ''}.")
+                  f"per event (target ≤ 2); the outbox is published off the request path by "
+                  f"outbox-relay from the table's stream. Stripe calls in "
+                  f"{sum(1 for r in hot if r['stripe'])} of {len(hot)} deliveries (target 0; only "
+                  f"when the event alone cannot decide)"
+                  f"{': ' + '; '.join(with_stripe) if with_stripe else ''}.")
         reads = [r for r in flow if r["function"] in READ_ENDPOINTS]
         if reads:
             print("Read (GET) endpoints, Stripe calls: " + ", ".join(
@@ -785,10 +795,10 @@ def table(out_dir: Path):
     print("### Where init goes (medians; a request answered before any network call)")
     print()
     if rows:
-        print("| binary | adds | trust store | init ms | CPU ms | RSS MB |")
-        print("|---|---|---|---:|---:|---:|")
+        print("| binary | adds | init ms | CPU ms | RSS MB |")
+        print("|---|---|---:|---:|---:|")
         for r in rows:
-            print(f"| {r['function']} | {r['layers']} | {r['trust_store']} | {fmt(r['init_ms'])} | "
+            print(f"| {r['function']} | {r['layers']} | {fmt(r['init_ms'])} | "
                   f"{fmt(r['cpu_ms'])} | {fmt(r['rss_kb'] and r['rss_kb'] / 1024)} |")
     else:
         print("(not measured)")

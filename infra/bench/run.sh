@@ -91,7 +91,7 @@ log "2-3. every function, cold, along a user's journey (calls counted at the emu
 python3 "$BENCH/harness.py" flow --out "$OUT" --fallback-bin-dir target/debug
 log "2. cold start of the same webhook: Tierflow vs Python and Node peers ($RUNS runs each)"
 python3 "$BENCH/harness.py" peers --out "$OUT" --runs "$RUNS"
-log "2. where init goes: one layer per binary; the system trust store vs five roots"
+log "2. where init goes: one layer per binary"
 python3 "$BENCH/harness.py" init --out "$OUT" --runs "$RUNS"
 log "5. scale: tables of $SIZES items"
 python3 "$BENCH/harness.py" scale --out "$OUT" --sizes "$SIZES"

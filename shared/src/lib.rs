@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod effects;
 pub mod http;
+pub mod outbox;
 pub mod ports;
 pub mod service;
 pub mod stripe;

@@ -3,10 +3,11 @@
 
 mod support;
 
-use support::{local_aws, unique, LocalAws};
+use support::{local_aws, stream_batch, unique, LocalAws};
 use tierflow::adapters::aws::sdk_config_for_endpoint;
 use tierflow::adapters::dynamodb::DynamoStore;
 use tierflow::adapters::eventbridge::EventBridgeBus;
+use tierflow::adapters::memory::{MemoryBus, MemoryQueue};
 use tierflow::adapters::sqs::SqsSyncQueue;
 use tierflow::domain::{BillingProfile, Tier, UserId};
 use tierflow::ports::{
@@ -36,7 +37,7 @@ fn profile_write(user: &UserId, tier: Tier, expected_version: u64) -> Commit {
     }
 }
 
-fn event_record(id: &str, status: EventStatus, lease_until: Option<i64>) -> EventRecord {
+fn event_record(id: &str, status: EventStatus) -> EventRecord {
     EventRecord {
         event_id: id.to_owned(),
         event_type: "customer.subscription.updated".into(),
@@ -44,7 +45,6 @@ fn event_record(id: &str, status: EventStatus, lease_until: Option<i64>) -> Even
         created: 1_700_000_000,
         payload_hash: "abc".into(),
         attempts: 1,
-        lease_until,
         detail: None,
         outbox: Outbox::default(),
         updated_at: 1_700_000_000,
@@ -90,12 +90,12 @@ async fn a_second_record_of_one_event_fails_and_writes_nothing() {
     let u = user();
     let evt = unique("evt");
     let mut first = profile_write(&u, Tier::Starter, 0);
-    first.event = Some(event_record(&evt, EventStatus::Applied, Some(100)));
+    first.event = Some(event_record(&evt, EventStatus::Completed));
     store.commit(first).await.unwrap();
 
     // Same event again, with a profile write that would otherwise succeed.
     let mut second = profile_write(&u, Tier::Enterprise, 1);
-    second.event = Some(event_record(&evt, EventStatus::Applied, Some(100)));
+    second.event = Some(event_record(&evt, EventStatus::Completed));
     let err = store.commit(second).await.unwrap_err();
     assert!(matches!(err, CommitError::EventAlreadyRecorded), "{err:?}");
     assert_eq!(
@@ -105,7 +105,7 @@ async fn a_second_record_of_one_event_fails_and_writes_nothing() {
     );
     assert_eq!(
         store.event_record(&evt).await.unwrap().unwrap().status,
-        EventStatus::Applied
+        EventStatus::Completed
     );
 }
 
@@ -263,58 +263,47 @@ async fn payments_page_newest_first_without_gaps() {
 }
 
 #[tokio::test]
-async fn applied_events_can_be_claimed_after_their_lease_and_completed() {
+async fn a_committed_outbox_rides_the_tables_stream_to_the_relay() {
     let Some(aws) = local_aws() else { return };
     let store = store(&aws).await;
-    let evt = unique("evt");
-    let now = 1_000_000_000;
-    let mut record = event_record(&evt, EventStatus::Applied, Some(now + 30));
-    record.outbox.jobs.push(SyncJob::state(user(), &evt));
+    let u = user();
+    let (with_outbox, without) = (unique("evt"), unique("evt"));
+    let mut record = event_record(&with_outbox, EventStatus::Completed);
+    record
+        .outbox
+        .jobs
+        .push(SyncJob::state(u.clone(), &with_outbox));
+    let mut commit = profile_write(&u, Tier::Starter, 0);
+    commit.event = Some(record);
+    store.commit(commit).await.unwrap();
     store
         .commit(Commit {
-            event: Some(record),
+            event: Some(event_record(&without, EventStatus::Ignored)),
             ..Default::default()
         })
         .await
         .unwrap();
-
-    assert!(
-        !store.claim_event(&evt, now, now + 60).await.unwrap(),
-        "lease still held"
-    );
-    let stalled: Vec<String> = store
-        .stalled_events(now + 31, 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.event_id)
-        .collect();
-    assert!(stalled.contains(&evt));
-    let reread = store.event_record(&evt).await.unwrap().unwrap();
+    let reread = store.event_record(&with_outbox).await.unwrap().unwrap();
     assert_eq!(
         reread.outbox.jobs.len(),
         1,
         "the outbox survives the round trip"
     );
 
-    assert!(store.claim_event(&evt, now + 31, now + 90).await.unwrap());
-    assert!(
-        !store.claim_event(&evt, now + 32, now + 90).await.unwrap(),
-        "claimed once"
+    // What Lambda's event source mapping hands outbox-relay: this test's records only (other
+    // tests share the table).
+    let ours = [format!("EVENT#{with_outbox}"), format!("EVENT#{without}")];
+    let batch = stream_batch(&aws, |pk| ours.contains(&pk.to_owned())).await;
+    assert_eq!(batch.records.len(), 2, "both records are on the stream");
+    let (queue, bus) = (MemoryQueue::new(), MemoryBus::new());
+    let response = tierflow::outbox::relay_stream(batch, &queue, &bus).await;
+    assert!(response.batch_item_failures.is_empty());
+    let jobs = queue.jobs();
+    assert_eq!(jobs.len(), 1, "only the record with an outbox publishes");
+    assert_eq!(
+        (jobs[0].user_id.clone(), jobs[0].cause.clone()),
+        (u, with_outbox)
     );
-    store.complete_event(&evt, now + 33).await.unwrap();
-    let done = store.event_record(&evt).await.unwrap().unwrap();
-    assert_eq!(done.status, EventStatus::Completed);
-    assert!(done.outbox.is_empty());
-    assert_eq!(done.attempts, 2);
-    let stalled: Vec<String> = store
-        .stalled_events(now + 1000, 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.event_id)
-        .collect();
-    assert!(!stalled.contains(&evt));
 }
 
 #[tokio::test]

@@ -1,10 +1,11 @@
 //! The processing core against the local AWS emulator: exactly-once under concurrent
-//! deliveries, and order-independence of a subscription's history.
+//! deliveries (state, and the outbox relayed from the table's stream to SQS and EventBridge),
+//! and order-independence of a subscription's history.
 
 mod support;
 
 use std::sync::Arc;
-use support::{local_aws, unique, LocalAws};
+use support::{local_aws, stream_batch, unique, LocalAws};
 use tierflow::adapters::aws::sdk_config_for_endpoint;
 use tierflow::adapters::dynamodb::DynamoStore;
 use tierflow::adapters::eventbridge::EventBridgeBus;
@@ -18,10 +19,12 @@ use tierflow::time::SystemClock;
 use tierflow::webhook::processor::payload_hash;
 use tierflow::webhook::{Outcome, Processor};
 
-/// A processor whose sync jobs and domain events land in queues of this test's own.
+/// A processor, and a relay whose sync jobs and domain events land in queues of this test's own.
 struct Pipeline {
     processor: Arc<Processor>,
     store: Arc<DynamoStore>,
+    queue: SqsSyncQueue,
+    bus: EventBridgeBus,
     sqs: aws_sdk_sqs::Client,
     jobs_url: String,
     events_url: String,
@@ -100,8 +103,6 @@ async fn pipeline(aws: &LocalAws) -> Pipeline {
     .expect("client");
     let processor = Processor {
         store: store.clone(),
-        queue: Arc::new(SqsSyncQueue::new(sqs.clone(), &jobs_url)),
-        bus: Arc::new(EventBridgeBus::new(events, &bus)),
         stripe: Arc::new(stripe),
         catalog: Catalog::parse(BUILT_IN_CATALOG).expect("catalog"),
         grace_days: 3,
@@ -110,6 +111,8 @@ async fn pipeline(aws: &LocalAws) -> Pipeline {
     Pipeline {
         processor: Arc::new(processor),
         store,
+        queue: SqsSyncQueue::new(sqs.clone(), &jobs_url),
+        bus: EventBridgeBus::new(events, &bus),
         sqs,
         jobs_url,
         events_url,
@@ -191,14 +194,13 @@ async fn fifty_concurrent_deliveries_apply_once() {
     };
     let (event, bytes) = subscription_event(&evt, &sub, &cus, &user, &step);
     let hash = payload_hash(&bytes);
-    let lease = SystemClock_now() + 60;
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let processor = p.processor.clone();
         let event = event.clone();
         let hash = hash.clone();
         tasks.push(tokio::spawn(async move {
-            processor.process(&event, &hash, lease).await
+            processor.process(&event, &hash).await
         }));
     }
     let mut outcomes = Vec::new();
@@ -235,17 +237,18 @@ async fn fifty_concurrent_deliveries_apply_once() {
             .status,
         EventStatus::Completed
     );
+    // The table's stream carries the one new record to the relay (as Lambda would).
+    let key = format!("EVENT#{evt}");
+    let batch = stream_batch(&aws, |pk| pk == key).await;
+    assert_eq!(batch.records.len(), 1, "one record, written once");
+    let relayed = tierflow::outbox::relay_stream(batch, &p.queue, &p.bus).await;
+    assert!(relayed.batch_item_failures.is_empty());
     assert_eq!(count_messages(&p.sqs, &p.jobs_url).await, 1, "one sync job");
     assert_eq!(
         count_messages(&p.sqs, &p.events_url).await,
         1,
         "one domain event"
     );
-}
-
-#[allow(non_snake_case)]
-fn SystemClock_now() -> i64 {
-    tierflow::time::Clock::now(&SystemClock)
 }
 
 fn history() -> Vec<Step> {
@@ -325,7 +328,7 @@ async fn every_order_of_a_subscription_history_ends_in_the_same_state() {
             let (event, bytes) = subscription_event(&ids[i], &sub, &cus, &user, &steps[i]);
             let outcome = p
                 .processor
-                .process(&event, &payload_hash(&bytes), SystemClock_now() + 60)
+                .process(&event, &payload_hash(&bytes))
                 .await
                 .expect("processed");
             assert!(

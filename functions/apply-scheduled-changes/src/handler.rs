@@ -100,13 +100,13 @@ mod tests {
         assert!(changes.iter().any(|c| c.kind == ChangeKind::Downgraded));
         assert!(changes.iter().all(|c| !c.pending));
         assert!(h
-            .queue
             .jobs()
+            .await
             .iter()
             .any(|j| j.email.as_deref() == Some("downgrade_applied")));
         assert!(h
-            .bus
             .events()
+            .await
             .iter()
             .any(|e| e.detail_type == "subscription.tier_changed"));
         // The renewal Stripe made at period end billed the lower price.
@@ -125,10 +125,10 @@ mod tests {
         assert_eq!(invoice["billing_reason"], "subscription_cycle");
         assert_eq!(invoice["amount_paid"], 1900);
 
-        let jobs = h.queue.jobs().len();
+        let jobs = h.jobs().await.len();
         let again = handle(&deps(&h), tick(end + 120)).await.unwrap();
         assert_eq!(again["due"], 0, "settled: {again}");
-        assert_eq!(h.queue.jobs().len(), jobs);
+        assert_eq!(h.jobs().await.len(), jobs);
     }
 
     #[tokio::test]
@@ -151,10 +151,10 @@ mod tests {
             })
             .await
             .unwrap();
-        let jobs = h.queue.jobs().len();
+        let jobs = h.jobs().await.len();
         let report = handle(&deps(&h), tick(end + 60)).await.unwrap();
         assert_eq!(report["already_applied"], 1, "{report}");
-        assert_eq!(h.queue.jobs().len(), jobs, "no second email or sync");
+        assert_eq!(h.jobs().await.len(), jobs, "no second email or sync");
         assert!(h.store.due_changes(end + 60, 10).await.unwrap().is_empty());
     }
 

@@ -18,11 +18,9 @@ impl Deps {
 
 /// One run; the scheduled event's content does not matter. A transient failure fails the
 /// invocation (the next hourly run starts from the checkpoint it left).
-pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn handle(deps: &Deps, _event: LambdaEvent<Value>) -> Result<Value, Error> {
     let now = deps.processor.clock.now();
-    let deadline = (event.context.deadline / 1000) as i64 + 1;
-    let lease_until = if deadline > now { deadline } else { now + 900 };
-    let report = reconcile(&deps.processor, now, lease_until).await?;
+    let report = reconcile(&deps.processor, now).await?;
     Ok(serde_json::to_value(report)?)
 }
 
@@ -31,7 +29,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use stripe_emulator::{Config, Emulator};
-    use tierflow::adapters::memory::{MemoryBus, MemoryQueue, MemoryStore};
+    use tierflow::adapters::memory::MemoryStore;
     use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
     use tierflow::domain::{Catalog, SubscriptionStatus, Tier, UserId};
@@ -112,8 +110,6 @@ mod tests {
         let deps = Deps {
             processor: Processor {
                 store: store.clone(),
-                queue: Arc::new(MemoryQueue::new()),
-                bus: Arc::new(MemoryBus::new()),
                 stripe: Arc::new(stripe),
                 catalog,
                 grace_days: 3,

@@ -26,13 +26,6 @@ pub async fn handle(
     deps: &Deps,
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, Error> {
-    let now = deps.processor.clock.now();
-    let lease_until = (event.context.deadline / 1000) as i64 + 1;
-    let lease_until = if lease_until > now {
-        lease_until
-    } else {
-        now + 60
-    };
     let payload = serde_json::to_vec(&event.payload.detail)?;
     let stripe_event = match parse_event(&payload) {
         Ok(e) => e,
@@ -43,7 +36,7 @@ pub async fn handle(
     };
     let outcome = deps
         .processor
-        .process(&stripe_event, &payload_hash(&payload), lease_until)
+        .process(&stripe_event, &payload_hash(&payload))
         .await?;
     Ok(json!({"event_id": stripe_event.id, "outcome": outcome.label()}))
 }
@@ -52,7 +45,7 @@ pub async fn handle(
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use tierflow::adapters::memory::{MemoryBus, MemoryQueue, MemoryStore};
+    use tierflow::adapters::memory::MemoryStore;
     use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
     use tierflow::domain::{Catalog, Tier, UserId};
@@ -70,8 +63,6 @@ mod tests {
         Deps {
             processor: Processor {
                 store,
-                queue: Arc::new(MemoryQueue::new()),
-                bus: Arc::new(MemoryBus::new()),
                 stripe: Arc::new(stripe),
                 catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
                 grace_days: 3,

@@ -1,4 +1,4 @@
-use lambda_http::{http::Method, Body, Error, Request, RequestExt, Response};
+use lambda_http::{http::Method, Body, Error, Request, Response};
 use tierflow::config::WebhookConfig;
 use tierflow::http::{error_response, ApiError};
 use tierflow::webhook::delivery::handle_delivery;
@@ -28,12 +28,6 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> 
         )));
     }
     let now = deps.processor.clock.now();
-    // The lease ends with this invocation: after its deadline a retry may take over.
-    let lease_until = req
-        .lambda_context_ref()
-        .map(|ctx| (ctx.deadline / 1000) as i64 + 1)
-        .filter(|deadline| *deadline > now)
-        .unwrap_or(now + 60);
     let signature = req
         .headers()
         .get("stripe-signature")
@@ -44,7 +38,6 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> 
         signature,
         req.body().as_ref(),
         now,
-        lease_until,
     )
     .await)
 }
@@ -67,14 +60,23 @@ mod tests {
     struct Harness {
         deps: Deps,
         store: Arc<MemoryStore>,
-        queue: Arc<MemoryQueue>,
-        bus: Arc<MemoryBus>,
+        queue: MemoryQueue,
+        bus: MemoryBus,
+    }
+
+    impl Harness {
+        /// Publishes what was committed, as `outbox-relay` does from the table's stream.
+        async fn relay(&self) {
+            for record in self.store.take_stream() {
+                tierflow::outbox::publish(&self.queue, &self.bus, &record.outbox)
+                    .await
+                    .unwrap();
+            }
+        }
     }
 
     fn harness(now: i64) -> Harness {
         let store = Arc::new(MemoryStore::new());
-        let queue = Arc::new(MemoryQueue::new());
-        let bus = Arc::new(MemoryBus::new());
         // No Stripe call is expected in these tests; an unroutable base makes any call fail fast.
         let stripe = StripeClient::new(&tierflow::config::StripeConfig {
             secret_key: Secret::new("sk_test_unused"),
@@ -84,8 +86,6 @@ mod tests {
         .unwrap();
         let processor = Processor {
             store: store.clone(),
-            queue: queue.clone(),
-            bus: bus.clone(),
             stripe: Arc::new(stripe),
             catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
             grace_days: 3,
@@ -100,8 +100,8 @@ mod tests {
                 },
             },
             store,
-            queue,
-            bus,
+            queue: MemoryQueue::new(),
+            bus: MemoryBus::new(),
         }
     }
 
@@ -156,6 +156,7 @@ mod tests {
         let user = tierflow::domain::UserId::parse("user-1").unwrap();
         let profile = h.store.profile(&user).await.unwrap().unwrap();
         assert_eq!(profile.tier, tierflow::domain::Tier::Professional);
+        h.relay().await;
         assert_eq!(h.queue.jobs().len(), 1);
         assert_eq!(h.bus.events().len(), 1);
         assert_eq!(
@@ -173,6 +174,7 @@ mod tests {
             .unwrap();
         assert_eq!(again.status(), 200);
         assert_eq!(body(&again)["outcome"], "duplicate");
+        h.relay().await;
         assert_eq!(h.queue.jobs().len(), 1, "no second sync job");
         assert_eq!(h.bus.events().len(), 1, "no second domain event");
     }
@@ -196,7 +198,7 @@ mod tests {
             assert_eq!(body(&resp)["error"]["code"], "invalid_signature");
         }
         assert_eq!(h.store.event_record("evt_forged").await.unwrap(), None);
-        assert!(h.queue.jobs().is_empty());
+        assert!(h.store.take_stream().is_empty());
     }
 
     #[tokio::test]
@@ -229,53 +231,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_publish_failure_is_500_and_the_retry_completes_it() {
+    async fn a_delivery_writes_its_outbox_with_the_state_and_publishes_nothing_itself() {
         let now = 1_795_391_165;
         let h = harness(now);
+        // The queue and the bus are down: the delivery does not need them.
         h.queue.set_unavailable(true);
-        let payload = subscription_event("evt_retry", now, "active");
+        h.bus.set_unavailable(true);
+        let payload = subscription_event("evt_outbox", now, "active");
         let sig = sign(SECRET, now, payload.as_bytes());
-        let first = handle(&h.deps, delivery(&payload, Some(sig.clone())))
+        let resp = handle(&h.deps, delivery(&payload, Some(sig)))
             .await
             .unwrap();
-        assert_eq!(first.status(), 500);
-        assert_eq!(
-            h.store
-                .event_record("evt_retry")
-                .await
-                .unwrap()
-                .unwrap()
-                .status,
-            EventStatus::Applied
-        );
-        // Stripe retries after the lease has run out; the state is not applied twice.
-        h.queue.set_unavailable(false);
-        let mut later = harness(now + 3600);
-        later.deps.processor.store = h.store.clone();
-        later.deps.processor.queue = h.queue.clone();
-        later.deps.processor.bus = h.bus.clone();
-        let sig = sign(SECRET, now + 3600, payload.as_bytes());
-        let retry = handle(&later.deps, delivery(&payload, Some(sig)))
-            .await
-            .unwrap();
-        assert_eq!(retry.status(), 200);
-        assert_eq!(body(&retry)["outcome"], "resumed");
-        assert_eq!(h.queue.jobs().len(), 1);
-        assert_eq!(
-            h.store
-                .event_record("evt_retry")
-                .await
-                .unwrap()
-                .unwrap()
-                .status,
-            EventStatus::Completed
-        );
-        let user = tierflow::domain::UserId::parse("user-1").unwrap();
-        assert_eq!(
-            h.store.profile(&user).await.unwrap().unwrap().version,
-            1,
-            "applied once"
-        );
+        assert_eq!(resp.status(), 200, "{:?}", body(&resp));
+        assert_eq!(body(&resp)["outcome"], "applied");
+        let stream = h.store.take_stream();
+        assert_eq!(stream.len(), 1, "one new record rides the stream");
+        assert_eq!(stream[0].event_id, "evt_outbox");
+        assert_eq!(stream[0].status, EventStatus::Completed);
+        assert_eq!(stream[0].outbox.jobs.len(), 1);
+        assert_eq!(stream[0].outbox.events.len(), 1);
+        assert!(h.queue.jobs().is_empty() && h.bus.events().is_empty());
     }
 
     #[tokio::test]

@@ -79,8 +79,8 @@ mod tests {
         let end = profile.current_period_end.unwrap();
         assert!(h.store.due_changes(end, 10).await.unwrap().is_empty());
         assert!(h
-            .queue
             .jobs()
+            .await
             .iter()
             .any(|j| j.email.as_deref() == Some("cancellation_scheduled")));
         let sub = h

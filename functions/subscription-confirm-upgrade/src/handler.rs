@@ -44,7 +44,6 @@ mod tests {
     use tierflow::ports::BillingStore;
     use tierflow::service::subscriptions::CheckoutRequest;
     use tierflow::stripe::{EventQuery, StripeApi};
-    use tierflow::time::Clock;
     use tierflow::webhook::{Outcome, Processor};
     use tierflow_testkit::{as_user, body, caller, request, unique, Harness, SAMPLE_USER};
 
@@ -92,16 +91,19 @@ mod tests {
         let resp = confirm(&deps, SAMPLE_USER, &session).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         assert_eq!(body(&resp)["tier"], "starter");
-        let jobs = h.queue.jobs().len();
-        let events = h.bus.events().len();
+        let jobs = h.jobs().await.len();
+        let events = h.events().await.len();
         assert_eq!(
-            h.bus.events()[events - 1].detail_type,
+            h.events().await[events - 1].detail_type,
             "subscription.tier_changed"
         );
 
         let again = confirm(&deps, SAMPLE_USER, &session).await;
         assert_eq!(again.status(), 200);
-        assert_eq!((h.queue.jobs().len(), h.bus.events().len()), (jobs, events));
+        assert_eq!(
+            (h.jobs().await.len(), h.events().await.len()),
+            (jobs, events)
+        );
     }
 
     #[tokio::test]
@@ -110,8 +112,6 @@ mod tests {
         let session = paid_session(&h, SAMPLE_USER).await;
         let processor = Processor {
             store: h.store.clone(),
-            queue: h.queue.clone(),
-            bus: h.bus.clone(),
             stripe: h.stripe.clone(),
             catalog: h.catalog.clone(),
             grace_days: 3,
@@ -125,20 +125,17 @@ mod tests {
             })
             .await
             .unwrap();
-        let outcome = processor
-            .process(&events[0], "hash", h.clock.now() + 60)
-            .await
-            .unwrap();
+        let outcome = processor.process(&events[0], "hash").await.unwrap();
         assert_eq!(outcome, Outcome::Applied);
         let profile = h.profile(SAMPLE_USER).await;
         assert_eq!(profile.tier, Tier::Starter);
-        let (jobs, published) = (h.queue.jobs().len(), h.bus.events().len());
+        let (jobs, published) = (h.jobs().await.len(), h.events().await.len());
 
         let resp = confirm(&deps(&h), SAMPLE_USER, &session).await;
         assert_eq!(resp.status(), 200);
         assert_eq!(body(&resp)["tier"], "starter");
         assert_eq!(
-            (h.queue.jobs().len(), h.bus.events().len()),
+            (h.jobs().await.len(), h.events().await.len()),
             (jobs, published)
         );
         assert_eq!(

@@ -87,8 +87,8 @@ mod tests {
         assert_eq!(schedule["phases"].as_array().unwrap().len(), 2);
         assert_eq!(schedule["phases"][0]["end_date"], end);
         assert!(h
-            .queue
             .jobs()
+            .await
             .iter()
             .any(|j| j.email.as_deref() == Some("downgrade_scheduled")));
 

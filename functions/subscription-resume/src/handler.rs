@@ -66,8 +66,8 @@ mod tests {
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         assert_eq!(body(&resp)["cancel_at_period_end"], false);
         assert!(h
-            .queue
             .jobs()
+            .await
             .iter()
             .any(|j| j.email.as_deref() == Some("resumed")));
         let again = handle(&deps(&h), request(SAMPLE, None, None))

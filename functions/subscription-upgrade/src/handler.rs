@@ -137,8 +137,8 @@ mod tests {
             );
         }
         let emails: Vec<_> = h
-            .queue
             .jobs()
+            .await
             .into_iter()
             .filter(|j| j.email.as_deref() == Some("subscription_confirmed"))
             .collect();

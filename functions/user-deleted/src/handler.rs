@@ -69,7 +69,7 @@ mod tests {
         let profile = h
             .subscribe(SAMPLE_USER, "starter", "yearly", "pm_card_visa")
             .await;
-        let jobs_before = h.queue.jobs().len();
+        let jobs_before = h.jobs().await.len();
         let report = handle(&deps(&h), event(SAMPLE)).await.unwrap();
         let sub_id = profile.subscription_id.unwrap();
         assert_eq!(report["canceled"], serde_json::json!([sub_id]));
@@ -79,7 +79,7 @@ mod tests {
         assert_eq!(after.tier, Tier::Free);
         let changes = h.store.changes(&after.user_id, 5).await.unwrap();
         assert_eq!(changes[0].kind, ChangeKind::Canceled);
-        let new_jobs = &h.queue.jobs()[jobs_before..];
+        let new_jobs = &h.jobs().await[jobs_before..];
         assert!(!new_jobs.is_empty(), "Keycloak and Lago still learn of it");
         assert!(new_jobs
             .iter()

@@ -1,6 +1,7 @@
 //! Support for the functions' handler tests: a Stripe emulator started in-process with the
-//! catalog created in it, the in-memory store, queue and bus, a [`SubscriptionService`] over
-//! them, and API Gateway requests built from the `events/` samples.
+//! catalog created in it, the in-memory store, queue and bus (the store's stream relayed into
+//! them as `outbox-relay` does), a [`SubscriptionService`] over them, and API Gateway requests
+//! built from the `events/` samples.
 
 use lambda_http::Request;
 use serde_json::Value;
@@ -11,7 +12,7 @@ use tierflow::auth::Caller;
 use tierflow::config::{Secret, StripeConfig};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::{BillingProfile, Catalog, UserId};
-use tierflow::ports::BillingStore;
+use tierflow::ports::{BillingStore, DomainEvent, SyncJob};
 use tierflow::service::subscriptions::{CheckoutRequest, CheckoutUrls, SubscriptionService};
 use tierflow::stripe::catalog_sync::{apply, plan};
 use tierflow::stripe::{RetryPolicy, StripeApi, StripeClient};
@@ -77,8 +78,6 @@ impl Harness {
     pub fn service(&self) -> SubscriptionService {
         SubscriptionService {
             store: self.store.clone(),
-            queue: self.queue.clone(),
-            bus: self.bus.clone(),
             stripe: self.stripe.clone(),
             catalog: self.catalog.clone(),
             clock: self.clock.clone(),
@@ -89,6 +88,24 @@ impl Harness {
                 cancel_url: "https://app.example/billing".into(),
             }),
         }
+    }
+
+    /// Publishes the outboxes committed since the last call, as `outbox-relay` does from the
+    /// table's stream.
+    pub async fn relay(&self) {
+        relay(&self.store, &self.queue, &self.bus).await;
+    }
+
+    /// Every sync job published so far (after relaying what was committed).
+    pub async fn jobs(&self) -> Vec<SyncJob> {
+        self.relay().await;
+        self.queue.jobs()
+    }
+
+    /// Every domain event published so far (after relaying what was committed).
+    pub async fn events(&self) -> Vec<DomainEvent> {
+        self.relay().await;
+        self.bus.events()
     }
 
     /// The emulator's clock (Stripe's "now").
@@ -244,4 +261,14 @@ pub fn as_user(sample: &str, user: &str) -> String {
 /// The JSON body of a response.
 pub fn body(resp: &lambda_http::Response<lambda_http::Body>) -> Value {
     serde_json::from_slice(resp.body().as_ref()).unwrap_or(Value::Null)
+}
+
+/// Publishes what `store` committed since the last call into `queue` and `bus`, as
+/// `outbox-relay` does from the table's stream.
+pub async fn relay(store: &MemoryStore, queue: &MemoryQueue, bus: &MemoryBus) {
+    for record in store.take_stream() {
+        tierflow::outbox::publish(queue, bus, &record.outbox)
+            .await
+            .expect("the in-memory queue and bus accept the outbox");
+    }
 }

@@ -7,15 +7,10 @@
 //! run by a person read the same variables (`aws configure export-credentials --format env`).
 
 use super::https::SdkHttpClient;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
-use aws_smithy_types::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, Credentials, Region, SharedCredentialsProvider, StalledStreamProtectionConfig,
+};
 use aws_types::SdkConfig;
-use std::time::Duration;
-
-/// One attempt of an AWS call may take this long before the SDK retries it.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-/// All attempts of one AWS call together.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Loads the shared SDK configuration from the environment.
 pub async fn sdk_config() -> SdkConfig {
@@ -57,10 +52,17 @@ fn build(
     let mut config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(region.map(Region::new))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
+        // No attempt or operation timeout of our own (the SDK's defaults): the function's own
+        // timeout bounds every call, and an attempt cut short may still have been applied, so
+        // its retry would fail the conditional write it repeats. Connections time out (3 s).
+        // The HTTP client sends each (small, in-memory) request body whole, without polling it
+        // as a stream: the SDK's upload throughput monitor would see 0 B/s while the service
+        // works and time the attempt out, and the retry of an applied conditional write would
+        // then fail its own condition (shared/tests/webhook_pipeline.rs caught it against the
+        // emulator). Responses are still watched.
+        .stalled_stream_protection(
+            StalledStreamProtectionConfig::enabled()
+                .upload_enabled(false)
                 .build(),
         );
     // Without an HTTP client or credentials the SDK refuses each call with a message naming

@@ -7,19 +7,23 @@
 //! | payment | `USER#{user}` | `PAYMENT#{created}#{id}` | read newest first |
 //! | payment ref | `PAYREF#{stripe id}` | `PAYREF` | points at the payment item |
 //! | customer link | `CUSTOMER#{cus}` | `CUSTOMER` | created once per customer |
-//! | event record | `EVENT#{evt}` | `EVENT` | `Applied` ones carry `GSI1PK=STALLED`; TTL `expires_at` |
+//! | event record | `EVENT#{evt}` | `EVENT` | created once; `outbox` when it has effects; TTL `expires_at` |
 //! | rate counter | `RATE#{key}` | `WINDOW#{end}` | TTL `expires_at` |
 //! | checkpoint | `CHECKPOINT#{name}` | `CHECKPOINT` | |
 //! | Lago webhook | `LAGOHOOK#{unique key}` | `LAGOHOOK` | audit summary; TTL only when not audited |
 //!
-//! `GSI1` is sparse: only pending scheduled changes and stalled event records have its keys,
-//! so "what is due" is a key-range query whose cost follows the due items, not the table.
+//! `GSI1` is sparse: only pending scheduled changes have its keys, so "what is due" is a
+//! key-range query whose cost follows the due items, not the table.
+//!
+//! The table's stream (new images) carries each new event record to `outbox-relay`, which
+//! publishes its `outbox`: the outbox is written in the same transaction as the state it
+//! follows from, and the stream delivers it at least once, so neither is ever without the other.
 
 use super::memory::payment_sort_key;
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
-    BillingStore, ChangeRecord, Commit, CommitError, EventRecord, EventStatus, LagoWebhookRecord,
-    PaymentPage, PaymentRecord, StoreError,
+    BillingStore, ChangeRecord, Commit, CommitError, EventRecord, LagoWebhookRecord, PaymentPage,
+    PaymentRecord, StoreError,
 };
 use crate::time::UnixTime;
 use async_trait::async_trait;
@@ -29,12 +33,28 @@ use aws_sdk_dynamodb::Client;
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::HashMap;
 
-/// Name of the sparse index over due scheduled changes and stalled event records.
+/// Name of the sparse index over due scheduled changes.
 pub const DUE_INDEX: &str = "GSI1";
+/// The attribute of an event record that holds its outbox (JSON).
+pub const OUTBOX_ATTRIBUTE: &str = "outbox";
 /// The TTL attribute.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 type Item = HashMap<String, AttributeValue>;
+
+/// The event record in a new image from the table's stream, if the image is one (`None` for
+/// every other item).
+pub fn event_record_from_image(image: Item) -> Result<Option<EventRecord>, StoreError> {
+    let is_event = image
+        .get("SK")
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        == Some("EVENT");
+    if !is_event {
+        return Ok(None);
+    }
+    DynamoStore::decode_event(image).map(Some)
+}
 
 /// The DynamoDB billing store.
 #[derive(Clone)]
@@ -128,30 +148,23 @@ impl DynamoStore {
         Ok(item)
     }
 
-    fn event_item(record: &EventRecord) -> Result<Item, StoreError> {
+    pub(crate) fn event_item(record: &EventRecord) -> Result<Item, StoreError> {
         let mut item = to_item(record)?;
-        // The outbox is opaque to queries; keep it one attribute.
-        let outbox = serde_json::to_string(&record.outbox)
-            .map_err(|e| StoreError(format!("encode outbox: {e}")))?;
-        item.insert("outbox".into(), s(outbox));
+        item.remove("outbox");
+        // The outbox is opaque to queries: one JSON attribute, present only when there is
+        // something to publish (the stream filter of `outbox-relay` keys on it).
+        if !record.outbox.is_empty() {
+            let outbox = serde_json::to_string(&record.outbox)
+                .map_err(|e| StoreError(format!("encode outbox: {e}")))?;
+            item.insert(OUTBOX_ATTRIBUTE.into(), s(outbox));
+        }
         let mut item = keyed(item, format!("EVENT#{}", record.event_id), "EVENT".into());
         item.insert("item_type".into(), s("stripe_event"));
-        if record.status == EventStatus::Applied {
-            item.insert("GSI1PK".into(), s("STALLED"));
-            item.insert(
-                "GSI1SK".into(),
-                s(format!(
-                    "{:012}#{}",
-                    record.lease_until.unwrap_or(0).max(0),
-                    record.event_id
-                )),
-            );
-        }
         Ok(item)
     }
 
     fn decode_event(mut item: Item) -> Result<EventRecord, StoreError> {
-        let outbox = match item.remove("outbox") {
+        let outbox = match item.remove(OUTBOX_ATTRIBUTE) {
             Some(AttributeValue::S(text)) => serde_json::from_str(&text)
                 .map_err(|e| StoreError(format!("decode outbox: {e}")))?,
             _ => Default::default(),
@@ -447,107 +460,6 @@ impl BillingStore for DynamoStore {
             .await?
             .map(Self::decode_event)
             .transpose()
-    }
-
-    async fn claim_event(
-        &self,
-        event_id: &str,
-        now: UnixTime,
-        lease_until: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(format!("EVENT#{event_id}"), "EVENT")))
-            .update_expression(
-                "SET lease_until = :lease, updated_at = :now, GSI1SK = :gsk ADD attempts :one",
-            )
-            .condition_expression(
-                "#st = :applied AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-            )
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":lease", n(lease_until))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":applied", s("applied"))
-            .expression_attribute_values(
-                ":gsk",
-                s(format!("{:012}#{event_id}", lease_until.max(0))),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(store_err("UpdateItem", e)),
-        }
-    }
-
-    async fn complete_event(&self, event_id: &str, now: UnixTime) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(format!("EVENT#{event_id}"), "EVENT")))
-            .update_expression("SET #st = :done, updated_at = :now, outbox = :empty REMOVE lease_until, GSI1PK, GSI1SK")
-            .condition_expression("#st = :applied")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":done", s("completed"))
-            .expression_attribute_values(":applied", s("applied"))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":empty", s(r#"{"jobs":[],"events":[]}"#))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Someone else completed it: the outcome is the same.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(store_err("UpdateItem", e)),
-        }
-    }
-
-    async fn stalled_events(
-        &self,
-        now: UnixTime,
-        limit: u32,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("GSI1PK = :stalled AND GSI1SK < :now")
-            .expression_attribute_values(":stalled", s("STALLED"))
-            .expression_attribute_values(":now", s(format!("{:012}", now.max(0))))
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(|e| store_err("Query", e))?;
-        let keys: Vec<String> = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|i| i.get("event_id").and_then(|v| v.as_s().ok()).cloned())
-            .collect();
-        // The index projects keys only; read each record whole.
-        let mut records = Vec::with_capacity(keys.len());
-        for id in keys {
-            if let Some(r) = self.event_record(&id).await? {
-                records.push(r);
-            }
-        }
-        Ok(records)
     }
 
     async fn count_in_window(&self, key: &str, window_end: UnixTime) -> Result<u64, StoreError> {

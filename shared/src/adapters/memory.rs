@@ -5,8 +5,8 @@
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
     BillingStore, ChangeRecord, Commit, CommitError, DomainEvent, EnqueueError, EventBus,
-    EventRecord, EventStatus, LagoWebhookRecord, PaymentPage, PaymentRecord, PublishError,
-    StoreError, SyncJob, SyncQueue,
+    EventRecord, LagoWebhookRecord, PaymentPage, PaymentRecord, PublishError, StoreError, SyncJob,
+    SyncQueue,
 };
 use crate::time::UnixTime;
 use async_trait::async_trait;
@@ -24,6 +24,9 @@ struct State {
     payments: BTreeMap<(UserId, String), PaymentRecord>,
     payment_refs: HashMap<String, (UserId, String)>,
     events: HashMap<String, EventRecord>,
+    /// New event records with an outbox, in commit order: what the table's stream carries to
+    /// `outbox-relay`.
+    stream: Vec<EventRecord>,
     counters: HashMap<(String, UnixTime), u64>,
     checkpoints: HashMap<String, i64>,
     lago_webhooks: BTreeMap<String, LagoWebhookRecord>,
@@ -49,6 +52,15 @@ impl MemoryStore {
     /// Makes every call fail as if the store were unreachable (for failure-path tests).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    /// Takes the new event records with an outbox, oldest first, as the table's stream hands
+    /// them to `outbox-relay` (tests relay them with [`crate::outbox::relay`]).
+    pub fn take_stream(&self) -> Vec<EventRecord> {
+        self.state
+            .lock()
+            .map(|mut s| std::mem::take(&mut s.stream))
+            .unwrap_or_default()
     }
 
     /// Every recorded Lago webhook, by unique key (for assertions).
@@ -140,6 +152,9 @@ impl BillingStore for MemoryStore {
                 .insert((payment.user_id.clone(), sk), payment);
         }
         if let Some(event) = commit.event {
+            if !event.outbox.is_empty() {
+                state.stream.push(event.clone());
+            }
             state.events.insert(event.event_id.clone(), event);
         }
         Ok(())
@@ -212,56 +227,6 @@ impl BillingStore for MemoryStore {
 
     async fn event_record(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
         Ok(self.lock()?.events.get(event_id).cloned())
-    }
-
-    async fn claim_event(
-        &self,
-        event_id: &str,
-        now: UnixTime,
-        lease_until: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.lock()?;
-        match state.events.get_mut(event_id) {
-            Some(r)
-                if r.status == EventStatus::Applied && r.lease_until.is_none_or(|l| l < now) =>
-            {
-                r.lease_until = Some(lease_until);
-                r.attempts += 1;
-                r.updated_at = now;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    async fn complete_event(&self, event_id: &str, now: UnixTime) -> Result<(), StoreError> {
-        let mut state = self.lock()?;
-        if let Some(r) = state.events.get_mut(event_id) {
-            if r.status == EventStatus::Applied {
-                r.status = EventStatus::Completed;
-                r.lease_until = None;
-                r.outbox = Default::default();
-                r.updated_at = now;
-            }
-        }
-        Ok(())
-    }
-
-    async fn stalled_events(
-        &self,
-        now: UnixTime,
-        limit: u32,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        let state = self.lock()?;
-        let mut stalled: Vec<EventRecord> = state
-            .events
-            .values()
-            .filter(|r| r.status == EventStatus::Applied && r.lease_until.is_none_or(|l| l < now))
-            .cloned()
-            .collect();
-        stalled.sort_by_key(|r| r.lease_until);
-        stalled.truncate(limit as usize);
-        Ok(stalled)
     }
 
     async fn count_in_window(&self, key: &str, window_end: UnixTime) -> Result<u64, StoreError> {

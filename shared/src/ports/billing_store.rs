@@ -147,9 +147,7 @@ pub struct PaymentPage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {
-    /// State written; the outbox (sync jobs, domain events) is being published under a lease.
-    Applied,
-    /// Fully processed.
+    /// Applied: its state and its outbox were written in one transaction.
     Completed,
     /// Deliberately not applied (unknown type, older than the state, nothing to do).
     Ignored,
@@ -157,7 +155,8 @@ pub enum EventStatus {
     Failed,
 }
 
-/// What must be published after an event's state is written.
+/// What must be published after an event's state is written. It is written with the state,
+/// in the event record, and published from the table's stream by `outbox-relay`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outbox {
     pub jobs: Vec<SyncJob>,
@@ -181,9 +180,6 @@ pub struct EventRecord {
     /// SHA-256 of the payload, to notice a different body under a known id.
     pub payload_hash: String,
     pub attempts: u32,
-    /// While `Applied`, the instant after which another invocation may take over.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lease_until: Option<UnixTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     #[serde(default)]
@@ -259,24 +255,6 @@ pub trait BillingStore: Send + Sync {
 
     /// The record of a Stripe event.
     async fn event_record(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError>;
-
-    /// Takes over an `Applied` record whose lease expired; false if someone else holds it.
-    async fn claim_event(
-        &self,
-        event_id: &str,
-        now: UnixTime,
-        lease_until: UnixTime,
-    ) -> Result<bool, StoreError>;
-
-    /// Marks an `Applied` event completed once its outbox is published.
-    async fn complete_event(&self, event_id: &str, now: UnixTime) -> Result<(), StoreError>;
-
-    /// `Applied` records whose lease has expired (their outbox may be unpublished).
-    async fn stalled_events(
-        &self,
-        now: UnixTime,
-        limit: u32,
-    ) -> Result<Vec<EventRecord>, StoreError>;
 
     /// Adds one to a fixed-window counter that expires at `window_end`; returns the new count.
     async fn count_in_window(&self, key: &str, window_end: UnixTime) -> Result<u64, StoreError>;

@@ -43,7 +43,6 @@ pub async fn handle_delivery(
     signature: Option<&str>,
     payload: &[u8],
     now: UnixTime,
-    lease_until: UnixTime,
 ) -> Response<Body> {
     if let Err(e) = verify(
         signature.unwrap_or(""),
@@ -63,10 +62,7 @@ pub async fn handle_delivery(
         Ok(event) => event,
         Err(e) => return error_response(&e),
     };
-    match processor
-        .process(&event, &payload_hash(payload), lease_until)
-        .await
-    {
+    match processor.process(&event, &payload_hash(payload)).await {
         Ok(outcome) => json_response(
             StatusCode::OK,
             &serde_json::json!({"received": true, "outcome": outcome.label()}),

@@ -1,15 +1,15 @@
 //! Applies a verified Stripe event exactly once.
 //!
-//! 1. The event's record is read: completed, ignored or failed events are duplicates; an
-//!    `Applied` record whose lease expired is resumed (its outbox republished).
+//! 1. The event's record is read: any record means a duplicate (applied, ignored or failed).
 //! 2. The user is resolved (customer link, the payment an event refers to, or the user id
 //!    Tierflow put on the Stripe object), their profile read, and [`decide`] asked.
 //! 3. One transaction writes the new profile (conditional on the version read), the audit
-//!    items, payments, customer links and the event record (conditional on not existing, with
-//!    a lease and the outbox). A concurrent delivery of the same event loses that race and
-//!    becomes a duplicate; a concurrent event for the same user re-reads and decides again.
-//! 4. The outbox (sync jobs, domain events) is published and the record completed. If that
-//!    fails the caller answers 5xx: Stripe's retry, or `reconcile-stripe`, resumes it.
+//!    items, payments, customer links and the event record with its outbox (conditional on
+//!    not existing). A concurrent delivery of the same event loses that race and becomes a
+//!    duplicate; a concurrent event for the same user re-reads and decides again.
+//! 4. Nothing else: the table's stream carries the new record to `outbox-relay`, which
+//!    publishes the sync jobs and domain events (see [`crate::outbox`]). A delivery is one
+//!    write, and there is no window where the state is written but its effects could be lost.
 
 use super::decide::{
     decide, ignore_regardless_of_user, subject_of, Decision, Input, Policy, HANDLED_EVENT_TYPES,
@@ -17,11 +17,11 @@ use super::decide::{
 use crate::domain::{BillingProfile, Catalog, UserId};
 use crate::ports::billing_store::EVENT_RECORD_TTL_SECONDS;
 use crate::ports::{
-    BillingStore, Commit, CommitError, EventBus, EventRecord, EventStatus, Outbox, PaymentRecord,
-    ProfileWrite, StoreError, SyncQueue,
+    BillingStore, Commit, CommitError, EventRecord, EventStatus, Outbox, PaymentRecord,
+    ProfileWrite, StoreError,
 };
 use crate::stripe::{Event, StripeApi};
-use crate::time::{Clock, UnixTime};
+use crate::time::Clock;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tracing::{error, info, warn};
@@ -36,16 +36,14 @@ const MAX_CONFLICT_RETRIES: usize = 5;
 /// What became of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// State written and effects published.
+    /// State and outbox written.
     Applied,
-    /// Already processed (or being processed) by another delivery: nothing done.
+    /// Already processed by another delivery: nothing done.
     Duplicate,
     /// Deliberately not applied; recorded.
     Ignored(String),
     /// Can never apply; recorded as failed for a person to look at.
     Failed(String),
-    /// A stalled event's effects were published now.
-    Resumed,
     /// A type Tierflow does not act on: acknowledged, not recorded.
     Unhandled,
 }
@@ -57,7 +55,6 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Ignored(_) => "ignored",
             Outcome::Failed(_) => "failed",
-            Outcome::Resumed => "resumed",
             Outcome::Unhandled => "unhandled",
         }
     }
@@ -77,8 +74,6 @@ impl From<StoreError> for ProcessError {
 /// The processing core shared by `stripe-webhook`, `stripe-events` and `reconcile-stripe`.
 pub struct Processor {
     pub store: Arc<dyn BillingStore>,
-    pub queue: Arc<dyn SyncQueue>,
-    pub bus: Arc<dyn EventBus>,
     pub stripe: Arc<dyn StripeApi>,
     pub catalog: Catalog,
     pub grace_days: u32,
@@ -105,7 +100,6 @@ impl Processor {
         status: EventStatus,
         detail: Option<String>,
         outbox: Outbox,
-        lease_until: Option<UnixTime>,
     ) -> EventRecord {
         let now = self.clock.now();
         EventRecord {
@@ -115,7 +109,6 @@ impl Processor {
             created: event.created,
             payload_hash: hash.to_owned(),
             attempts: 1,
-            lease_until,
             detail,
             outbox,
             updated_at: now,
@@ -123,14 +116,9 @@ impl Processor {
         }
     }
 
-    /// Processes one verified event. `lease_until` is when this invocation ends (its deadline).
+    /// Processes one verified event.
     #[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = %event.kind))]
-    pub async fn process(
-        &self,
-        event: &Event,
-        hash: &str,
-        lease_until: UnixTime,
-    ) -> Result<Outcome, ProcessError> {
+    pub async fn process(&self, event: &Event, hash: &str) -> Result<Outcome, ProcessError> {
         if !HANDLED_EVENT_TYPES.contains(&event.kind.as_str()) {
             info!(
                 metric = "stripe_event_unhandled",
@@ -139,7 +127,10 @@ impl Processor {
             return Ok(Outcome::Unhandled);
         }
         if let Some(existing) = self.store.event_record(&event.id).await? {
-            return self.on_existing(existing, hash, lease_until).await;
+            if existing.payload_hash != hash {
+                warn!(event_id = %existing.event_id, "a known event id arrived with a different payload; keeping the first");
+            }
+            return Ok(Outcome::Duplicate);
         }
         let object = match event.object() {
             Ok(object) => object,
@@ -253,12 +244,6 @@ impl Processor {
                 }
             };
             let app = *app;
-            let outbox = app.effects.outbox.clone();
-            let (status, lease) = if outbox.is_empty() {
-                (EventStatus::Completed, None)
-            } else {
-                (EventStatus::Applied, Some(lease_until))
-            };
             let profile_changed = app.profile != profile;
             let commit = Commit {
                 profile: profile_changed.then(|| ProfileWrite {
@@ -272,18 +257,14 @@ impl Processor {
                 event: Some(self.record(
                     event,
                     hash,
-                    status,
+                    EventStatus::Completed,
                     Some(app.detail.clone()),
-                    outbox.clone(),
-                    lease,
+                    app.effects.outbox.clone(),
                 )),
             };
             match self.store.commit(commit).await {
                 Ok(()) => {
                     info!(user_id = %user_id, detail = %app.detail, "applied");
-                    if status == EventStatus::Applied {
-                        self.publish(&event.id, &outbox).await?;
-                    }
                     return Ok(Outcome::Applied);
                 }
                 Err(CommitError::ProfileConflict) => {
@@ -331,56 +312,6 @@ impl Processor {
             .and_then(|u| UserId::parse(u).ok()))
     }
 
-    async fn on_existing(
-        &self,
-        existing: EventRecord,
-        hash: &str,
-        lease_until: UnixTime,
-    ) -> Result<Outcome, ProcessError> {
-        if existing.payload_hash != hash {
-            warn!(event_id = %existing.event_id, "a known event id arrived with a different payload; keeping the first");
-        }
-        if existing.status != EventStatus::Applied {
-            return Ok(Outcome::Duplicate);
-        }
-        // Applied but not completed: its outbox may be unpublished. Take it over if its lease ran out.
-        self.resume(&existing, lease_until).await
-    }
-
-    /// Publishes the outbox of an `Applied` record whose lease expired, then completes it.
-    pub async fn resume(
-        &self,
-        record: &EventRecord,
-        lease_until: UnixTime,
-    ) -> Result<Outcome, ProcessError> {
-        let now = self.clock.now();
-        if !self
-            .store
-            .claim_event(&record.event_id, now, lease_until)
-            .await?
-        {
-            return Ok(Outcome::Duplicate);
-        }
-        info!(event_id = %record.event_id, "resuming a stalled event's effects");
-        self.publish(&record.event_id, &record.outbox).await?;
-        Ok(Outcome::Resumed)
-    }
-
-    async fn publish(&self, event_id: &str, outbox: &Outbox) -> Result<(), ProcessError> {
-        self.queue
-            .enqueue(&outbox.jobs)
-            .await
-            .map_err(|e| ProcessError(e.to_string()))?;
-        self.bus
-            .publish(&outbox.events)
-            .await
-            .map_err(|e| ProcessError(e.to_string()))?;
-        self.store
-            .complete_event(event_id, self.clock.now())
-            .await?;
-        Ok(())
-    }
-
     async fn finish_unapplied(
         &self,
         event: &Event,
@@ -388,14 +319,7 @@ impl Processor {
         status: EventStatus,
         reason: String,
     ) -> Result<Outcome, ProcessError> {
-        let record = self.record(
-            event,
-            hash,
-            status,
-            Some(reason.clone()),
-            Outbox::default(),
-            None,
-        );
+        let record = self.record(event, hash, status, Some(reason.clone()), Outbox::default());
         match self
             .store
             .commit(Commit {

@@ -1,6 +1,5 @@
-//! Reconciliation: replays Stripe events that never reached us (the Events API keeps 30 days),
-//! resumes events whose effects stalled, and corrects subscriptions whose stored state drifted
-//! from Stripe's. Everything goes through the same [`Processor`], so a replay of an event that
+//! Reconciliation: replays Stripe events that never reached us (the Events API keeps 30 days)
+//! and corrects subscriptions whose stored state drifted from Stripe's. Everything goes through the same [`Processor`], so a replay of an event that
 //! was already processed is a no-op.
 
 use super::decide::HANDLED_EVENT_TYPES;
@@ -28,7 +27,6 @@ pub struct ReconcileReport {
     pub already_processed: usize,
     pub ignored: usize,
     pub failed: usize,
-    pub resumed: usize,
     pub drift_corrected: usize,
     /// Events that failed transiently and are retried by the next run.
     pub retry_later: usize,
@@ -42,7 +40,6 @@ impl ReconcileReport {
             Outcome::Duplicate | Outcome::Unhandled => self.already_processed += 1,
             Outcome::Ignored(_) => self.ignored += 1,
             Outcome::Failed(_) => self.failed += 1,
-            Outcome::Resumed => self.resumed += 1,
         }
     }
 }
@@ -51,12 +48,10 @@ impl ReconcileReport {
 pub async fn reconcile(
     processor: &Processor,
     now: UnixTime,
-    lease_until: UnixTime,
 ) -> Result<ReconcileReport, ProcessError> {
     let mut report = ReconcileReport::default();
-    replay_missed_events(processor, now, lease_until, &mut report).await?;
-    resume_stalled(processor, now, lease_until, &mut report).await?;
-    correct_drift(processor, now, lease_until, &mut report).await?;
+    replay_missed_events(processor, now, &mut report).await?;
+    correct_drift(processor, now, &mut report).await?;
     info!(?report, "reconciliation finished");
     Ok(report)
 }
@@ -64,7 +59,6 @@ pub async fn reconcile(
 async fn replay_missed_events(
     processor: &Processor,
     now: UnixTime,
-    lease_until: UnixTime,
     report: &mut ReconcileReport,
 ) -> Result<(), ProcessError> {
     let since = processor
@@ -95,10 +89,7 @@ async fn replay_missed_events(
     let mut first_retry: Option<i64> = None;
     for event in &events {
         let payload = serde_json::to_vec(event).map_err(|e| ProcessError(e.to_string()))?;
-        match processor
-            .process(event, &payload_hash(&payload), lease_until)
-            .await
-        {
+        match processor.process(event, &payload_hash(&payload)).await {
             Ok(outcome) => {
                 report.count(&outcome);
                 newest_done = newest_done.max(event.created);
@@ -135,19 +126,6 @@ async fn store_checkpoint(
     Ok(())
 }
 
-async fn resume_stalled(
-    processor: &Processor,
-    now: UnixTime,
-    lease_until: UnixTime,
-    report: &mut ReconcileReport,
-) -> Result<(), ProcessError> {
-    for record in processor.store.stalled_events(now, 100).await? {
-        let outcome = processor.resume(&record, lease_until).await?;
-        report.count(&outcome);
-    }
-    Ok(())
-}
-
 /// Whether the stored profile disagrees with Stripe's subscription.
 fn drifted(
     processor: &Processor,
@@ -170,7 +148,6 @@ fn drifted(
 async fn correct_drift(
     processor: &Processor,
     now: UnixTime,
-    lease_until: UnixTime,
     report: &mut ReconcileReport,
 ) -> Result<(), ProcessError> {
     let live = processor
@@ -208,9 +185,7 @@ async fn correct_drift(
             request: None,
         };
         let payload = serde_json::to_vec(&event).map_err(|e| ProcessError(e.to_string()))?;
-        let outcome = processor
-            .process(&event, &payload_hash(&payload), lease_until)
-            .await?;
+        let outcome = processor.process(&event, &payload_hash(&payload)).await?;
         if outcome == Outcome::Applied {
             info!(subscription = %sub.id, user_id = %user, "corrected drift from Stripe");
             report.drift_corrected += 1;

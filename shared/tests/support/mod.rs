@@ -56,3 +56,100 @@ pub fn unique(prefix: &str) -> String {
         COUNTER.fetch_add(1, Ordering::SeqCst)
     )
 }
+
+/// Calls the DynamoDB Streams API of the local emulator (JSON protocol; the emulator does not
+/// check signatures).
+async fn streams_call(
+    http: &reqwest::Client,
+    endpoint: &str,
+    operation: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let response = http
+        .post(endpoint)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", format!("DynamoDBStreams_20120810.{operation}"))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("the emulator answers");
+    let status = response.status();
+    let json: serde_json::Value = response.json().await.expect("json");
+    assert!(status.is_success(), "{operation}: {status} {json}");
+    json
+}
+
+/// The records of the table's stream whose `PK` passes `keep`, as the Lambda event source
+/// mapping would hand them to `outbox-relay` (the stream's record format plus the source ARN).
+pub async fn stream_batch(
+    aws: &LocalAws,
+    keep: impl Fn(&str) -> bool,
+) -> aws_lambda_events::event::dynamodb::Event {
+    let cfg = tierflow::adapters::aws::sdk_config_for_endpoint(&aws.endpoint).await;
+    let table = aws_sdk_dynamodb::Client::new(&cfg)
+        .describe_table()
+        .table_name(&aws.table)
+        .send()
+        .await
+        .expect("describe table");
+    let arn = table
+        .table()
+        .and_then(|t| t.latest_stream_arn())
+        .expect("the table has a stream (template.yaml's StreamSpecification)")
+        .to_owned();
+    let http = tierflow::adapters::https::client_builder()
+        .build()
+        .expect("client");
+    let stream = streams_call(
+        &http,
+        &aws.endpoint,
+        "DescribeStream",
+        serde_json::json!({"StreamArn": arn}),
+    )
+    .await;
+    let mut records = Vec::new();
+    for shard in stream["StreamDescription"]["Shards"]
+        .as_array()
+        .expect("shards")
+    {
+        let iterator = streams_call(
+            &http,
+            &aws.endpoint,
+            "GetShardIterator",
+            serde_json::json!({"StreamArn": arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"}),
+        )
+        .await;
+        let mut iterator = iterator["ShardIterator"].clone();
+        loop {
+            let page = streams_call(
+                &http,
+                &aws.endpoint,
+                "GetRecords",
+                serde_json::json!({"ShardIterator": iterator, "Limit": 1000}),
+            )
+            .await;
+            let batch = page["Records"].as_array().cloned().unwrap_or_default();
+            if batch.is_empty() {
+                break;
+            }
+            for mut record in batch {
+                let pk = record["dynamodb"]["Keys"]["PK"]["S"]
+                    .as_str()
+                    .unwrap_or_default();
+                if keep(pk) {
+                    record["eventSourceARN"] = arn.clone().into();
+                    records.push(record);
+                }
+            }
+            iterator = page["NextShardIterator"].clone();
+            if iterator.is_null() {
+                break;
+            }
+        }
+    }
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("a stream event")
+}

@@ -1,9 +1,9 @@
 //! The subscription lifecycle: first subscription through Checkout, confirmation, preview,
 //! upgrade now, downgrade at period end, cancel and resume, scheduled changes, and account
 //! deletion. Each use case calls Stripe first (Stripe is the source of truth for money), then
-//! commits the resulting profile, its audit items and its outbox atomically, then publishes
-//! the outbox. The commit also records the outbox under the request's cause, so a publish that
-//! fails is resumed by `reconcile-stripe` like a stalled webhook event.
+//! commits the resulting profile, its audit items and its outbox atomically, in a record under
+//! the request's cause. The table's stream carries that record to `outbox-relay`, which
+//! publishes the outbox, as for a webhook event (see [`crate::outbox`]).
 
 mod cancel;
 mod checkout;
@@ -31,8 +31,8 @@ use crate::effects::{describe_change, Effects};
 use crate::http::ApiError;
 use crate::ports::billing_store::EVENT_RECORD_TTL_SECONDS;
 use crate::ports::{
-    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, EventBus, EventRecord,
-    EventStatus, ProfileWrite, SyncQueue, SyncTarget,
+    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, EventRecord, EventStatus,
+    ProfileWrite, SyncTarget,
 };
 use crate::service::current_subscription::{subscription_view, SubscriptionView};
 use crate::stripe::{ErrorKind, StripeApi, StripeError};
@@ -84,8 +84,6 @@ impl CheckoutUrls {
 /// Everything the subscription use cases need, built once per cold start.
 pub struct SubscriptionService {
     pub store: Arc<dyn BillingStore>,
-    pub queue: Arc<dyn SyncQueue>,
-    pub bus: Arc<dyn EventBus>,
     pub stripe: Arc<dyn StripeApi>,
     pub catalog: Catalog,
     pub clock: Arc<dyn Clock>,
@@ -98,14 +96,12 @@ pub struct SubscriptionService {
 pub use crate::wiring::InitError;
 
 impl SubscriptionService {
-    /// The real adapters (DynamoDB, SQS, EventBridge, Stripe) from the environment: the same
+    /// The real adapters (DynamoDB, Stripe) from the environment: the same
     /// wiring as the webhook's processing core.
     pub async fn from_env(checkout: Option<CheckoutUrls>) -> Result<Self, InitError> {
         let core = crate::wiring::processor_from_env().await?;
         Ok(Self {
             store: core.store,
-            queue: core.queue,
-            bus: core.bus,
             stripe: core.stripe,
             catalog: core.catalog,
             clock: core.clock,
@@ -160,7 +156,7 @@ impl SubscriptionService {
         self.catalog.by_lookup_key(price?.lookup_key.as_deref()?)
     }
 
-    /// Commits a planned change of `snapshot` and publishes its outbox. The profile write is
+    /// Commits a planned change of `snapshot` with its outbox. The profile write is
     /// conditioned on the snapshot's version; the outbox is recorded under `cause`, so the same
     /// cause never commits twice.
     async fn commit(
@@ -214,17 +210,16 @@ impl SubscriptionService {
         if !changed && effects.is_empty() && settle.is_empty() && planned.links.is_empty() {
             return Ok(Committed::Unchanged(Box::new(profile)));
         }
-        let outbox = effects.outbox.clone();
+        let outbox = effects.outbox;
         let event = (!outbox.is_empty()).then(|| EventRecord {
             event_id: cause.to_owned(),
             event_type: planned.label.to_owned(),
-            status: EventStatus::Applied,
+            status: EventStatus::Completed,
             created: now,
             payload_hash: String::new(),
             attempts: 1,
-            lease_until: Some(now + 60),
             detail: Some(planned.label.to_owned()),
-            outbox: outbox.clone(),
+            outbox,
             updated_at: now,
             expires_at: now + EVENT_RECORD_TTL_SECONDS,
         });
@@ -257,27 +252,6 @@ impl SubscriptionService {
             }
         }
         info!(user_id = %profile.user_id, cause, label = planned.label, "committed");
-        if !outbox.is_empty() {
-            // The change is committed; a failed publish is resumed by reconcile-stripe.
-            let published = async {
-                self.queue
-                    .enqueue(&outbox.jobs)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.bus
-                    .publish(&outbox.events)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.store
-                    .complete_event(cause, now)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            .await;
-            if let Err(e) = published {
-                warn!(error = %e, cause, "outbox not published yet; reconciliation resumes it");
-            }
-        }
         Ok(Committed::Done(Box::new(profile)))
     }
 }

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Local stand-in for the Lambda event source mapping from the billing table's DynamoDB stream to
+outbox-relay (template.yaml's OutboxRelayFunction): reads the stream from the AWS emulator, keeps
+the records its filter keeps (new event records with an outbox), and invokes the function under
+`cargo lambda watch` with them in Lambda's event format. A record the function reports as failed
+is retried from there, in order, as Lambda does; nothing is skipped.
+
+usage: stream_relay.py --aws http://127.0.0.1:5050 --table NAME --invoke http://127.0.0.1:9000
+                       [--start TRIM_HORIZON|LATEST] [--batch-size 25]
+"""
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+
+AUTH = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
+
+
+def call(endpoint, target, body):
+    req = urllib.request.Request(endpoint, data=json.dumps(body).encode(), method="POST", headers={
+        "content-type": "application/x-amz-json-1.0", "x-amz-target": target, "authorization": AUTH})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def wanted(record):
+    """The template's FilterCriteria: INSERTs of event records that carry an outbox."""
+    image = record.get("dynamodb", {}).get("NewImage", {})
+    return (record.get("eventName") == "INSERT"
+            and image.get("SK", {}).get("S") == "EVENT"
+            and "S" in image.get("outbox", {}))
+
+
+def invoke(url, records):
+    """Invokes outbox-relay; returns the sequence number of the first failed record, or None."""
+    req = urllib.request.Request(url, data=json.dumps({"Records": records}).encode(), method="POST",
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        answer = json.loads(resp.read() or b"{}")
+    failures = answer.get("batchItemFailures") or []
+    if "errorMessage" in answer:
+        return records[0]["dynamodb"]["SequenceNumber"]
+    return failures[0]["itemIdentifier"] if failures else None
+
+
+class StreamReader:
+    """Reads the table's stream from its start, shard by shard, and keeps what the filter keeps."""
+
+    def __init__(self, aws, table, start="TRIM_HORIZON"):
+        self.aws = aws
+        self.arn = call(aws, "DynamoDB_20120810.DescribeTable", {"TableName": table})["Table"]["LatestStreamArn"]
+        shards = call(aws, "DynamoDBStreams_20120810.DescribeStream", {"StreamArn": self.arn})["StreamDescription"]["Shards"]
+        self.iterators = {
+            s["ShardId"]: call(aws, "DynamoDBStreams_20120810.GetShardIterator", {
+                "StreamArn": self.arn, "ShardId": s["ShardId"], "ShardIteratorType": start})["ShardIterator"]
+            for s in shards
+        }
+
+    def poll(self):
+        """{shard: [records]} written since the last poll, oldest first, in Lambda's format."""
+        fresh = {}
+        for shard, iterator in list(self.iterators.items()):
+            page = call(self.aws, "DynamoDBStreams_20120810.GetRecords", {"ShardIterator": iterator, "Limit": 1000})
+            self.iterators[shard] = page.get("NextShardIterator") or iterator
+            kept = [dict(r, eventSourceARN=self.arn) for r in page.get("Records", []) if wanted(r)]
+            fresh[shard] = kept
+        return fresh
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--aws", required=True)
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--invoke", required=True, help="base URL of cargo lambda watch")
+    parser.add_argument("--batch-size", type=int, default=25)
+    parser.add_argument("--start", choices=["TRIM_HORIZON", "LATEST"], default="TRIM_HORIZON",
+                        help="LATEST skips what the table held before (tests that wrote to it directly)")
+    args = parser.parse_args()
+    url = f"{args.invoke}/2015-03-31/functions/outbox-relay/invocations"
+
+    reader = StreamReader(args.aws, args.table, args.start)
+    # Records not yet relayed, per shard, oldest first.
+    pending = {shard: [] for shard in reader.iterators}
+    print(f"stream_relay: relaying {reader.arn} to {url}", flush=True)
+    while True:
+        busy = False
+        for shard, records in reader.poll().items():
+            pending.setdefault(shard, []).extend(records)
+        for shard, records in pending.items():
+            batch = records[:args.batch_size]
+            if not batch:
+                continue
+            busy = True
+            try:
+                failed = invoke(url, batch)
+            except (urllib.error.URLError, OSError) as e:
+                print(f"stream_relay: outbox-relay unreachable ({e}); retrying", flush=True)
+                time.sleep(1)
+                continue
+            if failed is None:
+                del records[:len(batch)]
+                print(f"stream_relay: relayed {len(batch)} record(s), {len(records)} waiting", flush=True)
+            else:
+                done = next((i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] == failed), 0)
+                del records[:done]
+                print(f"stream_relay: record {failed} failed; retrying it", flush=True)
+                time.sleep(1)
+        if not busy:
+            time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
