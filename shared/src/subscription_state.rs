@@ -93,13 +93,16 @@ pub fn apply_subscription(
         _ => profile.grace_until = None,
     }
     // A scheduled change that Stripe has now carried out (or that no schedule carries any
-    // more) is no longer pending.
+    // more) is no longer pending. Only a state observed after the change was scheduled can say
+    // the schedule is gone: a late delivery of an older event never shows it.
     if let Some(change) = &profile.pending_change {
         let carried_out = change.target_tier == profile.tier
             && change
                 .billing_cycle
                 .is_none_or(|c| Some(c) == profile.billing_cycle);
-        let schedule_gone = change.schedule_id.is_some() && sub.schedule_id().is_none();
+        let schedule_gone = change.schedule_id.is_some()
+            && sub.schedule_id().is_none()
+            && change.scheduled_at.is_none_or(|at| seen.at > at);
         if carried_out || schedule_gone {
             profile.pending_change = None;
         }
@@ -107,4 +110,63 @@ pub fn apply_subscription(
     profile.updated_at = now;
     profile.subscription_version = Some(version);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::catalog::BUILT_IN_CATALOG;
+    use crate::domain::profile::PendingChange;
+    use crate::domain::{BillingCycle, UserId};
+
+    fn professional_without_schedule() -> Subscription {
+        serde_json::from_value(serde_json::json!({
+            "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active",
+            "cancel_at_period_end": false, "schedule": null,
+            "items": {"object": "list", "data": [{"id": "si_1", "object": "subscription_item",
+                "current_period_start": 1_000, "current_period_end": 2_593_000,
+                "price": {"id": "price_pro_m", "object": "price",
+                    "lookup_key": "tierflow_professional_monthly", "unit_amount": 4900,
+                    "currency": "usd", "recurring": {"interval": "month"}}}]}
+        }))
+        .expect("subscription")
+    }
+
+    /// A professional subscriber with a downgrade to starter scheduled at `scheduled_at`.
+    fn downgrading(scheduled_at: UnixTime) -> BillingProfile {
+        let mut p = BillingProfile::new_free(UserId::parse("user-1").expect("user"));
+        p.subscription_id = Some("sub_1".into());
+        p.tier = Tier::Professional;
+        p.billing_cycle = Some(BillingCycle::Monthly);
+        p.pending_change = Some(PendingChange {
+            target_tier: Tier::Starter,
+            billing_cycle: Some(BillingCycle::Monthly),
+            effective_at: 2_593_000,
+            schedule_id: Some("sub_sched_1".into()),
+            change_id: Some("chg_1".into()),
+            scheduled_at: Some(scheduled_at),
+        });
+        p
+    }
+
+    #[test]
+    fn only_a_state_seen_after_the_downgrade_can_withdraw_it() {
+        let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
+        let sub = professional_without_schedule();
+        // (observed at, still pending?)
+        for (at, pending) in [(4_000, true), (5_000, true), (5_001, false)] {
+            let mut profile = downgrading(5_000);
+            let seen = Observation {
+                source: "evt_1",
+                at,
+                previous_status: None,
+            };
+            apply_subscription(&mut profile, &sub, &seen, 6_000, &catalog, 3).expect("applied");
+            assert_eq!(
+                profile.pending_change.is_some(),
+                pending,
+                "observed at {at}"
+            );
+        }
+    }
 }

@@ -66,6 +66,7 @@ async fn sync_jobs_for(user: &str) -> Vec<Value> {
         &tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await,
     );
     let mut found = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     for _ in 0..600 {
         let received = sqs
             .receive_message()
@@ -81,6 +82,8 @@ async fn sync_jobs_for(user: &str) -> Vec<Value> {
             let job: Value = serde_json::from_str(m.body().unwrap_or("null")).expect("a job");
             if job["user_id"] == user {
                 found.push(job);
+            } else {
+                seen.push(job["user_id"].as_str().unwrap_or("?").to_owned());
             }
         }
         if !found.is_empty() {
@@ -90,7 +93,10 @@ async fn sync_jobs_for(user: &str) -> Vec<Value> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    panic!("no sync job for {user} reached the sync queue");
+    panic!(
+        "no sync job for {user} reached the sync queue {queue}; {} others did: {seen:?}",
+        seen.len()
+    );
 }
 
 #[tokio::test]

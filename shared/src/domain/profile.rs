@@ -73,6 +73,9 @@ pub struct PendingChange {
     /// The scheduled item in the change history that carries it (settled when applied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_id: Option<String>,
+    /// When Tierflow scheduled it: a Stripe event from before then cannot know the schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<UnixTime>,
 }
 
 /// Why paid access was withdrawn before its time (a dispute).

@@ -508,6 +508,7 @@ mod tests {
             effective_at: 1_795_391_165,
             schedule_id: None,
             change_id: None,
+            scheduled_at: None,
         });
         let f = fields(json!({
             "tier": "professional", "previous_tier": "starter", "amount": 4900, "currency": "usd",
@@ -571,6 +572,7 @@ mod tests {
             effective_at: 1_795_391_165,
             schedule_id: None,
             change_id: None,
+            scheduled_at: None,
         });
         let email = render("downgrade_scheduled", &Map::new(), &ctx(&p)).unwrap();
         assert_eq!(

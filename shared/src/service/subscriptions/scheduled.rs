@@ -213,6 +213,7 @@ fn unreachable_pending(change: &ChangeRecord) -> crate::domain::PendingChange {
         effective_at: change.due_at.unwrap_or(change.recorded_at),
         schedule_id: None,
         change_id: Some(change.change_id.clone()),
+        scheduled_at: None,
     }
 }
 
