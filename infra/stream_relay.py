@@ -47,26 +47,38 @@ def invoke(url, records):
 
 
 class StreamReader:
-    """Reads the table's stream from its start, shard by shard, and keeps what the filter keeps."""
+    """Reads the table's stream shard by shard, oldest first, and keeps what the filter keeps.
+
+    Each read asks for a fresh iterator after the last record seen: the emulator replaces a
+    table (and its stream shard) when it rolls a failed transaction back, and an iterator
+    handed out before that would see nothing new afterwards."""
 
     def __init__(self, aws, table, start="TRIM_HORIZON"):
         self.aws = aws
         self.arn = call(aws, "DynamoDB_20120810.DescribeTable", {"TableName": table})["Table"]["LatestStreamArn"]
         shards = call(aws, "DynamoDBStreams_20120810.DescribeStream", {"StreamArn": self.arn})["StreamDescription"]["Shards"]
-        self.iterators = {
-            s["ShardId"]: call(aws, "DynamoDBStreams_20120810.GetShardIterator", {
-                "StreamArn": self.arn, "ShardId": s["ShardId"], "ShardIteratorType": start})["ShardIterator"]
-            for s in shards
-        }
+        self.shards = [s["ShardId"] for s in shards]
+        self.last = {}
+        if start == "LATEST":
+            self.poll()  # what the table already holds is skipped
+
+    def _iterator(self, shard):
+        after = self.last.get(shard)
+        request = {"StreamArn": self.arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}
+        if after is not None:
+            request.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+        return call(self.aws, "DynamoDBStreams_20120810.GetShardIterator", request)["ShardIterator"]
 
     def poll(self):
         """{shard: [records]} written since the last poll, oldest first, in Lambda's format."""
         fresh = {}
-        for shard, iterator in list(self.iterators.items()):
-            page = call(self.aws, "DynamoDBStreams_20120810.GetRecords", {"ShardIterator": iterator, "Limit": 1000})
-            self.iterators[shard] = page.get("NextShardIterator") or iterator
-            kept = [dict(r, eventSourceARN=self.arn) for r in page.get("Records", []) if wanted(r)]
-            fresh[shard] = kept
+        for shard in self.shards:
+            page = call(self.aws, "DynamoDBStreams_20120810.GetRecords",
+                        {"ShardIterator": self._iterator(shard), "Limit": 1000})
+            records = page.get("Records", [])
+            if records:
+                self.last[shard] = records[-1]["dynamodb"]["SequenceNumber"]
+            fresh[shard] = [dict(r, eventSourceARN=self.arn) for r in records if wanted(r)]
         return fresh
 
 
@@ -83,7 +95,7 @@ def main():
 
     reader = StreamReader(args.aws, args.table, args.start)
     # Records not yet relayed, per shard, oldest first.
-    pending = {shard: [] for shard in reader.iterators}
+    pending = {shard: [] for shard in reader.shards}
     print(f"stream_relay: relaying {reader.arn} to {url}", flush=True)
     while True:
         busy = False
