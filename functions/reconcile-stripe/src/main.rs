@@ -1,5 +1,5 @@
-//! Hourly reconciliation: replays Stripe events that never reached us, resumes stalled ones,
-//! and corrects drift between stored subscriptions and Stripe's.
+//! Hourly reconciliation: replays Stripe events that never reached us and corrects drift
+//! between stored subscriptions and Stripe's.
 
 mod handler;
 
