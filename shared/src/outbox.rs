@@ -85,8 +85,8 @@ pub async fn republish_with_env(
 ) -> Result<Vec<(String, Republished)>, RelayError> {
     let failed = |e: crate::wiring::InitError| RelayError(e.to_string());
     let table = crate::config::TableConfig::from_env().map_err(|e| RelayError(e.to_string()))?;
-    let publisher = crate::wiring::publisher_from_env().await.map_err(failed)?;
     let aws = crate::adapters::aws::sdk_config().await;
+    let publisher = crate::wiring::publisher_with(&aws).map_err(failed)?;
     let store = crate::adapters::dynamodb::DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
         table.table_name,

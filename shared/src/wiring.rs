@@ -42,16 +42,20 @@ pub struct Publisher {
 
 /// The sync queue and the bus from `SYNC_QUEUE_URL` and `EVENT_BUS_NAME`.
 pub async fn publisher_from_env() -> Result<Publisher, InitError> {
+    publisher_with(&sdk_config().await)
+}
+
+/// [`publisher_from_env`] on an SDK configuration the caller already loaded.
+pub fn publisher_with(aws: &aws_types::SdkConfig) -> Result<Publisher, InitError> {
     let queue = QueueConfig::from_env()?;
     let bus = BusConfig::from_env()?;
-    let aws = sdk_config().await;
     Ok(Publisher {
         queue: Arc::new(SqsSyncQueue::new(
-            aws_sdk_sqs::Client::new(&aws),
+            aws_sdk_sqs::Client::new(aws),
             queue.sync_queue_url,
         )),
         bus: Arc::new(EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(&aws),
+            aws_sdk_eventbridge::Client::new(aws),
             bus.event_bus_name,
         )),
     })
