@@ -168,6 +168,18 @@ impl BillingStore for CountingStore {
         self.1.hit("dynamodb PutItem (checkpoint)");
         self.0.set_checkpoint(n, v).await
     }
+    async fn record_sync_failure(&self, f: &SyncFailure) -> Result<(), StoreError> {
+        self.1.hit("dynamodb PutItem (sync failure)");
+        self.0.record_sync_failure(f).await
+    }
+    async fn sync_failures(&self, l: u32) -> Result<Vec<SyncFailure>, StoreError> {
+        self.1.hit("dynamodb Query (sync failures)");
+        self.0.sync_failures(l).await
+    }
+    async fn clear_sync_failure(&self, f: &SyncFailure) -> Result<(), StoreError> {
+        self.1.hit("dynamodb DeleteItem (sync failure)");
+        self.0.clear_sync_failure(f).await
+    }
 }
 
 #[async_trait]

@@ -12,8 +12,8 @@ use tierflow::adapters::sqs::SqsSyncQueue;
 use tierflow::domain::{BillingProfile, Tier, UserId};
 use tierflow::ports::{
     BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, DomainEvent, EventBus,
-    EventRecord, EventStatus, Outbox, PaymentRecord, PaymentStatus, ProfileWrite, SyncJob,
-    SyncQueue,
+    EventRecord, EventStatus, Outbox, PaymentRecord, PaymentStatus, ProfileWrite, SyncFailure,
+    SyncJob, SyncQueue,
 };
 
 async fn store(aws: &LocalAws) -> DynamoStore {
@@ -323,6 +323,46 @@ async fn counters_and_checkpoints() {
     assert_eq!(store.checkpoint(&name).await.unwrap(), None);
     store.set_checkpoint(&name, 42).await.unwrap();
     assert_eq!(store.checkpoint(&name).await.unwrap(), Some(42));
+}
+
+#[tokio::test]
+async fn sync_failures_are_recorded_listed_replaced_and_cleared() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let user = user();
+    let mut fields = serde_json::Map::new();
+    fields.insert("amount".into(), serde_json::Value::Null);
+    let job = SyncJob::state(user.clone(), "evt_1").with_email("receipt", fields);
+    let failure = |reason: &str| SyncFailure {
+        job: job.clone(),
+        reason: reason.into(),
+        failed_at: 1_800_000_000,
+    };
+    store.record_sync_failure(&failure("first")).await.unwrap();
+    store.record_sync_failure(&failure("second")).await.unwrap();
+    let state_only = SyncFailure {
+        job: SyncJob::state(user.clone(), "evt_1"),
+        ..failure("state")
+    };
+    store.record_sync_failure(&state_only).await.unwrap();
+
+    let mine = |all: Vec<SyncFailure>| -> Vec<SyncFailure> {
+        all.into_iter().filter(|f| f.job.user_id == user).collect()
+    };
+    let listed = mine(store.sync_failures(1000).await.unwrap());
+    assert_eq!(
+        listed.len(),
+        2,
+        "one record per job, the latest reason wins"
+    );
+    assert!(listed.contains(&failure("second")));
+    assert!(listed.contains(&state_only));
+
+    store.clear_sync_failure(&state_only).await.unwrap();
+    assert_eq!(
+        mine(store.sync_failures(1000).await.unwrap()),
+        [failure("second")]
+    );
 }
 
 async fn sqs(aws: &LocalAws) -> aws_sdk_sqs::Client {

@@ -11,6 +11,7 @@
 //! | rate counter | `RATE#{key}` | `WINDOW#{end}` | TTL `expires_at` |
 //! | checkpoint | `CHECKPOINT#{name}` | `CHECKPOINT` | |
 //! | Lago webhook | `LAGOHOOK#{unique key}` | `LAGOHOOK` | audit summary; TTL only when not audited |
+//! | sync failure | `SYNCFAIL` | `{user}#{cause}#{message}` | a permanently failed sync job, until replayed |
 //!
 //! `GSI1` is sparse: only pending scheduled changes have its keys, so "what is due" is a
 //! key-range query whose cost follows the due items, not the table.
@@ -23,7 +24,7 @@ use super::memory::payment_sort_key;
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
     BillingStore, ChangeRecord, Commit, CommitError, EventRecord, LagoWebhookRecord, PaymentPage,
-    PaymentRecord, StoreError,
+    PaymentRecord, StoreError, SyncFailure,
 };
 use crate::time::UnixTime;
 use async_trait::async_trait;
@@ -32,6 +33,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::HashMap;
+
+/// The partition of permanently failed sync jobs: few items, read only by the operator tool.
+const SYNC_FAILURE_PK: &str = "SYNCFAIL";
 
 /// Name of the sparse index over due scheduled changes.
 pub const DUE_INDEX: &str = "GSI1";
@@ -543,5 +547,74 @@ impl BillingStore for DynamoStore {
             }
             Err(e) => Err(store_err("PutItem", e)),
         }
+    }
+
+    async fn record_sync_failure(&self, failure: &SyncFailure) -> Result<(), StoreError> {
+        // The job's email fields may hold nulls: keep the whole failure one JSON attribute.
+        let body = serde_json::to_string(failure)
+            .map_err(|e| StoreError(format!("encode sync failure: {e}")))?;
+        let item = keyed(
+            HashMap::from([
+                ("failure".to_owned(), s(body)),
+                ("item_type".to_owned(), s("sync_failure")),
+            ]),
+            SYNC_FAILURE_PK.into(),
+            failure.key(),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_err("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn sync_failures(&self, limit: u32) -> Result<Vec<SyncFailure>, StoreError> {
+        let mut failures = Vec::new();
+        if limit == 0 {
+            return Ok(failures);
+        }
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(SYNC_FAILURE_PK))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .limit((limit as usize - failures.len()).min(100) as i32)
+                .send()
+                .await
+                .map_err(|e| store_err("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let body = item
+                    .get("failure")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| StoreError("a sync failure item without its body".into()))?;
+                failures.push(
+                    serde_json::from_str(body)
+                        .map_err(|e| StoreError(format!("decode sync failure: {e}")))?,
+                );
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || failures.len() >= limit as usize {
+                return Ok(failures);
+            }
+        }
+    }
+
+    async fn clear_sync_failure(&self, failure: &SyncFailure) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(SYNC_FAILURE_PK.into(), &failure.key())))
+            .send()
+            .await
+            .map_err(|e| store_err("DeleteItem", e))?;
+        Ok(())
     }
 }

@@ -5,8 +5,8 @@
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
     BillingStore, ChangeRecord, Commit, CommitError, DomainEvent, EnqueueError, EventBus,
-    EventRecord, LagoWebhookRecord, PaymentPage, PaymentRecord, PublishError, StoreError, SyncJob,
-    SyncQueue,
+    EventRecord, LagoWebhookRecord, PaymentPage, PaymentRecord, PublishError, StoreError,
+    SyncFailure, SyncJob, SyncQueue,
 };
 use crate::time::UnixTime;
 use async_trait::async_trait;
@@ -30,6 +30,7 @@ struct State {
     counters: HashMap<(String, UnixTime), u64>,
     checkpoints: HashMap<String, i64>,
     lago_webhooks: BTreeMap<String, LagoWebhookRecord>,
+    sync_failures: BTreeMap<String, SyncFailure>,
 }
 
 /// The billing store in memory.
@@ -257,6 +258,28 @@ impl BillingStore for MemoryStore {
             .lago_webhooks
             .insert(record.unique_key.clone(), record.clone());
         Ok(true)
+    }
+
+    async fn record_sync_failure(&self, failure: &SyncFailure) -> Result<(), StoreError> {
+        self.lock()?
+            .sync_failures
+            .insert(failure.key(), failure.clone());
+        Ok(())
+    }
+
+    async fn sync_failures(&self, limit: u32) -> Result<Vec<SyncFailure>, StoreError> {
+        Ok(self
+            .lock()?
+            .sync_failures
+            .values()
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn clear_sync_failure(&self, failure: &SyncFailure) -> Result<(), StoreError> {
+        self.lock()?.sync_failures.remove(&failure.key());
+        Ok(())
     }
 }
 

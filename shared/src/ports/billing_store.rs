@@ -207,6 +207,30 @@ pub struct LagoWebhookRecord {
     pub expires_at: Option<UnixTime>,
 }
 
+/// A sync job that failed in a way no retry can fix (a user the identity provider does not
+/// have, a request Lago refuses): kept where an operator lists and replays it, instead of being
+/// retried into the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncFailure {
+    pub job: SyncJob,
+    /// What failed, as the integration answered it.
+    pub reason: String,
+    pub failed_at: UnixTime,
+}
+
+impl SyncFailure {
+    /// One record per user, cause and message: a later failure of the same job replaces it,
+    /// and a failed email is never hidden behind a failed state sync of the same user.
+    pub fn key(&self) -> String {
+        format!(
+            "{}#{}#{}",
+            self.job.user_id,
+            self.job.cause,
+            self.job.email.as_deref().unwrap_or("state")
+        )
+    }
+}
+
 /// Everything one decision writes, applied atomically or not at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Commit {
@@ -267,4 +291,13 @@ pub trait BillingStore: Send + Sync {
     /// Records a Lago webhook unless its unique key is already recorded; true if this call
     /// recorded it (a conditional put: concurrent deliveries of one key record it once).
     async fn record_lago_webhook(&self, record: &LagoWebhookRecord) -> Result<bool, StoreError>;
+
+    /// Records (or replaces) a permanently failed sync job.
+    async fn record_sync_failure(&self, failure: &SyncFailure) -> Result<(), StoreError>;
+
+    /// Recorded sync failures, oldest key first, at most `limit`.
+    async fn sync_failures(&self, limit: u32) -> Result<Vec<SyncFailure>, StoreError>;
+
+    /// Removes a recorded sync failure (after it was re-enqueued).
+    async fn clear_sync_failure(&self, failure: &SyncFailure) -> Result<(), StoreError>;
 }

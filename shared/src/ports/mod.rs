@@ -8,6 +8,7 @@ pub mod sync_queue;
 pub use billing_store::{
     BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, EventRecord, EventStatus,
     LagoWebhookRecord, Outbox, PaymentPage, PaymentRecord, PaymentStatus, ProfileWrite, StoreError,
+    SyncFailure,
 };
 pub use event_bus::{DomainEvent, EventBus, PublishError};
 pub use sync_queue::{EnqueueError, SyncJob, SyncQueue, SyncTarget};

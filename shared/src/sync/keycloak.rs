@@ -54,8 +54,8 @@ impl KeycloakConfig {
     }
 }
 
-/// Why a Keycloak call did not succeed. Every variant fails the job, which is retried and
-/// finally lands in the dead-letter queue.
+/// Why a Keycloak call did not succeed. [`KeycloakError::is_permanent`] tells a refusal no
+/// retry can change from an outage.
 #[derive(Debug, thiserror::Error)]
 pub enum KeycloakError {
     #[error("Keycloak unreachable during {operation}: {detail}")]
@@ -76,6 +76,23 @@ pub enum KeycloakError {
     },
     #[error("no Keycloak user with id {user_id} (nor with the profile's email)")]
     UserNotFound { user_id: String },
+}
+
+impl KeycloakError {
+    /// A missing user, or a 4xx other than an expired token (401), a timeout (408) or a rate
+    /// limit (429): the same request will be refused again.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            KeycloakError::UserNotFound { .. } => true,
+            KeycloakError::Status { status, .. } => is_permanent_status(*status),
+            KeycloakError::Unreachable { .. } | KeycloakError::Decode { .. } => false,
+        }
+    }
+}
+
+/// 4xx answers that a retry of the same request cannot change.
+pub(crate) fn is_permanent_status(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 401 | 408 | 429)
 }
 
 /// A Keycloak user as the admin API returned it. The full representation is kept so a PUT

@@ -41,7 +41,8 @@ impl LagoConfig {
     }
 }
 
-/// Why a Lago call did not succeed; each fails the job, which is retried, then dead-lettered.
+/// Why a Lago call did not succeed. [`LagoError::is_permanent`] tells a refusal no retry can
+/// change (validation, unknown plan, a key without the permission) from an outage.
 #[derive(Debug, thiserror::Error)]
 pub enum LagoError {
     #[error("Lago unreachable during {operation}: {detail}")]
@@ -60,6 +61,16 @@ pub enum LagoError {
         operation: &'static str,
         detail: String,
     },
+}
+
+impl LagoError {
+    /// A 4xx other than 401, 408 or 429: the same request will be refused again.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            LagoError::Status { status, .. } => super::keycloak::is_permanent_status(*status),
+            LagoError::Unreachable { .. } | LagoError::Decode { .. } => false,
+        }
+    }
 }
 
 /// A Tierflow user as a Lago customer.

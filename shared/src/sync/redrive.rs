@@ -91,3 +91,122 @@ pub async fn redrive_with_env_client(
     let aws = crate::adapters::aws::sdk_config().await;
     redrive(&Client::new(&aws), dead_letter_url, queue_url, limit).await
 }
+
+/// The table and the sync queue from the environment (`TABLE_NAME`, `SYNC_QUEUE_URL`;
+/// `AWS_ENDPOINT_URL` points them at the local emulator), for `redrive --failed`.
+pub async fn failure_ports_from_env() -> Result<
+    (
+        crate::adapters::dynamodb::DynamoStore,
+        crate::adapters::sqs::SqsSyncQueue,
+    ),
+    crate::config::ConfigError,
+> {
+    let table = crate::config::TableConfig::from_env()?;
+    let queue = crate::config::Env(&crate::config::ProcessEnv).required("SYNC_QUEUE_URL")?;
+    let aws = crate::adapters::aws::sdk_config().await;
+    Ok((
+        crate::adapters::dynamodb::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            table.table_name,
+        ),
+        crate::adapters::sqs::SqsSyncQueue::new(Client::new(&aws), queue),
+    ))
+}
+
+/// Re-enqueues recorded permanent sync failures (all, or one user's) once their cause is fixed,
+/// and clears each record after its job is back on the queue; returns the failures replayed. A
+/// job that fails permanently again is recorded again, with the new reason.
+pub async fn replay_sync_failures(
+    store: &dyn crate::ports::BillingStore,
+    queue: &dyn crate::ports::SyncQueue,
+    user: Option<&crate::domain::UserId>,
+    limit: u32,
+) -> Result<Vec<crate::ports::SyncFailure>, RedriveError> {
+    let failures = store
+        .sync_failures(u32::MAX)
+        .await
+        .map_err(|e| RedriveError {
+            moved: 0,
+            detail: e.to_string(),
+        })?;
+    let mut replayed = Vec::new();
+    for failure in failures
+        .into_iter()
+        .filter(|f| user.is_none_or(|u| &f.job.user_id == u))
+        .take(limit as usize)
+    {
+        let stopped = |detail: String| RedriveError {
+            moved: replayed.len() as u64,
+            detail,
+        };
+        // Enqueued before cleared: a crash in between leaves a duplicate, never a loss.
+        queue
+            .enqueue(std::slice::from_ref(&failure.job))
+            .await
+            .map_err(|e| stopped(e.to_string()))?;
+        store
+            .clear_sync_failure(&failure)
+            .await
+            .map_err(|e| stopped(format!("clearing the record (the job was re-sent): {e}")))?;
+        replayed.push(failure);
+    }
+    Ok(replayed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{MemoryQueue, MemoryStore};
+    use crate::domain::UserId;
+    use crate::ports::{BillingStore, SyncFailure, SyncJob};
+
+    fn failure(user: &str, cause: &str) -> SyncFailure {
+        SyncFailure {
+            job: SyncJob::state(UserId::parse(user).unwrap(), cause),
+            reason: "Keycloak answered 404".into(),
+            failed_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn replay_enqueues_then_clears_only_the_chosen_failures() {
+        let store = MemoryStore::new();
+        let queue = MemoryQueue::new();
+        for f in [
+            failure("u1", "evt_1"),
+            failure("u1", "evt_2"),
+            failure("u2", "evt_3"),
+        ] {
+            store.record_sync_failure(&f).await.unwrap();
+        }
+        let u1 = UserId::parse("u1").unwrap();
+        let replayed = replay_sync_failures(&store, &queue, Some(&u1), 10)
+            .await
+            .unwrap();
+        assert_eq!(replayed, [failure("u1", "evt_1"), failure("u1", "evt_2")]);
+        assert_eq!(
+            queue.jobs(),
+            [replayed[0].job.clone(), replayed[1].job.clone()]
+        );
+        assert_eq!(
+            store.sync_failures(10).await.unwrap(),
+            [failure("u2", "evt_3")]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_the_queue_refuses_keeps_its_record() {
+        let store = MemoryStore::new();
+        let queue = MemoryQueue::new();
+        store
+            .record_sync_failure(&failure("u1", "evt_1"))
+            .await
+            .unwrap();
+        queue.set_unavailable(true);
+        let err = replay_sync_failures(&store, &queue, None, 10)
+            .await
+            .unwrap_err();
+        assert_eq!(err.moved, 0);
+        assert_eq!(store.sync_failures(10).await.unwrap().len(), 1);
+    }
+}

@@ -14,7 +14,7 @@ use crate::adapters::dynamodb::DynamoStore;
 use crate::config::{EnvSource, ProcessEnv, TableConfig};
 use crate::domain::access::effective_tier;
 use crate::domain::{BillingProfile, Catalog};
-use crate::ports::{BillingStore, StoreError, SyncJob, SyncTarget};
+use crate::ports::{BillingStore, StoreError, SyncFailure, SyncJob, SyncTarget};
 use crate::time::{rfc3339, Clock, SystemClock, UnixTime};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::collections::BTreeMap;
@@ -25,7 +25,9 @@ use tracing::{error, info, warn};
 /// Default bound on one job: below the function's timeout so one hung job fails alone.
 pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Why a job failed; the message is reported as a batch item failure and retried.
+/// Why a job failed. A transient failure is reported as a batch item failure and retried (then
+/// dead-lettered); a permanent one ([`SyncError::is_permanent`]) is recorded as a
+/// [`SyncFailure`] for an operator to list and replay, and the message is acknowledged.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("the message is not a sync job: {0}")]
@@ -46,6 +48,25 @@ pub enum SyncError {
     Timeout(Duration),
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Several(Vec<SyncError>),
+}
+
+impl SyncError {
+    /// True when no retry of the same job can succeed (the integration refused the request
+    /// itself, or the user cannot be found); such a job waits for a person, not for SQS.
+    /// A message that is not a job at all stays on the queue's path to the dead-letter queue:
+    /// there is no job to record.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            SyncError::Keycloak(e) => e.is_permanent(),
+            SyncError::Lago(e) => e.is_permanent(),
+            SyncError::Template(_) | SyncError::NoRecipient(_) => true,
+            SyncError::Several(all) => all.iter().all(SyncError::is_permanent),
+            SyncError::Malformed(_)
+            | SyncError::Store(_)
+            | SyncError::Mail(_)
+            | SyncError::Timeout(_) => false,
+        }
+    }
 }
 
 /// What the app reads from the token: Tierflow's six attributes, computed from the profile.
@@ -209,6 +230,33 @@ impl Worker {
             .map_err(|_| SyncError::Timeout(self.job_timeout))?
     }
 
+    /// Processes one message and says whether SQS may delete it: done, or failed permanently
+    /// and recorded. A transient failure, or a permanent one that could not be recorded, is
+    /// `Err` and goes back to the queue.
+    pub async fn settle_message(&self, body: Option<&str>) -> Result<(), SyncError> {
+        let error = match self.process_message(body).await {
+            Ok(_) => return Ok(()),
+            Err(e) if !e.is_permanent() => return Err(e),
+            Err(e) => e,
+        };
+        let job: SyncJob = serde_json::from_str(body.unwrap_or(""))
+            .map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let failure = SyncFailure {
+            reason: error.to_string(),
+            failed_at: self.clock.now(),
+            job,
+        };
+        self.store.record_sync_failure(&failure).await?;
+        error!(
+            metric = "sync_job_permanent_failure",
+            user_id = %failure.job.user_id,
+            cause = %failure.job.cause,
+            error = %failure.reason,
+            "sync job failed permanently; recorded for replay (redrive --failed)"
+        );
+        Ok(())
+    }
+
     /// Brings the job's targets up to date with the user's current profile.
     #[tracing::instrument(skip_all, fields(user_id = %job.user_id, cause = %job.cause))]
     pub async fn sync(&self, job: &SyncJob) -> Result<SyncReport, SyncError> {
@@ -358,7 +406,7 @@ pub async fn handle_batch(worker: Arc<Worker>, event: SqsEvent) -> SqsBatchRespo
             let worker = worker.clone();
             let id = message.message_id.clone();
             let task =
-                tokio::spawn(async move { worker.process_message(message.body.as_deref()).await });
+                tokio::spawn(async move { worker.settle_message(message.body.as_deref()).await });
             (id, task)
         })
         .collect();
@@ -531,5 +579,94 @@ mod tests {
             .map(|f| f.item_identifier.as_str())
             .collect();
         assert_eq!(failed, ["m-bad"]);
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_are_recorded_and_acknowledged_transient_ones_retried() {
+        let store = Arc::new(MemoryStore::new());
+        let outbox = std::env::temp_dir().join(format!("tierflow-worker-{}", std::process::id()));
+        let outbox = outbox.to_string_lossy().into_owned();
+        let worker = Arc::new(
+            Worker::with_integrations(
+                store.clone(),
+                &env(&[
+                    ("EMAIL_FROM", "billing@example.com"),
+                    ("EMAIL_OUTBOX_DIR", &outbox),
+                ]),
+                Catalog::parse(BUILT_IN_CATALOG).unwrap(),
+                Arc::new(FixedClock::at(1_800_000_000)),
+                no_ses,
+            )
+            .unwrap(),
+        );
+        let unknown_template = SyncJob::state(UserId::parse("u1").unwrap(), "evt_1")
+            .with_email("no_such_template", serde_json::Map::new());
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
+            {"messageId": "m-permanent", "body": serde_json::to_string(&unknown_template).unwrap()},
+        ]}))
+        .unwrap();
+
+        let response = handle_batch(worker.clone(), event.clone()).await;
+        assert!(response.batch_item_failures.is_empty());
+        let failures = store.sync_failures(10).await.unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].job, unknown_template);
+        assert_eq!(failures[0].failed_at, 1_800_000_000);
+        assert!(failures[0].reason.contains("no_such_template"));
+
+        // When the failure cannot be recorded, SQS keeps the message: nothing is lost.
+        store.set_unavailable(true);
+        let response = handle_batch(worker, event).await;
+        assert_eq!(response.batch_item_failures.len(), 1);
+    }
+
+    #[test]
+    fn only_refusals_no_retry_can_change_are_permanent() {
+        let status = |status| KeycloakError::Status {
+            operation: "update user",
+            status,
+            detail: String::new(),
+        };
+        for (error, permanent) in [
+            (SyncError::Keycloak(status(400)), true),
+            (SyncError::Keycloak(status(403)), true),
+            (SyncError::Keycloak(status(404)), true),
+            (SyncError::Keycloak(status(401)), false),
+            (SyncError::Keycloak(status(429)), false),
+            (SyncError::Keycloak(status(503)), false),
+            (
+                SyncError::Keycloak(KeycloakError::UserNotFound {
+                    user_id: "u1".into(),
+                }),
+                true,
+            ),
+            (
+                SyncError::Lago(LagoError::Status {
+                    operation: "upsert customer",
+                    status: 422,
+                    detail: String::new(),
+                }),
+                true,
+            ),
+            (
+                SyncError::Lago(LagoError::Unreachable {
+                    operation: "upsert customer",
+                    detail: String::new(),
+                }),
+                false,
+            ),
+            (SyncError::NoRecipient("u1".into()), true),
+            (SyncError::Timeout(Duration::from_secs(1)), false),
+            (SyncError::Malformed("x".into()), false),
+            (
+                SyncError::Several(vec![
+                    SyncError::NoRecipient("u1".into()),
+                    SyncError::Timeout(Duration::from_secs(1)),
+                ]),
+                false,
+            ),
+        ] {
+            assert_eq!(error.is_permanent(), permanent, "{error}");
+        }
     }
 }
