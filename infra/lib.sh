@@ -16,6 +16,8 @@ ensure_tools() {
     command -v "$tool" >/dev/null 2>&1 || missing=1
   done
   python3 -c 'import stripe, boto3, yaml, openapi_spec_validator, schemathesis' 2>/dev/null || missing=1
+  # The Stripe conformance check holds traffic to this exact SDK release (pinned to basil).
+  python3 -c 'import stripe; assert stripe.VERSION == "12.1.0"' 2>/dev/null || missing=1
   if [ "$missing" = 1 ]; then
     log "installing local stack tools from PyPI (infra/requirements.txt)"
     python3 -m pip install --quiet --disable-pip-version-check -r "$TIERFLOW_ROOT/infra/requirements.txt"
@@ -88,6 +90,20 @@ start_stripe_emulator() {
   PIDS+=($!)
   wait_for_http "http://127.0.0.1:$port/v1/events" 30
   export STRIPE_API_BASE="http://127.0.0.1:$port"
+}
+
+# Starts a recording proxy (infra/stripe_recorder.py) on port $2 in front of $3, appending every
+# exchange to $4; $1 is `api` (exports STRIPE_API_BASE as the proxy) or `webhook`.
+start_stripe_recorder() {
+  local kind=$1 port=$2 upstream=$3 out=$4
+  log "recording Stripe $kind traffic through 127.0.0.1:$port into $(basename "$out")"
+  python3 "$TIERFLOW_ROOT/infra/stripe_recorder.py" --kind "$kind" --port "$port" --upstream "$upstream" --out "$out" \
+    >"$LOG_DIR/stripe-recorder-$kind.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_http "http://127.0.0.1:$port/_recorder/health" 30
+  if [ "$kind" = api ]; then
+    export STRIPE_API_BASE="http://127.0.0.1:$port"
+  fi
 }
 
 # A random secret of 48 hex characters (local use only, regenerated per run, never committed).

@@ -25,6 +25,15 @@ CARD = re.compile(
 )
 ISSUER = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|3[0689]|6011|65|35)")
 
+# Ids whose digits can look like a card (an X-Ray parent id is 16 hex digits, sometimes all of
+# them decimal and Luhn-valid): the fields of an X-Ray trace header (`Root=1-…;Parent=…`) and
+# any value keyed as a trace, span, parent or request id. They are blanked before the card scan,
+# and only they are: a card number elsewhere in the same line is still found.
+TRACE_HEADER_FIELD = re.compile(r"\b(?:Root|Parent|Self|Lineage)=[0-9A-Za-z:|-]+")
+KEYED_ID = re.compile(
+    r"(?i)\b\w*?(?:trace|span|parent|request)[_-]?id\\*\"?\s*[:=]\s*\\*\"?[0-9A-Za-z-]+"
+)
+
 # A serialised Stripe event, raw or escaped inside another JSON string: its `"object": "event"`
 # next to its data. Event ids alone are fine to log; the body is not.
 EVENT_BODY = re.compile(r'\\*"object\\*"\s*:\s*\\*"(?:event|v2\.core\.event)\\*"')
@@ -41,6 +50,17 @@ def luhn(digits):
             n = n * 2 - 9 if n > 4 else n * 2
         total += n
     return total % 10 == 0
+
+
+def card_numbers(line):
+    """The card numbers written in `line` (digits only), ignoring trace and request ids."""
+    scanned = KEYED_ID.sub(" ", TRACE_HEADER_FIELD.sub(" ", line))
+    found = []
+    for match in CARD.finditer(scanned):
+        digits = re.sub(r"\D", "", match.group())
+        if ISSUER.match(digits) and luhn(digits):
+            found.append(digits)
+    return found
 
 
 def secrets_from(env_file):
@@ -77,10 +97,8 @@ def main():
                 for name, values in secrets.items():
                     if any(v in line for v in values):
                         problems.append(f"{where}: the value of {name}")
-                for match in CARD.finditer(line):
-                    digits = re.sub(r"\D", "", match.group())
-                    if ISSUER.match(digits) and luhn(digits):
-                        problems.append(f"{where}: a card number ending {digits[-4:]}")
+                for digits in card_numbers(line):
+                    problems.append(f"{where}: a card number ending {digits[-4:]}")
                 if CLIENT_SECRET.search(line):
                     problems.append(f"{where}: a payment's client secret")
                 if EVENT_BODY.search(line):

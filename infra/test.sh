@@ -39,6 +39,9 @@ if [ "$E2E_ONLY" != 1 ]; then
 
   log "API contract: openapi.yaml against template.yaml and the local router"
   python3 infra/contract.py
+
+  log "the infra checks' own tests (infra/test_*.py)"
+  python3 -m unittest discover -s infra -p 'test_*.py'
 fi
 
 log "building every binary and test"

@@ -90,3 +90,44 @@ fn rotation_vectors_verify_with_either_secret() {
         assert!(ok.is_ok(), "{}", v["name"]);
     }
 }
+
+/// Every accepted vector, rewritten with a space after each comma or with its signatures in
+/// upper-case hex, is refused: stripe-python and stripe-node compare keys as written and the
+/// lowercase digest as a string (neither shape is among the SDKs' own vectors).
+#[test]
+fn spaced_items_and_upper_case_signatures_are_refused_as_the_sdks_refuse_them() {
+    let Some(corpus) = corpus() else { return };
+    let mut checked = 0;
+    for v in corpus["vectors"].as_array().expect("vectors") {
+        let (Some(header), Some("ok")) = (v["header"].as_str(), v["expect"].as_str()) else {
+            continue;
+        };
+        if v["sdk_divergent"].as_bool() == Some(true) {
+            continue;
+        }
+        let payload = v["payload"].as_str().expect("payload").as_bytes();
+        let secrets = [Secret::new(v["secret"].as_str().unwrap_or(""))];
+        let (tolerance, now) = (v["tolerance_s"].as_i64(), v["now"].as_i64().expect("now"));
+        assert!(verify(header, payload, &secrets, tolerance, now).is_ok());
+        let spaced = header.replace(',', ", ");
+        let upper: Vec<String> = header
+            .split(',')
+            .map(|item| match item.split_once('=') {
+                Some(("v1", sig)) => format!("v1={}", sig.to_uppercase()),
+                _ => item.to_string(),
+            })
+            .collect();
+        for variant in [spaced, upper.join(",")] {
+            assert!(
+                verify(&variant, payload, &secrets, tolerance, now).is_err(),
+                "{}: {variant}",
+                v["name"]
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(
+        checked, 29,
+        "every accepted vector, SDK-divergent ones aside"
+    );
+}

@@ -2,6 +2,10 @@
 //! whole `whsec_…` string over `"{t}.{raw body}"`, lowercase hex. Any `v1` matching any
 //! configured secret is accepted (rotation), compared in constant time.
 //!
+//! Header parsing is as strict as stripe-python's and stripe-node's: keys are compared as
+//! written (`t=1, v1=…` has a key `" v1"`, so no v1 signature) and a signature is the lowercase
+//! hex digest the SDKs compare as a string (upper-case hex never matches).
+//!
 //! Timestamp policy: the SDKs disagree about timestamps from the future (Python, Node, Go, Java
 //! and Ruby check only age; PHP, .NET and async-stripe check `|now - t|`). Tierflow checks both
 //! directions: a timestamp more than the tolerance ahead of our clock is as suspect as an old
@@ -38,8 +42,9 @@ pub struct SignatureHeader {
     pub v1: Vec<Vec<u8>>,
 }
 
-/// Parses the header as the SDKs do: items split on `,`, each on its first `=`; an item
-/// without `=` or a missing or non-integer `t` is malformed; non-hex `v1` values are skipped.
+/// Parses the header as the SDKs do: items split on `,`, each on its first `=`, nothing
+/// trimmed; an item without `=` or a missing or non-integer `t` is malformed; `v1` values that
+/// are not lowercase hex are skipped (they can never equal the SDKs' lowercase digest).
 pub fn parse_header(header: &str) -> Result<SignatureHeader, SignatureError> {
     if header.trim().is_empty() {
         return Err(SignatureError::MissingHeader);
@@ -49,7 +54,6 @@ pub fn parse_header(header: &str) -> Result<SignatureHeader, SignatureError> {
     let mut saw_v1 = false;
     for item in header.split(',') {
         let (key, value) = item
-            .trim()
             .split_once('=')
             .ok_or(SignatureError::MalformedHeader)?;
         match key {
@@ -62,7 +66,7 @@ pub fn parse_header(header: &str) -> Result<SignatureHeader, SignatureError> {
             }
             "v1" => {
                 saw_v1 = true;
-                if let Ok(bytes) = hex::decode(value) {
+                if let Some(bytes) = decode_lowercase_hex(value) {
                     v1.push(bytes);
                 }
             }
@@ -106,6 +110,14 @@ pub fn verify(
         }
     }
     Ok(parsed)
+}
+
+/// The bytes of a lowercase hex string; `None` for anything else (upper case included).
+fn decode_lowercase_hex(value: &str) -> Option<Vec<u8>> {
+    let lowercase = value
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    lowercase.then(|| hex::decode(value).ok()).flatten()
 }
 
 fn mac_for(secret: &str, timestamp: i64, payload: &[u8]) -> Hmac<Sha256> {
@@ -184,6 +196,11 @@ mod tests {
         for (header, want) in cases {
             assert_eq!(parse_header(header).map(|_| ()), want, "{header:?}");
         }
+        assert_eq!(
+            parse_header(" t=1,v1=00").map(|_| ()),
+            Err(SignatureError::MalformedHeader),
+            "a key is compared as written"
+        );
         let parsed = parse_header("t=5,v1=zz,v1=0a0b,v0=ff").unwrap();
         assert_eq!(parsed.timestamp, 5);
         assert_eq!(
@@ -191,5 +208,29 @@ mod tests {
             vec![vec![10, 11]],
             "non-hex v1 values are skipped"
         );
+    }
+
+    /// stripe-python and stripe-node split on `,` without trimming and compare the lowercase
+    /// hex digest as a string: both shapes below are refused by them, so by Tierflow too.
+    #[test]
+    fn a_space_after_the_comma_or_upper_case_hex_is_refused_as_the_sdks_do() {
+        let body = br#"{"id":"evt_1","object":"event"}"#;
+        let s = secrets(&["whsec_x"]);
+        let header = sign("whsec_x", 1000, body);
+        assert!(verify(&header, body, &s, Some(300), 1000).is_ok());
+        let (t, v1) = header.split_once(',').expect("t and v1");
+        let spaced = format!("{t}, {v1}");
+        assert_eq!(
+            verify(&spaced, body, &s, Some(300), 1000).unwrap_err(),
+            SignatureError::NoV1Signature
+        );
+        let upper = format!("{t},v1={}", v1.trim_start_matches("v1=").to_uppercase());
+        assert_eq!(
+            verify(&upper, body, &s, Some(300), 1000).unwrap_err(),
+            SignatureError::NoMatch
+        );
+        // A valid signature still wins when an upper-case copy rides along.
+        let both = format!("{upper},{v1}");
+        assert!(verify(&both, body, &s, Some(300), 1000).is_ok());
     }
 }
