@@ -1,0 +1,200 @@
+//! Money and access over a subscription's whole life, end to end: a price change in the
+//! catalog while subscribers stay on the old price, disputes and refunds that stop billing,
+//! failed events replayed once their cause is fixed, the Customer Portal held to the catalog,
+//! and deleted accounts.
+//!
+//! Every test here moves the emulator's global clock or the catalog, so they take turns.
+
+mod stripe_flows;
+mod support;
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+use stripe_flows::{StripeEmulator, Subscribed};
+use support::{unique_user, Stack};
+use tierflow::stripe::Form;
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Polls the caller's subscription until `done` holds (webhooks arrive asynchronously).
+async fn eventually(
+    stack: &Stack,
+    token: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let (status, body) = stack
+            .get("/api/v1/subscriptions/current", Some(token))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if done(&body) {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} never happened; last state {last}");
+}
+
+/// A call to the API with a JSON body.
+async fn api(stack: &Stack, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let resp = stack
+        .http
+        .request(method, stack.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A binary of the workspace, built by `infra/test.sh` before the tests run.
+fn workspace_binary(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    target.join("debug").join(name)
+}
+
+/// Runs an operator tool against the test's Stripe emulator with `env` added; returns stdout.
+fn run_tool(name: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(workspace_binary(name))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} {args:?}: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The built-in catalog with `change` applied, written to a file for `CATALOG_FILE`.
+fn catalog_file(label: &str, change: impl FnOnce(&mut Value)) -> PathBuf {
+    let mut catalog: Value =
+        serde_json::from_str(tierflow::domain::catalog::BUILT_IN_CATALOG).expect("catalog");
+    change(&mut catalog);
+    let path = std::env::temp_dir().join(format!("{}.json", unique_user(label)));
+    std::fs::write(&path, catalog.to_string()).expect("write catalog");
+    path
+}
+
+/// Brings the emulator back to the built-in catalog when dropped, so a failed test leaves no
+/// raised price to the test files that run after it.
+struct RestoreCatalog;
+
+impl Drop for RestoreCatalog {
+    fn drop(&mut self) {
+        run_tool("catalog-sync", &[], &[]);
+    }
+}
+
+/// Puts a card that pays on the customer and the subscription.
+async fn use_paying_card(stripe: &StripeEmulator, who: &Subscribed) {
+    let pm = stripe
+        .post(
+            "/v1/payment_methods/pm_card_visa/attach",
+            Form::new().field("customer", who.customer.as_str()),
+        )
+        .await;
+    let pm = pm["id"].as_str().expect("payment method id");
+    stripe
+        .post(
+            &format!("/v1/customers/{}", who.customer),
+            Form::new().field("invoice_settings[default_payment_method]", pm),
+        )
+        .await;
+    stripe
+        .post(
+            &format!("/v1/subscriptions/{}", who.subscription),
+            Form::new().field("default_payment_method", pm),
+        )
+        .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn a_subscriber_on_a_replaced_price_renews_lapses_recovers_and_upgrades() {
+    let _turn = TURN.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    let user = unique_user("e2e-grandfathered");
+    let token = stack.token(&user, &format!("{user}@example.com"));
+    let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
+    let before = eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
+    assert_eq!(
+        before["price"],
+        json!({"amount": 1900, "currency": "usd", "interval": "month", "legacy": false})
+    );
+
+    // Starter's monthly price goes up: the lookup key moves to a new price, the old one retires.
+    let raised = catalog_file("catalog-raised", |c| {
+        c["tiers"][2]["prices"][0]["unit_amount"] = 2400.into();
+    });
+    let raised = raised.to_str().expect("path");
+    let _restore = RestoreCatalog;
+    let out = run_tool("catalog-sync", &[], &[("CATALOG_FILE", raised)]);
+    assert!(out.contains("deactivate old"), "{out}");
+
+    // The renewal on the old price lands, and the view says it is grandfathered.
+    stripe.advance_clock(32 * 86_400).await;
+    let period_end = before["current_period_end"].clone();
+    let renewed = eventually(&stack, &token, "the renewal", |b| {
+        b["current_period_end"] != period_end
+    })
+    .await;
+    assert_eq!(renewed["tier"], "starter", "{renewed}");
+    assert_eq!(renewed["status"], "active", "{renewed}");
+    assert_eq!(
+        renewed["price"],
+        json!({"amount": 1900, "currency": "usd", "interval": "month", "legacy": true})
+    );
+
+    // It lapses: past due, in grace.
+    stripe.use_failing_card(&sub).await;
+    stripe.advance_clock(32 * 86_400).await;
+    let lapsed = eventually(&stack, &token, "past due", |b| b["status"] == "past_due").await;
+    assert_eq!(lapsed["access"], "grace", "{lapsed}");
+
+    // It recovers: the open invoice is paid with a working card.
+    use_paying_card(&stripe, &sub).await;
+    let latest = stripe
+        .get(&format!("/v1/subscriptions/{}", sub.subscription))
+        .await;
+    let invoice = latest["latest_invoice"].as_str().expect("latest invoice");
+    stripe
+        .post(&format!("/v1/invoices/{invoice}/pay"), Form::new())
+        .await;
+    let recovered = eventually(&stack, &token, "recovery", |b| b["status"] == "active").await;
+    assert_eq!(recovered["access"], "active", "{recovered}");
+    assert_eq!(recovered["price"]["legacy"], true, "{recovered}");
+
+    // An upgrade from the legacy price moves to the catalog's current professional price.
+    let (status, upgraded) = api(
+        &stack,
+        "POST",
+        "/api/v1/subscriptions/upgrade",
+        &token,
+        json!({"target_tier": "professional"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{upgraded}");
+    let after = eventually(&stack, &token, "professional", |b| {
+        b["tier"] == "professional"
+    })
+    .await;
+    assert_eq!(
+        after["price"],
+        json!({"amount": 4900, "currency": "usd", "interval": "month", "legacy": false})
+    );
+}
