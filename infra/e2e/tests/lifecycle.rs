@@ -54,6 +54,19 @@ async fn api(stack: &Stack, method: &str, path: &str, token: &str, body: Value) 
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// Invokes a non-HTTP function the way Lambda would.
+async fn invoke(stack: &Stack, function: &str, payload: Value) -> Value {
+    let resp = stack
+        .http
+        .post(stack.url(&format!("/2015-03-31/functions/{function}/invocations")))
+        .json(&payload)
+        .send()
+        .await
+        .expect("invoke");
+    assert!(resp.status().is_success(), "{function}: {}", resp.status());
+    resp.json().await.expect("json")
+}
+
 /// A binary of the workspace, built by `infra/test.sh` before the tests run.
 fn workspace_binary(name: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
@@ -197,4 +210,134 @@ async fn a_subscriber_on_a_replaced_price_renews_lapses_recovers_and_upgrades() 
         after["price"],
         json!({"amount": 4900, "currency": "usd", "interval": "month", "legacy": false})
     );
+}
+
+/// The sync jobs in the sync queue that name `user`. Nothing consumes the queue locally, so
+/// every message is looked at once (hidden for the rest of the run) until the user's show up.
+async fn sync_jobs_for(user: &str) -> Vec<String> {
+    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
+    let queue = std::env::var("SYNC_QUEUE_URL").expect("run through infra/test.sh");
+    let sqs = aws_sdk_sqs::Client::new(
+        &tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await,
+    );
+    let mut found = Vec::new();
+    for _ in 0..300 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .visibility_timeout(3600)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("receive");
+        let messages = received.messages.unwrap_or_default();
+        for m in &messages {
+            let body = m.body().unwrap_or("null");
+            let job: Value = serde_json::from_str(body).expect("a job");
+            if job["user_id"] == user {
+                found.push(body.to_owned());
+            }
+        }
+        if !found.is_empty() && messages.is_empty() {
+            return found;
+        }
+        if messages.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert!(!found.is_empty(), "no sync job for {user} reached {queue}");
+    found
+}
+
+/// Whether the sync dead-letter queue holds a job naming `user`.
+async fn dead_lettered(user: &str) -> bool {
+    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
+    let dlq = std::env::var("SYNC_DLQ_URL").expect("run through infra/test.sh");
+    let sqs = aws_sdk_sqs::Client::new(
+        &tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await,
+    );
+    let received = sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .expect("receive");
+    received
+        .messages
+        .unwrap_or_default()
+        .iter()
+        .any(|m| m.body().is_some_and(|b| b.contains(user)))
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn a_deleted_accounts_sync_jobs_succeed_without_the_identity_provider() {
+    let _turn = TURN.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    let user = unique_user("e2e-deleted");
+    let token = stack.token(&user, &format!("{user}@example.com"));
+    let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
+    eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
+
+    let report = invoke(
+        &stack,
+        "user-deleted",
+        json!({"version": "0", "id": unique_user("e2e-user-deleted"), "detail-type": "user.deleted",
+               "source": "identity.keycloak", "time": "2026-12-02T00:00:00Z",
+               "detail": {"user_id": user}}),
+    )
+    .await;
+    assert_eq!(report["canceled"], json!([sub.subscription]), "{report}");
+    let stripe_sub = stripe
+        .get(&format!("/v1/subscriptions/{}", sub.subscription))
+        .await;
+    assert_eq!(stripe_sub["status"], "canceled");
+
+    // The user's jobs, run by a sync worker whose identity provider is configured but has
+    // no such user any more (nothing answers there): every one succeeds, so none is retried
+    // into the DLQ and no `sync_job_failed` is logged.
+    let jobs = sync_jobs_for(&user).await;
+    let worker = sync_worker_with_keycloak_at("http://127.0.0.1:9").await;
+    for job in &jobs {
+        let outcome = worker.process_message(Some(job)).await;
+        assert!(
+            matches!(&outcome, Ok(r) if !r.keycloak),
+            "{job}: {outcome:?}"
+        );
+    }
+    assert!(!dead_lettered(&user).await);
+}
+
+/// The sync worker on the stack's table with Keycloak configured at `url`.
+async fn sync_worker_with_keycloak_at(url: &str) -> tierflow::sync::worker::Worker {
+    let env: std::collections::HashMap<String, String> = [
+        ("KEYCLOAK_BASE_URL", url),
+        ("KEYCLOAK_REALM", "app"),
+        ("KEYCLOAK_CLIENT_ID", "tierflow-sync"),
+        ("KEYCLOAK_CLIENT_SECRET", "e2e-unused"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
+    let table = std::env::var("TABLE_NAME").expect("run through infra/test.sh");
+    let aws = tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await;
+    let store = std::sync::Arc::new(tierflow::adapters::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        table,
+    ));
+    let catalog = tierflow::domain::Catalog::parse(tierflow::domain::catalog::BUILT_IN_CATALOG)
+        .expect("catalog");
+    tierflow::sync::worker::Worker::with_integrations(
+        store,
+        &env,
+        catalog,
+        std::sync::Arc::new(tierflow::time::SystemClock),
+        |_| unreachable!("no email is configured"),
+    )
+    .expect("worker")
 }

@@ -144,6 +144,9 @@ pub struct BillingProfile {
     pub pending_change: Option<PendingChange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_version: Option<AppliedVersion>,
+    /// When the identity provider deleted the account: the user is no longer there to sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<UnixTime>,
     /// Optimistic-concurrency counter: every write is conditional on the version it read.
     #[serde(default)]
     pub version: u64,
@@ -170,6 +173,7 @@ impl BillingProfile {
             revocation: None,
             pending_change: None,
             subscription_version: None,
+            deleted_at: None,
             version: 0,
             updated_at: 0,
         }
