@@ -341,3 +341,79 @@ async fn sync_worker_with_keycloak_at(url: &str) -> tierflow::sync::worker::Work
     )
     .expect("worker")
 }
+
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn an_event_failed_on_a_foreign_price_applies_when_replayed_after_the_catalog_learns_it() {
+    let _turn = TURN.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    let user = unique_user("e2e-replay");
+    let token = stack.token(&user, &format!("{user}@example.com"));
+    // A price made outside the catalog: no catalog lookup key, no tier marks, no tier product.
+    let product = stripe
+        .post("/v1/products", Form::new().field("name", "Sales deal"))
+        .await;
+    let lookup_key = unique_user("sales_deal");
+    let price = stripe
+        .post(
+            "/v1/prices",
+            Form::new()
+                .field("product", product["id"].as_str().expect("product id"))
+                .field("unit_amount", "2500")
+                .field("currency", "usd")
+                .field("recurring[interval]", "month")
+                .field("lookup_key", lookup_key.as_str()),
+        )
+        .await;
+    let price_id = price["id"].as_str().expect("price id").to_owned();
+    stripe.subscribe(&user, &lookup_key).await;
+
+    // Its events are recorded failed, and listed with the reason.
+    let mut failed = Vec::new();
+    for _ in 0..100 {
+        let listing = run_tool("replay-events", &["list", "--limit", "1000"], &[]);
+        failed = listing
+            .lines()
+            .filter(|line| line.contains(&price_id))
+            .map(|line| line.split_whitespace().next().unwrap_or("").to_owned())
+            .collect();
+        if failed.len() >= 2 {
+            assert!(listing.contains("is not in the catalog"), "{listing}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        failed.len() >= 2,
+        "the checkout and subscription events failed: {failed:?}"
+    );
+    let (status, body) = stack
+        .get("/api/v1/subscriptions/current", Some(&token))
+        .await;
+    assert_eq!((status, &body["tier"]), (200, &json!("free")), "{body}");
+
+    // The operator adds the price to the catalog as a legacy professional price and replays.
+    let fixed = catalog_file("catalog-legacy", |c| {
+        c["legacy_prices"] =
+            json!([{"price_id": price_id, "tier": "professional", "cycle": "monthly"}]);
+    });
+    let mut args = vec!["replay"];
+    args.extend(failed.iter().map(String::as_str));
+    let out = run_tool(
+        "replay-events",
+        &args,
+        &[("CATALOG_FILE", fixed.to_str().expect("path"))],
+    );
+    assert!(out.contains(": applied"), "{out}");
+    let body = eventually(&stack, &token, "the replayed subscription", |b| {
+        b["tier"] == "professional"
+    })
+    .await;
+    assert_eq!(
+        body["price"],
+        json!({"amount": 2500, "currency": "usd", "interval": "month", "legacy": true})
+    );
+    // Replayed once: the records are no longer failed.
+    let listing = run_tool("replay-events", &["list", "--limit", "1000"], &[]);
+    assert!(!listing.contains(&price_id), "{listing}");
+}
