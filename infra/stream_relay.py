@@ -27,9 +27,9 @@ def call(endpoint, target, body):
 
 
 def wanted(record):
-    """The template's FilterCriteria: INSERTs of event records that carry an outbox."""
+    """The template's FilterCriteria: INSERTs (and replays' MODIFYs) of event records that carry an outbox."""
     image = record.get("dynamodb", {}).get("NewImage", {})
-    return (record.get("eventName") == "INSERT"
+    return (record.get("eventName") in ("INSERT", "MODIFY")
             and image.get("SK", {}).get("S") == "EVENT"
             and "S" in image.get("outbox", {}))
 

@@ -135,6 +135,10 @@ impl BillingStore for CountingStore {
         self.1.hit("dynamodb Query (due)");
         self.0.due_changes(n, l).await
     }
+    async fn failed_events(&self, l: u32) -> Result<Vec<EventRecord>, StoreError> {
+        self.1.hit("dynamodb Query (failed events)");
+        self.0.failed_events(l).await
+    }
     async fn payments(
         &self,
         u: &UserId,

@@ -139,7 +139,8 @@ async fn relay_record(
     queue: &dyn SyncQueue,
     bus: &dyn EventBus,
 ) -> Result<(), RelayError> {
-    if record.event_name != "INSERT" {
+    // A new event record, or a failed one a replay replaced (its only modification).
+    if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
         return Ok(());
     }
     let image = record.change.new_image.into();
@@ -237,18 +238,24 @@ mod tests {
         let ignored = record("evt_ignored", Outbox::default());
         let profile_image =
             json!({"PK": {"S": "USER#user-1"}, "SK": {"S": "PROFILE"}, "version": {"N": "3"}});
+        // A failed record that a replay replaced with an applied one is a MODIFY.
+        let replayed = record("evt_replayed", outbox("evt_replayed"));
         let event = batch(vec![
             stream_record("INSERT", "100", image_of(&applied)),
             stream_record("INSERT", "101", image_of(&ignored)),
             stream_record("MODIFY", "102", profile_image.clone()),
             stream_record("INSERT", "103", profile_image),
+            stream_record("MODIFY", "104", image_of(&replayed)),
+            stream_record("REMOVE", "105", image_of(&applied)),
         ]);
 
         let response = relay_stream(event, &queue, &bus).await;
 
         assert!(response.batch_item_failures.is_empty());
-        assert_eq!(queue.jobs(), applied.outbox.jobs);
-        assert_eq!(bus.events(), applied.outbox.events);
+        let jobs = [applied.outbox.jobs.clone(), replayed.outbox.jobs.clone()].concat();
+        assert_eq!(queue.jobs(), jobs);
+        let events = [applied.outbox.events.clone(), replayed.outbox.events].concat();
+        assert_eq!(bus.events(), events);
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 
 use crate::domain::access::grace_end;
 use crate::domain::profile::AppliedVersion;
-use crate::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier};
+use crate::domain::{BillingProfile, Catalog, PaidPrice, SubscriptionStatus, Tier};
 use crate::stripe::Subscription;
 use crate::time::UnixTime;
 
@@ -59,13 +59,14 @@ pub fn apply_subscription(
     let price = sub
         .price()
         .ok_or_else(|| format!("{} has no price", sub.id))?;
-    let lookup_key = price
-        .lookup_key
-        .as_deref()
-        .ok_or_else(|| format!("price {} has no lookup key", price.id))?;
-    let (tier, cycle) = catalog
-        .by_lookup_key(lookup_key)
-        .ok_or_else(|| format!("price lookup key {lookup_key:?} is not in the catalog"))?;
+    let plan = catalog.resolve_price(&price.facts()).ok_or_else(|| {
+        format!(
+            "price {} (lookup key {:?}) is not in the catalog: no catalog lookup key, tier marks, \
+             legacy price entry or tier product",
+            price.id, price.lookup_key
+        )
+    })?;
+    let (tier, cycle) = (plan.tier, plan.cycle);
 
     let new_subscription = profile.subscription_id.as_deref() != Some(sub.id.as_str());
     if new_subscription {
@@ -80,6 +81,19 @@ pub fn apply_subscription(
         tier
     };
     profile.billing_cycle = Some(cycle);
+    profile.price = Some(PaidPrice {
+        price_id: price.id.clone(),
+        amount: price.unit_amount.unwrap_or(0),
+        currency: price
+            .currency
+            .clone()
+            .unwrap_or_else(|| catalog.currency.as_str().to_owned()),
+        interval: price
+            .interval()
+            .unwrap_or(cycle.stripe_interval())
+            .to_owned(),
+        legacy: plan.legacy,
+    });
     profile.status = status;
     profile.current_period_start = sub.current_period_start();
     profile.current_period_end = sub.current_period_end();
@@ -130,6 +144,46 @@ mod tests {
                     "currency": "usd", "recurring": {"interval": "month"}}}]}
         }))
         .expect("subscription")
+    }
+
+    #[test]
+    fn a_grandfathered_price_keeps_its_plan_and_is_shown_as_legacy() {
+        let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
+        let seen = Observation {
+            source: "evt_1",
+            at: 5_000,
+            previous_status: None,
+        };
+        let mut sub = professional_without_schedule();
+        let price = &mut sub.items.data[0].price;
+        // catalog-sync moved the lookup key to a new price; the old one keeps its marks.
+        price.lookup_key = None;
+        price.unit_amount = Some(3900);
+        price.metadata = [
+            ("tierflow_tier".to_owned(), "professional".to_owned()),
+            ("tierflow_cycle".to_owned(), "monthly".to_owned()),
+        ]
+        .into();
+        let mut profile = BillingProfile::new_free(UserId::parse("user-1").expect("user"));
+        apply_subscription(&mut profile, &sub, &seen, 6_000, &catalog, 3).expect("applied");
+        assert_eq!(profile.tier, Tier::Professional);
+        assert_eq!(
+            profile.price,
+            Some(PaidPrice {
+                price_id: "price_pro_m".into(),
+                amount: 3900,
+                currency: "usd".into(),
+                interval: "month".into(),
+                legacy: true,
+            })
+        );
+
+        // A price nothing maps to fails the event with a reason.
+        let price = &mut sub.items.data[0].price;
+        price.metadata.clear();
+        price.product = Some(crate::stripe::Expandable::Id("prod_foreign".into()));
+        let err = apply_subscription(&mut profile, &sub, &seen, 6_000, &catalog, 3).unwrap_err();
+        assert!(err.contains("not in the catalog"), "{err}");
     }
 
     /// A professional subscriber with a downgrade to starter scheduled at `scheduled_at`.

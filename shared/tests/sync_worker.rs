@@ -295,3 +295,38 @@ async fn no_email_goes_out_while_keycloak_fails() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn a_deleted_accounts_job_never_asks_the_identity_provider() {
+    let store = Arc::new(MemoryStore::new());
+    let mut profile =
+        tierflow::domain::BillingProfile::new_free(UserId::parse("user-gone").unwrap());
+    profile.deleted_at = Some(NOW - 60);
+    store
+        .commit(tierflow::ports::Commit {
+            profile: Some(tierflow::ports::ProfileWrite {
+                profile,
+                expected_version: 0,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Nothing listens here: any Keycloak call fails the job.
+    let worker = worker_with(
+        store.clone(),
+        Some(keycloak_at("http://127.0.0.1:9")),
+        None,
+        None,
+        Duration::from_secs(5),
+    );
+    let job = |user: &str| {
+        serde_json::json!({"user_id": user, "targets": ["keycloak", "lago"], "cause": "user-deleted:evt:1"})
+            .to_string()
+    };
+    let report = worker.process_message(Some(&job("user-gone"))).await;
+    assert!(matches!(&report, Ok(r) if !r.keycloak), "{report:?}");
+    // A live account's job does ask (and fails here, to be retried).
+    let live = worker.process_message(Some(&job("user-here"))).await;
+    assert!(matches!(live, Err(SyncError::Keycloak(_))), "{live:?}");
+}

@@ -361,3 +361,89 @@ async fn every_order_of_a_subscription_history_ends_in_the_same_state() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_event_is_listed_and_a_replay_after_the_fix_applies_it_once() {
+    let Some(aws) = local_aws() else { return };
+    let p = pipeline(&aws).await;
+    let user = UserId::parse(&unique("replay")).expect("user");
+    let (sub, cus, evt) = (unique("sub"), unique("cus"), unique("evt"));
+    let step = Step {
+        kind: "customer.subscription.created",
+        created: 1_795_000_000,
+        status: "active",
+        lookup_key: "someone_elses_monthly",
+        cancel_at_period_end: false,
+        previous: serde_json::Value::Null,
+    };
+    let (event, bytes) = subscription_event(&evt, &sub, &cus, &user, &step);
+    let hash = payload_hash(&bytes);
+    let first = p.processor.process(&event, &hash).await.expect("processed");
+    assert!(matches!(first, Outcome::Failed(_)), "{first:?}");
+    let listed = |records: Vec<tierflow::ports::EventRecord>| {
+        records.into_iter().find(|r| r.event_id == evt)
+    };
+    let failed = listed(p.store.failed_events(1_000).await.expect("query")).expect("listed");
+    assert_eq!((failed.attempts, failed.status), (1, EventStatus::Failed));
+
+    // Replayed before the cause is fixed: still failed, with the new attempt's reason.
+    let again = p
+        .processor
+        .replay_failed(&event, &hash)
+        .await
+        .expect("replayed");
+    assert!(matches!(again, Outcome::Failed(_)), "{again:?}");
+    let failed = listed(p.store.failed_events(1_000).await.expect("query")).expect("listed");
+    assert_eq!(failed.attempts, 2);
+
+    // The catalog learns the price; the replay applies the event and it leaves the index.
+    let mut catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
+    catalog.legacy_prices.push(tierflow::domain::LegacyPrice {
+        price_id: "price_someone_elses_monthly".into(),
+        tier: Tier::Professional,
+        cycle: BillingCycle::Monthly,
+    });
+    let fixed = Processor {
+        store: p.store.clone(),
+        stripe: p.processor.stripe.clone(),
+        catalog,
+        grace_days: 3,
+        clock: Arc::new(SystemClock),
+    };
+    let applied = fixed.replay_failed(&event, &hash).await.expect("replayed");
+    assert_eq!(applied, Outcome::Applied);
+    let profile = p
+        .store
+        .profile(&user)
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(profile.tier, Tier::Professional);
+    let record = p
+        .store
+        .event_record(&evt)
+        .await
+        .expect("read")
+        .expect("record");
+    assert_eq!(
+        (record.status, record.attempts),
+        (EventStatus::Completed, 3)
+    );
+    assert!(listed(p.store.failed_events(1_000).await.expect("query")).is_none());
+    // Applied once: a second replay and a late delivery are duplicates.
+    assert_eq!(
+        fixed.replay_failed(&event, &hash).await.expect("replayed"),
+        Outcome::Duplicate
+    );
+    assert_eq!(
+        fixed.process(&event, &hash).await.expect("processed"),
+        Outcome::Duplicate
+    );
+
+    // The stream carries the replaced record, outbox and all, to the relay.
+    let key = format!("EVENT#{evt}");
+    let batch = stream_batch(&aws, |pk| pk == key).await;
+    let relayed = tierflow::outbox::relay_stream(batch, &p.queue, &p.bus).await;
+    assert!(relayed.batch_item_failures.is_empty());
+    assert_eq!(count_messages(&p.sqs, &p.jobs_url).await, 1, "one sync job");
+}

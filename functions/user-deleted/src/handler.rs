@@ -77,6 +77,7 @@ mod tests {
         assert_eq!(sub["status"], "canceled");
         let after = h.profile(SAMPLE_USER).await;
         assert_eq!(after.tier, Tier::Free);
+        assert!(after.deleted_at.is_some(), "the deletion is recorded");
         let changes = h.store.changes(&after.user_id, 5).await.unwrap();
         assert_eq!(changes[0].kind, ChangeKind::Canceled);
         let new_jobs = &h.jobs().await[jobs_before..];
@@ -95,6 +96,8 @@ mod tests {
         let h = Harness::start().await;
         let report = handle(&deps(&h), event(SAMPLE)).await.unwrap();
         assert_eq!(report["customer_id"], Value::Null);
+        let recorded = h.profile(SAMPLE_USER).await;
+        assert!(recorded.deleted_at.is_some(), "even without billing");
         let mut malformed: Value = serde_json::from_str(SAMPLE).unwrap();
         malformed["detail"] = json!({"user": "x"});
         let report = handle(&deps(&h), event(&malformed.to_string()))

@@ -7,14 +7,15 @@
 //! | payment | `USER#{user}` | `PAYMENT#{created}#{id}` | read newest first |
 //! | payment ref | `PAYREF#{stripe id}` | `PAYREF` | points at the payment item |
 //! | customer link | `CUSTOMER#{cus}` | `CUSTOMER` | created once per customer |
-//! | event record | `EVENT#{evt}` | `EVENT` | created once; `outbox` when it has effects; TTL `expires_at` |
+//! | event record | `EVENT#{evt}` | `EVENT` | created once (a replay may replace a failed one); `outbox` when it has effects; failed ones carry `GSI2PK=FAILED`, `GSI2SK={updated_at}#{evt}`; TTL `expires_at` |
 //! | rate counter | `RATE#{key}` | `WINDOW#{end}` | TTL `expires_at` |
 //! | checkpoint | `CHECKPOINT#{name}` | `CHECKPOINT` | |
 //! | Lago webhook | `LAGOHOOK#{unique key}` | `LAGOHOOK` | audit summary; TTL only when not audited |
 //! | sync failure | `SYNCFAIL` | `{user}#{cause}#{message}` | a permanently failed sync job, until replayed |
 //!
 //! `GSI1` is sparse: only pending scheduled changes have its keys, so "what is due" is a
-//! key-range query whose cost follows the due items, not the table.
+//! key-range query whose cost follows the due items, not the table. `GSI2` is sparse the same
+//! way over failed event records, for the operator's `replay-events`.
 //!
 //! The table's stream (new images) carries each new event record to `outbox-relay`, which
 //! publishes its `outbox`: the outbox is written in the same transaction as the state it
@@ -23,8 +24,8 @@
 use super::memory::payment_sort_key;
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
-    BillingStore, ChangeRecord, Commit, CommitError, EventRecord, LagoWebhookRecord, PaymentPage,
-    PaymentRecord, StoreError, SyncFailure,
+    BillingStore, ChangeRecord, Commit, CommitError, EventRecord, EventStatus, LagoWebhookRecord,
+    PaymentPage, PaymentRecord, StoreError, SyncFailure,
 };
 use crate::time::UnixTime;
 use async_trait::async_trait;
@@ -39,6 +40,8 @@ const SYNC_FAILURE_PK: &str = "SYNCFAIL";
 
 /// Name of the sparse index over due scheduled changes.
 pub const DUE_INDEX: &str = "GSI1";
+/// Name of the sparse index over failed event records.
+pub const FAILED_EVENTS_INDEX: &str = "GSI2";
 /// The attribute of an event record that holds its outbox (JSON).
 pub const OUTBOX_ATTRIBUTE: &str = "outbox";
 /// The TTL attribute.
@@ -164,6 +167,17 @@ impl DynamoStore {
         }
         let mut item = keyed(item, format!("EVENT#{}", record.event_id), "EVENT".into());
         item.insert("item_type".into(), s("stripe_event"));
+        if record.status == EventStatus::Failed {
+            item.insert("GSI2PK".into(), s("FAILED"));
+            item.insert(
+                "GSI2SK".into(),
+                s(format!(
+                    "{:012}#{}",
+                    record.updated_at.max(0),
+                    record.event_id
+                )),
+            );
+        }
         Ok(item)
     }
 
@@ -312,11 +326,18 @@ impl BillingStore for DynamoStore {
             }
         }
         if let Some(event) = &commit.event {
-            let put = self
-                .put(Self::event_item(event)?)
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(|e| StoreError(e.to_string()))?;
+            let put = self.put(Self::event_item(event)?);
+            let put = if event.attempts > 1 {
+                // A replay: only over the failed record it read, never over a newer one.
+                put.condition_expression("#st = :failed AND attempts = :previous")
+                    .expression_attribute_names("#st", "status")
+                    .expression_attribute_values(":failed", s("failed"))
+                    .expression_attribute_values(":previous", n(event.attempts - 1))
+            } else {
+                put.condition_expression("attribute_not_exists(PK)")
+            }
+            .build()
+            .map_err(|e| StoreError(e.to_string()))?;
             items.push(TransactWriteItem::builder().put(put).build());
             guards.push(Guard::Event);
         }
@@ -464,6 +485,26 @@ impl BillingStore for DynamoStore {
             .await?
             .map(Self::decode_event)
             .transpose()
+    }
+
+    async fn failed_events(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(FAILED_EVENTS_INDEX)
+            .key_condition_expression("GSI2PK = :failed")
+            .expression_attribute_values(":failed", s("FAILED"))
+            .scan_index_forward(false)
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(|e| store_err("Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(Self::decode_event)
+            .collect()
     }
 
     async fn count_in_window(&self, key: &str, window_end: UnixTime) -> Result<u64, StoreError> {

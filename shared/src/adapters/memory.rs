@@ -5,8 +5,8 @@
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
     BillingStore, ChangeRecord, Commit, CommitError, DomainEvent, EnqueueError, EventBus,
-    EventRecord, LagoWebhookRecord, PaymentPage, PaymentRecord, PublishError, StoreError,
-    SyncFailure, SyncJob, SyncQueue,
+    EventRecord, EventStatus, LagoWebhookRecord, PaymentPage, PaymentRecord, PublishError,
+    StoreError, SyncFailure, SyncJob, SyncQueue,
 };
 use crate::time::UnixTime;
 use async_trait::async_trait;
@@ -119,7 +119,16 @@ impl BillingStore for MemoryStore {
             }
         }
         if let Some(event) = &commit.event {
-            if state.events.contains_key(&event.event_id) {
+            let existing = state.events.get(&event.event_id);
+            let writable = match existing {
+                None => event.attempts <= 1,
+                Some(failed) => {
+                    event.attempts > 1
+                        && failed.status == EventStatus::Failed
+                        && failed.attempts + 1 == event.attempts
+                }
+            };
+            if !writable {
                 return Err(CommitError::EventAlreadyRecorded);
             }
         }
@@ -228,6 +237,19 @@ impl BillingStore for MemoryStore {
 
     async fn event_record(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
         Ok(self.lock()?.events.get(event_id).cloned())
+    }
+
+    async fn failed_events(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let mut failed: Vec<EventRecord> = self
+            .lock()?
+            .events
+            .values()
+            .filter(|e| e.status == EventStatus::Failed)
+            .cloned()
+            .collect();
+        failed.sort_by(|a, b| (b.updated_at, &b.event_id).cmp(&(a.updated_at, &a.event_id)));
+        failed.truncate(limit as usize);
+        Ok(failed)
     }
 
     async fn count_in_window(&self, key: &str, window_end: UnixTime) -> Result<u64, StoreError> {

@@ -45,11 +45,49 @@ pub struct TierSpec {
     pub prices: Vec<PriceSpec>,
 }
 
+/// A Stripe price that no longer carries the catalog's lookup key or marks but still bills
+/// subscribers of a tier (grandfathered, or made before catalog-sync marked its prices).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyPrice {
+    pub price_id: String,
+    pub tier: Tier,
+    pub cycle: BillingCycle,
+}
+
 /// The validated catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
     pub currency: Currency,
     pub tiers: Vec<TierSpec>,
+    /// Old prices still billing someone, by price id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub legacy_prices: Vec<LegacyPrice>,
+}
+
+/// What a Stripe price says about itself, for [`Catalog::resolve_price`]: plain strings, so
+/// the domain needs no Stripe types.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PriceFacts<'a> {
+    pub price_id: &'a str,
+    pub lookup_key: Option<&'a str>,
+    /// `metadata[tierflow_tier]` and `metadata[tierflow_cycle]` of the price.
+    pub tier_mark: Option<&'a str>,
+    pub cycle_mark: Option<&'a str>,
+    /// The product's `metadata[tierflow_tier]` (when the product was expanded) or its id.
+    pub product_tier_mark: Option<&'a str>,
+    pub product_id: Option<&'a str>,
+    /// `recurring.interval` and `recurring.interval_count`.
+    pub interval: Option<&'a str>,
+    pub interval_count: Option<u32>,
+}
+
+/// The catalog plan a price bills for, and whether it is the catalog's current price for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanMatch {
+    pub tier: Tier,
+    pub cycle: BillingCycle,
+    /// Found other than by the catalog's lookup key: a grandfathered or custom price.
+    pub legacy: bool,
 }
 
 impl Catalog {
@@ -116,6 +154,14 @@ impl Catalog {
                 }
             }
         }
+        for legacy in &catalog.legacy_prices {
+            if !legacy.tier.is_paid() || legacy.price_id.trim().is_empty() {
+                return Err(CatalogError::Invalid(format!(
+                    "legacy price {:?} needs an id and a paid tier",
+                    legacy.price_id
+                )));
+            }
+        }
         Ok(catalog)
     }
 
@@ -137,6 +183,52 @@ impl Catalog {
                 .find(|p| p.lookup_key == lookup_key)
                 .map(|p| (spec.tier, p.cycle))
         })
+    }
+
+    /// Which plan a Stripe price bills for, by (in order) the catalog's lookup key, the
+    /// price's tier and cycle marks (catalog-sync writes them, and they stay when a price
+    /// change moves the lookup key away), the catalog's legacy prices, or its product's tier
+    /// mark with the price's own interval (a custom price made by sales on a tier's product).
+    pub fn resolve_price(&self, price: &PriceFacts<'_>) -> Option<PlanMatch> {
+        let paid = |tier: Tier| tier.is_paid().then_some(tier);
+        if let Some((tier, cycle)) = price.lookup_key.and_then(|k| self.by_lookup_key(k)) {
+            return Some(PlanMatch {
+                tier,
+                cycle,
+                legacy: false,
+            });
+        }
+        let legacy = |tier, cycle| PlanMatch {
+            tier,
+            cycle,
+            legacy: true,
+        };
+        let marked_tier = price
+            .tier_mark
+            .and_then(|t| Tier::parse(t).ok())
+            .and_then(paid);
+        let marked_cycle = price.cycle_mark.and_then(|c| BillingCycle::parse(c).ok());
+        if let (Some(tier), Some(cycle)) = (marked_tier, marked_cycle) {
+            return Some(legacy(tier, cycle));
+        }
+        if let Some(listed) = self
+            .legacy_prices
+            .iter()
+            .find(|l| l.price_id == price.price_id)
+        {
+            return Some(legacy(listed.tier, listed.cycle));
+        }
+        let product_tier = price
+            .product_tier_mark
+            .or_else(|| price.product_id.and_then(|id| id.strip_prefix("tierflow_")))
+            .and_then(|t| Tier::parse(t).ok())
+            .and_then(paid)?;
+        let cycle = match (price.interval, price.interval_count.unwrap_or(1)) {
+            (Some("month"), 1) => BillingCycle::Monthly,
+            (Some("year"), 1) => BillingCycle::Yearly,
+            _ => return None,
+        };
+        Some(legacy(product_tier, cycle))
     }
 
     /// Every lookup key, for one `prices?lookup_keys[]=` call.
@@ -198,6 +290,127 @@ mod tests {
     }
 
     #[test]
+    fn prices_resolve_by_key_then_marks_then_legacy_list_then_product() {
+        let mut c = Catalog::parse(BUILT_IN_CATALOG).unwrap();
+        c.legacy_prices.push(LegacyPrice {
+            price_id: "price_old_pro".into(),
+            tier: Tier::Professional,
+            cycle: BillingCycle::Yearly,
+        });
+        let base = PriceFacts {
+            price_id: "price_x",
+            ..PriceFacts::default()
+        };
+        let plan = |tier, cycle, legacy| {
+            Some(PlanMatch {
+                tier,
+                cycle,
+                legacy,
+            })
+        };
+        let cases = [
+            (
+                "current lookup key",
+                PriceFacts {
+                    lookup_key: Some("tierflow_starter_monthly"),
+                    tier_mark: Some("enterprise"),
+                    cycle_mark: Some("yearly"),
+                    ..base
+                },
+                plan(Tier::Starter, BillingCycle::Monthly, false),
+            ),
+            (
+                "grandfathered: marks stay after the key moved",
+                PriceFacts {
+                    tier_mark: Some("starter"),
+                    cycle_mark: Some("monthly"),
+                    ..base
+                },
+                plan(Tier::Starter, BillingCycle::Monthly, true),
+            ),
+            (
+                "foreign lookup key, but marked",
+                PriceFacts {
+                    lookup_key: Some("someone_elses"),
+                    tier_mark: Some("professional"),
+                    cycle_mark: Some("monthly"),
+                    ..base
+                },
+                plan(Tier::Professional, BillingCycle::Monthly, true),
+            ),
+            (
+                "listed legacy price",
+                PriceFacts {
+                    price_id: "price_old_pro",
+                    ..base
+                },
+                plan(Tier::Professional, BillingCycle::Yearly, true),
+            ),
+            (
+                "custom price on a tier's product, expanded",
+                PriceFacts {
+                    product_tier_mark: Some("enterprise"),
+                    product_id: Some("prod_dash"),
+                    interval: Some("year"),
+                    ..base
+                },
+                plan(Tier::Enterprise, BillingCycle::Yearly, true),
+            ),
+            (
+                "custom price on catalog-sync's product id",
+                PriceFacts {
+                    product_id: Some("tierflow_starter"),
+                    interval: Some("month"),
+                    interval_count: Some(1),
+                    ..base
+                },
+                plan(Tier::Starter, BillingCycle::Monthly, true),
+            ),
+            (
+                "custom price billing every three months",
+                PriceFacts {
+                    product_id: Some("tierflow_starter"),
+                    interval: Some("month"),
+                    interval_count: Some(3),
+                    ..base
+                },
+                None,
+            ),
+            (
+                "a mark naming free grants nothing",
+                PriceFacts {
+                    tier_mark: Some("free"),
+                    cycle_mark: Some("monthly"),
+                    product_id: Some("tierflow_free"),
+                    interval: Some("month"),
+                    ..base
+                },
+                None,
+            ),
+            (
+                "half a mark",
+                PriceFacts {
+                    tier_mark: Some("starter"),
+                    ..base
+                },
+                None,
+            ),
+            (
+                "a foreign product",
+                PriceFacts {
+                    product_id: Some("prod_foreign"),
+                    interval: Some("month"),
+                    ..base
+                },
+                None,
+            ),
+        ];
+        for (name, facts, want) in cases {
+            assert_eq!(c.resolve_price(&facts), want, "{name}");
+        }
+    }
+
+    #[test]
     fn invalid_catalogs_are_refused_with_a_reason() {
         let mut value: serde_json::Value = serde_json::from_str(BUILT_IN_CATALOG).unwrap();
         value["tiers"][2]["prices"][0]["lookup_key"] = "tierflow_trial_monthly".into();
@@ -213,5 +426,10 @@ mod tests {
         assert!(Catalog::parse(&value.to_string()).is_err());
 
         assert!(Catalog::parse("{").is_err());
+
+        let mut value: serde_json::Value = serde_json::from_str(BUILT_IN_CATALOG).unwrap();
+        value["legacy_prices"] =
+            serde_json::json!([{"price_id": "price_1", "tier": "free", "cycle": "monthly"}]);
+        assert!(Catalog::parse(&value.to_string()).is_err());
     }
 }

@@ -10,9 +10,9 @@ pub mod tier;
 pub mod transition;
 
 pub use access::{access_for, Access};
-pub use catalog::{Catalog, CatalogError, PriceSpec, TierSpec};
+pub use catalog::{Catalog, CatalogError, LegacyPrice, PlanMatch, PriceFacts, PriceSpec, TierSpec};
 pub use money::{Currency, Money};
-pub use profile::{BillingProfile, PendingChange, SubscriptionStatus};
+pub use profile::{BillingProfile, PaidPrice, PendingChange, SubscriptionStatus};
 pub use tier::{BillingCycle, Tier, UserId};
 pub use transition::{classify, Transition};
 

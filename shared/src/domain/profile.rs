@@ -85,6 +85,20 @@ pub struct Revocation {
     pub at: UnixTime,
 }
 
+/// The Stripe price the subscriber actually pays, which a price change in the catalog does not
+/// move (grandfathered subscribers keep theirs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaidPrice {
+    pub price_id: String,
+    /// Minor units of `currency`.
+    pub amount: i64,
+    pub currency: String,
+    /// Stripe's `recurring.interval`: `month` or `year`.
+    pub interval: String,
+    /// Not the catalog's current price for the plan.
+    pub legacy: bool,
+}
+
 /// The latest Stripe state applied for one object, used to refuse older events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedVersion {
@@ -115,6 +129,8 @@ pub struct BillingProfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_cycle: Option<BillingCycle>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<PaidPrice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_period_start: Option<UnixTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_period_end: Option<UnixTime>,
@@ -128,6 +144,9 @@ pub struct BillingProfile {
     pub pending_change: Option<PendingChange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_version: Option<AppliedVersion>,
+    /// When the identity provider deleted the account: the user is no longer there to sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<UnixTime>,
     /// Optimistic-concurrency counter: every write is conditional on the version it read.
     #[serde(default)]
     pub version: u64,
@@ -146,6 +165,7 @@ impl BillingProfile {
             tier: Tier::Free,
             status: SubscriptionStatus::None,
             billing_cycle: None,
+            price: None,
             current_period_start: None,
             current_period_end: None,
             cancel_at_period_end: false,
@@ -153,6 +173,7 @@ impl BillingProfile {
             revocation: None,
             pending_change: None,
             subscription_version: None,
+            deleted_at: None,
             version: 0,
             updated_at: 0,
         }
@@ -164,6 +185,7 @@ impl BillingProfile {
         self.tier = Tier::Free;
         self.status = SubscriptionStatus::None;
         self.billing_cycle = None;
+        self.price = None;
         self.current_period_start = None;
         self.current_period_end = None;
         self.cancel_at_period_end = false;

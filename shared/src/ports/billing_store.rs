@@ -179,6 +179,8 @@ pub struct EventRecord {
     pub created: UnixTime,
     /// SHA-256 of the payload, to notice a different body under a known id.
     pub payload_hash: String,
+    /// Which processing of the event this records: 1, or N > 1 for an operator's replay of a
+    /// failed record (which replaces attempt N - 1 only while that is still failed).
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -241,7 +243,8 @@ pub struct Commit {
     /// Scheduled changes (user, change id) that stop being pending; fails if one already did.
     pub settle_changes: Vec<(UserId, String)>,
     pub payments: Vec<PaymentRecord>,
-    /// Created only if no record of this event exists yet.
+    /// Created only if no record of this event exists yet; with `attempts` N > 1, written only
+    /// over the failed record of attempt N - 1 (a replay).
     pub event: Option<EventRecord>,
 }
 
@@ -279,6 +282,10 @@ pub trait BillingStore: Send + Sync {
 
     /// The record of a Stripe event.
     async fn event_record(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError>;
+
+    /// Events recorded as failed, most recently failed first (a sparse index: the cost follows
+    /// the failed records, not the table).
+    async fn failed_events(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError>;
 
     /// Adds one to a fixed-window counter that expires at `window_end`; returns the new count.
     async fn count_in_window(&self, key: &str, window_end: UnixTime) -> Result<u64, StoreError>;

@@ -19,11 +19,23 @@ pub struct SubscriptionView {
     pub status: &'static str,
     pub access: Access,
     pub billing_cycle: Option<BillingCycle>,
+    /// The price the subscriber actually pays (a grandfathered one included).
+    pub price: Option<PriceView>,
     pub current_period_end: Option<String>,
     pub cancel_at_period_end: bool,
     pub grace_until: Option<String>,
     pub pending_change: Option<PendingChangeView>,
     pub entitlements: Entitlements,
+}
+
+/// The recurring price of the subscription, in the currency's minor unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriceView {
+    pub amount: i64,
+    pub currency: String,
+    pub interval: String,
+    /// Not the catalog's current price for the plan: kept from before a price change.
+    pub legacy: bool,
 }
 
 /// A scheduled change, as shown to the caller.
@@ -47,6 +59,12 @@ pub fn subscription_view(
         status: profile.status.as_str(),
         access: access_for(profile, now),
         billing_cycle: profile.billing_cycle,
+        price: profile.price.as_ref().map(|p| PriceView {
+            amount: p.amount,
+            currency: p.currency.clone(),
+            interval: p.interval.clone(),
+            legacy: p.legacy,
+        }),
         current_period_end: profile.current_period_end.map(rfc3339),
         cancel_at_period_end: profile.cancel_at_period_end,
         grace_until: profile.grace_until.map(rfc3339),

@@ -269,8 +269,14 @@ impl Worker {
         let mut report = SyncReport::default();
         let mut failures = Vec::new();
         let mut keycloak_user = None;
+        // A deleted account is gone from the identity provider: looking it up there would fail
+        // every retry into the DLQ, and there is no one left to email.
+        let account_deleted = profile.deleted_at.is_some();
+        if account_deleted {
+            info!("account deleted: the identity provider and email are skipped");
+        }
 
-        if job.targets.contains(&SyncTarget::Keycloak) {
+        if job.targets.contains(&SyncTarget::Keycloak) && !account_deleted {
             if let Some(kc) = &self.keycloak {
                 match push_keycloak(kc, &profile, now).await {
                     Ok(user) => {
@@ -299,7 +305,7 @@ impl Worker {
             });
         }
         if let (true, Some(template), Some(mailer)) = (
-            job.targets.contains(&SyncTarget::Email),
+            job.targets.contains(&SyncTarget::Email) && !account_deleted,
             job.email.as_deref(),
             &self.mailer,
         ) {

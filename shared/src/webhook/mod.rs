@@ -5,6 +5,7 @@ pub mod decide;
 pub mod delivery;
 pub mod processor;
 pub mod reconcile;
+pub mod replay;
 pub mod signature;
 
 pub use decide::{decide, subject_of, Decision, Policy, HANDLED_EVENT_TYPES};

@@ -97,6 +97,7 @@ impl Processor {
         &self,
         event: &Event,
         hash: &str,
+        attempt: u32,
         status: EventStatus,
         detail: Option<String>,
         outbox: Outbox,
@@ -108,7 +109,7 @@ impl Processor {
             status,
             created: event.created,
             payload_hash: hash.to_owned(),
-            attempts: 1,
+            attempts: attempt,
             detail,
             outbox,
             updated_at: now,
@@ -132,6 +133,33 @@ impl Processor {
             }
             return Ok(Outcome::Duplicate);
         }
+        self.attempt(event, hash, 1).await
+    }
+
+    /// Runs an event recorded as failed through the core again (its cause fixed, say), as
+    /// attempt `attempts + 1`: the new record replaces the failed one only if it is still the
+    /// failed record that was read, so a concurrent replay or delivery applies it once. An event
+    /// that still fails stays failed, with the new reason; one not recorded failed is not
+    /// touched ([`Outcome::Duplicate`]).
+    #[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = %event.kind))]
+    pub async fn replay_failed(&self, event: &Event, hash: &str) -> Result<Outcome, ProcessError> {
+        match self.store.event_record(&event.id).await? {
+            None => self.process(event, hash).await,
+            Some(record) if record.status == EventStatus::Failed => {
+                info!(attempt = record.attempts + 1, previous = ?record.detail, "replaying a failed event");
+                self.attempt(event, hash, record.attempts + 1).await
+            }
+            Some(_) => Ok(Outcome::Duplicate),
+        }
+    }
+
+    /// One attempt at an event: decide and commit, recording it as attempt `attempt`.
+    async fn attempt(
+        &self,
+        event: &Event,
+        hash: &str,
+        attempt: u32,
+    ) -> Result<Outcome, ProcessError> {
         let object = match event.object() {
             Ok(object) => object,
             Err(e) => {
@@ -139,6 +167,7 @@ impl Processor {
                     .finish_unapplied(
                         event,
                         hash,
+                        attempt,
                         EventStatus::Failed,
                         format!("malformed {}: {e}", event.object_type().unwrap_or("object")),
                     )
@@ -147,7 +176,7 @@ impl Processor {
         };
         if let Some(reason) = ignore_regardless_of_user(event, &object) {
             return self
-                .finish_unapplied(event, hash, EventStatus::Ignored, reason)
+                .finish_unapplied(event, hash, attempt, EventStatus::Ignored, reason)
                 .await;
         }
         let subject = subject_of(&object);
@@ -179,6 +208,7 @@ impl Processor {
                 .finish_unapplied(
                     event,
                     hash,
+                    attempt,
                     EventStatus::Failed,
                     format!("no Tierflow user for {who}"),
                 )
@@ -202,12 +232,12 @@ impl Processor {
                 Decision::Apply(app) => app,
                 Decision::Ignore(reason) => {
                     return self
-                        .finish_unapplied(event, hash, EventStatus::Ignored, reason)
+                        .finish_unapplied(event, hash, attempt, EventStatus::Ignored, reason)
                         .await
                 }
                 Decision::Fail(reason) => {
                     return self
-                        .finish_unapplied(event, hash, EventStatus::Failed, reason)
+                        .finish_unapplied(event, hash, attempt, EventStatus::Failed, reason)
                         .await
                 }
                 Decision::FetchSubscription(id) if fetched.is_none() => {
@@ -225,6 +255,7 @@ impl Processor {
                                 .finish_unapplied(
                                     event,
                                     hash,
+                                    attempt,
                                     EventStatus::Failed,
                                     format!("retrieve {id}: {e}"),
                                 )
@@ -237,6 +268,7 @@ impl Processor {
                         .finish_unapplied(
                             event,
                             hash,
+                            attempt,
                             EventStatus::Failed,
                             format!("{id} could not be decided even from Stripe's copy"),
                         )
@@ -257,6 +289,7 @@ impl Processor {
                 event: Some(self.record(
                     event,
                     hash,
+                    attempt,
                     EventStatus::Completed,
                     Some(app.detail.clone()),
                     app.effects.outbox.clone(),
@@ -277,6 +310,7 @@ impl Processor {
                         .finish_unapplied(
                             event,
                             hash,
+                            attempt,
                             EventStatus::Failed,
                             "the Stripe customer belongs to another user".into(),
                         )
@@ -316,10 +350,18 @@ impl Processor {
         &self,
         event: &Event,
         hash: &str,
+        attempt: u32,
         status: EventStatus,
         reason: String,
     ) -> Result<Outcome, ProcessError> {
-        let record = self.record(event, hash, status, Some(reason.clone()), Outbox::default());
+        let record = self.record(
+            event,
+            hash,
+            attempt,
+            status,
+            Some(reason.clone()),
+            Outbox::default(),
+        );
         match self
             .store
             .commit(Commit {

@@ -135,9 +135,8 @@ fn drifted(
     let Some(p) = profile else { return true };
     let tier = sub
         .price()
-        .and_then(|price| price.lookup_key.as_deref())
-        .and_then(|key| processor.catalog.by_lookup_key(key))
-        .map(|(tier, _)| tier);
+        .and_then(|price| processor.catalog.resolve_price(&price.facts()))
+        .map(|plan| plan.tier);
     p.subscription_id.as_deref() != Some(sub.id.as_str())
         || p.status != SubscriptionStatus::from_stripe(&sub.status)
         || (p.revocation.is_none() && tier.is_some_and(|t| t != p.tier))

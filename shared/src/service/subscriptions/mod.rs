@@ -151,9 +151,10 @@ impl SubscriptionService {
             })
     }
 
-    /// Which catalog plan a Stripe price is, by its lookup key.
+    /// Which catalog plan a Stripe price bills for, a legacy price included.
     fn plan_of(&self, price: Option<&crate::stripe::Price>) -> Option<(Tier, BillingCycle)> {
-        self.catalog.by_lookup_key(price?.lookup_key.as_deref()?)
+        let plan = self.catalog.resolve_price(&price?.facts())?;
+        Some((plan.tier, plan.cycle))
     }
 
     /// Commits a planned change of `snapshot` with its outbox. The profile write is

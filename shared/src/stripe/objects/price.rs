@@ -1,6 +1,10 @@
 //! Products and prices, found by lookup key.
 
 use super::{has_id, null_as_default, Expandable, Metadata};
+use crate::domain::PriceFacts;
+use crate::stripe::catalog_sync::{
+    CYCLE_METADATA_KEY as CYCLE_MARK, TIER_METADATA_KEY as TIER_MARK,
+};
 use serde::{Deserialize, Serialize};
 
 /// A product: one per paid tier.
@@ -60,6 +64,24 @@ impl Price {
     /// The product's id, expanded or not.
     pub fn product_id(&self) -> Option<&str> {
         self.product.as_ref().map(Expandable::id)
+    }
+
+    /// What the catalog needs to know to say which plan this price bills for.
+    pub fn facts(&self) -> PriceFacts<'_> {
+        let product_tier_mark = match &self.product {
+            Some(Expandable::Object(product)) => product.metadata.get(TIER_MARK),
+            _ => None,
+        };
+        PriceFacts {
+            price_id: &self.id,
+            lookup_key: self.lookup_key.as_deref(),
+            tier_mark: self.metadata.get(TIER_MARK).map(String::as_str),
+            cycle_mark: self.metadata.get(CYCLE_MARK).map(String::as_str),
+            product_tier_mark: product_tier_mark.map(String::as_str),
+            product_id: self.product_id(),
+            interval: self.interval(),
+            interval_count: self.recurring.as_ref().and_then(|r| r.interval_count),
+        }
     }
 }
 

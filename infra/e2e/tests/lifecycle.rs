@@ -1,0 +1,419 @@
+//! Money and access over a subscription's whole life, end to end: a price change in the
+//! catalog while subscribers stay on the old price, disputes and refunds that stop billing,
+//! failed events replayed once their cause is fixed, the Customer Portal held to the catalog,
+//! and deleted accounts.
+//!
+//! Every test here moves the emulator's global clock or the catalog, so they take turns.
+
+mod stripe_flows;
+mod support;
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+use stripe_flows::{StripeEmulator, Subscribed};
+use support::{unique_user, Stack};
+use tierflow::stripe::Form;
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Polls the caller's subscription until `done` holds (webhooks arrive asynchronously).
+async fn eventually(
+    stack: &Stack,
+    token: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let (status, body) = stack
+            .get("/api/v1/subscriptions/current", Some(token))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if done(&body) {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} never happened; last state {last}");
+}
+
+/// A call to the API with a JSON body.
+async fn api(stack: &Stack, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let resp = stack
+        .http
+        .request(method, stack.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Invokes a non-HTTP function the way Lambda would.
+async fn invoke(stack: &Stack, function: &str, payload: Value) -> Value {
+    let resp = stack
+        .http
+        .post(stack.url(&format!("/2015-03-31/functions/{function}/invocations")))
+        .json(&payload)
+        .send()
+        .await
+        .expect("invoke");
+    assert!(resp.status().is_success(), "{function}: {}", resp.status());
+    resp.json().await.expect("json")
+}
+
+/// A binary of the workspace, built by `infra/test.sh` before the tests run.
+fn workspace_binary(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    target.join("debug").join(name)
+}
+
+/// Runs an operator tool against the test's Stripe emulator with `env` added; returns stdout.
+fn run_tool(name: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(workspace_binary(name))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} {args:?}: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The built-in catalog with `change` applied, written to a file for `CATALOG_FILE`.
+fn catalog_file(label: &str, change: impl FnOnce(&mut Value)) -> PathBuf {
+    let mut catalog: Value =
+        serde_json::from_str(tierflow::domain::catalog::BUILT_IN_CATALOG).expect("catalog");
+    change(&mut catalog);
+    let path = std::env::temp_dir().join(format!("{}.json", unique_user(label)));
+    std::fs::write(&path, catalog.to_string()).expect("write catalog");
+    path
+}
+
+/// Brings the emulator back to the built-in catalog when dropped, so a failed test leaves no
+/// raised price to the test files that run after it.
+struct RestoreCatalog;
+
+impl Drop for RestoreCatalog {
+    fn drop(&mut self) {
+        run_tool("catalog-sync", &[], &[]);
+    }
+}
+
+/// Puts a card that pays on the customer and the subscription.
+async fn use_paying_card(stripe: &StripeEmulator, who: &Subscribed) {
+    let pm = stripe
+        .post(
+            "/v1/payment_methods/pm_card_visa/attach",
+            Form::new().field("customer", who.customer.as_str()),
+        )
+        .await;
+    let pm = pm["id"].as_str().expect("payment method id");
+    stripe
+        .post(
+            &format!("/v1/customers/{}", who.customer),
+            Form::new().field("invoice_settings[default_payment_method]", pm),
+        )
+        .await;
+    stripe
+        .post(
+            &format!("/v1/subscriptions/{}", who.subscription),
+            Form::new().field("default_payment_method", pm),
+        )
+        .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn a_subscriber_on_a_replaced_price_renews_lapses_recovers_and_upgrades() {
+    let _turn = TURN.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    let user = unique_user("e2e-grandfathered");
+    let token = stack.token(&user, &format!("{user}@example.com"));
+    let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
+    let before = eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
+    assert_eq!(
+        before["price"],
+        json!({"amount": 1900, "currency": "usd", "interval": "month", "legacy": false})
+    );
+
+    // Starter's monthly price goes up: the lookup key moves to a new price, the old one retires.
+    let raised = catalog_file("catalog-raised", |c| {
+        c["tiers"][2]["prices"][0]["unit_amount"] = 2400.into();
+    });
+    let raised = raised.to_str().expect("path");
+    let _restore = RestoreCatalog;
+    let out = run_tool("catalog-sync", &[], &[("CATALOG_FILE", raised)]);
+    assert!(out.contains("deactivate old"), "{out}");
+
+    // The renewal on the old price lands, and the view says it is grandfathered.
+    stripe.advance_clock(32 * 86_400).await;
+    let period_end = before["current_period_end"].clone();
+    let renewed = eventually(&stack, &token, "the renewal", |b| {
+        b["current_period_end"] != period_end
+    })
+    .await;
+    assert_eq!(renewed["tier"], "starter", "{renewed}");
+    assert_eq!(renewed["status"], "active", "{renewed}");
+    assert_eq!(
+        renewed["price"],
+        json!({"amount": 1900, "currency": "usd", "interval": "month", "legacy": true})
+    );
+
+    // It lapses: past due, in grace.
+    stripe.use_failing_card(&sub).await;
+    stripe.advance_clock(32 * 86_400).await;
+    let lapsed = eventually(&stack, &token, "past due", |b| b["status"] == "past_due").await;
+    assert_eq!(lapsed["access"], "grace", "{lapsed}");
+
+    // It recovers: the open invoice is paid with a working card.
+    use_paying_card(&stripe, &sub).await;
+    let latest = stripe
+        .get(&format!("/v1/subscriptions/{}", sub.subscription))
+        .await;
+    let invoice = latest["latest_invoice"].as_str().expect("latest invoice");
+    stripe
+        .post(&format!("/v1/invoices/{invoice}/pay"), Form::new())
+        .await;
+    let recovered = eventually(&stack, &token, "recovery", |b| b["status"] == "active").await;
+    assert_eq!(recovered["access"], "active", "{recovered}");
+    assert_eq!(recovered["price"]["legacy"], true, "{recovered}");
+
+    // An upgrade from the legacy price moves to the catalog's current professional price.
+    let (status, upgraded) = api(
+        &stack,
+        "POST",
+        "/api/v1/subscriptions/upgrade",
+        &token,
+        json!({"target_tier": "professional"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{upgraded}");
+    let after = eventually(&stack, &token, "professional", |b| {
+        b["tier"] == "professional"
+    })
+    .await;
+    assert_eq!(
+        after["price"],
+        json!({"amount": 4900, "currency": "usd", "interval": "month", "legacy": false})
+    );
+}
+
+/// The sync jobs in the sync queue that name `user`. Nothing consumes the queue locally, so
+/// every message is looked at once (hidden for the rest of the run) until the user's show up.
+async fn sync_jobs_for(user: &str) -> Vec<String> {
+    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
+    let queue = std::env::var("SYNC_QUEUE_URL").expect("run through infra/test.sh");
+    let sqs = aws_sdk_sqs::Client::new(
+        &tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await,
+    );
+    let mut found = Vec::new();
+    for _ in 0..300 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .visibility_timeout(3600)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("receive");
+        let messages = received.messages.unwrap_or_default();
+        for m in &messages {
+            let body = m.body().unwrap_or("null");
+            let job: Value = serde_json::from_str(body).expect("a job");
+            if job["user_id"] == user {
+                found.push(body.to_owned());
+            }
+        }
+        if !found.is_empty() && messages.is_empty() {
+            return found;
+        }
+        if messages.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert!(!found.is_empty(), "no sync job for {user} reached {queue}");
+    found
+}
+
+/// Whether the sync dead-letter queue holds a job naming `user`.
+async fn dead_lettered(user: &str) -> bool {
+    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
+    let dlq = std::env::var("SYNC_DLQ_URL").expect("run through infra/test.sh");
+    let sqs = aws_sdk_sqs::Client::new(
+        &tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await,
+    );
+    let received = sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .expect("receive");
+    received
+        .messages
+        .unwrap_or_default()
+        .iter()
+        .any(|m| m.body().is_some_and(|b| b.contains(user)))
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn a_deleted_accounts_sync_jobs_succeed_without_the_identity_provider() {
+    let _turn = TURN.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    let user = unique_user("e2e-deleted");
+    let token = stack.token(&user, &format!("{user}@example.com"));
+    let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
+    eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
+
+    let report = invoke(
+        &stack,
+        "user-deleted",
+        json!({"version": "0", "id": unique_user("e2e-user-deleted"), "detail-type": "user.deleted",
+               "source": "identity.keycloak", "time": "2026-12-02T00:00:00Z",
+               "detail": {"user_id": user}}),
+    )
+    .await;
+    assert_eq!(report["canceled"], json!([sub.subscription]), "{report}");
+    let stripe_sub = stripe
+        .get(&format!("/v1/subscriptions/{}", sub.subscription))
+        .await;
+    assert_eq!(stripe_sub["status"], "canceled");
+
+    // The user's jobs, run by a sync worker whose identity provider is configured but has
+    // no such user any more (nothing answers there): every one succeeds, so none is retried
+    // into the DLQ and no `sync_job_failed` is logged.
+    let jobs = sync_jobs_for(&user).await;
+    let worker = sync_worker_with_keycloak_at("http://127.0.0.1:9").await;
+    for job in &jobs {
+        let outcome = worker.process_message(Some(job)).await;
+        assert!(
+            matches!(&outcome, Ok(r) if !r.keycloak),
+            "{job}: {outcome:?}"
+        );
+    }
+    assert!(!dead_lettered(&user).await);
+}
+
+/// The sync worker on the stack's table with Keycloak configured at `url`.
+async fn sync_worker_with_keycloak_at(url: &str) -> tierflow::sync::worker::Worker {
+    let env: std::collections::HashMap<String, String> = [
+        ("KEYCLOAK_BASE_URL", url),
+        ("KEYCLOAK_REALM", "app"),
+        ("KEYCLOAK_CLIENT_ID", "tierflow-sync"),
+        ("KEYCLOAK_CLIENT_SECRET", "e2e-unused"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
+    let table = std::env::var("TABLE_NAME").expect("run through infra/test.sh");
+    let aws = tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await;
+    let store = std::sync::Arc::new(tierflow::adapters::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        table,
+    ));
+    let catalog = tierflow::domain::Catalog::parse(tierflow::domain::catalog::BUILT_IN_CATALOG)
+        .expect("catalog");
+    tierflow::sync::worker::Worker::with_integrations(
+        store,
+        &env,
+        catalog,
+        std::sync::Arc::new(tierflow::time::SystemClock),
+        |_| unreachable!("no email is configured"),
+    )
+    .expect("worker")
+}
+
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn an_event_failed_on_a_foreign_price_applies_when_replayed_after_the_catalog_learns_it() {
+    let _turn = TURN.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    let user = unique_user("e2e-replay");
+    let token = stack.token(&user, &format!("{user}@example.com"));
+    // A price made outside the catalog: no catalog lookup key, no tier marks, no tier product.
+    let product = stripe
+        .post("/v1/products", Form::new().field("name", "Sales deal"))
+        .await;
+    let lookup_key = unique_user("sales_deal");
+    let price = stripe
+        .post(
+            "/v1/prices",
+            Form::new()
+                .field("product", product["id"].as_str().expect("product id"))
+                .field("unit_amount", "2500")
+                .field("currency", "usd")
+                .field("recurring[interval]", "month")
+                .field("lookup_key", lookup_key.as_str()),
+        )
+        .await;
+    let price_id = price["id"].as_str().expect("price id").to_owned();
+    stripe.subscribe(&user, &lookup_key).await;
+
+    // Its events are recorded failed, and listed with the reason.
+    let mut failed = Vec::new();
+    for _ in 0..100 {
+        let listing = run_tool("replay-events", &["list", "--limit", "1000"], &[]);
+        failed = listing
+            .lines()
+            .filter(|line| line.contains(&price_id))
+            .map(|line| line.split_whitespace().next().unwrap_or("").to_owned())
+            .collect();
+        if failed.len() >= 2 {
+            assert!(listing.contains("is not in the catalog"), "{listing}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        failed.len() >= 2,
+        "the checkout and subscription events failed: {failed:?}"
+    );
+    let (status, body) = stack
+        .get("/api/v1/subscriptions/current", Some(&token))
+        .await;
+    assert_eq!((status, &body["tier"]), (200, &json!("free")), "{body}");
+
+    // The operator adds the price to the catalog as a legacy professional price and replays.
+    let fixed = catalog_file("catalog-legacy", |c| {
+        c["legacy_prices"] =
+            json!([{"price_id": price_id, "tier": "professional", "cycle": "monthly"}]);
+    });
+    let mut args = vec!["replay"];
+    args.extend(failed.iter().map(String::as_str));
+    let out = run_tool(
+        "replay-events",
+        &args,
+        &[("CATALOG_FILE", fixed.to_str().expect("path"))],
+    );
+    assert!(out.contains(": applied"), "{out}");
+    let body = eventually(&stack, &token, "the replayed subscription", |b| {
+        b["tier"] == "professional"
+    })
+    .await;
+    assert_eq!(
+        body["price"],
+        json!({"amount": 2500, "currency": "usd", "interval": "month", "legacy": true})
+    );
+    // Replayed once: the records are no longer failed.
+    let listing = run_tool("replay-events", &["list", "--limit", "1000"], &[]);
+    assert!(!listing.contains(&price_id), "{listing}");
+}
