@@ -167,7 +167,11 @@ class Lago:
         self.delivery_done = threading.Condition(self.lock)
         self.organization_id = str(uuid.uuid4())
         self.hmac_key = args.hmac_key or base64.b64encode(uuid.uuid4().bytes).decode()
-        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if args.private_key:
+            with open(args.private_key, "rb") as f:
+                self.private_key = serialization.load_pem_private_key(f.read(), password=None)
+        else:
+            self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.public_pem = self.private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         self.keys = {args.api_key: None}
@@ -909,6 +913,8 @@ def main():
     parser.add_argument("--webhook-signature", choices=["jwt", "hmac"], default="jwt")
     parser.add_argument("--hmac-key")
     parser.add_argument("--webhook-attempts", type=int, default=3)
+    parser.add_argument("--private-key", help="PEM file of the RSA key that signs jwt webhooks "
+                                              "(default: a new one per start)")
     args = parser.parse_args()
     lago = Lago(args)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(lago))
