@@ -175,6 +175,7 @@ fn harness(lago: &MockServer) -> Harness {
             hmac_key: Some(tierflow::config::Secret::new(HMAC_KEY)),
             issuer: Some(ISSUER.into()),
             public_key: None,
+            signature: None,
         },
         Some(LagoClient::new(lago_config(&lago.url)).unwrap()),
         clock.clone(),
@@ -186,6 +187,8 @@ fn harness(lago: &MockServer) -> Harness {
             store: store.clone(),
             queue: queue.clone(),
             clock,
+            catalog: tierflow::domain::Catalog::parse(tierflow::domain::catalog::BUILT_IN_CATALOG)
+                .unwrap(),
         },
         store,
         queue,

@@ -1,5 +1,7 @@
-//! The Keycloak and Lago clients against HTTP mock servers that check the exact method, path,
-//! headers and body of the documented APIs (Keycloak admin REST; Lago API v1).
+//! The Keycloak client against HTTP mock servers that check the exact method, path, headers and
+//! body of Keycloak's admin REST API; the Lago client against the Lago emulator
+//! (`infra/lago-emulator`, which refuses fields Lago's API does not document) with the Stripe
+//! emulator behind it.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod sync_support;
@@ -8,14 +10,15 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use sync_support::{
-    lago_config, start_lago, FakeKeycloak, MockServer, CLIENT_ID, CLIENT_SECRET, REALM,
+    lago_config, FakeKeycloak, LagoEmulator, LagoOptions, MockServer, StripeSide, CLIENT_ID,
+    CLIENT_SECRET, REALM,
 };
 use tierflow::adapters::memory::MemoryStore;
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
 use tierflow::ports::{BillingStore, Commit, ProfileWrite, SyncJob};
 use tierflow::sync::keycloak::KeycloakClient;
-use tierflow::sync::lago::{LagoClient, LagoCustomer};
+use tierflow::sync::lago::{LagoClient, LagoCustomer, StripeLink};
 use tierflow::sync::worker::{EmailSettings, Worker, DEFAULT_JOB_TIMEOUT};
 use tierflow::time::FixedClock;
 
@@ -194,66 +197,153 @@ async fn a_keycloak_error_names_the_operation_and_status() {
     );
 }
 
-#[tokio::test]
-async fn the_customer_upsert_sends_the_documented_body() {
-    let lago = start_lago().await;
-    let mut config = lago_config(&lago.url);
+fn ada(stripe_customer_id: Option<&str>) -> LagoCustomer {
+    LagoCustomer {
+        external_id: "u1".into(),
+        email: Some("ada@example.com".into()),
+        name: Some("Ada Lovelace".into()),
+        currency: "usd".into(),
+        stripe_customer_id: stripe_customer_id.map(str::to_owned),
+    }
+}
+
+#[test]
+fn the_customer_body_carries_the_billing_configuration_only_when_the_link_changes() {
+    let mut config = lago_config("http://lago.invalid");
     config.stripe_provider_code = Some("stripe_prod".into());
     let client = LagoClient::new(config).unwrap();
-    client
-        .upsert_customer(&LagoCustomer {
-            external_id: "u1".into(),
-            email: Some("ada@example.com".into()),
-            name: Some("Ada Lovelace".into()),
-            currency: "usd".into(),
-            stripe_customer_id: Some("cus_123".into()),
-        })
-        .await
-        .unwrap();
-    let req = &lago.requests()[0];
-    assert_eq!(req.method, "POST");
-    assert_eq!(req.target, "/api/v1/customers");
-    assert_eq!(req.header("authorization"), Some("Bearer lago-test-key"));
-    assert_eq!(req.header("content-type"), Some("application/json"));
+    let fields = json!({"external_id": "u1", "email": "ada@example.com",
+        "name": "Ada Lovelace", "currency": "USD"});
+    let with = |billing: serde_json::Value| {
+        let mut customer = fields.clone();
+        customer["billing_configuration"] = billing;
+        json!({ "customer": customer })
+    };
     assert_eq!(
-        req.json(),
-        json!({"customer": {
-            "external_id": "u1",
-            "email": "ada@example.com",
-            "name": "Ada Lovelace",
-            "currency": "USD",
-            "billing_configuration": {
-                "payment_provider": "stripe",
-                "payment_provider_code": "stripe_prod",
-                "provider_customer_id": "cus_123",
-                "sync": false,
-                "sync_with_provider": false
-            }
-        }})
+        client.customer_body(&ada(Some("cus_123")), &StripeLink::Link("cus_123".into())),
+        with(
+            json!({"payment_provider": "stripe", "payment_provider_code": "stripe_prod",
+            "provider_customer_id": "cus_123", "sync": false, "sync_with_provider": false})
+        )
+    );
+    assert_eq!(
+        client.customer_body(&ada(Some("cus_123")), &StripeLink::Keep),
+        json!({ "customer": fields })
+    );
+    assert_eq!(
+        client.customer_body(&ada(None), &StripeLink::Drop),
+        with(json!({ "payment_provider": null }))
     );
 }
 
 #[tokio::test]
-async fn terminating_a_missing_subscription_is_not_an_error() {
-    let lago = MockServer::start(|_| {
-        (
-            404,
-            r#"{"status":404,"error":"Not Found","code":"subscription_not_found"}"#.into(),
-        )
+async fn a_linked_customer_is_upserted_through_to_its_stripe_customer() {
+    let stripe = StripeSide::start().await;
+    let lago = LagoEmulator::start(LagoOptions {
+        stripe_api_base: Some(stripe.url()),
+        ..Default::default()
     })
     .await;
-    let client = LagoClient::new(lago_config(&lago.url)).unwrap();
-    assert!(!client.terminate_subscription("u|1").await.unwrap());
-    let req = &lago.requests()[0];
-    assert_eq!(req.method, "DELETE");
-    assert_eq!(req.target, "/api/v1/subscriptions/u%7C1");
-    assert_eq!(req.header("authorization"), Some("Bearer lago-test-key"));
+    let client = LagoClient::new(lago.config()).unwrap();
+    let cus = stripe.create_customer("old@example.com").await;
+    assert_eq!(client.customer("u1").await.unwrap(), None);
 
-    let failing =
-        MockServer::start(|_| (422, r#"{"status":422,"code":"validation_errors"}"#.into())).await;
-    let client = LagoClient::new(lago_config(&failing.url)).unwrap();
-    let err = client.terminate_subscription("u1").await.unwrap_err();
-    assert!(err.to_string().contains("422"), "{err}");
+    let link = StripeLink::Link(cus.clone());
+    client
+        .upsert_customer(&ada(Some(&cus)), &link)
+        .await
+        .unwrap();
+    let state = client.customer("u1").await.unwrap().unwrap();
+    assert_eq!(state.stripe_customer_id(), Some(cus.as_str()));
+    assert_eq!(
+        stripe.customer(&cus).await["email"],
+        "old@example.com",
+        "linking an existing Stripe customer writes nothing to it"
+    );
+
+    // Once linked, every upsert makes Lago write its name and email to the Stripe customer.
+    client
+        .upsert_customer(&ada(Some(&cus)), &StripeLink::Keep)
+        .await
+        .unwrap();
+    let on_stripe = stripe.customer(&cus).await;
+    assert_eq!(
+        (&on_stripe["email"], &on_stripe["name"]),
+        (&json!("ada@example.com"), &json!("Ada Lovelace"))
+    );
+
+    // When that Stripe customer is gone, the upsert is a permanent 422 until the link is dropped.
+    stripe.delete_customer(&cus).await;
+    let err = client
+        .upsert_customer(&ada(Some(&cus)), &StripeLink::Keep)
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err}");
+    assert!(err.to_string().contains("third_party_error"), "{err}");
+    client
+        .upsert_customer(&ada(None), &StripeLink::Drop)
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .customer("u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .stripe_customer_id(),
+        None
+    );
+    client
+        .upsert_customer(&ada(None), &StripeLink::Keep)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn lagos_answers_are_classified_and_only_a_named_404_counts_as_terminated() {
+    let lago = LagoEmulator::start(LagoOptions::default()).await;
+    let client = LagoClient::new(lago.config()).unwrap();
+    assert!(!client.terminate_subscription("u|1").await.unwrap());
+    client
+        .assign_plan("u1", "u1", "tierflow_starter", None)
+        .await
+        .unwrap();
+    assert!(client.terminate_subscription("u1").await.unwrap());
+    assert!(
+        !client.terminate_subscription("u1").await.unwrap(),
+        "already terminated"
+    );
+
+    let unknown_plan = client
+        .assign_plan("u1", "u1", "no_such_plan", None)
+        .await
+        .unwrap_err();
+    assert!(unknown_plan.is_permanent(), "{unknown_plan}");
+    assert!(unknown_plan.to_string().contains("plan_not_found"));
+
+    // A 404 that names nothing (here: a wrong API URL) is an error, not "already terminated".
+    let misplaced = LagoClient::new(lago_config(&format!("{}/lago", lago.url))).unwrap();
+    let err = misplaced.terminate_subscription("u1").await.unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+
+    let mut restricted = lago.config();
+    restricted.api_key = tierflow::config::Secret::new(sync_support::LAGO_KEY_WITHOUT_PUBLIC_KEY);
+    let forbidden = LagoClient::new(restricted)
+        .unwrap()
+        .webhook_public_key()
+        .await
+        .unwrap_err();
+    assert!(
+        forbidden.is_permanent() && forbidden.to_string().contains("403"),
+        "{forbidden}"
+    );
+
+    for status in [500, 503, 429] {
+        lago.fail_next("DELETE", "/api/v1/subscriptions/", status, 1)
+            .await;
+        let outage = client.terminate_subscription("u1").await.unwrap_err();
+        assert!(!outage.is_permanent(), "{status}: {outage}");
+    }
 }
 
 async fn save(store: &MemoryStore, profile: BillingProfile) {
@@ -274,12 +364,12 @@ async fn save(store: &MemoryStore, profile: BillingProfile) {
         .unwrap();
 }
 
-fn worker(store: Arc<MemoryStore>, kc: &FakeKeycloak, lago: &MockServer) -> Worker {
+fn worker(store: Arc<MemoryStore>, kc: &FakeKeycloak, lago: &LagoEmulator) -> Worker {
     let clock = Arc::new(FixedClock::at(NOW));
     Worker {
         store,
         keycloak: Some(KeycloakClient::new(kc.config(), clock.clone()).unwrap()),
-        lago: Some(LagoClient::new(lago_config(&lago.url)).unwrap()),
+        lago: Some(LagoClient::new(lago.config()).unwrap()),
         mailer: None,
         email: EmailSettings {
             product_name: "Acme".into(),
@@ -295,16 +385,23 @@ fn worker(store: Arc<MemoryStore>, kc: &FakeKeycloak, lago: &MockServer) -> Work
 async fn a_plan_change_uses_the_same_external_subscription_id_and_cancel_terminates_it() {
     let kc = FakeKeycloak::start().await;
     kc.add_user("user-7", "ada@example.com");
-    let lago = start_lago().await;
+    let stripe = StripeSide::start().await;
+    let lago = LagoEmulator::start(LagoOptions {
+        stripe_api_base: Some(stripe.url()),
+        ..Default::default()
+    })
+    .await;
     let store = Arc::new(MemoryStore::new());
     let worker = worker(store.clone(), &kc, &lago);
     let user = UserId::parse("user-7").unwrap();
+    let cus = stripe.create_customer("ada@example.com").await;
 
     let mut profile = BillingProfile::new_free(user.clone());
     profile.tier = Tier::Starter;
     profile.status = SubscriptionStatus::Active;
-    profile.customer_id = Some("cus_7".into());
+    profile.customer_id = Some(cus.clone());
     profile.subscription_id = Some("sub_7".into());
+    profile.current_period_start = Some(1_792_713_600); // 2026-10-23
     save(&store, profile.clone()).await;
     worker
         .sync(&SyncJob::state(user.clone(), "evt_1"))
@@ -318,33 +415,46 @@ async fn a_plan_change_uses_the_same_external_subscription_id_and_cancel_termina
         .await
         .unwrap();
 
-    let plans: Vec<serde_json::Value> = lago
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.target == "/api/v1/subscriptions")
-        .map(|r| r.json())
+    let subs = lago.subscriptions("user-7").await;
+    let summary: Vec<_> = subs
+        .iter()
+        .map(|s| {
+            (
+                s["external_id"].as_str().unwrap(),
+                s["plan_code"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+                s["subscription_at"].as_str().unwrap(),
+                s["billing_time"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
-        plans,
+        summary,
         [
-            json!({"subscription": {"external_customer_id": "user-7", "plan_code": "tierflow_starter",
-                "external_id": "user-7", "billing_time": "anniversary"}}),
-            json!({"subscription": {"external_customer_id": "user-7", "plan_code": "tierflow_professional",
-                "external_id": "user-7", "billing_time": "anniversary"}}),
+            (
+                "user-7",
+                "tierflow_starter",
+                "terminated",
+                "2026-10-23T00:00:00Z",
+                "anniversary"
+            ),
+            (
+                "user-7",
+                "tierflow_professional",
+                "active",
+                "2026-10-23T00:00:00Z",
+                "anniversary"
+            ),
         ]
     );
-    // The customer was upserted with the name Keycloak knows and the Stripe customer.
-    let customer = lago
-        .requests()
-        .into_iter()
-        .find(|r| r.target == "/api/v1/customers")
-        .unwrap()
-        .json();
-    assert_eq!(customer["customer"]["name"], "Ada Lovelace");
-    assert_eq!(customer["customer"]["email"], "ada@example.com");
+    // The customer carries the name Keycloak knows and the link to the Stripe customer.
+    let customer = lago.customer("user-7").await.unwrap();
+    assert_eq!(customer["name"], "Ada Lovelace");
+    assert_eq!(customer["email"], "ada@example.com");
+    assert_eq!(customer["currency"], "USD");
     assert_eq!(
-        customer["customer"]["billing_configuration"]["provider_customer_id"],
-        "cus_7"
+        customer["billing_configuration"]["provider_customer_id"],
+        json!(cus)
     );
     assert_eq!(
         kc.user("user-7").unwrap()["attributes"]["subscription_tier"],
@@ -354,9 +464,13 @@ async fn a_plan_change_uses_the_same_external_subscription_id_and_cancel_termina
     profile.clear_subscription();
     save(&store, profile).await;
     worker.sync(&SyncJob::state(user, "evt_3")).await.unwrap();
-    let last = lago.requests().pop().unwrap();
-    assert_eq!(last.method, "DELETE");
-    assert_eq!(last.target, "/api/v1/subscriptions/user-7");
+    let statuses: Vec<_> = lago
+        .subscriptions("user-7")
+        .await
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["terminated", "terminated"]);
     let attrs = &kc.user("user-7").unwrap()["attributes"];
     assert_eq!(attrs["subscription_tier"], json!(["free"]));
     assert_eq!(attrs["stripe_subscription_id"], serde_json::Value::Null);

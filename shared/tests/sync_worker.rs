@@ -6,7 +6,9 @@ mod sync_support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use sync_support::{lago_config, start_hanging_server, start_lago, FakeKeycloak};
+use sync_support::{
+    lago_config, start_hanging_server, FakeKeycloak, LagoEmulator, LagoOptions, StripeSide,
+};
 use tierflow::adapters::memory::{MemoryBus, MemoryQueue, MemoryStore};
 use tierflow::config::{Secret, StripeConfig, WebhookConfig};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
@@ -195,10 +197,17 @@ async fn a_stripe_webhook_never_waits_on_keycloak_lago_or_email() {
 async fn a_job_pushes_keycloak_and_lago_then_emails_the_user() {
     let kc = FakeKeycloak::start().await;
     kc.add_user("user-mail", "ada@example.com");
-    let lago = start_lago().await;
+    let stripe = StripeSide::start().await;
+    let lago = LagoEmulator::start(LagoOptions {
+        stripe_api_base: Some(stripe.url()),
+        ..Default::default()
+    })
+    .await;
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
-    let payload = subscription_event("evt_sync_2", "user-mail");
+    let customer = stripe.create_customer("ada@example.com").await;
+    let payload = subscription_event("evt_sync_2", "user-mail")
+        .replace("\"cus_1\"", &format!("\"{customer}\""));
     let signature = sign(SECRET, NOW, payload.as_bytes());
     let config = WebhookConfig {
         secrets: vec![Secret::new(SECRET)],
@@ -220,7 +229,7 @@ async fn a_job_pushes_keycloak_and_lago_then_emails_the_user() {
     let worker = worker_with(
         store.clone(),
         Some(KeycloakClient::new(kc.config(), Arc::new(FixedClock::at(NOW))).unwrap()),
-        Some(LagoClient::new(lago_config(&lago.url)).unwrap()),
+        Some(LagoClient::new(lago.config()).unwrap()),
         Some(Arc::new(OutboxMailer::new(
             &outbox_dir,
             "billing@example.com",
@@ -242,7 +251,15 @@ async fn a_job_pushes_keycloak_and_lago_then_emails_the_user() {
         serde_json::json!(["sub_1"])
     );
     assert_eq!(attrs["locale"], serde_json::json!(["en"]));
-    assert_eq!(lago.count("POST", "/api/v1/subscriptions"), 1);
+    let subscriptions = lago.subscriptions("user-mail").await;
+    assert_eq!(subscriptions.len(), 1);
+    assert_eq!(
+        (&subscriptions[0]["plan_code"], &subscriptions[0]["status"]),
+        (
+            &serde_json::json!("tierflow_professional"),
+            &serde_json::json!("active")
+        )
+    );
 
     // The profile has no email; the address came from Keycloak.
     let files: Vec<_> = std::fs::read_dir(&outbox_dir)
@@ -259,6 +276,11 @@ async fn a_job_pushes_keycloak_and_lago_then_emails_the_user() {
     // A duplicate of the job changes nothing and rewrites the same outbox entry.
     worker.sync(&job).await.unwrap();
     assert_eq!(kc.server.count("PUT", "/admin"), 1, "no second PUT");
+    assert_eq!(
+        lago.subscriptions("user-mail").await.len(),
+        1,
+        "Lago unchanged"
+    );
     assert_eq!(std::fs::read_dir(&outbox_dir).unwrap().count(), 2);
     std::fs::remove_dir_all(&outbox_dir).unwrap();
 }

@@ -70,6 +70,7 @@ mod tests {
                 hmac_key: Some(Secret::new(hmac_key)),
                 issuer: None,
                 public_key: None,
+                signature: None,
             },
             None,
             clock.clone(),
@@ -82,6 +83,10 @@ mod tests {
                     store: store.clone(),
                     queue: queue.clone(),
                     clock,
+                    catalog: tierflow::domain::Catalog::parse(
+                        tierflow::domain::catalog::BUILT_IN_CATALOG,
+                    )
+                    .unwrap(),
                 },
             },
             store,

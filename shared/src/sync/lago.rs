@@ -1,12 +1,15 @@
-//! Lago's API v1: the customer upserted by external id, the subscription's plan assigned on one
-//! external subscription id (Lago applies upgrades at once and downgrades at its next billing
-//! date), termination, and the public key that signs Lago's webhooks.
+//! Lago's API v1: the customer upserted by external id (its Stripe link sent only when it
+//! changes), the subscription's plan assigned on one external subscription id, termination, and
+//! the public key that signs Lago's webhooks.
 //!
 //! Stripe bills the subscription; Lago prices usage only. Lago plans must therefore have a zero
-//! base amount, or the plan's fixed fee would be invoiced twice (see `infra/SYNCS.md`).
+//! base amount, or the plan's fixed fee would be invoiced twice. With zero-base plans Lago treats
+//! every plan change as an upgrade (it compares yearly amounts): the old subscription is
+//! terminated and its usage invoiced at once (see `infra/SYNCS.md`).
 
 use super::{http_client, path_segment, snippet};
 use crate::config::{ConfigError, Env, EnvSource, Secret};
+use crate::time::{rfc3339, UnixTime};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -54,6 +57,9 @@ pub enum LagoError {
     Status {
         operation: &'static str,
         status: u16,
+        /// The `code` of Lago's error envelope (`validation_errors`, `plan_not_found`,
+        /// `third_party_error`, ...), when the body has one.
+        code: Option<String>,
         detail: String,
     },
     #[error("Lago's answer to {operation} is not what its API documents: {detail}")]
@@ -64,7 +70,9 @@ pub enum LagoError {
 }
 
 impl LagoError {
-    /// A 4xx other than 401, 408 or 429: the same request will be refused again.
+    /// A 4xx other than 401, 408 or 429: the same request will be refused again (Lago's 400
+    /// bad request, 403 key without the permission, 404 `*_not_found`, 422 validation or
+    /// `third_party_error`). 5xx, 429 and network failures are outages worth a retry.
     pub fn is_permanent(&self) -> bool {
         match self {
             LagoError::Status { status, .. } => super::keycloak::is_permanent_status(*status),
@@ -84,6 +92,51 @@ pub struct LagoCustomer {
     pub currency: String,
     /// The Stripe customer Lago charges usage invoices to.
     pub stripe_customer_id: Option<String>,
+}
+
+/// What Lago holds for a customer that Tierflow compares before an upsert.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LagoCustomerState {
+    pub billing_configuration: LagoBillingConfiguration,
+}
+
+/// The payment provider link of a Lago customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct LagoBillingConfiguration {
+    pub payment_provider: Option<String>,
+    pub provider_customer_id: Option<String>,
+}
+
+impl LagoCustomerState {
+    /// The Stripe customer Lago is linked to, if any.
+    pub fn stripe_customer_id(&self) -> Option<&str> {
+        let billing = &self.billing_configuration;
+        (billing.payment_provider.as_deref() == Some("stripe"))
+            .then_some(billing.provider_customer_id.as_deref())
+            .flatten()
+    }
+}
+
+/// What an upsert does to the customer's Stripe link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StripeLink {
+    /// Leave the link as it is: no `billing_configuration` is sent.
+    Keep,
+    /// Link this existing Stripe customer (Lago must not create another one).
+    Link(String),
+    /// Drop the link (`payment_provider: null`): the Stripe customer is gone.
+    Drop,
+}
+
+impl StripeLink {
+    /// The change that brings Lago's link (`current`) to Tierflow's Stripe customer (`wanted`).
+    pub fn between(current: Option<&str>, wanted: Option<&str>) -> Self {
+        match (current, wanted) {
+            (current, Some(wanted)) if current != Some(wanted) => StripeLink::Link(wanted.into()),
+            (Some(_), None) => StripeLink::Drop,
+            _ => StripeLink::Keep,
+        }
+    }
 }
 
 /// The Lago API client.
@@ -132,8 +185,10 @@ impl LagoClient {
         Ok((status, text))
     }
 
-    /// The body of `POST /api/v1/customers` for `customer`.
-    pub fn customer_body(&self, customer: &LagoCustomer) -> Value {
+    /// The body of `POST /api/v1/customers` for `customer`, with the billing configuration
+    /// only when `link` changes it: once linked, every upsert makes Lago update the Stripe
+    /// customer anyway (name and email), so the link itself is sent once.
+    pub fn customer_body(&self, customer: &LagoCustomer, link: &StripeLink) -> Value {
         let mut fields = Map::new();
         fields.insert("external_id".into(), json!(customer.external_id));
         fields.insert("currency".into(), json!(customer.currency.to_uppercase()));
@@ -143,54 +198,99 @@ impl LagoClient {
         if let Some(name) = &customer.name {
             fields.insert("name".into(), json!(name));
         }
-        if let Some(stripe_customer) = &customer.stripe_customer_id {
-            // The Stripe customer already exists: Lago must link it, not create another one.
-            let mut billing = Map::new();
-            billing.insert("payment_provider".into(), json!("stripe"));
-            if let Some(code) = &self.config.stripe_provider_code {
-                billing.insert("payment_provider_code".into(), json!(code));
+        match link {
+            StripeLink::Keep => {}
+            StripeLink::Link(stripe_customer) => {
+                let mut billing = Map::new();
+                billing.insert("payment_provider".into(), json!("stripe"));
+                if let Some(code) = &self.config.stripe_provider_code {
+                    billing.insert("payment_provider_code".into(), json!(code));
+                }
+                billing.insert("provider_customer_id".into(), json!(stripe_customer));
+                billing.insert("sync".into(), json!(false));
+                billing.insert("sync_with_provider".into(), json!(false));
+                fields.insert("billing_configuration".into(), Value::Object(billing));
             }
-            billing.insert("provider_customer_id".into(), json!(stripe_customer));
-            billing.insert("sync".into(), json!(false));
-            billing.insert("sync_with_provider".into(), json!(false));
-            fields.insert("billing_configuration".into(), Value::Object(billing));
+            // Lago discards the provider customer and calls no provider.
+            StripeLink::Drop => {
+                fields.insert(
+                    "billing_configuration".into(),
+                    json!({ "payment_provider": null }),
+                );
+            }
         }
         json!({ "customer": fields })
     }
 
     /// `POST /api/v1/customers`: creates the customer or updates the one with this external id.
-    pub async fn upsert_customer(&self, customer: &LagoCustomer) -> Result<(), LagoError> {
+    /// A linked customer's upsert also updates its Stripe customer, synchronously: a Stripe
+    /// customer that is gone makes it a 422 `third_party_error` unless `link` drops it.
+    pub async fn upsert_customer(
+        &self,
+        customer: &LagoCustomer,
+        link: &StripeLink,
+    ) -> Result<(), LagoError> {
         const OP: &str = "upsert customer";
         let (status, body) = self
             .call(
                 OP,
                 Method::POST,
                 "customers",
-                Some(self.customer_body(customer)),
+                Some(self.customer_body(customer, link)),
             )
             .await?;
         ok_or_error(OP, status, &body)
     }
 
+    /// `GET /api/v1/customers/{external_id}`: the customer's Stripe link, or `None` when Lago
+    /// has no such customer yet.
+    pub async fn customer(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<LagoCustomerState>, LagoError> {
+        const OP: &str = "get customer";
+        let path = format!("customers/{}", path_segment(external_id));
+        let (status, body) = self.call(OP, Method::GET, &path, None).await?;
+        if is_not_found(status, &body, "customer_not_found") {
+            return Ok(None);
+        }
+        ok_or_error(OP, status, &body)?;
+        #[derive(Deserialize)]
+        struct Envelope {
+            customer: LagoCustomerState,
+        }
+        serde_json::from_str::<Envelope>(&body)
+            .map(|e| Some(e.customer))
+            .map_err(|e| LagoError::Decode {
+                operation: OP,
+                detail: e.to_string(),
+            })
+    }
+
     /// `POST /api/v1/subscriptions` with the user's one external subscription id: creates the
-    /// subscription, changes its plan (upgrade now, downgrade at Lago's next billing date), or
-    /// returns it unchanged when it is already on `plan_code`.
+    /// subscription, returns it unchanged when it is already on `plan_code`, or changes its plan
+    /// (with zero-base plans always Lago's upgrade: the old one terminated and billed now).
+    /// `anchor` (Stripe's period start) becomes `subscription_at`, which Lago uses only when it
+    /// creates the subscription; a plan change keeps the first one's.
     pub async fn assign_plan(
         &self,
         external_customer_id: &str,
         external_subscription_id: &str,
         plan_code: &str,
+        anchor: Option<UnixTime>,
     ) -> Result<(), LagoError> {
         const OP: &str = "assign plan";
-        let body = json!({
-            "subscription": {
-                "external_customer_id": external_customer_id,
-                "plan_code": plan_code,
-                "external_id": external_subscription_id,
-                // Billed from the day it starts, like the Stripe subscription it mirrors.
-                "billing_time": "anniversary"
-            }
+        let mut subscription = json!({
+            "external_customer_id": external_customer_id,
+            "plan_code": plan_code,
+            "external_id": external_subscription_id,
+            // Billed on Stripe's anniversary, like the Stripe subscription it mirrors.
+            "billing_time": "anniversary"
         });
+        if let Some(anchor) = anchor {
+            subscription["subscription_at"] = json!(rfc3339(anchor));
+        }
+        let body = json!({ "subscription": subscription });
         let (status, text) = self
             .call(OP, Method::POST, "subscriptions", Some(body))
             .await?;
@@ -203,7 +303,7 @@ impl LagoClient {
         const OP: &str = "terminate subscription";
         let path = format!("subscriptions/{}", path_segment(external_id));
         let (status, body) = self.call(OP, Method::DELETE, &path, None).await?;
-        if status == StatusCode::NOT_FOUND {
+        if is_not_found(status, &body, "subscription_not_found") {
             return Ok(false);
         }
         ok_or_error(OP, status, &body).map(|()| true)
@@ -235,22 +335,59 @@ impl LagoClient {
     }
 }
 
-/// Lago hands out its webhook key as base64 of the PEM text; a PEM given as is passes through.
+/// Lago serves its webhook key as base64 of the PEM text, in lines of 60 (Ruby's
+/// `Base64.encode64`); a PEM given as is is accepted too. Either may arrive with its line breaks
+/// as real newlines, as the two characters `\n` (copied out of the JSON answer), or as spaces (a
+/// one-line stack parameter): the PEM is rebuilt from its base64 body.
 pub fn decode_public_key(raw: &str) -> Result<String, String> {
     use base64::Engine as _;
-    let raw = raw.trim();
-    if raw.starts_with("-----BEGIN") {
-        return Ok(raw.replace("\\n", "\n"));
+    let raw = raw.trim().replace("\\n", "\n");
+    let pem = if raw.starts_with("-----BEGIN") {
+        raw
+    } else {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(without_whitespace(&raw))
+            .map_err(|e| format!("the public key is not base64: {e}"))?;
+        String::from_utf8(bytes).map_err(|_| "the public key is not PEM text".to_owned())?
+    };
+    normalize_pem(&pem).ok_or_else(|| "the public key is not PEM text".to_owned())
+}
+
+fn without_whitespace(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The PEM block rewritten with its header, 64-character base64 lines and footer.
+fn normalize_pem(text: &str) -> Option<String> {
+    let text = text.trim().replace("\\n", "\n");
+    let rest = text.strip_prefix("-----BEGIN ")?;
+    let (label, rest) = rest.split_once("-----")?;
+    let footer = format!("-----END {label}-----");
+    let (body, _) = rest.split_once(&footer)?;
+    let body = without_whitespace(body);
+    if body.is_empty() {
+        return None;
     }
-    let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .map_err(|e| format!("the public key is not base64: {e}"))?;
-    let pem = String::from_utf8(bytes).map_err(|_| "the public key is not PEM text".to_owned())?;
-    if !pem.trim_start().starts_with("-----BEGIN") {
-        return Err("the public key is not PEM text".into());
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).ok()?);
+        pem.push('\n');
     }
-    Ok(pem)
+    pem.push_str(&footer);
+    pem.push('\n');
+    Some(pem)
+}
+
+/// Lago's 404 for a missing resource names it (`subscription_not_found`): any other 404 (a
+/// wrong API URL, a route Lago does not have) is an error, not an absence.
+fn is_not_found(status: StatusCode, body: &str, code: &str) -> bool {
+    status == StatusCode::NOT_FOUND && error_code(body).as_deref() == Some(code)
+}
+
+/// The `code` of Lago's error envelope `{"status", "error", "code", "error_details"}`.
+fn error_code(body: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    value.get("code")?.as_str().map(str::to_owned)
 }
 
 fn ok_or_error(operation: &'static str, status: StatusCode, body: &str) -> Result<(), LagoError> {
@@ -260,6 +397,7 @@ fn ok_or_error(operation: &'static str, status: StatusCode, body: &str) -> Resul
         Err(LagoError::Status {
             operation,
             status: status.as_u16(),
+            code: error_code(body),
             detail: snippet(body, 300),
         })
     }
@@ -294,14 +432,126 @@ mod tests {
     }
 
     #[test]
-    fn public_keys_decode_from_base64_pem() {
+    fn public_keys_decode_from_base64_pem_however_its_lines_are_broken() {
         use base64::Engine as _;
-        let pem = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n";
-        let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
-        assert_eq!(decode_public_key(&b64).unwrap(), pem);
-        assert_eq!(decode_public_key(pem).unwrap(), pem.trim());
+        let body = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW/VDL5AaWTg0nLVkjRo9z+40RQzuVaE8AkAFmxZzow3x+VJYKdjykkJ0iT9wCS0DRTXu269V264Vf/3jvredZiKRkgwlL9xNAwxXFg0x/XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC+9aGVd+Gyn1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmwIDAQAB";
+        let wrapped = |width: usize| -> String {
+            body.as_bytes()
+                .chunks(width)
+                .map(|l| std::str::from_utf8(l).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            wrapped(64)
+        );
+        let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+        // Ruby's Base64.encode64, as Lago serves it: lines of 60, each ending in a newline.
+        let served: String = encode(&pem)
+            .as_bytes()
+            .chunks(60)
+            .map(|l| format!("{}\n", std::str::from_utf8(l).unwrap()))
+            .collect();
+        for (shape, raw) in [
+            ("PEM", pem.clone()),
+            ("PEM on one line", pem.replace('\n', " ")),
+            ("PEM with literal \\n", pem.replace('\n', "\\n")),
+            (
+                "PEM in 76-column lines",
+                pem.replace(&wrapped(64), &wrapped(76)),
+            ),
+            ("base64", encode(&pem)),
+            ("base64 as Lago serves it", served.clone()),
+            ("base64 copied out of the JSON", served.replace('\n', "\\n")),
+        ] {
+            assert_eq!(
+                decode_public_key(&raw).as_deref(),
+                Ok(pem.as_str()),
+                "{shape}"
+            );
+        }
         assert!(decode_public_key("not base64!").is_err());
-        let not_pem = base64::engine::general_purpose::STANDARD.encode("hello");
-        assert!(decode_public_key(&not_pem).is_err());
+        assert!(decode_public_key(&encode("hello")).is_err());
+        assert!(decode_public_key("-----BEGIN PUBLIC KEY----- -----END PUBLIC KEY-----").is_err());
+    }
+
+    #[test]
+    fn the_stripe_link_is_sent_only_when_it_changes() {
+        for (current, wanted, link) in [
+            (None, None, StripeLink::Keep),
+            (Some("cus_1"), Some("cus_1"), StripeLink::Keep),
+            (None, Some("cus_1"), StripeLink::Link("cus_1".into())),
+            (
+                Some("cus_0"),
+                Some("cus_1"),
+                StripeLink::Link("cus_1".into()),
+            ),
+            (Some("cus_1"), None, StripeLink::Drop),
+        ] {
+            assert_eq!(
+                StripeLink::between(current, wanted),
+                link,
+                "{current:?} → {wanted:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lago_refusals_are_permanent_and_outages_transient() {
+        let status = |status, code: Option<&str>| LagoError::Status {
+            operation: "assign plan",
+            status,
+            code: code.map(str::to_owned),
+            detail: String::new(),
+        };
+        for (error, permanent) in [
+            (status(422, Some("validation_errors")), true),
+            (status(422, Some("third_party_error")), true),
+            (status(404, Some("plan_not_found")), true),
+            (
+                status(403, Some("write_action_not_allowed_for_subscription")),
+                true,
+            ),
+            (status(400, None), true),
+            (status(401, None), false),
+            (status(429, Some("too_many_provider_requests")), false),
+            (status(500, None), false),
+            (status(503, None), false),
+            (
+                LagoError::Unreachable {
+                    operation: "assign plan",
+                    detail: "connection refused".into(),
+                },
+                false,
+            ),
+        ] {
+            assert_eq!(error.is_permanent(), permanent, "{error}");
+        }
+    }
+
+    #[test]
+    fn only_a_named_404_is_an_absence() {
+        let missing = r#"{"status":404,"error":"Not Found","code":"subscription_not_found"}"#;
+        assert!(is_not_found(
+            StatusCode::NOT_FOUND,
+            missing,
+            "subscription_not_found"
+        ));
+        assert!(!is_not_found(
+            StatusCode::NOT_FOUND,
+            missing,
+            "customer_not_found"
+        ));
+        assert!(!is_not_found(
+            StatusCode::NOT_FOUND,
+            "<html>Not Found</html>",
+            "subscription_not_found"
+        ));
+        assert!(!is_not_found(
+            StatusCode::OK,
+            missing,
+            "subscription_not_found"
+        ));
     }
 }

@@ -1,15 +1,17 @@
 //! Lago's webhooks: verified by `X-Lago-Signature-Algorithm` (`hmac`: base64 HMAC-SHA256 of the
 //! raw body with the organization's HMAC key; `jwt`: RS256 with claims `data` = the raw body and
-//! `iss` = the Lago API URL, checked with Lago's public key, fetched once and cached), deduped on
-//! `X-Lago-Unique-Key`, audited (subscription.* and invoice.*), and, for a subscription Lago
-//! terminated, reconciled by a sync job that re-asserts Tierflow's state.
+//! `iss` = Lago's own `LAGO_API_URL`, checked with Lago's public key, fetched once and cached),
+//! deduped on `X-Lago-Unique-Key`, audited (subscription.* and invoice.*), and, for a subscription
+//! Lago terminated on its own, reconciled by a sync job that re-asserts Tierflow's state.
 //!
 //! Lago retries a failed delivery only about three times within ~20 s, so a delivery is
 //! recorded first and processed after; the processing (enqueueing a level-triggered job) is
 //! harmless to repeat, so a duplicate delivery repeats it instead of skipping it.
 
 use super::lago::{decode_public_key, LagoClient};
+use super::worker::lago_plan;
 use crate::config::{ConfigError, Env, EnvSource, Secret};
+use crate::domain::Catalog;
 use crate::domain::UserId;
 use crate::http::ApiError;
 use crate::ports::{BillingStore, LagoWebhookRecord, SyncJob, SyncQueue, SyncTarget};
@@ -61,25 +63,63 @@ const SUMMARY_FIELDS: [&str; 20] = [
 pub struct LagoWebhookConfig {
     /// `LAGO_WEBHOOK_HMAC_KEY`: the organization's HMAC key, for endpoints set to `hmac`.
     pub hmac_key: Option<Secret>,
-    /// `LAGO_WEBHOOK_ISSUER` (default `LAGO_API_URL`): the `iss` Lago puts in `jwt` signatures.
+    /// `LAGO_WEBHOOK_ISSUER`, else `LAGO_API_URL` without `/api/v1`: the `iss` of `jwt`
+    /// signatures, which Lago sets to its own `LAGO_API_URL` (the API root).
     pub issuer: Option<String>,
     /// `LAGO_WEBHOOK_PUBLIC_KEY`: Lago's public key (PEM, or base64 of it) instead of fetching
     /// it from `GET /api/v1/webhooks/json_public_key`.
     pub public_key: Option<String>,
+    /// `LAGO_WEBHOOK_SIGNATURE` (`jwt` or `hmac`): the algorithm the endpoint is registered
+    /// with in Lago. With `jwt`, start-up fails unless the public key can be read.
+    pub signature: Option<SignatureAlgorithm>,
+}
+
+/// The signature algorithm of a Lago webhook endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureAlgorithm {
+    Jwt,
+    Hmac,
 }
 
 impl LagoWebhookConfig {
     pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
         let env = Env(source);
+        let signature = match env
+            .optional("LAGO_WEBHOOK_SIGNATURE")
+            .as_deref()
+            .map(str::trim)
+        {
+            None => None,
+            Some(a) if a.eq_ignore_ascii_case("jwt") => Some(SignatureAlgorithm::Jwt),
+            Some(a) if a.eq_ignore_ascii_case("hmac") => Some(SignatureAlgorithm::Hmac),
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "LAGO_WEBHOOK_SIGNATURE",
+                    reason: "expected jwt or hmac".into(),
+                })
+            }
+        };
         Ok(Self {
             hmac_key: env.optional("LAGO_WEBHOOK_HMAC_KEY").map(Secret::new),
             issuer: env
                 .optional("LAGO_WEBHOOK_ISSUER")
-                .or_else(|| env.optional("LAGO_API_URL"))
-                .map(|u| u.trim().trim_end_matches('/').to_owned()),
+                .map(|u| u.trim().trim_end_matches('/').to_owned())
+                .or_else(|| env.optional("LAGO_API_URL").map(|u| lago_issuer(&u))),
             public_key: env.optional("LAGO_WEBHOOK_PUBLIC_KEY"),
+            signature,
         })
     }
+}
+
+/// The `iss` Lago signs with for an API reached at `api_url`: Lago's `LAGO_API_URL` is its root,
+/// so a URL given with the `/api/v1` path (as API clients often are) loses it.
+pub fn lago_issuer(api_url: &str) -> String {
+    api_url
+        .trim()
+        .trim_end_matches('/')
+        .trim_end_matches("/api/v1")
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 /// Why a delivery's signature was not accepted.
@@ -154,7 +194,8 @@ impl LagoSignatureVerifier {
         let jwt = match (config.issuer, source) {
             (Some(issuer), Some(source)) => {
                 let mut validation = Validation::new(Algorithm::RS256);
-                validation.set_issuer(&[issuer]);
+                // Lago's LAGO_API_URL is used as it was written, with or without a final slash.
+                validation.set_issuer(&[format!("{issuer}/"), issuer]);
                 // Lago signs no expiry: the issuer is the only registered claim to require.
                 validation.validate_exp = false;
                 validation.set_required_spec_claims(&["iss"]);
@@ -171,6 +212,16 @@ impl LagoSignatureVerifier {
             jwt,
             clock,
         })
+    }
+
+    /// Reads Lago's public key now, for a start-up that fails clearly rather than a 503 on
+    /// every delivery: a fixed key is already parsed; a fetched one is fetched and cached.
+    pub async fn check_jwt_key(&self) -> Result<(), SignatureError> {
+        let jwt = self
+            .jwt
+            .as_ref()
+            .ok_or(SignatureError::NotConfigured("jwt"))?;
+        self.public_key(jwt, false).await.map(|_| ())
     }
 
     /// Which algorithms this endpoint accepts, for the startup line.
@@ -327,6 +378,8 @@ pub struct LagoWebhookReceiver {
     pub store: Arc<dyn BillingStore>,
     pub queue: Arc<dyn SyncQueue>,
     pub clock: Arc<dyn Clock>,
+    /// The tiers' Lago plans, to tell a termination Tierflow caused from one it must undo.
+    pub catalog: Catalog,
 }
 
 impl LagoWebhookReceiver {
@@ -340,8 +393,19 @@ impl LagoWebhookReceiver {
         let lago = super::lago::LagoConfig::load(&source)?
             .map(LagoClient::new)
             .transpose()?;
-        let verifier =
-            LagoSignatureVerifier::new(LagoWebhookConfig::load(&source)?, lago, clock.clone())?;
+        let config = LagoWebhookConfig::load(&source)?;
+        let jwt_chosen = config.signature == Some(SignatureAlgorithm::Jwt);
+        let verifier = LagoSignatureVerifier::new(config, lago, clock.clone())?;
+        if jwt_chosen {
+            verifier.check_jwt_key().await.map_err(|e| {
+                format!(
+                    "LAGO_WEBHOOK_SIGNATURE is jwt but Lago's public key cannot be read ({e}): give \
+                     the API key read access to webhook_jwt_public_key, set \
+                     LAGO_WEBHOOK_PUBLIC_KEY, or register the endpoint with hmac \
+                     (LAGO_WEBHOOK_HMAC_KEY)"
+                )
+            })?;
+        }
         let line = verifier.describe();
         if line.starts_with("no ") {
             warn!("{line}");
@@ -360,6 +424,7 @@ impl LagoWebhookReceiver {
                 queue.sync_queue_url,
             )),
             clock,
+            catalog: Catalog::from_env()?,
         })
     }
 
@@ -426,7 +491,11 @@ impl LagoWebhookReceiver {
             ApiError::unavailable()
         })?;
         if webhook_type == "subscription.terminated" {
-            self.reconcile(user_id.as_ref(), &unique_key).await?;
+            let next_plan = object
+                .and_then(|o| o.get("next_plan_code"))
+                .and_then(Value::as_str);
+            self.reconcile(user_id.as_ref(), next_plan, &unique_key)
+                .await?;
         }
         info!(
             webhook_type = %webhook_type,
@@ -442,9 +511,17 @@ impl LagoWebhookReceiver {
         })
     }
 
-    /// Lago ended a subscription (a plan change, someone in Lago's UI, an ending date): a Lago
-    /// sync job for the user puts Lago back in line with Tierflow's state, whatever it was.
-    async fn reconcile(&self, user_id: Option<&UserId>, unique_key: &str) -> Result<(), ApiError> {
+    /// Lago ended a subscription. When that leaves Lago where Tierflow wants it (nothing after
+    /// it and no plan: Tierflow's own termination; the user's plan after it: Tierflow's own plan
+    /// change, which Lago applies by terminating the old subscription), it is the echo of a sync
+    /// and nothing is done. Otherwise (someone in Lago's UI, an ending date) a Lago sync job for the user
+    /// puts Lago back in line with Tierflow's state.
+    async fn reconcile(
+        &self,
+        user_id: Option<&UserId>,
+        next_plan: Option<&str>,
+        unique_key: &str,
+    ) -> Result<(), ApiError> {
         let Some(user_id) = user_id else {
             warn!(
                 unique_key,
@@ -456,8 +533,13 @@ impl LagoWebhookReceiver {
             warn!(error = %e, "could not read the profile to reconcile");
             ApiError::unavailable()
         })?;
-        if known.is_none() {
+        let Some(profile) = known else {
             warn!(user_id = %user_id, "subscription.terminated for a user Tierflow does not know");
+            return Ok(());
+        };
+        let wanted = lago_plan(&profile, self.clock.now(), &self.catalog);
+        if termination_is_in_line(wanted, next_plan) {
+            info!(user_id = %user_id, "subscription.terminated is Tierflow's own change: nothing to do");
             return Ok(());
         }
         let job = SyncJob {
@@ -472,6 +554,12 @@ impl LagoWebhookReceiver {
             ApiError::unavailable()
         })
     }
+}
+
+/// True when a terminated Lago subscription leaves Lago as Tierflow wants it: nothing after it
+/// for a user without a plan, exactly the user's plan after it otherwise.
+fn termination_is_in_line(wanted_plan: Option<&str>, next_plan: Option<&str>) -> bool {
+    wanted_plan == next_plan
 }
 
 /// The Lago customer's external id in a webhook object: `external_customer_id` on most objects,
@@ -545,6 +633,35 @@ mod tests {
                 want,
                 "{object_type}"
             );
+        }
+    }
+
+    #[test]
+    fn only_a_termination_out_of_line_with_tierflow_needs_a_sync() {
+        for (wanted, next, in_line) in [
+            (None, None, true),
+            (None, Some("tierflow_pro"), false),
+            (Some("tierflow_pro"), Some("tierflow_pro"), true),
+            (Some("tierflow_pro"), None, false),
+            (Some("tierflow_pro"), Some("tierflow_starter"), false),
+        ] {
+            assert_eq!(
+                termination_is_in_line(wanted, next),
+                in_line,
+                "{wanted:?} {next:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_issuer_is_lagos_api_root() {
+        for url in [
+            "https://lago.example.com",
+            "https://lago.example.com/",
+            "https://lago.example.com/api/v1",
+            "https://lago.example.com/api/v1/",
+        ] {
+            assert_eq!(lago_issuer(url), "https://lago.example.com", "{url}");
         }
     }
 

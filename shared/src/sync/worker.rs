@@ -6,7 +6,7 @@
 //! whole, and this keeps a retry from sending the message twice.
 
 use super::keycloak::{KeycloakClient, KeycloakConfig, KeycloakError, KeycloakUser};
-use super::lago::{LagoClient, LagoConfig, LagoCustomer, LagoError};
+use super::lago::{LagoClient, LagoConfig, LagoCustomer, LagoCustomerState, LagoError, StripeLink};
 use super::mailer::{EmailConfig, EmailMessage, MailError, Mailer, OutboxMailer, SesMailer};
 use super::templates::{render, EmailContext, TemplateError};
 use crate::adapters::aws::sdk_config;
@@ -322,6 +322,9 @@ impl Worker {
         Ok(report)
     }
 
+    /// Brings Lago in line: terminate first when the user has no plan (nothing later may fail
+    /// on a customer that is gone from Stripe and leave usage accruing), then the customer
+    /// with its Stripe link changed only when Tierflow's changed, then the plan.
     async fn push_lago(
         &self,
         lago: &LagoClient,
@@ -330,21 +333,39 @@ impl Worker {
         now: UnixTime,
     ) -> Result<(), LagoError> {
         let user_id = profile.user_id.as_str();
-        lago.upsert_customer(&LagoCustomer {
-            external_id: user_id.to_owned(),
-            email: profile
-                .email
-                .clone()
-                .or_else(|| keycloak_user.and_then(|u| u.email.clone())),
-            name: keycloak_user.and_then(|u| u.name.clone()),
-            currency: self.catalog.currency.as_str().to_owned(),
-            stripe_customer_id: profile.customer_id.clone(),
-        })
+        let plan = lago_plan(profile, now, &self.catalog);
+        if plan.is_none() {
+            lago.terminate_subscription(user_id).await?;
+        }
+        let linked = lago.customer(user_id).await?;
+        let link = StripeLink::between(
+            linked
+                .as_ref()
+                .and_then(LagoCustomerState::stripe_customer_id),
+            profile.customer_id.as_deref(),
+        );
+        lago.upsert_customer(
+            &LagoCustomer {
+                external_id: user_id.to_owned(),
+                email: profile
+                    .email
+                    .clone()
+                    .or_else(|| keycloak_user.and_then(|u| u.email.clone())),
+                name: keycloak_user.and_then(|u| u.name.clone()),
+                currency: self.catalog.currency.as_str().to_owned(),
+                stripe_customer_id: profile.customer_id.clone(),
+            },
+            &link,
+        )
         .await?;
-        // One Lago subscription per user, addressed by the user id, whatever the plan.
-        match lago_plan(profile, now, &self.catalog) {
-            Some(plan) => lago.assign_plan(user_id, user_id, plan).await,
-            None => lago.terminate_subscription(user_id).await.map(|_| ()),
+        // One Lago subscription per user, addressed by the user id, whatever the plan, anchored
+        // to Stripe's period so both bill on the same day.
+        match plan {
+            Some(plan) => {
+                lago.assign_plan(user_id, user_id, plan, profile.current_period_start)
+                    .await
+            }
+            None => Ok(()),
         }
     }
 
@@ -650,6 +671,7 @@ mod tests {
                 SyncError::Lago(LagoError::Status {
                     operation: "upsert customer",
                     status: 422,
+                    code: Some("third_party_error".into()),
                     detail: String::new(),
                 }),
                 true,

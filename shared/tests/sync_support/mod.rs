@@ -1,5 +1,6 @@
-//! HTTP mock servers for the sync tests: a recorder that answers from a closure, a fake
-//! Keycloak admin API with users and injectable failures, and a server that never answers.
+//! Servers for the sync tests: a recorder that answers from a closure, a fake Keycloak admin
+//! API with users and injectable failures, a server that never answers, and the Lago emulator
+//! (`infra/lago-emulator`) with the Stripe emulator behind it.
 #![allow(dead_code)]
 // Test scaffolding: a failure here should stop the test loudly.
 #![allow(clippy::unwrap_used)]
@@ -258,29 +259,282 @@ impl FakeKeycloak {
     }
 }
 
-/// A Lago mock that accepts every documented call and records it.
-pub async fn start_lago() -> MockServer {
-    MockServer::start(|req| match (req.method.as_str(), req.path()) {
-        ("POST", "/api/v1/customers") => (200, json!({"customer": {"lago_id": "c"}}).to_string()),
-        ("POST", "/api/v1/subscriptions") => {
-            (200, json!({"subscription": {"lago_id": "s"}}).to_string())
+pub const LAGO_API_KEY: &str = "lago-test-key";
+/// A Lago key with every permission but reading the webhook public key.
+pub const LAGO_KEY_WITHOUT_PUBLIC_KEY: &str = "lago-key-without-public-key";
+pub const STRIPE_SECRET_KEY: &str = "sk_test_tierflow_sync_tests";
+
+/// How to start the Lago emulator.
+#[derive(Debug, Clone, Default)]
+pub struct LagoOptions {
+    /// Where its Stripe connection points (the Stripe emulator).
+    pub stripe_api_base: Option<String>,
+    /// Where it delivers webhooks, and how it signs them (`jwt` or `hmac`).
+    pub webhook_url: Option<String>,
+    pub webhook_signature: Option<&'static str>,
+    pub hmac_key: Option<String>,
+    /// PEM file of the key that signs jwt webhooks.
+    pub private_key_file: Option<std::path::PathBuf>,
+}
+
+/// The Lago emulator in a child process on a free port, with the catalog's plans (zero base
+/// amount, as `infra/SYNCS.md` requires, each with one usage charge); stopped on drop.
+pub struct LagoEmulator {
+    pub url: String,
+    child: std::process::Child,
+    http: reqwest::Client,
+}
+
+/// The catalog's Lago plans, each with an `api_calls` usage charge.
+pub const LAGO_PLANS: [&str; 3] = [
+    "tierflow_starter",
+    "tierflow_professional",
+    "tierflow_enterprise",
+];
+
+impl LagoEmulator {
+    pub async fn start(options: LagoOptions) -> Self {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let script = root.join("infra/lago-emulator/lago_emulator.py");
+        let mut command = std::process::Command::new("python3");
+        command
+            .arg(&script)
+            .args(["--port", "0", "--api-key", LAGO_API_KEY])
+            .arg("--restricted-key")
+            .arg(format!(
+                "{LAGO_KEY_WITHOUT_PUBLIC_KEY}=customer:read+write,subscription:read+write"
+            ))
+            .args(["--stripe-secret-key", STRIPE_SECRET_KEY])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        if let Some(base) = &options.stripe_api_base {
+            command.args(["--stripe-api-base", base]);
         }
-        ("DELETE", p) if p.starts_with("/api/v1/subscriptions/") => (
-            200,
-            json!({"subscription": {"status": "terminated"}}).to_string(),
-        ),
-        _ => (
-            404,
-            json!({"status": 404, "error": "Not Found"}).to_string(),
-        ),
-    })
-    .await
+        if let Some(url) = &options.webhook_url {
+            command.args(["--webhook-url", url]);
+            command.args([
+                "--webhook-signature",
+                options.webhook_signature.unwrap_or("jwt"),
+            ]);
+        }
+        if let Some(key) = &options.hmac_key {
+            command.args(["--hmac-key", key]);
+        }
+        if let Some(file) = &options.private_key_file {
+            command.arg("--private-key").arg(file);
+        }
+        let mut child = command
+            .spawn()
+            .expect("python3 runs infra/lago-emulator/lago_emulator.py (pip: cryptography)");
+        let stdout = child.stdout.take().unwrap();
+        let line = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead as _;
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .unwrap();
+            line
+        })
+        .await
+        .unwrap();
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|u| u.starts_with("http://"))
+            .unwrap_or_else(|| panic!("the Lago emulator did not start: {line:?}"))
+            .to_owned();
+        let emulator = Self {
+            url,
+            child,
+            http: tierflow::sync::http_client().unwrap(),
+        };
+        for plan in LAGO_PLANS {
+            emulator.create_usage_plan(plan).await;
+        }
+        emulator
+    }
+
+    async fn create_usage_plan(&self, code: &str) {
+        let (status, metric) = self
+            .post(
+                "/api/v1/billable_metrics",
+                json!({"billable_metric": {"name": "API calls", "code": format!("{code}_calls"),
+                    "aggregation_type": "count_agg"}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{metric}");
+        let (status, plan) = self
+            .post(
+                "/api/v1/plans",
+                json!({"plan": {"name": code, "code": code, "interval": "monthly",
+                    "amount_cents": 0, "amount_currency": "USD",
+                    "charges": [{"billable_metric_id": metric["billable_metric"]["lago_id"],
+                        "charge_model": "standard", "properties": {"amount": "0.05"}}]}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{plan}");
+    }
+
+    /// The client configuration for this emulator, with the all-permission key.
+    pub fn config(&self) -> tierflow::sync::lago::LagoConfig {
+        lago_config(&self.url)
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(LAGO_API_KEY);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// The customer as Lago holds it, or `None`.
+    pub async fn customer(&self, external_id: &str) -> Option<Value> {
+        let (status, body) = self.get(&format!("/api/v1/customers/{external_id}")).await;
+        (status == 200).then(|| body["customer"].clone())
+    }
+
+    /// Every subscription of the customer, in creation order, whatever its status.
+    pub async fn subscriptions(&self, customer: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(&format!(
+                "/api/v1/subscriptions?external_customer_id={customer}&status[]=active\
+                 &status[]=pending&status[]=terminated&status[]=canceled"
+            ))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["subscriptions"].as_array().unwrap().clone()
+    }
+
+    /// The customer's invoices.
+    pub async fn invoices(&self, customer: &str) -> Vec<Value> {
+        let (_, body) = self
+            .get(&format!("/api/v1/invoices?external_customer_id={customer}"))
+            .await;
+        body["invoices"].as_array().unwrap().clone()
+    }
+
+    /// Records a usage event on the subscription.
+    pub async fn usage(&self, subscription: &str, plan: &str, transaction_id: &str) {
+        let (status, body) = self
+            .post(
+                "/api/v1/events",
+                json!({"event": {"transaction_id": transaction_id,
+                    "external_subscription_id": subscription, "code": format!("{plan}_calls")}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// The webhook deliveries, once none is pending.
+    pub async fn webhooks(&self) -> Vec<Value> {
+        let (_, body) = self.get("/_emulator/webhooks?wait_idle=1").await;
+        body["webhooks"].as_array().unwrap().clone()
+    }
+
+    /// Makes the next `count` calls of `method` to paths under `path` answer `status`.
+    pub async fn fail_next(&self, method: &str, path: &str, status: u16, count: u32) {
+        self.post(
+            "/_emulator/faults",
+            json!({"method": method, "path": path, "status": status, "count": count}),
+        )
+        .await;
+    }
+}
+
+impl Drop for LagoEmulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Stripe emulator in this process, for the Stripe customers Lago is linked to.
+pub struct StripeSide {
+    pub emulator: stripe_emulator::Emulator,
+    http: reqwest::Client,
+}
+
+impl StripeSide {
+    pub async fn start() -> Self {
+        let emulator = stripe_emulator::Emulator::start(stripe_emulator::Config {
+            port: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        Self {
+            emulator,
+            http: tierflow::sync::http_client().unwrap(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.emulator.url().to_owned()
+    }
+
+    /// Creates a Stripe customer and returns its id.
+    pub async fn create_customer(&self, email: &str) -> String {
+        let body: Value = self
+            .http
+            .post(format!("{}/v1/customers", self.url()))
+            .bearer_auth(STRIPE_SECRET_KEY)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("email={}", email.replace('@', "%40")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Deletes the Stripe customer (as a person in Stripe's dashboard would).
+    pub async fn delete_customer(&self, id: &str) {
+        let status = self
+            .http
+            .delete(format!("{}/v1/customers/{id}", self.url()))
+            .bearer_auth(STRIPE_SECRET_KEY)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "{status}");
+    }
+
+    /// The Stripe customer as Stripe holds it.
+    pub async fn customer(&self, id: &str) -> Value {
+        self.http
+            .get(format!("{}/v1/customers/{id}", self.url()))
+            .bearer_auth(STRIPE_SECRET_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
 }
 
 pub fn lago_config(url: &str) -> tierflow::sync::lago::LagoConfig {
     tierflow::sync::lago::LagoConfig {
         api_url: url.to_owned(),
-        api_key: tierflow::config::Secret::new("lago-test-key"),
+        api_key: tierflow::config::Secret::new(LAGO_API_KEY),
         stripe_provider_code: None,
     }
 }
