@@ -39,6 +39,9 @@ if [ "$E2E_ONLY" != 1 ]; then
 
   log "API contract: openapi.yaml against template.yaml and the local router"
   python3 infra/contract.py
+
+  log "typed client (and billing page bundle): regenerated from source, nothing changes"
+  bash infra/web.sh check
 fi
 
 log "building every binary and test"
