@@ -145,7 +145,11 @@ def check_operation(doc, key, op, public, problems):
         problems.append(f"{where}: response {code} is not documented")
     for code, response in responses.items():
         response = resolve(doc, response)
-        schema = (response.get("content") or {}).get("application/json", {}).get("schema")
+        content = response.get("content") or {}
+        schema = content.get("application/json", {}).get("schema")
+        if schema is None and code.startswith("2"):
+            # A page and its assets answer HTML, JavaScript or CSS; errors are always JSON.
+            schema = next((media.get("schema") for media in content.values() if "schema" in media), None)
         if schema is None:
             problems.append(f"{where}: response {code} has no application/json schema")
         elif not code.startswith("2") and resolve(doc, schema) is not doc["components"]["schemas"]["Error"]:

@@ -42,6 +42,9 @@ if [ "$E2E_ONLY" != 1 ]; then
 
   log "the infra checks' own tests (infra/test_*.py)"
   python3 -m unittest discover -s infra -p 'test_*.py'
+
+  log "typed client (and billing page bundle): regenerated from source, nothing changes"
+  bash infra/web.sh check
 fi
 
 log "building every binary and test"

@@ -17,6 +17,7 @@ pub mod form;
 pub mod ids;
 pub mod list;
 pub mod objects;
+mod pages;
 pub mod payments;
 pub mod proration;
 mod routes;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -305,10 +305,8 @@ fn handle(
     request_id: &str,
 ) -> Response {
     let path = uri.path();
-    if method == Method::GET {
-        if let Some(page) = html_page(app, path) {
-            return page;
-        }
+    if let Some(page) = crate::pages::serve(app, method, path, body) {
+        return page;
     }
     let params = match decode_params(uri, headers, body) {
         Ok(p) => p,
@@ -408,34 +406,4 @@ fn handle(
         return resp;
     }
     json_response(status, &body, request_id)
-}
-
-fn html_page(app: &Arc<App>, path: &str) -> Option<Response> {
-    let store = app.lock();
-    if let Some(id) = path.strip_prefix("/checkout/") {
-        let session = store.checkout_sessions.get(id)?;
-        let body = format!(
-            "<!doctype html><title>Checkout {id}</title><h1>Stripe emulator checkout</h1>\
-             <p>Session <code>{id}</code> ({mode}), status <b>{status}</b>, total {total} {currency}.</p>\
-             <p>Complete it with <code>POST /_emulator/checkout/sessions/{id}/complete</code> \
-             (optional <code>payment_method=pm_card_visa</code>).</p>",
-            mode = session.mode,
-            status = session.status,
-            total = session.amount_total,
-            currency = session.currency,
-        );
-        return Some(Html(body).into_response());
-    }
-    if let Some(id) = path.strip_prefix("/_emulator/3ds/") {
-        let pi = store.payment_intents.get(id)?;
-        let body = format!(
-            "<!doctype html><title>3-D Secure {id}</title><h1>3-D Secure (emulated)</h1>\
-             <p>PaymentIntent <code>{id}</code> is <b>{}</b>.</p>\
-             <p>Finish with <code>POST /_emulator/payment_intents/{id}/authenticate</code> and \
-             <code>outcome=succeed</code> or <code>outcome=fail</code>.</p>",
-            pi.status
-        );
-        return Some(Html(body).into_response());
-    }
-    None
 }

@@ -107,6 +107,8 @@ pub struct Store {
     pub payment_methods: Table<PaymentMethod>,
     /// Checkout sessions.
     pub checkout_sessions: Table<CheckoutSession>,
+    /// Customer Portal sessions by their URL's token.
+    pub portal_sessions: Table<crate::objects::checkout::PortalSession>,
     /// Subscriptions.
     pub subscriptions: Table<Subscription>,
     /// Invoice items (pending prorations and swept ones).
@@ -144,6 +146,7 @@ impl Store {
             prices: Table::default(),
             payment_methods: Table::default(),
             checkout_sessions: Table::default(),
+            portal_sessions: Table::default(),
             subscriptions: Table::default(),
             invoice_items: Table::default(),
             invoices: Table::default(),

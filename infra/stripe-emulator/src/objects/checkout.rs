@@ -130,3 +130,12 @@ impl CheckoutSession {
         })
     }
 }
+
+/// A Customer Portal session: whose portal its URL opens, and where "back" goes.
+#[derive(Debug, Clone)]
+pub struct PortalSession {
+    /// The customer.
+    pub customer: String,
+    /// `return_url`.
+    pub return_url: Option<String>,
+}

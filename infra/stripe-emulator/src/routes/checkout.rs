@@ -196,6 +196,13 @@ pub fn create_portal(store: &mut Store, p: &Params) -> ApiResult<Value> {
     }
     let id = store.new_id("bps_");
     let token = store.ids.token(32);
+    store.portal_sessions.insert(
+        format!("test_{token}"),
+        crate::objects::checkout::PortalSession {
+            customer: customer.clone(),
+            return_url: p.non_empty("return_url"),
+        },
+    );
     Ok(json!({
         "id": id,
         "object": "billing_portal.session",

@@ -7,4 +7,5 @@ mod api;
 mod billing;
 mod dunning;
 mod harness;
+mod pages;
 mod webhooks;
