@@ -449,6 +449,17 @@ export interface components {
             grace_until: components["schemas"]["Timestamp"] | null;
             pending_change: components["schemas"]["PendingChange"] | null;
             entitlements: components["schemas"]["Entitlements"];
+            /** @description The recurring price the subscriber actually pays; `null` without a subscription. */
+            price: components["schemas"]["PaidPrice"] | null;
+        };
+        PaidPrice: {
+            /** @description In the currency's minor unit. */
+            amount: number;
+            currency: string;
+            /** @enum {string} */
+            interval: "day" | "week" | "month" | "year";
+            /** @description `true` when this is not the catalog's current price for the plan (grandfathered or custom). */
+            legacy: boolean;
         };
         PendingChange: {
             target_tier: components["schemas"]["Tier"];
