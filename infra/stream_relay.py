@@ -99,7 +99,14 @@ def main():
     print(f"stream_relay: relaying {reader.arn} to {url}", flush=True)
     while True:
         busy = False
-        for shard, records in reader.poll().items():
+        try:
+            fresh = reader.poll()
+        except (urllib.error.URLError, OSError) as e:
+            # A slow or restarting emulator: read again from the last record seen.
+            print(f"stream_relay: the stream could not be read ({e}); retrying", flush=True)
+            time.sleep(1)
+            continue
+        for shard, records in fresh.items():
             pending.setdefault(shard, []).extend(records)
         for shard, records in pending.items():
             batch = records[:args.batch_size]

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds a rate-limited caller should wait: sent as `Retry-After`.
+    pub retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -22,6 +24,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// 429 `rate_limited`, with the seconds until the caller may retry.
+    pub fn rate_limited(message: impl Into<String>, retry_after: i64) -> Self {
+        Self {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
         }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -84,7 +94,13 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     };
     let text = serde_json::to_string(&envelope)
         .unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"error"}}"#.to_owned());
-    with_json_headers(err.status, text)
+    let mut response = with_json_headers(err.status, text);
+    if let Some(seconds) = err.retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", lambda_http::http::HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// Maps a handler's outcome to a response: the happy path's status, or the error envelope.

@@ -95,4 +95,27 @@ mod tests {
         assert_eq!(again.status(), 404);
         assert_eq!(body(&again)["error"]["code"], "no_pending_change");
     }
+
+    #[tokio::test]
+    async fn changes_beyond_the_hourly_limit_are_429_with_retry_after() {
+        let h = Harness::start().await;
+        let d = deps(&h);
+        let limit = d.service.change_limit_per_hour;
+        for _ in 0..limit {
+            let resp = handle(&d, request(SAMPLE, None, None)).await.unwrap();
+            assert_eq!(resp.status(), 404, "{}", body(&resp));
+        }
+        let resp = handle(&d, request(SAMPLE, None, None)).await.unwrap();
+        assert_eq!(resp.status(), 429, "{}", body(&resp));
+        assert_eq!(body(&resp)["error"]["code"], "rate_limited");
+        let retry: i64 = resp.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3600).contains(&retry), "{retry}");
+        // The other change routes share the limit.
+        let resumed = d.service.resume(&caller(SAMPLE_USER), &unique("req")).await;
+        assert_eq!(resumed.unwrap_err().status.as_u16(), 429);
+    }
 }

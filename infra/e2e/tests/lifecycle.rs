@@ -417,3 +417,54 @@ async fn an_event_failed_on_a_foreign_price_applies_when_replayed_after_the_cata
     let listing = run_tool("replay-events", &["list", "--limit", "1000"], &[]);
     assert!(!listing.contains(&price_id), "{listing}");
 }
+
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn subscription_changes_share_an_hourly_limit_answered_429_with_retry_after() {
+    let stack = Stack::from_env();
+    let user = unique_user("e2e-change-limit");
+    let token = stack.token(&user, &format!("{user}@example.com"));
+    // Ten changes an hour by default, whichever route: each of these is counted, even refused.
+    let routes = [
+        ("DELETE", "/api/v1/subscriptions/pending-change"),
+        ("POST", "/api/v1/subscriptions/resume"),
+        ("POST", "/api/v1/subscriptions/cancel"),
+        ("POST", "/api/v1/subscriptions/downgrade"),
+        ("POST", "/api/v1/subscriptions/upgrade"),
+    ];
+    let body = |path: &str| match path {
+        "/api/v1/subscriptions/downgrade" => json!({"target_tier": "starter"}),
+        "/api/v1/subscriptions/upgrade" => json!({"target_tier": "enterprise"}),
+        _ => json!({}),
+    };
+    for i in 0..10 {
+        let (method, path) = routes[i % routes.len()];
+        let (status, answer) = api(&stack, method, path, &token, body(path)).await;
+        assert!(
+            status != 429 && status < 500,
+            "{method} {path}: {status} {answer}"
+        );
+    }
+    for (method, path) in routes {
+        let resp = stack
+            .http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+                stack.url(path),
+            )
+            .bearer_auth(&token)
+            .json(&body(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 429, "{method} {path}");
+        let retry: i64 = resp.headers()["retry-after"]
+            .to_str()
+            .expect("header")
+            .parse()
+            .expect("seconds");
+        assert!((1..=3600).contains(&retry), "{retry}");
+        let answer: Value = resp.json().await.expect("json");
+        assert_eq!(answer["error"]["code"], "rate_limited", "{answer}");
+    }
+}

@@ -59,6 +59,7 @@ impl SubscriptionService {
             ),
             None => None,
         };
+        self.limit_changes(caller).await?;
         let snapshot = self.load(&caller.user_id).await?;
         let sub_id = snapshot
             .live_subscription()
@@ -226,6 +227,7 @@ impl SubscriptionService {
         caller: &Caller,
         request_id: &str,
     ) -> Result<SubscriptionView, ApiError> {
+        self.limit_changes(caller).await?;
         let cause = api_cause("withdraw", &caller.user_id, request_id);
         let mut snapshot = self.load(&caller.user_id).await?;
         let mut released = false;

@@ -45,6 +45,18 @@ use tracing::{error, info, warn};
 /// How often a use case re-reads and decides again when the profile changed under it.
 const MAX_ATTEMPTS: usize = 5;
 
+/// Subscription changes (upgrade, downgrade, cancel, resume, withdraw) one user may make per
+/// hour, together, unless `CHANGE_LIMIT_PER_HOUR` says otherwise: each calls Stripe, and a
+/// loop of them would churn invoices and emails.
+pub const DEFAULT_CHANGE_LIMIT_PER_HOUR: u64 = 10;
+
+const CHANGE_WINDOW_SECONDS: i64 = 3600;
+
+/// The end of the fixed hourly window of the change limit that `now` falls in.
+pub fn change_window_end(now: UnixTime) -> UnixTime {
+    now - now.rem_euclid(CHANGE_WINDOW_SECONDS) + CHANGE_WINDOW_SECONDS
+}
+
 /// Where Checkout sends the customer back: configuration only, never a URL from the caller
 /// (no open redirects). `{CHECKOUT_SESSION_ID}` in the success URL is filled in by Stripe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +103,8 @@ pub struct SubscriptionService {
     pub grace_days: u32,
     /// Set for the functions that create Checkout sessions.
     pub checkout: Option<CheckoutUrls>,
+    /// Changes per user and hour (see [`DEFAULT_CHANGE_LIMIT_PER_HOUR`]).
+    pub change_limit_per_hour: u64,
 }
 
 pub use crate::wiring::InitError;
@@ -107,7 +121,35 @@ impl SubscriptionService {
             clock: core.clock,
             grace_days: core.grace_days,
             checkout,
+            change_limit_per_hour: Env(&ProcessEnv)
+                .parsed("CHANGE_LIMIT_PER_HOUR", DEFAULT_CHANGE_LIMIT_PER_HOUR)?,
         })
+    }
+
+    /// Counts one change against the caller's hourly limit; past it, 429 with `Retry-After`.
+    async fn limit_changes(&self, caller: &crate::auth::Caller) -> Result<(), ApiError> {
+        let now = self.clock.now();
+        let window_end = change_window_end(now);
+        let count = self
+            .store
+            .count_in_window(&format!("change#{}", caller.user_id), window_end)
+            .await
+            .map_err(|e| {
+                error!(error = %e, "rate-limit counter failed");
+                ApiError::unavailable()
+            })?;
+        if count > self.change_limit_per_hour {
+            info!(user_id = %caller.user_id, count, "subscription change rate limit reached");
+            return Err(ApiError::rate_limited(
+                format!(
+                    "at most {} subscription changes an hour; retry in {} seconds",
+                    self.change_limit_per_hour,
+                    window_end - now
+                ),
+                window_end - now,
+            ));
+        }
+        Ok(())
     }
 
     /// The caller's profile as stored, with the version the next write is conditioned on.
@@ -433,12 +475,14 @@ pub fn request_id(req: &lambda_http::Request) -> String {
         .unwrap_or_else(|| crate::stripe::unique_key("request"))
 }
 
-/// Adds `Retry-After` to a 429 answer.
+/// Adds the checkout window's `Retry-After` to a 429 answer that has none.
 pub fn with_retry_after(
     mut response: lambda_http::Response<lambda_http::Body>,
     now: UnixTime,
 ) -> lambda_http::Response<lambda_http::Body> {
-    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+    if response.status() == StatusCode::TOO_MANY_REQUESTS
+        && !response.headers().contains_key("retry-after")
+    {
         let seconds = checkout_retry_after(now).to_string();
         if let Ok(value) = lambda_http::http::HeaderValue::from_str(&seconds) {
             response.headers_mut().insert("retry-after", value);
@@ -463,6 +507,14 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn the_change_limit_counts_in_fixed_hours() {
+        // (now, window end)
+        for (now, end) in [(0, 3600), (3599, 3600), (3600, 7200), (5400, 7200)] {
+            assert_eq!(change_window_end(now), end, "{now}");
+        }
     }
 
     #[test]

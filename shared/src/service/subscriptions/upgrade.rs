@@ -97,6 +97,7 @@ impl SubscriptionService {
             ),
             None => None,
         };
+        self.limit_changes(caller).await?;
         let snapshot = self.load(&caller.user_id).await?;
         let Some(sub_id) = snapshot.live_subscription().map(str::to_owned) else {
             let cycle = requested_cycle.unwrap_or(BillingCycle::Monthly);
