@@ -15,7 +15,7 @@ ensure_tools() {
   for tool in moto_server cargo-lambda cfn-lint st; do
     command -v "$tool" >/dev/null 2>&1 || missing=1
   done
-  python3 -c 'import stripe, boto3, yaml, openapi_spec_validator, schemathesis' 2>/dev/null || missing=1
+  python3 -c 'import stripe, boto3, yaml, openapi_spec_validator, schemathesis, cryptography, lago_python_client' 2>/dev/null || missing=1
   # The Stripe conformance check holds traffic to this exact SDK release (pinned to basil).
   python3 -c 'import stripe; assert stripe.VERSION == "12.1.0"' 2>/dev/null || missing=1
   if [ "$missing" = 1 ]; then
@@ -104,6 +104,26 @@ start_stripe_recorder() {
   if [ "$kind" = api ]; then
     export STRIPE_API_BASE="http://127.0.0.1:$port"
   fi
+}
+
+# Starts the Lago emulator (infra/lago-emulator) with the catalog's plans (zero base amount),
+# its Stripe connection on the Stripe emulator, and hmac-signed webhooks to $2; exports
+# LAGO_API_URL and LAGO_API_KEY. Needs STRIPE_API_BASE and STRIPE_SECRET_KEY.
+start_lago_emulator() {
+  local port=$1 webhook_url=$2 hmac_key=$3
+  log "starting the Lago emulator on 127.0.0.1:$port"
+  local plans=()
+  while IFS= read -r code; do
+    plans+=(--plan "$code:0")
+  done < <(python3 -c 'import json,sys; [print(t["lago_plan_code"]) for t in json.load(open(sys.argv[1]))["tiers"]]' "$TIERFLOW_ROOT/shared/catalog.json")
+  export LAGO_API_KEY="lago_local_$(random_secret)"
+  python3 "$TIERFLOW_ROOT/infra/lago-emulator/lago_emulator.py" --port "$port" --api-key "$LAGO_API_KEY" \
+    --stripe-api-base "$STRIPE_API_BASE" --stripe-secret-key "$STRIPE_SECRET_KEY" "${plans[@]}" \
+    --webhook-url "$webhook_url" --webhook-signature hmac --hmac-key "$hmac_key" \
+    >"$LOG_DIR/lago-emulator.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_http "http://127.0.0.1:$port/api/v1/customers/none" 30
+  export LAGO_API_URL="http://127.0.0.1:$port"
 }
 
 # A random secret of 48 hex characters (local use only, regenerated per run, never committed).

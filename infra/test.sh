@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check and test: fmt, clippy -D warnings, cfn-lint, unit and handler tests, adapter
-# tests against the AWS emulator (moto server), Stripe emulator tests, and end-to-end tests of
+# tests against the AWS emulator (moto server), Stripe and Lago emulator tests, and end-to-end tests of
 # the functions under `cargo lambda watch`. Installs what it needs; starts and stops its own stack.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -66,6 +66,12 @@ export JWT_HS256_SECRET=$(random_secret)
 
 log "creating the catalog's products and prices in the Stripe emulator"
 target/debug/catalog-sync
+start_lago_emulator "$(free_port)" "http://127.0.0.1:$API_PORT/lambda-url/lago-webhook" lago_hmac_key_local_test_only
+
+if [ "$E2E_ONLY" != 1 ]; then
+  log "Lago emulator against Lago's published client models (lago-python-client)"
+  python3 -m unittest discover -s infra/lago-emulator
+fi
 
 if [ "$E2E_ONLY" != 1 ]; then
   log "unit, handler and adapter tests"
@@ -97,6 +103,9 @@ HISTORY_CURSOR_SECRET=$(random_secret)
 SYNC_DLQ_URL=$SYNC_DLQ_URL
 EMAIL_OUTBOX_DIR=$STATE_DIR/outbox
 LAGO_WEBHOOK_HMAC_KEY=lago_hmac_key_local_test_only
+LAGO_API_URL=$LAGO_API_URL
+LAGO_API_KEY=$LAGO_API_KEY
+LAGO_WEBHOOK_SIGNATURE=hmac
 ENV
 cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --ignore-changes --env-file "$ENV_FILE" >"$LOG_DIR/watch.log" 2>&1 &
 PIDS+=($!)

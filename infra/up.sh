@@ -2,6 +2,7 @@
 # Brings the whole local stack up and serves the API and the webhook:
 #   AWS emulator (moto server) with template.yaml's table, queues and bus,
 #   the Stripe emulator with the catalog created in it and webhooks pointed at stripe-webhook,
+#   the Lago emulator (infra/lago-emulator) with the catalog's plans, webhooks to lago-webhook,
 #   every function under `cargo lambda watch` on http://127.0.0.1:${TIERFLOW_PORT:-9000},
 #   and the table's stream relayed to outbox-relay (infra/stream_relay.py).
 # Ctrl-C stops everything.
@@ -13,6 +14,7 @@ trap stop_all EXIT
 API_PORT=${TIERFLOW_PORT:-9000}
 AWS_PORT=${TIERFLOW_AWS_PORT:-5050}
 STRIPE_PORT=${TIERFLOW_STRIPE_PORT:-12111}
+LAGO_PORT=${TIERFLOW_LAGO_PORT:-3000}
 
 ensure_tools
 log "building the workspace (first run: a few minutes)"
@@ -24,6 +26,8 @@ WEBHOOK_SECRET="whsec_$(random_secret)"
 JWT_SECRET=$(random_secret)
 start_stripe_emulator "$STRIPE_PORT" "http://127.0.0.1:$API_PORT/lambda-url/stripe-webhook" "$WEBHOOK_SECRET"
 export STRIPE_SECRET_KEY="sk_test_tierflow_local"
+
+start_lago_emulator "$LAGO_PORT" "http://127.0.0.1:$API_PORT/lambda-url/lago-webhook" lago_hmac_key_local_test_only
 
 if [ -x target/debug/catalog-sync ]; then
   log "creating the catalog's products and prices in the Stripe emulator"
@@ -47,6 +51,9 @@ HISTORY_CURSOR_SECRET=$(random_secret)
 SYNC_DLQ_URL=$SYNC_DLQ_URL
 EMAIL_OUTBOX_DIR=$STATE_DIR/outbox
 LAGO_WEBHOOK_HMAC_KEY=lago_hmac_key_local_test_only
+LAGO_API_URL=$LAGO_API_URL
+LAGO_API_KEY=$LAGO_API_KEY
+LAGO_WEBHOOK_SIGNATURE=hmac
 ENV
 chmod 600 "$ENV_FILE"
 
@@ -55,7 +62,7 @@ cat <<MSG
   Tierflow is up.
     API:      http://127.0.0.1:$API_PORT/api/v1/billing/config
     Webhook:  http://127.0.0.1:$API_PORT/lambda-url/stripe-webhook
-    Stripe:   $STRIPE_API_BASE   AWS: $AWS_ENDPOINT_URL
+    Stripe:   $STRIPE_API_BASE   AWS: $AWS_ENDPOINT_URL   Lago: $LAGO_API_URL
   A token for user "alice":
     set -a; source $ENV_FILE; set +a; target/debug/dev-token alice alice@example.com
 

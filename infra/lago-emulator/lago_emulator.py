@@ -12,8 +12,8 @@ One deliberate strictness: a request field Lago's API does not document is refus
 (Lago itself ignores it), so a misspelt field fails Tierflow's tests instead of passing unseen.
 
 Control endpoints for tests (no API key): `GET /_emulator/webhooks[?wait_idle=1]` lists the
-deliveries (waiting for pending ones), `POST /_emulator/faults` makes the next N calls to a path
-answer a given status.
+deliveries (waiting for pending ones), `GET /_emulator/calls` the API calls received,
+`POST /_emulator/faults` makes the next N calls to a path answer a given status.
 """
 
 import argparse
@@ -161,6 +161,7 @@ class Lago:
         self.events = {}
         self.invoices = []
         self.faults = []
+        self.calls = []
         self.deliveries = []
         self.outbox = queue.Queue()
         self.pending_deliveries = 0
@@ -832,6 +833,8 @@ def make_handler(lago):
                 if route is None:
                     return self.answer(404, {"status": 404, "error": "Not Found"})
                 with lago.lock:
+                    lago.calls.append({"method": method, "path": path,
+                                       "authorized": bool(self.headers.get("Authorization"))})
                     lago.authorize(self.headers.get("Authorization"), route[2],
                                    "read" if method == "GET" else "write")
                     injected = lago.take_fault(method, path)
@@ -875,6 +878,8 @@ def make_handler(lago):
             with lago.lock:
                 if path == "/_emulator/webhooks":
                     return lago.webhooks(bool(query.get("wait_idle")))
+                if path == "/_emulator/calls":
+                    return {"calls": list(lago.calls)}
                 if path == "/_emulator/faults" and method == "POST":
                     lago.faults.append({"method": body["method"], "path": body["path"],
                                         "status": int(body["status"]), "count": int(body.get("count", 1))})

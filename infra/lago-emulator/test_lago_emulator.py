@@ -124,8 +124,10 @@ class EmulatorCase(unittest.TestCase):
     def tearDown(self):
         self.process.terminate()
         self.process.wait(timeout=10)
-        self.stripe.shutdown()
-        self.hooks.shutdown()
+        self.process.stdout.close()
+        for server in (self.stripe, self.hooks):
+            server.shutdown()
+            server.server_close()
 
     def stripe_answer(self, path):
         customer = path.rsplit("/", 1)[-1]

@@ -1,7 +1,7 @@
 //! Every Lago webhook body of the corpus, signed here with both of Lago's algorithms (HMAC with
-//! an organization key; RS256 JWT with a test-only key pair whose public half is served by a
-//! Lago mock), is verified, recorded once and handled; bad signatures are refused with nothing
-//! recorded.
+//! an organization key; RS256 JWT with a test-only key pair whose public half the Lago emulator
+//! serves as Lago does), is verified, recorded once and handled; bad signatures are refused with
+//! nothing recorded.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod sync_support;
@@ -10,9 +10,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
-use sync_support::{lago_config, MockServer};
+use sync_support::{lago_config, LagoEmulator, LagoOptions};
 use tierflow::adapters::memory::{MemoryQueue, MemoryStore};
-use tierflow::domain::{BillingProfile, UserId};
+use tierflow::domain::{BillingProfile, SubscriptionStatus, Tier, UserId};
 use tierflow::ports::{BillingStore, Commit, ProfileWrite, SyncTarget};
 use tierflow::sync::lago::LagoClient;
 use tierflow::sync::lago_webhook::{
@@ -146,19 +146,24 @@ fn jwt_signature(private_pem: &str, issuer: &str, data: &str) -> String {
     .unwrap()
 }
 
-/// A Lago mock serving the public key the way Lago does: base64 of the PEM.
-async fn lago_with_public_key() -> MockServer {
-    use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(TEST_PUBLIC_KEY);
-    MockServer::start(move |req| {
-        if req.method == "GET" && req.target == "/api/v1/webhooks/json_public_key" {
-            (200, json!({"webhook": {"public_key": encoded}}).to_string())
-        } else {
-            (404, "{}".into())
-        }
+/// The Lago emulator signing with (and serving the public half of) [`TEST_PRIVATE_KEY`].
+async fn lago_with_public_key() -> LagoEmulator {
+    let file = std::env::temp_dir().join(format!(
+        "tierflow-lago-test-key-{}-{}.pem",
+        std::process::id(),
+        NEXT_KEY_FILE.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    std::fs::write(&file, TEST_PRIVATE_KEY).unwrap();
+    let lago = LagoEmulator::start(LagoOptions {
+        private_key_file: Some(file.clone()),
+        ..Default::default()
     })
-    .await
+    .await;
+    std::fs::remove_file(file).unwrap();
+    lago
 }
+
+static NEXT_KEY_FILE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 struct Harness {
     receiver: LagoWebhookReceiver,
@@ -166,7 +171,7 @@ struct Harness {
     queue: Arc<MemoryQueue>,
 }
 
-fn harness(lago: &MockServer) -> Harness {
+fn harness(lago_url: &str) -> Harness {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new());
     let clock = Arc::new(FixedClock::at(NOW));
@@ -177,7 +182,7 @@ fn harness(lago: &MockServer) -> Harness {
             public_key: None,
             signature: None,
         },
-        Some(LagoClient::new(lago_config(&lago.url)).unwrap()),
+        Some(LagoClient::new(lago_config(lago_url)).unwrap()),
         clock.clone(),
     )
     .unwrap();
@@ -195,11 +200,19 @@ fn harness(lago: &MockServer) -> Harness {
     }
 }
 
+/// A user on the starter plan: a subscription Lago terminated on its own is out of line.
+fn paid(id: &str) -> BillingProfile {
+    let mut profile = BillingProfile::new_free(UserId::parse(id).unwrap());
+    profile.tier = Tier::Starter;
+    profile.status = SubscriptionStatus::Active;
+    profile
+}
+
 async fn known_user(store: &MemoryStore, id: &str) {
     store
         .commit(Commit {
             profile: Some(ProfileWrite {
-                profile: BillingProfile::new_free(UserId::parse(id).unwrap()),
+                profile: paid(id),
                 expected_version: 0,
             }),
             ..Default::default()
@@ -212,7 +225,7 @@ async fn known_user(store: &MemoryStore, id: &str) {
 async fn every_corpus_body_is_verified_with_both_algorithms_and_recorded_once() {
     let Some(files) = corpus() else { return };
     let lago = lago_with_public_key().await;
-    let h = harness(&lago);
+    let h = harness(&lago.url);
     // The customers of the corpus's subscription.terminated examples are Tierflow users here.
     known_user(&h.store, "advance_2").await;
     known_user(&h.store, "customer_1234").await;
@@ -289,8 +302,8 @@ async fn every_corpus_body_is_verified_with_both_algorithms_and_recorded_once() 
         "no nested objects"
     );
 
-    // subscription.terminated reconciles: a Lago sync job per known user, for every delivery
-    // (duplicates repeat the harmless, level-triggered job).
+    // subscription.terminated of a plan the users still have reconciles: a Lago sync job per
+    // known user, for every delivery (duplicates repeat the harmless, level-triggered job).
     let jobs = h.queue.jobs();
     assert!(!jobs.is_empty());
     assert!(jobs.iter().all(|j| j.targets == [SyncTarget::Lago]));
@@ -300,10 +313,9 @@ async fn every_corpus_body_is_verified_with_both_algorithms_and_recorded_once() 
     assert_eq!(users, ["advance_2", "customer_1234"]);
 
     // Lago's public key was fetched once, with the API key, and cached.
-    assert_eq!(lago.count("GET", "/api/v1/webhooks/json_public_key"), 1);
     assert_eq!(
-        lago.requests()[0].header("authorization"),
-        Some("Bearer lago-test-key")
+        lago.count("GET", "/api/v1/webhooks/json_public_key").await,
+        1
     );
 }
 
@@ -311,7 +323,7 @@ async fn every_corpus_body_is_verified_with_both_algorithms_and_recorded_once() 
 async fn bad_signatures_are_401_and_record_nothing() {
     let Some(files) = corpus() else { return };
     let lago = lago_with_public_key().await;
-    let h = harness(&lago);
+    let h = harness(&lago.url);
     known_user(&h.store, "advance_2").await;
     let (_, body) = files
         .iter()
@@ -384,9 +396,22 @@ async fn bad_signatures_are_401_and_record_nothing() {
 }
 
 #[tokio::test]
+async fn the_emulator_serves_the_test_keys_public_half() {
+    let lago = lago_with_public_key().await;
+    let (_, served) = lago.get("/api/v1/webhooks/json_public_key").await;
+    let decode = tierflow::sync::lago::decode_public_key;
+    assert_eq!(
+        decode(served["webhook"]["public_key"].as_str().unwrap()),
+        decode(TEST_PUBLIC_KEY)
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_public_key_is_503_so_lago_retries() {
-    let lago = MockServer::start(|_| (500, "{}".into())).await;
-    let h = harness(&lago);
+    let lago = lago_with_public_key().await;
+    lago.fail_next("GET", "/api/v1/webhooks/json_public_key", 500, 10)
+        .await;
+    let h = harness(&lago.url);
     let body = r#"{"webhook_type":"invoice.created","object_type":"invoice","invoice":{}}"#;
     let err = h
         .receiver
@@ -405,7 +430,7 @@ async fn an_unreachable_public_key_is_503_so_lago_retries() {
 #[tokio::test]
 async fn signed_bodies_that_are_not_webhooks_are_400() {
     let lago = lago_with_public_key().await;
-    let h = harness(&lago);
+    let h = harness(&lago.url);
     for body in ["not json", r#"{"hello":"world"}"#] {
         let err = h
             .receiver

@@ -1,7 +1,8 @@
 //! Nothing is lost when an integration fails, against the local AWS emulator: a batch of ten
 //! jobs where Keycloak answers 500 for three users, partial batch failures, redelivery until
 //! `maxReceiveCount`, the dead-letter queue, a redrive once Keycloak recovers, and every user
-//! converged. Also the Lago webhook record's conditional put on DynamoDB.
+//! converged; a job Lago refuses (422) recorded as a permanent failure instead, nothing
+//! dead-lettered. Also the Lago webhook record's conditional put on DynamoDB.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod support;
@@ -13,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use support::{local_aws, unique};
-use sync_support::FakeKeycloak;
+use sync_support::{FakeKeycloak, LagoEmulator, LagoOptions, StripeSide};
 use tierflow::adapters::aws::sdk_config_for_endpoint;
 use tierflow::adapters::dynamodb::DynamoStore;
 use tierflow::adapters::sqs::SqsSyncQueue;
@@ -21,6 +22,7 @@ use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
 use tierflow::ports::{BillingStore, Commit, LagoWebhookRecord, ProfileWrite, SyncJob, SyncQueue};
 use tierflow::sync::keycloak::KeycloakClient;
+use tierflow::sync::lago::LagoClient;
 use tierflow::sync::redrive::redrive;
 use tierflow::sync::worker::{handle_batch, EmailSettings, Worker};
 use tierflow::time::FixedClock;
@@ -342,5 +344,92 @@ async fn a_lago_webhook_key_is_recorded_once_on_dynamodb() {
     assert!(
         !item.contains_key("expires_at"),
         "audited records do not expire"
+    );
+}
+
+#[tokio::test]
+async fn a_lago_refusal_is_recorded_as_a_permanent_failure_and_never_dead_lettered() {
+    let Some(env) = local_aws() else { return };
+    let aws = sdk_config_for_endpoint(&env.endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        env.table.clone(),
+    ));
+    let (queue_url, dlq_url, max_receive) = queue_pair(&sqs, &env.sync_queue_url).await;
+    let stripe = StripeSide::start().await;
+    let lago = LagoEmulator::start(LagoOptions {
+        stripe_api_base: Some(stripe.url()),
+        ..Default::default()
+    })
+    .await;
+    let user = UserId::parse(&unique("lago-422")).unwrap();
+    let customer = stripe.create_customer("ada@example.com").await;
+    let mut profile = BillingProfile::new_free(user.clone());
+    profile.tier = Tier::Professional;
+    profile.status = SubscriptionStatus::Active;
+    profile.customer_id = Some(customer.clone());
+    store
+        .commit(Commit {
+            profile: Some(ProfileWrite {
+                profile,
+                expected_version: 0,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let clock = Arc::new(FixedClock::at(NOW));
+    let worker = Arc::new(Worker {
+        store: store.clone(),
+        keycloak: None,
+        lago: Some(LagoClient::new(lago.config()).unwrap()),
+        mailer: None,
+        email: EmailSettings {
+            product_name: "Acme".into(),
+            billing_url: None,
+        },
+        catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
+        clock,
+        job_timeout: Duration::from_secs(10),
+    });
+    let queue = SqsSyncQueue::new(sqs.clone(), &queue_url);
+    queue
+        .enqueue(&[SyncJob::state(user.clone(), "evt_linked")])
+        .await
+        .unwrap();
+    assert!(deliver(&sqs, &queue_url, &worker)
+        .await
+        .unwrap()
+        .failed
+        .is_empty());
+
+    // The Stripe customer is deleted while Tierflow still names it: Lago's upsert updates it
+    // and answers 422 third_party_error, which no retry changes.
+    stripe.delete_customer(&customer).await;
+    let job = SyncJob::state(user.clone(), "evt_refused");
+    queue.enqueue(std::slice::from_ref(&job)).await.unwrap();
+    let mut rounds = 0;
+    while let Some(round) = deliver(&sqs, &queue_url, &worker).await {
+        assert!(round.failed.is_empty(), "acknowledged, not retried");
+        rounds += 1;
+        assert!(rounds <= max_receive, "redelivered");
+    }
+    assert_eq!(rounds, 1);
+    assert_eq!(depth(&sqs, &queue_url).await, 0);
+    assert_eq!(depth(&sqs, &dlq_url).await, 0, "nothing dead-lettered");
+    let failures: Vec<_> = store
+        .sync_failures(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.job.user_id == user)
+        .collect();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].job, job);
+    assert!(
+        failures[0].reason.contains("422") && failures[0].reason.contains("third_party_error"),
+        "{}",
+        failures[0].reason
     );
 }

@@ -109,10 +109,14 @@ mod tests {
     #[tokio::test]
     async fn the_sample_is_recorded_once_and_reconciles_the_user() {
         let h = harness(SAMPLE_HMAC_KEY);
+        // Still on the plan Lago terminated (someone ended it in Lago): out of line.
+        let mut profile = BillingProfile::new_free(UserId::parse(USER).unwrap());
+        profile.tier = tierflow::domain::Tier::Professional;
+        profile.status = tierflow::domain::SubscriptionStatus::Active;
         h.store
             .commit(Commit {
                 profile: Some(ProfileWrite {
-                    profile: BillingProfile::new_free(UserId::parse(USER).unwrap()),
+                    profile,
                     expected_version: 0,
                 }),
                 ..Default::default()

@@ -446,6 +446,17 @@ impl LagoEmulator {
         body["webhooks"].as_array().unwrap().clone()
     }
 
+    /// How many API calls of `method` to `path` the emulator received.
+    pub async fn count(&self, method: &str, path: &str) -> usize {
+        let (_, body) = self.get("/_emulator/calls").await;
+        body["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["method"] == method && c["path"] == path)
+            .count()
+    }
+
     /// Makes the next `count` calls of `method` to paths under `path` answer `status`.
     pub async fn fail_next(&self, method: &str, path: &str, status: u16, count: u32) {
         self.post(
