@@ -94,3 +94,12 @@ start_stripe_emulator() {
 random_secret() {
   python3 -c 'import secrets; print(secrets.token_hex(24))'
 }
+
+# Debian's chromium for the billing page's browser tests (playwright-core never downloads one).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  log "installing chromium (apt-get)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y -qq chromium >/dev/null || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; }
+}

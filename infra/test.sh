@@ -94,6 +94,12 @@ HISTORY_CURSOR_SECRET=$(random_secret)
 SYNC_DLQ_URL=$SYNC_DLQ_URL
 EMAIL_OUTBOX_DIR=$STATE_DIR/outbox
 LAGO_WEBHOOK_HMAC_KEY=lago_hmac_key_local_test_only
+OIDC_ISSUER=${KEYCLOAK_URL:-http://127.0.0.1:8080}/realms/tierflow
+OIDC_CLIENT_ID=tierflow-billing-page
+STRIPE_JS_URL=$STRIPE_API_BASE/js/v3
+CHECKOUT_SUCCESS_URL='http://127.0.0.1:$API_PORT/billing?checkout_session_id={CHECKOUT_SESSION_ID}'
+CHECKOUT_CANCEL_URL='http://127.0.0.1:$API_PORT/billing?checkout_cancelled=1'
+PORTAL_RETURN_URL=http://127.0.0.1:$API_PORT/billing
 ENV
 cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --ignore-changes --env-file "$ENV_FILE" >"$LOG_DIR/watch.log" 2>&1 &
 PIDS+=($!)
@@ -107,10 +113,22 @@ log "end-to-end tests"
 export TIERFLOW_E2E_BASE="http://127.0.0.1:$API_PORT"
 # The end-to-end tests are the workspace's only ignored tests. `--workspace` keeps the feature
 # set of the build above (`-p tierflow-e2e` alone would rebuild tokio and the SDKs).
-if [ -n "${TIERFLOW_E2E_FILTER:-}" ]; then
+if [ "${TIERFLOW_E2E_FILTER:-}" = browser ]; then
+  log "(end-to-end tests filtered out: browser tests only)"
+elif [ -n "${TIERFLOW_E2E_FILTER:-}" ]; then
   cargo test --workspace --locked --test "$TIERFLOW_E2E_FILTER" -- --ignored --test-threads 4
 else
   cargo test --workspace --locked -- --ignored --test-threads 4
+fi
+
+# The billing page in a real browser, signed in through Keycloak, paying in the Stripe emulator.
+if [ -z "${TIERFLOW_E2E_FILTER:-}" ] || [ "$TIERFLOW_E2E_FILTER" = browser ]; then
+  log "browser tests of the billing page (playwright-core, Debian's chromium, axe-core)"
+  ensure_chromium
+  bash infra/web.sh install
+  (cd functions/billing-page/web && BILLING_PAGE_URL="http://127.0.0.1:$API_PORT/billing" \
+    TIERFLOW_TEST_USERS="[{\"username\":\"alice\",\"password\":\"$KEYCLOAK_USER_PASSWORD\"},{\"username\":\"bob\",\"password\":\"$KEYCLOAK_USER_PASSWORD\"}]" \
+    node --test tests/browser.test.mjs)
 fi
 
 # Fuzzing takes a few minutes: every full run; a filtered run only with TIERFLOW_FUZZ=1.

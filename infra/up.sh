@@ -47,6 +47,12 @@ HISTORY_CURSOR_SECRET=$(random_secret)
 SYNC_DLQ_URL=$SYNC_DLQ_URL
 EMAIL_OUTBOX_DIR=$STATE_DIR/outbox
 LAGO_WEBHOOK_HMAC_KEY=lago_hmac_key_local_test_only
+OIDC_ISSUER=${KEYCLOAK_URL:-http://127.0.0.1:8080}/realms/tierflow
+OIDC_CLIENT_ID=tierflow-billing-page
+STRIPE_JS_URL=$STRIPE_API_BASE/js/v3
+CHECKOUT_SUCCESS_URL='http://127.0.0.1:$API_PORT/billing?checkout_session_id={CHECKOUT_SESSION_ID}'
+CHECKOUT_CANCEL_URL='http://127.0.0.1:$API_PORT/billing?checkout_cancelled=1'
+PORTAL_RETURN_URL=http://127.0.0.1:$API_PORT/billing
 ENV
 chmod 600 "$ENV_FILE"
 
