@@ -27,6 +27,13 @@ E2E_ONLY=${TIERFLOW_E2E_ONLY:-0}
 
 ensure_tools
 
+# This run's logs (emulators, Keycloak, functions), checked for leaked secrets at the end.
+LOG_DIR="$STATE_DIR/logs-test-$$"
+RUN_LOG_DIR=$LOG_DIR
+mkdir -p "$LOG_DIR"
+# Keycloak starts once per run, while the checks and the build run.
+start_keycloak "$(free_port)" "$STATE_DIR/keycloak-test-$$"
+
 if [ "$E2E_ONLY" != 1 ]; then
   log "cargo fmt --check"
   cargo fmt --all --check
@@ -45,10 +52,6 @@ log "building every binary and test"
 cargo build --workspace --bins --locked
 cargo test --workspace --no-run --locked --quiet
 
-# This run's logs (emulators, functions), checked for leaked secrets at the end.
-LOG_DIR="$STATE_DIR/logs-test-$$"
-RUN_LOG_DIR=$LOG_DIR
-mkdir -p "$LOG_DIR"
 start_aws_emulator "$(free_port)" "tierflow-test-$$"
 export TIERFLOW_TEST_AWS_ENDPOINT="$AWS_ENDPOINT_URL"
 
@@ -56,7 +59,6 @@ API_PORT=$(free_port)
 WEBHOOK_SECRET="whsec_$(random_secret)"
 start_stripe_emulator "$(free_port)" "http://127.0.0.1:$API_PORT/lambda-url/stripe-webhook" "$WEBHOOK_SECRET"
 export STRIPE_SECRET_KEY="sk_test_tierflow_ci" STRIPE_WEBHOOK_SECRETS="$WEBHOOK_SECRET"
-export JWT_HS256_SECRET=$(random_secret)
 
 log "creating the catalog's products and prices in the Stripe emulator"
 target/debug/catalog-sync
@@ -71,6 +73,7 @@ fi
 # every end-to-end write.
 provision_stack "tierflow-e2e-$$"
 
+wait_for_keycloak
 log "serving every function with cargo lambda watch on 127.0.0.1:$API_PORT"
 # One env file per run: functions under watch read it at their first call, and parallel runs
 # (which pick their own ports) must not read each other's secrets.
@@ -86,11 +89,16 @@ EVENT_BUS_NAME=$EVENT_BUS_NAME
 STRIPE_API_BASE=$STRIPE_API_BASE
 STRIPE_SECRET_KEY=$STRIPE_SECRET_KEY
 STRIPE_WEBHOOK_SECRETS=$STRIPE_WEBHOOK_SECRETS
-JWT_HS256_SECRET=$JWT_HS256_SECRET
 HISTORY_CURSOR_SECRET=$(random_secret)
 SYNC_DLQ_URL=$SYNC_DLQ_URL
 EMAIL_OUTBOX_DIR=$STATE_DIR/outbox
 LAGO_WEBHOOK_HMAC_KEY=lago_hmac_key_local_test_only
+JWT_ISSUER=$KEYCLOAK_URL/realms/tierflow
+JWT_AUDIENCE=tierflow-api
+KEYCLOAK_BASE_URL=$KEYCLOAK_URL
+KEYCLOAK_REALM=tierflow
+KEYCLOAK_CLIENT_ID=tierflow-sync
+KEYCLOAK_CLIENT_SECRET=$KEYCLOAK_SYNC_SECRET
 ENV
 cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --ignore-changes --env-file "$ENV_FILE" >"$LOG_DIR/watch.log" 2>&1 &
 PIDS+=($!)
