@@ -27,6 +27,16 @@ E2E_ONLY=${TIERFLOW_E2E_ONLY:-0}
 
 ensure_tools
 
+# This run's logs (emulators, Keycloak, functions), checked for leaked secrets at the end.
+LOG_DIR="$STATE_DIR/logs-test-$$"
+RUN_LOG_DIR=$LOG_DIR
+mkdir -p "$LOG_DIR"
+# Keycloak starts once per run, while the checks and the build run.
+# The API's port is chosen first: the billing page's client in the realm redirects to it.
+API_PORT=$(free_port)
+export TIERFLOW_BILLING_PAGE_ORIGIN="http://127.0.0.1:$API_PORT"
+start_keycloak "$(free_port)" "$STATE_DIR/keycloak-test-$$"
+
 if [ "$E2E_ONLY" != 1 ]; then
   log "cargo fmt --check"
   cargo fmt --all --check
@@ -48,18 +58,12 @@ log "building every binary and test"
 cargo build --workspace --bins --locked
 cargo test --workspace --no-run --locked --quiet
 
-# This run's logs (emulators, functions), checked for leaked secrets at the end.
-LOG_DIR="$STATE_DIR/logs-test-$$"
-RUN_LOG_DIR=$LOG_DIR
-mkdir -p "$LOG_DIR"
 start_aws_emulator "$(free_port)" "tierflow-test-$$"
 export TIERFLOW_TEST_AWS_ENDPOINT="$AWS_ENDPOINT_URL"
 
-API_PORT=$(free_port)
 WEBHOOK_SECRET="whsec_$(random_secret)"
 start_stripe_emulator "$(free_port)" "http://127.0.0.1:$API_PORT/lambda-url/stripe-webhook" "$WEBHOOK_SECRET"
 export STRIPE_SECRET_KEY="sk_test_tierflow_ci" STRIPE_WEBHOOK_SECRETS="$WEBHOOK_SECRET"
-export JWT_HS256_SECRET=$(random_secret)
 
 log "creating the catalog's products and prices in the Stripe emulator"
 target/debug/catalog-sync
@@ -74,6 +78,7 @@ fi
 # every end-to-end write.
 provision_stack "tierflow-e2e-$$"
 
+wait_for_keycloak
 log "serving every function with cargo lambda watch on 127.0.0.1:$API_PORT"
 # One env file per run: functions under watch read it at their first call, and parallel runs
 # (which pick their own ports) must not read each other's secrets.
@@ -89,12 +94,17 @@ EVENT_BUS_NAME=$EVENT_BUS_NAME
 STRIPE_API_BASE=$STRIPE_API_BASE
 STRIPE_SECRET_KEY=$STRIPE_SECRET_KEY
 STRIPE_WEBHOOK_SECRETS=$STRIPE_WEBHOOK_SECRETS
-JWT_HS256_SECRET=$JWT_HS256_SECRET
 HISTORY_CURSOR_SECRET=$(random_secret)
 SYNC_DLQ_URL=$SYNC_DLQ_URL
 EMAIL_OUTBOX_DIR=$STATE_DIR/outbox
 LAGO_WEBHOOK_HMAC_KEY=lago_hmac_key_local_test_only
-OIDC_ISSUER=${KEYCLOAK_URL:-http://127.0.0.1:8080}/realms/tierflow
+JWT_ISSUER=$KEYCLOAK_URL/realms/tierflow
+JWT_AUDIENCE=tierflow-api
+KEYCLOAK_BASE_URL=$KEYCLOAK_URL
+KEYCLOAK_REALM=tierflow
+KEYCLOAK_CLIENT_ID=tierflow-sync
+KEYCLOAK_CLIENT_SECRET=$KEYCLOAK_SYNC_SECRET
+OIDC_ISSUER=$KEYCLOAK_URL/realms/tierflow
 OIDC_CLIENT_ID=tierflow-billing-page
 STRIPE_JS_URL=$STRIPE_API_BASE/js/v3
 CHECKOUT_SUCCESS_URL='http://127.0.0.1:$API_PORT/billing?checkout_session_id={CHECKOUT_SESSION_ID}'
