@@ -68,6 +68,7 @@ wait_for_keycloak
 cat <<MSG
 
   Tierflow is up.
+    Billing page: http://127.0.0.1:$API_PORT/billing  (sign in as alice or bob, below)
     API:      http://127.0.0.1:$API_PORT/api/v1/billing/config
     Webhook:  http://127.0.0.1:$API_PORT/lambda-url/stripe-webhook
     Stripe:   $STRIPE_API_BASE   AWS: $AWS_ENDPOINT_URL
