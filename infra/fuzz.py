@@ -4,7 +4,8 @@ subscription routes run their real paths, not only "no subscription"). Fails on 
 any response that does not conform to the document (status, content type, headers, schema).
 Prints the number of requests sent and of 5xx answers.
 
-Needs TIERFLOW_E2E_BASE, JWT_HS256_SECRET, STRIPE_API_BASE and STRIPE_SECRET_KEY (infra/test.sh).
+Needs TIERFLOW_E2E_BASE, KEYCLOAK_URL, KEYCLOAK_ADMIN_PASSWORD, STRIPE_API_BASE and STRIPE_SECRET_KEY
+(infra/test.sh): the user is created in Keycloak's realm tierflow and signed in there.
 Usage: python3 infra/fuzz.py [--max-examples N] [--max-time SECONDS] [--seed N]
 """
 
@@ -12,6 +13,7 @@ import argparse
 import json
 import os
 import pathlib
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -99,6 +101,26 @@ def wait_for_tier(base, token, tier, timeout=180):
         time.sleep(0.3)
 
 
+def keycloak_user(username):
+    """Creates `username` in realm tierflow; returns (their id, an access token Keycloak issued)."""
+    kc = os.environ["KEYCLOAK_URL"]
+    admin = http("POST", f"{kc}/realms/master/protocol/openid-connect/token", form={
+        "grant_type": "password", "client_id": "admin-cli", "username": "admin",
+        "password": os.environ["KEYCLOAK_ADMIN_PASSWORD"]})["access_token"]
+    password = secrets.token_hex(16)
+    body = json.dumps({"username": username, "email": f"{username}@example.com", "enabled": True,
+                       "credentials": [{"type": "password", "value": password, "temporary": False}]}).encode()
+    req = urllib.request.Request(f"{kc}/admin/realms/tierflow/users", data=body, method="POST", headers={
+        "authorization": f"Bearer {admin}", "content-type": "application/json"})
+    urllib.request.urlopen(req, timeout=60).close()
+    found = http("GET", f"{kc}/admin/realms/tierflow/users?exact=true&username={username}",
+                 headers={"authorization": f"Bearer {admin}"})
+    token = http("POST", f"{kc}/realms/tierflow/protocol/openid-connect/token", form={
+        "grant_type": "password", "client_id": "tierflow-e2e", "username": username,
+        "password": password})["access_token"]
+    return found[0]["id"], token
+
+
 def count_responses(har_path):
     """(requests, 5xx answers, [(status, method, url)] of the 5xx) from the HAR report."""
     har = json.loads(pathlib.Path(har_path).read_text())
@@ -119,11 +141,7 @@ def main():
     args = parser.parse_args()
 
     base = os.environ["TIERFLOW_E2E_BASE"]
-    user = f"fuzz-{os.getpid()}-{int(time.time())}"
-    token = subprocess.run(
-        [str(ROOT / "target/debug/dev-token"), user, f"{user}@example.com"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()
+    user, token = keycloak_user(f"fuzz-{os.getpid()}-{int(time.time())}")
     stripe_base, stripe_key = os.environ["STRIPE_API_BASE"], os.environ["STRIPE_SECRET_KEY"]
     wait_for_quiet_webhooks(stripe_base, stripe_key)
     customer = subscribe(stripe_base, stripe_key, user)

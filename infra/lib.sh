@@ -130,3 +130,71 @@ start_lago_emulator() {
 random_secret() {
   python3 -c 'import secrets; print(secrets.token_hex(24))'
 }
+
+# Keycloak's server distribution, fetched through Maven into ~/.cache/tierflow (never the repo).
+KEYCLOAK_VERSION=${TIERFLOW_KEYCLOAK_VERSION:-26.4.7}
+KEYCLOAK_HOME="${TIERFLOW_CACHE:-$HOME/.cache/tierflow}/keycloak-$KEYCLOAK_VERSION"
+
+ensure_keycloak() {
+  [ -x "$KEYCLOAK_HOME/bin/kc.sh" ] && return 0
+  log "fetching Keycloak $KEYCLOAK_VERSION (org.keycloak:keycloak-quarkus-dist) through Maven"
+  local download
+  download=$(mktemp -d)
+  mvn -q dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
+    -DoutputDirectory="$download"
+  mkdir -p "$(dirname "$KEYCLOAK_HOME")"
+  (cd "$download" && unzip -q "keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip" &&
+    mv "keycloak-$KEYCLOAK_VERSION" "$KEYCLOAK_HOME.partial" && mv "$KEYCLOAK_HOME.partial" "$KEYCLOAK_HOME")
+  rm -rf "$download"
+}
+
+# Starts Keycloak in the background (start-dev, loopback, in-memory database) with the realms in
+# infra/keycloak/ imported and a per-run admin password, sync client secret and test-user
+# password; wait_for_keycloak waits until it serves them. The server runs from a home of its own
+# under $2 (its data and import directories; the distribution is linked), so parallel runs never
+# share state. Exports KEYCLOAK_URL, KEYCLOAK_ADMIN_PASSWORD, KEYCLOAK_SYNC_SECRET and
+# KEYCLOAK_USER_PASSWORD.
+start_keycloak() {
+  local port=$1 home=$2
+  ensure_keycloak
+  export KEYCLOAK_URL="http://127.0.0.1:$port"
+  export KEYCLOAK_ADMIN_PASSWORD KEYCLOAK_SYNC_SECRET KEYCLOAK_USER_PASSWORD
+  KEYCLOAK_ADMIN_PASSWORD=$(random_secret)
+  KEYCLOAK_SYNC_SECRET=$(random_secret)
+  KEYCLOAK_USER_PASSWORD=$(random_secret)
+  rm -rf "$home" && mkdir -p "$home/bin" "$home/data/import"
+  cp "$KEYCLOAK_HOME/bin/kc.sh" "$home/bin/"
+  for part in lib conf providers themes; do ln -s "$KEYCLOAK_HOME/$part" "$home/$part"; done
+  cp "$TIERFLOW_ROOT"/infra/keycloak/realm-*.json "$home/data/import/"
+  # Keycloak 26 needs Java 21 or later: the Temurin JDK when the default java is older.
+  local java_home=${TIERFLOW_KEYCLOAK_JAVA_HOME:-}
+  if [ -z "$java_home" ] && [ -d /usr/lib/jvm/temurin-25-jdk-amd64 ]; then
+    java_home=/usr/lib/jvm/temurin-25-jdk-amd64
+  fi
+  log "starting Keycloak $KEYCLOAK_VERSION on $KEYCLOAK_URL (realms from infra/keycloak/)"
+  KEYCLOAK_STARTED=$SECONDS
+  env ${java_home:+JAVA_HOME="$java_home"} \
+    KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD="$KEYCLOAK_ADMIN_PASSWORD" \
+    TIERFLOW_KEYCLOAK_SYNC_SECRET="$KEYCLOAK_SYNC_SECRET" \
+    TIERFLOW_KEYCLOAK_USER_PASSWORD="$KEYCLOAK_USER_PASSWORD" \
+    JAVA_OPTS_KC_HEAP="-Xms64m -Xmx512m" \
+    "$home/bin/kc.sh" start-dev --db=dev-mem --http-host=127.0.0.1 --http-port="$port" \
+    --http-management-port="$(free_port)" --import-realm >"$LOG_DIR/keycloak.log" 2>&1 &
+  PIDS+=($!)
+}
+
+# Waits (at most 5 minutes: its first start builds its Quarkus application) until the Keycloak
+# of start_keycloak serves the realm the API trusts.
+wait_for_keycloak() {
+  wait_for_http "$KEYCLOAK_URL/realms/tierflow/.well-known/openid-configuration" 300
+  log "Keycloak serves realm tierflow ($(grep -o 'started in [0-9.]*s' "$LOG_DIR/keycloak.log" | head -1); waited until $((SECONDS - KEYCLOAK_STARTED))s after its launch)"
+}
+
+# Debian's chromium for the billing page's browser tests (playwright-core never downloads one).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  log "installing chromium (apt-get)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y -qq chromium >/dev/null || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; }
+}

@@ -27,6 +27,16 @@ E2E_ONLY=${TIERFLOW_E2E_ONLY:-0}
 
 ensure_tools
 
+# This run's logs (emulators, Keycloak, functions), checked for leaked secrets at the end.
+LOG_DIR="$STATE_DIR/logs-test-$$"
+RUN_LOG_DIR=$LOG_DIR
+mkdir -p "$LOG_DIR"
+# Keycloak starts once per run, while the checks and the build run.
+# The API's port is chosen first: the billing page's client in the realm redirects to it.
+API_PORT=$(free_port)
+export TIERFLOW_BILLING_PAGE_ORIGIN="http://127.0.0.1:$API_PORT"
+start_keycloak "$(free_port)" "$STATE_DIR/keycloak-test-$$"
+
 if [ "$E2E_ONLY" != 1 ]; then
   log "cargo fmt --check"
   cargo fmt --all --check
@@ -51,18 +61,12 @@ log "building every binary and test"
 cargo build --workspace --bins --locked
 cargo test --workspace --no-run --locked --quiet
 
-# This run's logs (emulators, functions), checked for leaked secrets at the end.
-LOG_DIR="$STATE_DIR/logs-test-$$"
-RUN_LOG_DIR=$LOG_DIR
-mkdir -p "$LOG_DIR"
 start_aws_emulator "$(free_port)" "tierflow-test-$$"
 export TIERFLOW_TEST_AWS_ENDPOINT="$AWS_ENDPOINT_URL"
 
-API_PORT=$(free_port)
 WEBHOOK_SECRET="whsec_$(random_secret)"
 start_stripe_emulator "$(free_port)" "http://127.0.0.1:$API_PORT/lambda-url/stripe-webhook" "$WEBHOOK_SECRET"
 export STRIPE_SECRET_KEY="sk_test_tierflow_ci" STRIPE_WEBHOOK_SECRETS="$WEBHOOK_SECRET"
-export JWT_HS256_SECRET=$(random_secret)
 
 log "creating the catalog's products and prices in the Stripe emulator"
 target/debug/catalog-sync
@@ -83,6 +87,7 @@ fi
 # every end-to-end write.
 provision_stack "tierflow-e2e-$$"
 
+wait_for_keycloak
 log "serving every function with cargo lambda watch on 127.0.0.1:$API_PORT"
 # One env file per run: functions under watch read it at their first call, and parallel runs
 # (which pick their own ports) must not read each other's secrets.
@@ -98,7 +103,6 @@ EVENT_BUS_NAME=$EVENT_BUS_NAME
 STRIPE_API_BASE=$STRIPE_API_BASE
 STRIPE_SECRET_KEY=$STRIPE_SECRET_KEY
 STRIPE_WEBHOOK_SECRETS=$STRIPE_WEBHOOK_SECRETS
-JWT_HS256_SECRET=$JWT_HS256_SECRET
 HISTORY_CURSOR_SECRET=$(random_secret)
 SYNC_DLQ_URL=$SYNC_DLQ_URL
 EMAIL_OUTBOX_DIR=$STATE_DIR/outbox
@@ -106,6 +110,18 @@ LAGO_WEBHOOK_HMAC_KEY=lago_hmac_key_local_test_only
 LAGO_API_URL=$LAGO_API_URL
 LAGO_API_KEY=$LAGO_API_KEY
 LAGO_WEBHOOK_SIGNATURE=hmac
+JWT_ISSUER=$KEYCLOAK_URL/realms/tierflow
+JWT_AUDIENCE=tierflow-api
+KEYCLOAK_BASE_URL=$KEYCLOAK_URL
+KEYCLOAK_REALM=tierflow
+KEYCLOAK_CLIENT_ID=tierflow-sync
+KEYCLOAK_CLIENT_SECRET=$KEYCLOAK_SYNC_SECRET
+OIDC_ISSUER=$KEYCLOAK_URL/realms/tierflow
+OIDC_CLIENT_ID=tierflow-billing-page
+STRIPE_JS_URL=$STRIPE_API_BASE/js/v3
+CHECKOUT_SUCCESS_URL='http://127.0.0.1:$API_PORT/billing?checkout_session_id={CHECKOUT_SESSION_ID}'
+CHECKOUT_CANCEL_URL='http://127.0.0.1:$API_PORT/billing?checkout_cancelled=1'
+PORTAL_RETURN_URL=http://127.0.0.1:$API_PORT/billing
 ENV
 cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --ignore-changes --env-file "$ENV_FILE" >"$LOG_DIR/watch.log" 2>&1 &
 PIDS+=($!)
@@ -119,10 +135,22 @@ log "end-to-end tests"
 export TIERFLOW_E2E_BASE="http://127.0.0.1:$API_PORT"
 # The end-to-end tests are the workspace's only ignored tests. `--workspace` keeps the feature
 # set of the build above (`-p tierflow-e2e` alone would rebuild tokio and the SDKs).
-if [ -n "${TIERFLOW_E2E_FILTER:-}" ]; then
+if [ "${TIERFLOW_E2E_FILTER:-}" = browser ]; then
+  log "(end-to-end tests filtered out: browser tests only)"
+elif [ -n "${TIERFLOW_E2E_FILTER:-}" ]; then
   cargo test --workspace --locked --test "$TIERFLOW_E2E_FILTER" -- --ignored --test-threads 4
 else
   cargo test --workspace --locked -- --ignored --test-threads 4
+fi
+
+# The billing page in a real browser, signed in through Keycloak, paying in the Stripe emulator.
+if [ -z "${TIERFLOW_E2E_FILTER:-}" ] || [ "$TIERFLOW_E2E_FILTER" = browser ]; then
+  log "browser tests of the billing page (playwright-core, Debian's chromium, axe-core)"
+  ensure_chromium
+  bash infra/web.sh install
+  (cd functions/billing-page/web && BILLING_PAGE_URL="http://127.0.0.1:$API_PORT/billing" \
+    TIERFLOW_TEST_USERS="[{\"username\":\"alice\",\"password\":\"$KEYCLOAK_USER_PASSWORD\"},{\"username\":\"bob\",\"password\":\"$KEYCLOAK_USER_PASSWORD\"}]" \
+    node --test tests/browser.test.mjs)
 fi
 
 # Fuzzing takes a few minutes: every full run; a filtered run only with TIERFLOW_FUZZ=1.

@@ -3,6 +3,7 @@
 #   AWS emulator (moto server) with template.yaml's table, queues and bus,
 #   the Stripe emulator with the catalog created in it and webhooks pointed at stripe-webhook,
 #   the Lago emulator (infra/lago-emulator) with the catalog's plans, webhooks to lago-webhook,
+#   Keycloak with the realms of infra/keycloak/ (the API trusts realm tierflow's tokens),
 #   every function under `cargo lambda watch` on http://127.0.0.1:${TIERFLOW_PORT:-9000},
 #   and the table's stream relayed to outbox-relay (infra/stream_relay.py).
 # Ctrl-C stops everything.
@@ -15,15 +16,17 @@ API_PORT=${TIERFLOW_PORT:-9000}
 AWS_PORT=${TIERFLOW_AWS_PORT:-5050}
 STRIPE_PORT=${TIERFLOW_STRIPE_PORT:-12111}
 LAGO_PORT=${TIERFLOW_LAGO_PORT:-3000}
+KEYCLOAK_PORT=${TIERFLOW_KEYCLOAK_PORT:-8180}
 
 ensure_tools
+export TIERFLOW_BILLING_PAGE_ORIGIN="http://127.0.0.1:$API_PORT" # the billing page client's redirect URI
+start_keycloak "$KEYCLOAK_PORT" "$STATE_DIR/keycloak"
 log "building the workspace (first run: a few minutes)"
 cargo build --workspace --bins
 
 start_aws_emulator "$AWS_PORT" tierflow-local
 
 WEBHOOK_SECRET="whsec_$(random_secret)"
-JWT_SECRET=$(random_secret)
 start_stripe_emulator "$STRIPE_PORT" "http://127.0.0.1:$API_PORT/lambda-url/stripe-webhook" "$WEBHOOK_SECRET"
 export STRIPE_SECRET_KEY="sk_test_tierflow_local"
 
@@ -46,7 +49,6 @@ EVENT_BUS_NAME=$EVENT_BUS_NAME
 STRIPE_API_BASE=$STRIPE_API_BASE
 STRIPE_SECRET_KEY=$STRIPE_SECRET_KEY
 STRIPE_WEBHOOK_SECRETS=$WEBHOOK_SECRET
-JWT_HS256_SECRET=$JWT_SECRET
 HISTORY_CURSOR_SECRET=$(random_secret)
 SYNC_DLQ_URL=$SYNC_DLQ_URL
 EMAIL_OUTBOX_DIR=$STATE_DIR/outbox
@@ -54,17 +56,35 @@ LAGO_WEBHOOK_HMAC_KEY=lago_hmac_key_local_test_only
 LAGO_API_URL=$LAGO_API_URL
 LAGO_API_KEY=$LAGO_API_KEY
 LAGO_WEBHOOK_SIGNATURE=hmac
+JWT_ISSUER=$KEYCLOAK_URL/realms/tierflow
+JWT_AUDIENCE=tierflow-api
+KEYCLOAK_BASE_URL=$KEYCLOAK_URL
+KEYCLOAK_REALM=tierflow
+KEYCLOAK_CLIENT_ID=tierflow-sync
+KEYCLOAK_CLIENT_SECRET=$KEYCLOAK_SYNC_SECRET
+OIDC_ISSUER=$KEYCLOAK_URL/realms/tierflow
+OIDC_CLIENT_ID=tierflow-billing-page
+STRIPE_JS_URL=$STRIPE_API_BASE/js/v3
+CHECKOUT_SUCCESS_URL='http://127.0.0.1:$API_PORT/billing?checkout_session_id={CHECKOUT_SESSION_ID}'
+CHECKOUT_CANCEL_URL='http://127.0.0.1:$API_PORT/billing?checkout_cancelled=1'
+PORTAL_RETURN_URL=http://127.0.0.1:$API_PORT/billing
 ENV
 chmod 600 "$ENV_FILE"
 
+wait_for_keycloak
 cat <<MSG
 
   Tierflow is up.
+    Billing page: http://127.0.0.1:$API_PORT/billing  (sign in as alice or bob, below)
     API:      http://127.0.0.1:$API_PORT/api/v1/billing/config
     Webhook:  http://127.0.0.1:$API_PORT/lambda-url/stripe-webhook
     Stripe:   $STRIPE_API_BASE   AWS: $AWS_ENDPOINT_URL   Lago: $LAGO_API_URL
-  A token for user "alice":
-    set -a; source $ENV_FILE; set +a; target/debug/dev-token alice alice@example.com
+    Keycloak: $KEYCLOAK_URL/admin/  (admin / $KEYCLOAK_ADMIN_PASSWORD, this run only)
+  Sign in as alice or bob (password $KEYCLOAK_USER_PASSWORD, this run only):
+    browser: $KEYCLOAK_URL/realms/tierflow/account
+    web app: client tierflow-web (public, authorization code with PKCE S256)
+    a token: curl -s -d grant_type=password -d client_id=tierflow-e2e -d username=alice \
+               -d password=$KEYCLOAK_USER_PASSWORD $KEYCLOAK_URL/realms/tierflow/protocol/openid-connect/token
 
 MSG
 log "serving every function with cargo lambda watch on 127.0.0.1:$API_PORT"

@@ -33,7 +33,7 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = match deps.auth.caller(&req) {
+    let outcome = match deps.auth.caller(&req).await {
         Ok(caller) => {
             let query = HistoryQuery {
                 limit: query_param(&req, "limit"),

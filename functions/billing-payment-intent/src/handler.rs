@@ -46,7 +46,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> 
 }
 
 async fn payment_intent(deps: &Deps, req: &Request) -> Result<PaymentIntentView, ApiError> {
-    let caller = deps.auth.caller(req)?;
+    let caller = deps.auth.caller(req).await?;
     let body = PaymentIntentBody::from_object(parse_json_body(req)?)?;
     create_one_time_payment(
         deps.store.as_ref(),

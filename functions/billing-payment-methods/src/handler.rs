@@ -33,7 +33,7 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = match deps.auth.caller(&req) {
+    let outcome = match deps.auth.caller(&req).await {
         Ok(caller) => {
             list_payment_methods(deps.store.as_ref(), deps.stripe.as_ref(), &caller).await
         }

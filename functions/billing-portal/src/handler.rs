@@ -37,7 +37,7 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = match deps.auth.caller(&req) {
+    let outcome = match deps.auth.caller(&req).await {
         Ok(caller) => {
             open_portal(
                 deps.store.as_ref(),

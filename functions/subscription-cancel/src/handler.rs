@@ -21,7 +21,7 @@ impl Deps {
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     let outcome = async {
-        let caller = deps.auth.caller(&req)?;
+        let caller = deps.auth.caller(&req).await?;
         let request = parse_json_body::<CancelRequest>(&req)?;
         deps.service
             .cancel(&caller, &request, &request_id(&req))

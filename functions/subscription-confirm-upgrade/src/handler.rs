@@ -21,7 +21,7 @@ impl Deps {
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     let outcome = async {
-        let caller = deps.auth.caller(&req)?;
+        let caller = deps.auth.caller(&req).await?;
         let session_id = query_param(&req, "checkout_session_id").ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_checkout_session_id",

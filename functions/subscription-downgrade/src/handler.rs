@@ -21,7 +21,7 @@ impl Deps {
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     let outcome = async {
-        let caller = deps.auth.caller(&req)?;
+        let caller = deps.auth.caller(&req).await?;
         let request = parse_json_body::<DowngradeRequest>(&req)?;
         deps.service
             .schedule_downgrade(&caller, &request, &request_id(&req))

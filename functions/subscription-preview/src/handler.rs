@@ -22,7 +22,7 @@ impl Deps {
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     let outcome = async {
-        let caller = deps.auth.caller(&req)?;
+        let caller = deps.auth.caller(&req).await?;
         let query = PreviewQuery {
             target_tier: query_param(&req, "target_tier"),
             billing_cycle: query_param(&req, "billing_cycle"),

@@ -21,7 +21,7 @@ impl Deps {
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     let outcome = async {
-        let caller = deps.auth.caller(&req)?;
+        let caller = deps.auth.caller(&req).await?;
         deps.service.resume(&caller, &request_id(&req)).await
     }
     .await;

@@ -24,7 +24,7 @@ impl Deps {
 /// subscription yet); 402 declined, the plan unchanged; 400 not an upgrade.
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     let outcome = async {
-        let caller = deps.auth.caller(&req)?;
+        let caller = deps.auth.caller(&req).await?;
         let request = parse_json_body::<UpgradeRequest>(&req)?;
         deps.service
             .upgrade(&caller, &request, &request_id(&req))

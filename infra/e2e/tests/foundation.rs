@@ -28,7 +28,7 @@ async fn billing_config_serves_the_catalog_without_auth() {
 #[ignore = "needs the local stack: run infra/test.sh"]
 async fn a_new_user_with_a_valid_token_is_free() {
     let stack = Stack::from_env();
-    let token = stack.token(&unique_user("e2e-new"), "new@example.com");
+    let (_, token) = stack.user("e2e-new").await;
     let (status, body) = stack
         .get("/api/v1/subscriptions/current", Some(&token))
         .await;
@@ -42,29 +42,49 @@ async fn a_new_user_with_a_valid_token_is_free() {
 #[ignore = "needs the local stack: run infra/test.sh"]
 async fn without_a_valid_token_it_is_401_with_the_envelope() {
     let stack = Stack::from_env();
-    let forged = stack.token_signed_with(
-        "mallory",
-        "m@example.com",
-        "a-different-secret-of-enough-length!!",
-        3600,
-    );
-    let stale = stack.token_signed_with(
-        "bob",
-        "b@example.com",
-        &std::env::var("JWT_HS256_SECRET").unwrap(),
-        -3600,
-    );
-    for token in [
-        None,
-        Some("not-a-jwt"),
-        Some(forged.as_str()),
-        Some(stale.as_str()),
+    let kc = &stack.keycloak;
+    let (user, _) = stack.user("e2e-401").await;
+    let username = unique_user("e2e-401-other").to_lowercase();
+    // The same user's tokens from another realm (issuer), from a client without the API's
+    // audience, expired, and signed by a key Keycloak does not publish.
+    kc.create_user(
+        "tierflow-readonly",
+        &username,
+        &format!("{username}@example.com"),
+        serde_json::json!({}),
+    )
+    .await;
+    let other_issuer = kc
+        .sign_in("tierflow-readonly", "tierflow-e2e", &username)
+        .await;
+    kc.create_user(
+        support::REALM,
+        &username,
+        &format!("{username}@example.com"),
+        serde_json::json!({}),
+    )
+    .await;
+    let wrong_audience = kc
+        .sign_in(support::REALM, "tierflow-e2e-other-audience", &username)
+        .await;
+    let expired = stack.expired_token("e2e-401-expired").await;
+    let forged = stack.forged_token(&user).await;
+    for (token, reason) in [
+        (None, "missing"),
+        (Some("not-a-jwt"), "invalid"),
+        (Some(other_issuer.as_str()), "does not publish"),
+        (Some(wrong_audience.as_str()), "audience"),
+        (Some(expired.as_str()), "expired"),
+        (Some(forged.as_str()), "signature"),
     ] {
         let (status, body) = stack.get("/api/v1/subscriptions/current", token).await;
         assert_eq!(status, 401, "{token:?}: {body}");
         assert_eq!(body["error"]["code"], "unauthorized");
-        assert!(body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(reason)),
+            "{reason}: {body}"
+        );
     }
 }

@@ -96,8 +96,7 @@ const BODY_ROUTES: [&str; 5] = [
 #[ignore = "needs the local stack: run infra/test.sh"]
 async fn malformed_mistyped_oversized_and_mislabelled_bodies_are_refused_and_write_nothing() {
     let stack = Stack::from_env();
-    let user = unique_user("e2e-hostile-body");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (_, token) = stack.user("e2e-hostile-body").await;
     let before = billing_of(&stack, &token).await;
 
     let oversized = format!(r#"{{"tier":"starter","pad":"{}"}}"#, "x".repeat(20 * 1024));
@@ -390,15 +389,9 @@ async fn malformed_mistyped_oversized_and_mislabelled_bodies_are_refused_and_wri
 #[ignore = "needs the local stack: run infra/test.sh"]
 async fn missing_malformed_expired_and_forged_tokens_are_401_on_every_route() {
     let stack = Stack::from_env();
-    let user = unique_user("e2e-hostile-auth");
-    let secret = std::env::var("JWT_HS256_SECRET").expect("JWT_HS256_SECRET");
-    let expired = stack.token_signed_with(&user, "x@example.com", &secret, -3600);
-    let forged = stack.token_signed_with(
-        &user,
-        "x@example.com",
-        "not-the-issuers-secret-but-long-enough",
-        600,
-    );
+    let (user, token) = stack.user("e2e-hostile-auth").await;
+    let expired = stack.expired_token("e2e-hostile-expired").await;
+    let forged = stack.forged_token(&user).await;
     let routes = [
         ("GET", "/api/v1/subscriptions/current"),
         (
@@ -463,7 +456,6 @@ async fn missing_malformed_expired_and_forged_tokens_are_401_on_every_route() {
         }
     }
     // The token's user was never created by any of it.
-    let token = stack.token(&user, "x@example.com");
     let (_, current) = stack
         .get("/api/v1/subscriptions/current", Some(&token))
         .await;
@@ -474,8 +466,7 @@ async fn missing_malformed_expired_and_forged_tokens_are_401_on_every_route() {
 #[ignore = "needs the local stack: run infra/test.sh"]
 async fn bad_input_to_a_subscribed_user_changes_nothing() {
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
-    let user = unique_user("e2e-hostile-sub");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (user, token) = stack.user("e2e-hostile-sub").await;
     let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
     let mut before = Value::Null;
     for _ in 0..100 {
@@ -628,8 +619,7 @@ fn now() -> i64 {
 async fn webhook_deliveries_that_are_unsigned_stale_replayed_or_not_events_are_refused() {
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
     let secret = webhook_secret();
-    let user = unique_user("e2e-hostile-hook");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (user, token) = stack.user("e2e-hostile-hook").await;
     let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
 
     // A setup-mode Checkout session changes no billing: processed once, recorded as ignored.

@@ -11,7 +11,7 @@ mod support;
 use serde_json::{json, Value};
 use std::time::Duration;
 use stripe_flows::{StripeEmulator, Subscribed};
-use support::{unique_user, Stack};
+use support::Stack;
 use tierflow::stripe::Form;
 
 /// Calls the API with a raw JSON body (or none).
@@ -81,8 +81,7 @@ struct Victim {
 }
 
 async fn victim(stack: &Stack, stripe: &StripeEmulator) -> Victim {
-    let user = unique_user("e2e-iso-a");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (user, token) = stack.user("e2e-iso-a").await;
     let sub = stripe
         .subscribe(&user, "tierflow_professional_monthly")
         .await;
@@ -204,8 +203,7 @@ async fn another_user_can_neither_read_nor_change_a_users_billing_on_any_route()
     let before = snapshot(&stack, &stripe, &a).await;
     assert_eq!(before["current"]["tier"], "professional");
 
-    let user_b = unique_user("e2e-iso-b");
-    let b = stack.token(&user_b, &format!("{user_b}@example.com"));
+    let (user_b, b) = stack.user("e2e-iso-b").await;
     let q = |path: &str| format!("{path}?user_id={}", a.sub.user);
 
     // Reads: B's own (empty) billing, whatever A's ids ride along.
@@ -375,12 +373,7 @@ async fn another_user_can_neither_read_nor_change_a_users_billing_on_any_route()
     assert_eq!(intent["metadata"]["user_id"], user_b.as_str());
 
     // A token naming A but not signed by the issuer is nobody.
-    let forged = stack.token_signed_with(
-        &a.sub.user,
-        "a@example.com",
-        "a-secret-that-is-not-the-issuers-key-xx",
-        600,
-    );
+    let forged = stack.forged_token(&a.sub.user).await;
     let answer = stack
         .get("/api/v1/subscriptions/current", Some(&forged))
         .await;

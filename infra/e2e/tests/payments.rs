@@ -102,7 +102,7 @@ async fn history_until(
 async fn a_one_time_payment_reaches_the_history_and_a_refund_marks_it_refunded() {
     let stack = Stack::from_env();
     let stripe = Stripe::from_env();
-    let token = stack.token(&unique_user("e2e-pay"), "payer@example.com");
+    let (_, token) = stack.user("e2e-pay").await;
     let request = json!({
         "amount": 4200,
         "currency": "usd",
@@ -171,7 +171,7 @@ async fn a_one_time_payment_reaches_the_history_and_a_refund_marks_it_refunded()
 async fn a_paying_customer_gets_a_portal_url_and_sees_their_saved_card() {
     let stack = Stack::from_env();
     let stripe = Stripe::from_env();
-    let token = stack.token(&unique_user("e2e-card"), "card@example.com");
+    let (_, token) = stack.user("e2e-card").await;
 
     // Never paid: no portal, no cards.
     let (status, body) = post_api(&stack, "/api/v1/billing/portal", &token, &json!({})).await;
@@ -244,8 +244,7 @@ async fn a_paying_customer_gets_a_portal_url_and_sees_their_saved_card() {
 async fn forty_five_payments_page_through_in_three_pages() {
     let stack = Stack::from_env();
     let stripe = Stripe::from_env();
-    let user = unique_user("e2e-pages");
-    let token = stack.token(&user, "pages@example.com");
+    let (user, token) = stack.user("e2e-pages").await;
     // The first payment through the API creates and links the customer; the rest are paid
     // directly at Stripe (e.g. by an earlier integration) and reach us by webhook only.
     let (status, first) = post_api(
@@ -318,7 +317,7 @@ async fn forty_five_payments_page_through_in_three_pages() {
 #[ignore = "needs the local stack: run infra/test.sh"]
 async fn bad_requests_are_clear_400s_through_the_stack() {
     let stack = Stack::from_env();
-    let token = stack.token(&unique_user("e2e-bad"), "bad@example.com");
+    let (_, token) = stack.user("e2e-bad").await;
     for (body, code) in [
         (json!({"amount": 0, "currency": "usd"}), "invalid_amount"),
         (json!({"amount": -10, "currency": "usd"}), "invalid_amount"),

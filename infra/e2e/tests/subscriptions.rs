@@ -8,7 +8,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{unique_user, Stack};
+use support::Stack;
 use tokio::sync::RwLock;
 
 static CLOCK: RwLock<()> = RwLock::const_new(());
@@ -31,10 +31,8 @@ impl Billing {
         }
     }
 
-    fn user(&self, prefix: &str) -> (String, String) {
-        let user = unique_user(prefix);
-        let token = self.stack.token(&user, &format!("{user}@example.com"));
-        (user, token)
+    async fn user(&self, prefix: &str) -> (String, String) {
+        self.stack.user(prefix).await
     }
 
     async fn api(
@@ -143,7 +141,7 @@ impl Billing {
 
     /// A subscriber on `tier`, confirmed by the API (the webhook may land before or after).
     async fn subscriber(&self, prefix: &str, tier: &str) -> (String, String) {
-        let (user, token) = self.user(prefix);
+        let (user, token) = self.user(prefix).await;
         let session = self.checkout_and_pay(&token, tier, "monthly").await;
         let (status, body) = self
             .api(
@@ -164,7 +162,7 @@ impl Billing {
 async fn free_to_starter_through_checkout_then_an_upgrade_charges_the_preview() {
     let _shared = CLOCK.read().await;
     let b = Billing::from_env();
-    let (_, token) = b.user("e2e-lifecycle");
+    let (_, token) = b.user("e2e-lifecycle").await;
     assert_eq!(b.current(&token).await["tier"], "free");
 
     // A double click opens one session.

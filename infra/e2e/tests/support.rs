@@ -2,28 +2,44 @@
 #![allow(dead_code)]
 
 use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::{json, Value};
+use tierflow::stripe::Form;
 
-/// The base URL of `cargo lambda watch` and the secret local tokens are signed with.
+/// The base URL of `cargo lambda watch` and the Keycloak that issues the callers' tokens.
 pub struct Stack {
     pub base: String,
-    jwt_secret: String,
+    pub keycloak: Keycloak,
     pub http: reqwest::Client,
 }
+
+/// The stack's Keycloak (started by `infra/test.sh`): users are created through its admin API
+/// and signed in with the password grant of the test-only client `tierflow-e2e`.
+pub struct Keycloak {
+    pub url: String,
+    admin_password: String,
+    http: reqwest::Client,
+    admin_token: tokio::sync::OnceCell<String>,
+}
+
+/// The realm the API trusts, and the audience its tokens must carry.
+pub const REALM: &str = "tierflow";
+pub const AUDIENCE: &str = "tierflow-api";
+/// A key Keycloak never saw (Tierflow's unit tests sign with it too).
+const FOREIGN_KEY: &str = include_str!("../../../shared/testdata/jwt-test-key-not-in-jwks.pem");
 
 impl Stack {
     /// Reads the stack started by `infra/test.sh`; these tests only run there (`--ignored`).
     pub fn from_env() -> Self {
         let base = std::env::var("TIERFLOW_E2E_BASE")
             .expect("TIERFLOW_E2E_BASE: run through infra/test.sh");
-        let jwt_secret =
-            std::env::var("JWT_HS256_SECRET").expect("JWT_HS256_SECRET: run through infra/test.sh");
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(120))
+            .build()
+            .expect("http client");
         Self {
             base,
-            jwt_secret,
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(120))
-                .build()
-                .expect("http client"),
+            keycloak: Keycloak::from_env(http.clone()),
+            http,
         }
     }
 
@@ -31,38 +47,240 @@ impl Stack {
         format!("{}{}", self.base, path)
     }
 
-    /// A valid local token for `sub`.
-    pub fn token(&self, sub: &str, email: &str) -> String {
-        self.token_signed_with(sub, email, &self.jwt_secret, 3600)
+    /// A new Keycloak user (username `<prefix>-<nanos>`, email `<username>@example.com`) and
+    /// an access token Keycloak issued them: `(user id = the token's sub, token)`.
+    pub async fn user(&self, prefix: &str) -> (String, String) {
+        let username = unique_user(prefix).to_lowercase();
+        let email = format!("{username}@example.com");
+        self.keycloak
+            .create_user(REALM, &username, &email, json!({}))
+            .await;
+        let token = self
+            .keycloak
+            .sign_in(REALM, "tierflow-e2e", &username)
+            .await;
+        (self.keycloak.user_id(REALM, &username).await, token)
     }
 
-    pub fn token_signed_with(&self, sub: &str, email: &str, secret: &str, ttl: i64) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs() as i64;
-        let claims = serde_json::json!({"sub": sub, "email": email, "iat": now, "exp": now + ttl});
+    /// A token naming `sub` with Keycloak's issuer, audience and current key id, signed by a
+    /// key Keycloak does not publish.
+    pub async fn forged_token(&self, sub: &str) -> String {
+        let kid = self.keycloak.signing_kid(REALM).await;
+        let now = now();
+        let claims = json!({"sub": sub, "email": format!("{sub}@example.com"),
+            "iss": self.keycloak.issuer(REALM), "aud": AUDIENCE, "iat": now, "exp": now + 600});
+        let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(kid);
         encode(
-            &Header::default(),
+            &header,
             &claims,
-            &EncodingKey::from_secret(secret.as_bytes()),
+            &EncodingKey::from_rsa_pem(FOREIGN_KEY.as_bytes()).expect("test key"),
         )
         .expect("sign")
     }
 
-    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    /// A token Keycloak issued for a new user that has expired (client `tierflow-e2e-short-lived`
+    /// issues tokens valid for 2 seconds).
+    pub async fn expired_token(&self, prefix: &str) -> String {
+        let username = unique_user(prefix).to_lowercase();
+        let email = format!("{username}@example.com");
+        self.keycloak
+            .create_user(REALM, &username, &email, json!({}))
+            .await;
+        let token = self
+            .keycloak
+            .sign_in(REALM, "tierflow-e2e-short-lived", &username)
+            .await;
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        token
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self.http.get(self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
-        let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+        let body = resp.json().await.unwrap_or(Value::Null);
         (status, body)
     }
 }
 
-/// A user id no other test uses.
+impl Keycloak {
+    fn from_env(http: reqwest::Client) -> Self {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| panic!("{name}: run through infra/test.sh"))
+        };
+        Self {
+            url: var("KEYCLOAK_URL"),
+            admin_password: var("KEYCLOAK_ADMIN_PASSWORD"),
+            http,
+            admin_token: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub fn issuer(&self, realm: &str) -> String {
+        format!("{}/realms/{realm}", self.url)
+    }
+
+    /// Every test user's password: the username reversed and salted (no secret; local only).
+    fn password(username: &str) -> String {
+        format!("pw-{}-e2e", username.chars().rev().collect::<String>())
+    }
+
+    /// The master realm's admin token (valid a minute by default: each Stack gets its own).
+    async fn admin_token(&self) -> &str {
+        self.admin_token
+            .get_or_init(|| async {
+                let form = Form::new()
+                    .field("grant_type", "password")
+                    .field("client_id", "admin-cli")
+                    .field("username", "admin")
+                    .field("password", self.admin_password.as_str());
+                let body: Value = self
+                    .http
+                    .post(format!(
+                        "{}/realms/master/protocol/openid-connect/token",
+                        self.url
+                    ))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form.encode())
+                    .send()
+                    .await
+                    .expect("admin token")
+                    .json()
+                    .await
+                    .expect("admin token json");
+                body["access_token"]
+                    .as_str()
+                    .expect("admin access token")
+                    .to_owned()
+            })
+            .await
+    }
+
+    /// One admin REST call: `(status, body)`.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}/admin/realms/{path}", self.url))
+            .bearer_auth(self.admin_token().await);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.expect("keycloak admin call");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a user with a password (and `extra` fields of the representation).
+    pub async fn create_user(&self, realm: &str, username: &str, email: &str, extra: Value) {
+        let mut user = json!({"username": username, "email": email, "emailVerified": true,
+            "enabled": true, "firstName": "E2e", "lastName": "Tester",
+            "credentials": [{"type": "password", "value": Self::password(username), "temporary": false}]});
+        for (k, v) in extra.as_object().expect("extra fields") {
+            user[k] = v.clone();
+        }
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("{realm}/users"),
+                Some(&user),
+            )
+            .await;
+        assert_eq!(status, 201, "creating {username} in {realm}: {body}");
+    }
+
+    /// The id of `username` in `realm`.
+    pub async fn user_id(&self, realm: &str, username: &str) -> String {
+        let (status, users) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("{realm}/users?username={username}&exact=true"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{users}");
+        users[0]["id"].as_str().expect("user id").to_owned()
+    }
+
+    /// The user's representation as the admin API returns it.
+    pub async fn user(&self, realm: &str, id: &str) -> (u16, Value) {
+        self.admin(reqwest::Method::GET, &format!("{realm}/users/{id}"), None)
+            .await
+    }
+
+    /// An access token for `username` through `client`'s password grant.
+    pub async fn sign_in(&self, realm: &str, client: &str, username: &str) -> String {
+        let password = Self::password(username);
+        let form = Form::new()
+            .field("grant_type", "password")
+            .field("client_id", client)
+            .field("username", username)
+            .field("password", password.as_str());
+        let resp = self
+            .http
+            .post(format!(
+                "{}/protocol/openid-connect/token",
+                self.issuer(realm)
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.encode())
+            .send()
+            .await
+            .expect("token request");
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            status, 200,
+            "signing {username} in through {client}: {body}"
+        );
+        body["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
+    }
+
+    /// The `kid` of the realm's RS256 signing key.
+    pub async fn signing_kid(&self, realm: &str) -> String {
+        let jwks: Value = self
+            .http
+            .get(format!(
+                "{}/protocol/openid-connect/certs",
+                self.issuer(realm)
+            ))
+            .send()
+            .await
+            .expect("jwks")
+            .json()
+            .await
+            .expect("jwks json");
+        jwks["keys"]
+            .as_array()
+            .and_then(|keys| {
+                keys.iter()
+                    .find(|k| k["use"] == "sig" && k["alg"] == "RS256")
+            })
+            .and_then(|k| k["kid"].as_str())
+            .expect("an RS256 signing key")
+            .to_owned()
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// A name no other test uses (user names, idempotency keys, event ids).
 pub fn unique_user(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

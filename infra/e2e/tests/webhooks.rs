@@ -9,7 +9,7 @@ mod support;
 use serde_json::Value;
 use std::time::Duration;
 use stripe_flows::StripeEmulator;
-use support::{unique_user, Stack};
+use support::Stack;
 use tierflow::stripe::Form;
 
 /// The emulator's clock is global: tests that advance it, or that drop deliveries, take turns.
@@ -42,8 +42,7 @@ async fn eventually(
 async fn a_completed_checkout_makes_the_user_professional() {
     let _turn = EMULATOR.lock().await;
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
-    let user = unique_user("e2e-pro");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (user, token) = stack.user("e2e-pro").await;
     stripe
         .subscribe(&user, "tierflow_professional_monthly")
         .await;
@@ -103,8 +102,7 @@ async fn sync_jobs_for(user: &str) -> Vec<Value> {
 #[ignore = "needs the local stack: run infra/test.sh"]
 async fn a_tier_change_reaches_the_sync_queue_through_the_tables_stream() {
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
-    let user = unique_user("e2e-relay");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (user, token) = stack.user("e2e-relay").await;
     stripe.subscribe(&user, "tierflow_starter_monthly").await;
     eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
     let jobs = sync_jobs_for(&user).await;
@@ -126,8 +124,7 @@ async fn a_tier_change_reaches_the_sync_queue_through_the_tables_stream() {
 async fn a_failed_renewal_gives_grace_then_revokes_when_stripe_stops_retrying() {
     let _turn = EMULATOR.lock().await;
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
-    let user = unique_user("e2e-dunning");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (user, token) = stack.user("e2e-dunning").await;
     let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
     eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
 
@@ -150,8 +147,7 @@ async fn a_failed_renewal_gives_grace_then_revokes_when_stripe_stops_retrying() 
 async fn a_dispute_revokes_access_at_once() {
     let _turn = EMULATOR.lock().await;
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
-    let user = unique_user("e2e-dispute");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (user, token) = stack.user("e2e-dispute").await;
     let sub = stripe.subscribe(&user, "tierflow_enterprise_yearly").await;
     eventually(&stack, &token, "enterprise", |b| b["tier"] == "enterprise").await;
 
@@ -194,7 +190,7 @@ async fn reconciliation_recovers_dropped_deliveries() {
     ];
     let mut users = Vec::new();
     for (i, (key, tier)) in plans.iter().enumerate() {
-        let user = unique_user(&format!("e2e-drop{i}"));
+        let (user, token) = stack.user(&format!("e2e-drop{i}")).await;
         let sub = stripe.subscribe(&user, key).await;
         // Half of them also schedule a cancellation, so an `updated` event matters too.
         let cancels = i % 2 == 0;
@@ -206,7 +202,7 @@ async fn reconciliation_recovers_dropped_deliveries() {
                 )
                 .await;
         }
-        users.push((user, *tier, cancels));
+        users.push((user, token, *tier, cancels));
     }
     // Let every delivery that was not dropped land, then stop dropping.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -235,8 +231,7 @@ async fn reconciliation_recovers_dropped_deliveries() {
         .expect("report");
     assert_eq!(report["failed"], 0, "{report}");
 
-    for (user, tier, cancels) in users {
-        let token = stack.token(&user, &format!("{user}@example.com"));
+    for (user, token, tier, cancels) in users {
         let (status, body) = stack
             .get("/api/v1/subscriptions/current", Some(&token))
             .await;

@@ -24,7 +24,7 @@ export function titleCase(word: string): string {
 export function formatEntitlement(name: string, limit: number | null, locale?: string): string {
   const label = name
     .split("_")
-    .map((w) => (w === "api" ? "API" : w))
+    .map((w) => (w === "api" ? "API" : w === "gb" ? "GB" : w))
     .join(" ");
   return limit === null ? `Unlimited ${label}` : `${limit.toLocaleString(locale ?? "en-US")} ${label}`;
 }
