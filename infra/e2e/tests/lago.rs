@@ -8,7 +8,7 @@ mod support;
 use serde_json::{json, Value};
 use std::time::Duration;
 use stripe_flows::StripeEmulator;
-use support::{unique_user, Stack};
+use support::Stack;
 
 /// The Lago emulator the stack's functions talk to.
 struct Lago {
@@ -64,8 +64,7 @@ async fn a_subscription_reaches_lago_linked_anchored_and_its_webhooks_are_record
         StripeEmulator::from_env(),
         Lago::from_env(),
     );
-    let user = unique_user("e2e-lago");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (user, token) = stack.user("e2e-lago").await;
     let subscribed = stripe
         .subscribe(&user, "tierflow_professional_monthly")
         .await;

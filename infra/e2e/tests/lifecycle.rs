@@ -141,8 +141,7 @@ async fn use_paying_card(stripe: &StripeEmulator, who: &Subscribed) {
 async fn a_subscriber_on_a_replaced_price_renews_lapses_recovers_and_upgrades() {
     let _turn = TURN.lock().await;
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
-    let user = unique_user("e2e-grandfathered");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (user, token) = stack.user("e2e-grandfathered").await;
     let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
     let before = eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
     assert_eq!(
@@ -278,8 +277,7 @@ async fn dead_lettered(user: &str) -> bool {
 async fn a_deleted_accounts_sync_jobs_succeed_without_the_identity_provider() {
     let _turn = TURN.lock().await;
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
-    let user = unique_user("e2e-deleted");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (user, token) = stack.user("e2e-deleted").await;
     let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
     eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
 
@@ -347,8 +345,7 @@ async fn sync_worker_with_keycloak_at(url: &str) -> tierflow::sync::worker::Work
 async fn an_event_failed_on_a_foreign_price_applies_when_replayed_after_the_catalog_learns_it() {
     let _turn = TURN.lock().await;
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
-    let user = unique_user("e2e-replay");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (user, token) = stack.user("e2e-replay").await;
     // A price made outside the catalog: no catalog lookup key, no tier marks, no tier product.
     let product = stripe
         .post("/v1/products", Form::new().field("name", "Sales deal"))
@@ -422,8 +419,7 @@ async fn an_event_failed_on_a_foreign_price_applies_when_replayed_after_the_cata
 #[ignore = "needs the local stack: run infra/test.sh"]
 async fn subscription_changes_share_an_hourly_limit_answered_429_with_retry_after() {
     let stack = Stack::from_env();
-    let user = unique_user("e2e-change-limit");
-    let token = stack.token(&user, &format!("{user}@example.com"));
+    let (_user, token) = stack.user("e2e-change-limit").await;
     // Ten changes an hour by default, whichever route: each of these is counted, even refused.
     let routes = [
         ("DELETE", "/api/v1/subscriptions/pending-change"),
