@@ -42,7 +42,8 @@ def http(method, url, *, headers=None, form=None):
 
 def subscribe(stripe_base, stripe_key, user):
     """Subscribes `user` to starter monthly through a completed Checkout session, as a customer would."""
-    auth = {"authorization": f"Bearer {stripe_key}"}
+    # The pinned version, as every Tierflow call sends it (infra/stripe_conformance.py checks).
+    auth = {"authorization": f"Bearer {stripe_key}", "stripe-version": "2025-04-30.basil"}
     prices = http("GET", f"{stripe_base}/v1/prices?lookup_keys[]=tierflow_starter_monthly", headers=auth)
     session = http("POST", f"{stripe_base}/v1/checkout/sessions", headers=auth, form={
         "mode": "subscription",

@@ -65,7 +65,13 @@ start_aws_emulator "$(free_port)" "tierflow-test-$$"
 export TIERFLOW_TEST_AWS_ENDPOINT="$AWS_ENDPOINT_URL"
 
 WEBHOOK_SECRET="whsec_$(random_secret)"
-start_stripe_emulator "$(free_port)" "http://127.0.0.1:$API_PORT/lambda-url/stripe-webhook" "$WEBHOOK_SECRET"
+# Every Stripe request (functions, catalog-sync, tests) and every webhook delivery of this run
+# goes through a recording proxy; infra/stripe_conformance.py checks the recording at the end.
+STRIPE_RECORDING="$STATE_DIR/stripe-recording-$$.jsonl"
+HOOK_RECORDER_PORT=$(free_port)
+start_stripe_recorder webhook "$HOOK_RECORDER_PORT" "http://127.0.0.1:$API_PORT" "$STRIPE_RECORDING"
+start_stripe_emulator "$(free_port)" "http://127.0.0.1:$HOOK_RECORDER_PORT/lambda-url/stripe-webhook" "$WEBHOOK_SECRET"
+start_stripe_recorder api "$(free_port)" "$STRIPE_API_BASE" "$STRIPE_RECORDING"
 export STRIPE_SECRET_KEY="sk_test_tierflow_ci" STRIPE_WEBHOOK_SECRETS="$WEBHOOK_SECRET"
 
 log "creating the catalog's products and prices in the Stripe emulator"
@@ -158,6 +164,9 @@ if [ -z "${TIERFLOW_E2E_FILTER:-}" ] || [ "${TIERFLOW_FUZZ:-0}" = 1 ]; then
   log "fuzzing the HTTP API with schemathesis (openapi.yaml): no 5xx, every response conforming"
   python3 infra/fuzz.py --max-examples "${TIERFLOW_FUZZ_EXAMPLES:-20}" --max-time "${TIERFLOW_FUZZ_SECONDS:-150}"
 fi
+
+log "Stripe conformance: the recorded traffic against stripe==12.1.0's declared params and fields"
+python3 infra/stripe_conformance.py "$STRIPE_RECORDING"
 
 log "log hygiene: no secret, card number or webhook body in this run's logs"
 python3 infra/log_hygiene.py --env-file "$ENV_FILE" "$LOG_DIR"/*.log

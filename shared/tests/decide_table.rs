@@ -7,7 +7,7 @@ use tierflow::domain::{
     access_for, Access, BillingProfile, Catalog, SubscriptionStatus, Tier, UserId,
 };
 use tierflow::ports::{PaymentRecord, PaymentStatus};
-use tierflow::stripe::{Event, Subscription};
+use tierflow::stripe::{Event, Invoice, Subscription};
 use tierflow::webhook::decide::{decide, Decision, Input, Policy};
 
 const T: i64 = 1_795_000_000;
@@ -31,16 +31,36 @@ fn subscription(id: &str, status: &str, lookup_key: &str) -> Value {
     })
 }
 
+/// A subscription's invoice as basil renders it in a webhook: the subscription under `parent`,
+/// no PaymentIntent or charge (and no `payments`: included only when expanded).
 fn invoice(id: &str, sub: &str) -> Value {
     json!({
-        "id": id, "object": "invoice", "customer": "cus_1", "subscription": sub, "status": "paid",
+        "id": id, "object": "invoice", "customer": "cus_1", "status": "paid",
+        "parent": {"type": "subscription_details", "quote_details": null,
+                   "subscription_details": {"subscription": sub, "metadata": {}}},
         "amount_due": 4900, "amount_paid": 4900, "currency": "usd", "created": T,
-        "payment_intent": format!("pi_{id}"), "charge": format!("ch_{id}"),
         "hosted_invoice_url": format!("https://invoice.stripe.test/{id}"),
         "status_transitions": {"paid_at": T + 5},
         "lines": {"object": "list", "data": [{"id": "il_1", "object": "line_item", "amount": 4900,
-            "description": "1 × Professional (at $49.00 / month)"}]}
+            "description": "1 × Professional (at $49.00 / month)",
+            "parent": {"type": "subscription_item_details", "subscription_item_details":
+                {"proration": false, "subscription": sub, "subscription_item": "si_1"}},
+            "pricing": {"type": "price_details", "price_details": {"price": "price_x", "product": "prod_x"}}}]}
     })
+}
+
+/// The invoice a charge's PaymentIntent pays, as Stripe names it (`GET /v1/invoice_payments`).
+fn linked(id: &str) -> Option<Invoice> {
+    Some(serde_json::from_value(invoice(id, "sub_1")).expect("invoice"))
+}
+
+/// The PaymentIntent and charge of invoice `id` (`pi_<id>`, `ch_<id>`), as basil renders them:
+/// neither names the invoice.
+fn charge(id: &str, refunded: i64) -> Value {
+    json!({"id": format!("ch_{id}"), "object": "charge", "customer": "cus_1", "amount": 4900,
+           "amount_refunded": refunded, "refunded": refunded == 4900, "currency": "usd",
+           "payment_intent": format!("pi_{id}"), "status": "succeeded", "created": T + 4,
+           "payment_method_details": {"type": "card", "card": {"brand": "mastercard", "last4": "4444"}}})
 }
 
 fn free() -> BillingProfile {
@@ -72,10 +92,12 @@ fn past_due() -> BillingProfile {
     p
 }
 
+/// The history item of invoice `id`, keyed by the invoice, its PaymentIntent and charge linked
+/// (Stripe's answer to which invoice the PaymentIntent pays).
 fn subscription_payment(id: &str) -> PaymentRecord {
     PaymentRecord {
         user_id: UserId::parse("u1").expect("user"),
-        payment_id: format!("pi_{id}"),
+        payment_id: id.into(),
         stripe_refs: vec![id.into(), format!("pi_{id}"), format!("ch_{id}")],
         created: T,
         amount: 4900,
@@ -112,6 +134,8 @@ struct Row {
     profile: BillingProfile,
     payment: Option<PaymentRecord>,
     fetched: Option<Subscription>,
+    /// The invoice Stripe names for a charge's or dispute's PaymentIntent.
+    linked: Option<Invoice>,
     want: Want,
 }
 
@@ -129,6 +153,7 @@ fn rows() -> Vec<Row> {
             profile: free(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "fetch",
                 ..Default::default()
@@ -148,6 +173,7 @@ fn rows() -> Vec<Row> {
                 serde_json::from_value(subscription("sub_1", "active", "tierflow_starter_yearly"))
                     .expect("sub"),
             ),
+            linked: None,
             want: Want {
                 outcome: "apply",
                 tier: Some(Tier::Starter),
@@ -170,6 +196,7 @@ fn rows() -> Vec<Row> {
             profile: free(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 tier: Some(Tier::Free),
@@ -189,6 +216,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 tier: Some(Tier::Professional),
@@ -210,6 +238,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "ignore",
                 ..Default::default()
@@ -226,6 +255,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "fetch",
                 ..Default::default()
@@ -242,6 +272,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 tier: Some(Tier::Enterprise),
@@ -262,6 +293,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 tier: Some(Tier::Free),
@@ -283,6 +315,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "ignore",
                 ..Default::default()
@@ -299,6 +332,7 @@ fn rows() -> Vec<Row> {
             profile: free(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "fail",
                 ..Default::default()
@@ -310,6 +344,7 @@ fn rows() -> Vec<Row> {
             profile: past_due(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 status: Some(SubscriptionStatus::Active),
@@ -332,6 +367,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: pay("in_1"),
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 payment: Some(PaymentStatus::Succeeded),
@@ -350,6 +386,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 tier: Some(Tier::Professional),
@@ -370,6 +407,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 payment: Some(PaymentStatus::RequiresAction),
@@ -388,6 +426,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: pay("in_1"),
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 tier: Some(Tier::Free),
@@ -410,6 +449,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: pay("in_1"),
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 tier: Some(Tier::Free),
@@ -432,6 +472,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: pay("in_1"),
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 tier: Some(Tier::Professional),
@@ -452,6 +493,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 tier: Some(Tier::Free),
@@ -473,6 +515,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 payment: Some(PaymentStatus::Succeeded),
@@ -492,6 +535,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "apply",
                 payment: Some(PaymentStatus::Failed),
@@ -504,14 +548,82 @@ fn rows() -> Vec<Row> {
             event: event(
                 "payment_intent.succeeded",
                 T + 30,
-                json!({"id": "pi_in_1", "object": "payment_intent", "amount": 4900, "currency": "usd", "status": "succeeded", "customer": "cus_1", "invoice": "in_1"}),
+                json!({"id": "pi_in_1", "object": "payment_intent", "amount": 4900, "currency": "usd", "status": "succeeded", "customer": "cus_1", "latest_charge": "ch_in_1"}),
+                None,
+            ),
+            profile: professional(),
+            payment: pay("in_1"),
+            fetched: None,
+            linked: None,
+            want: Want {
+                outcome: "ignore",
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a subscription's charge first fills the card into its invoice's item",
+            event: event("charge.succeeded", T + 4, charge("in_1", 0), None),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            linked: linked("in_1"),
+            want: Want {
+                outcome: "apply",
+                payment: Some(PaymentStatus::Succeeded),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a subscription's charge after its invoice fills the card without a receipt",
+            event: event("charge.succeeded", T + 40, charge("in_1", 0), None),
+            profile: professional(),
+            payment: pay("in_1"),
+            fetched: None,
+            linked: None,
+            want: Want {
+                outcome: "apply",
+                payment: Some(PaymentStatus::Succeeded),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a full refund Stripe links to the subscription's invoice drops to free",
+            event: event("charge.refunded", T + 30, charge("in_1", 4900), None),
+            profile: professional(),
+            payment: None,
+            fetched: None,
+            linked: linked("in_1"),
+            want: Want {
+                outcome: "apply",
+                tier: Some(Tier::Free),
+                access: Some(Access::Revoked),
+                payment: Some(PaymentStatus::Refunded),
+                email: Some("refund"),
+                events: &["subscription.tier_changed", "access.revoked"],
+                sync: Some(true),
+                ..Default::default()
+            },
+        },
+        Row {
+            name: "a dispute Stripe links to the subscription's invoice marks its item disputed",
+            event: event(
+                "charge.dispute.created",
+                T + 30,
+                json!({"id": "dp_2", "object": "dispute", "charge": "ch_in_1", "payment_intent": "pi_in_1", "amount": 4900, "currency": "usd", "reason": "fraudulent", "status": "needs_response"}),
                 None,
             ),
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: linked("in_1"),
             want: Want {
-                outcome: "ignore",
+                outcome: "apply",
+                tier: Some(Tier::Free),
+                access: Some(Access::Revoked),
+                payment: Some(PaymentStatus::Disputed),
+                email: Some("dispute"),
+                events: &["subscription.tier_changed", "access.revoked"],
+                sync: Some(true),
                 ..Default::default()
             },
         },
@@ -526,6 +638,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "ignore",
                 ..Default::default()
@@ -542,6 +655,7 @@ fn rows() -> Vec<Row> {
             profile: professional(),
             payment: None,
             fetched: None,
+            linked: None,
             want: Want {
                 outcome: "fail",
                 ..Default::default()
@@ -565,6 +679,7 @@ fn every_event_type_has_the_expected_effect() {
             user_id: &user,
             profile: &row.profile,
             existing_payment: row.payment.as_ref(),
+            linked_invoice: row.linked.as_ref(),
             fetched_subscription: row.fetched.as_ref(),
             now,
         };
@@ -622,10 +737,19 @@ fn every_event_type_has_the_expected_effect() {
                 Some("4444"),
                 "{name}"
             );
-            assert_eq!(
-                app.payments[0].payment_id, "pi_in_1",
-                "{name}: merged, not a second item"
-            );
+        }
+        if row.linked.is_some()
+            || row
+                .payment
+                .as_ref()
+                .is_some_and(|p| p.subscription_id.is_some())
+        {
+            let payment = app.payments.first().expect("the subscription's payment");
+            assert_eq!(payment.payment_id, "in_1", "{name}: the invoice's one item");
+            assert_eq!(payment.subscription_id.as_deref(), Some("sub_1"), "{name}");
+            for id in ["in_1", "pi_in_1"] {
+                assert!(payment.stripe_refs.iter().any(|r| r == id), "{name}: {id}");
+            }
         }
         if row.want.tier.is_some_and(|t| t != row.profile.tier) {
             assert!(
@@ -647,6 +771,7 @@ fn a_failed_payment_email_names_the_grace_end() {
         user_id: &user,
         profile: &profile,
         existing_payment: None,
+        linked_invoice: None,
         fetched_subscription: None,
         now: T,
     };

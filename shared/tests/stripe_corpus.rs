@@ -1,14 +1,19 @@
 //! Every Stripe object and event in the shared corpus (`../shared/corpus`, API versions
-//! 2020-03-02 to 2025-04-30.basil) parses with the client types, and the fields Tierflow
-//! reads are found in both the old and the basil shapes.
+//! 2020-03-02 to 2025-04-30.basil) parses with the client types; the fields Tierflow reads are
+//! basil's (older shapes parse, but their removed fields are not read), and every basil event
+//! drives a decision.
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use tierflow::domain::catalog::BUILT_IN_CATALOG;
+use tierflow::domain::{BillingProfile, Catalog, UserId};
+use tierflow::ports::{PaymentRecord, PaymentStatus};
 use tierflow::stripe::{
     Charge, CheckoutSession, Customer, DeletedCustomer, Dispute, Event, EventObject, Invoice,
     PaymentIntent, Refund, Subscription,
 };
+use tierflow::webhook::decide::{decide, subject_of, Decision, Input, Policy};
 
 /// The corpus directory, or `None` (with a message) when it is absent outside CI.
 fn corpus() -> Option<PathBuf> {
@@ -170,7 +175,7 @@ fn the_openapi_event_about_an_unmodelled_object_still_parses() {
 }
 
 #[test]
-fn subscription_period_end_is_found_in_old_and_basil_shapes() {
+fn subscription_period_end_is_read_from_basil_items_only() {
     let Some(dir) = corpus() else { return };
     // (file, where it lives, expected end)
     let events = [
@@ -187,10 +192,13 @@ fn subscription_period_end_is_found_in_old_and_basil_shapes() {
             1_625_740_918,
         ),
     ];
+    // Pre-basil: the period on the subscription itself, which basil removed and Tierflow
+    // (pinned to basil) does not read.
     for (name, end) in events {
+        let raw = read(&dir.join("stripe-events").join(name));
+        assert_eq!(raw["data"]["object"]["current_period_end"], end, "{name}");
         let sub: Subscription = event_file(&dir, name).object_as().unwrap();
-        assert_eq!(sub.current_period_end(), Some(end), "{name}");
-        assert!(sub.current_period_start().is_some(), "{name}");
+        assert_eq!(sub.current_period_end(), None, "{name}");
         assert!(sub.customer_id().starts_with("cus_"), "{name}");
         assert!(
             sub.primary_item().is_some_and(|i| i.id.starts_with("si_")),
@@ -204,20 +212,19 @@ fn subscription_period_end_is_found_in_old_and_basil_shapes() {
             "subscription__pay-rails__subscription.updated.json",
             1_488_987_924,
         ),
-        (
-            "subscription__pay-rails__subscription.created.json",
-            1_488_987_924,
-        ),
     ];
     for (name, end) in objects {
         let sub: Subscription = parse(&object_file(&dir, name), name);
         assert_eq!(sub.current_period_end(), Some(end), "{name}");
     }
+    // Pay's hand-edited `created` fixture keeps the pre-basil top-level period only.
+    let name = "subscription__pay-rails__subscription.created.json";
+    let created: Subscription = parse(&object_file(&dir, name), name);
+    assert_eq!(created.current_period_end(), None, "{name}");
     let openapi: Subscription = parse(
         &object_file(&dir, "subscription__stripe-openapi.json"),
         "openapi",
     );
-    assert_eq!(openapi.current_period_end, None);
     assert_eq!(
         openapi.price().map(|p| p.id.as_str()),
         Some("price_1PgafmB7WZ01zgkW6dKueIc5")
@@ -249,28 +256,25 @@ fn subscription_period_end_is_found_in_old_and_basil_shapes() {
 }
 
 #[test]
-fn invoice_subscription_and_payment_are_found_in_old_and_basil_shapes() {
+fn invoice_subscription_and_payment_are_read_in_basil_shapes_only() {
     let Some(dir) = corpus() else { return };
     let old: Invoice = event_file(&dir, "invoice.paid__sync-engine__1.json")
         .object_as()
         .unwrap();
-    assert_eq!(old.subscription_id(), Some("sub_JsuPyCPhXWfZar"));
+    // Pre-basil fields (top-level subscription, line price and proration) are not read.
+    assert_eq!(old.subscription_id(), None);
     assert_eq!(old.billing_reason.as_deref(), Some("subscription_cycle"));
     assert_eq!(old.paid_at(), Some(1_642_649_110));
     assert!(!old.lines.data[0].is_proration());
-    assert_eq!(
-        old.lines.data[0].price_id(),
-        Some("price_1IDQm5JDPojXS6LNM31hxKzp")
-    );
+    assert_eq!(old.lines.data[0].price_id(), None);
 
     let failed_old: Invoice = event_file(&dir, "invoice.payment_failed__ruby-mock__1.json")
         .object_as()
         .unwrap();
-    assert_eq!(
-        failed_old.payment_intent_id(),
-        Some("pi_000000000000000000000000")
-    );
-    assert_eq!(failed_old.charge_id(), Some("ch_000000000000000000000000"));
+    // Pre-basil invoices named their PaymentIntent and charge; basil's name them only in the
+    // (expanded) payments.
+    assert_eq!(failed_old.payment_intent_id(), None);
+    assert_eq!(failed_old.charge_id(), None);
     assert_eq!(failed_old.attempt_count, Some(1));
 
     // Basil: subscription under parent.subscription_details, proration under line parents,
@@ -279,7 +283,6 @@ fn invoice_subscription_and_payment_are_found_in_old_and_basil_shapes() {
         &object_file(&dir, "invoice__pay-rails__invoice.payment_failed.json"),
         "pay failed",
     );
-    assert_eq!(basil.subscription, None);
     assert_eq!(basil.subscription_id(), Some("sub_1234"));
     assert_eq!(basil.payment_intent_id(), None);
     assert_eq!(basil.lines.data[0].price_id(), Some("price_1234"));
@@ -305,15 +308,16 @@ fn invoice_subscription_and_payment_are_found_in_old_and_basil_shapes() {
         ),
         "pay action required",
     );
+    // Both layouts at once: only the basil one is read.
     assert_eq!(transitional.subscription_id(), Some("sub_1234"));
-    assert_eq!(transitional.payment_intent_id(), Some("pi_1234"));
+    assert_eq!(transitional.payment_intent_id(), None);
 
     let one_off: Invoice = parse(
         &object_file(&dir, "invoice__pay-rails__invoice.json"),
         "pay",
     );
     assert_eq!(one_off.subscription_id(), None);
-    assert_eq!(one_off.charge_id(), Some("ch_3RFFrjKXBGcbgpbZ0g57Qovb"));
+    assert_eq!(one_off.charge_id(), None);
 }
 
 #[test]
@@ -356,12 +360,11 @@ fn payment_intents_name_their_charge_and_failure_in_every_version() {
         assert_eq!(pi.customer_id(), Some("cus_TSOWyTkxXlWiTc"), "{name}");
         assert!(pi.client_secret.is_some(), "{name}");
     }
-    // The oldest shape only embeds the charges.
+    // The oldest shape only embeds the charges (removed in 2022-11-15): not read.
     let old: PaymentIntent = event_file(&dir, "payment_intent.payment_failed__ruby-mock__1.json")
         .object_as()
         .unwrap();
-    assert!(old.latest_charge.is_none());
-    assert!(old.latest_charge_id().is_some_and(|c| c.starts_with("ch_")));
+    assert!(old.latest_charge_id().is_none());
     let decline = old.last_payment_error.unwrap();
     assert_eq!(decline.decline_code.as_deref(), Some("generic_decline"));
 }
@@ -426,5 +429,83 @@ fn charges_disputes_checkout_and_customers_expose_what_handlers_read() {
     assert_eq!(
         deleted_event.request.and_then(|r| r.id).as_deref(),
         Some("req_00000000000000")
+    );
+}
+
+/// Every basil event of the corpus (Lago's PaymentIntents: one-time payments Tierflow did not
+/// create) goes through [`decide`]: a stranger's intent is left alone, and one the history
+/// already holds (found through the subject's refs) is settled with the event's outcome.
+#[test]
+fn every_basil_event_drives_a_decision() {
+    let Some(dir) = corpus() else { return };
+    let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
+    let policy = Policy {
+        catalog: &catalog,
+        grace_days: 3,
+    };
+    let user = UserId::parse("u1").expect("user");
+    let profile = BillingProfile::new_free(user.clone());
+    let mut types = std::collections::BTreeSet::new();
+    for path in json_files(&dir.join("stripe-events")) {
+        let name = file_name(&path);
+        let event = event_file(&dir, &name);
+        if event.api_version.as_deref() != Some("2025-04-30.basil") {
+            continue;
+        }
+        let object = event.object().expect("typed object");
+        let subject = subject_of(&object);
+        assert!(subject.customer_id.is_some(), "{name}");
+        let known = PaymentRecord {
+            user_id: user.clone(),
+            payment_id: subject.payment_refs[0].clone(),
+            stripe_refs: subject.payment_refs.clone(),
+            created: event.created,
+            amount: 0,
+            currency: "usd".into(),
+            status: PaymentStatus::RequiresAction,
+            description: None,
+            card_brand: None,
+            card_last4: None,
+            invoice_url: None,
+            paid_at: None,
+            amount_refunded: 0,
+            refunded_at: None,
+            failure_reason: None,
+            subscription_id: None,
+        };
+        let input = |existing| Input {
+            user_id: &user,
+            profile: &profile,
+            existing_payment: existing,
+            linked_invoice: None,
+            fetched_subscription: None,
+            now: event.created,
+        };
+        let stranger = decide(&event, &object, &input(None), policy);
+        assert!(
+            matches!(stranger, Decision::Ignore(_)),
+            "{name}: {stranger:?}"
+        );
+        let Decision::Apply(app) = decide(&event, &object, &input(Some(&known)), policy) else {
+            panic!("{name}: a known payment is settled");
+        };
+        let want = match event.kind.as_str() {
+            "payment_intent.succeeded" => PaymentStatus::Succeeded,
+            "payment_intent.payment_failed" => PaymentStatus::Failed,
+            other => panic!("{name}: no expectation for {other}"),
+        };
+        assert_eq!(app.payments[0].status, want, "{name}");
+        assert!(
+            app.payments[0]
+                .stripe_refs
+                .iter()
+                .any(|r| r.starts_with("ch_")),
+            "{name}: the latest charge is linked"
+        );
+        types.insert(event.kind.clone());
+    }
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>(),
+        ["payment_intent.payment_failed", "payment_intent.succeeded"]
     );
 }

@@ -113,7 +113,10 @@ async fn victim(stack: &Stack, stripe: &StripeEmulator) -> Victim {
     stripe
         .post(
             &format!("/v1/payment_intents/{payment_intent}/confirm"),
-            Form::new().field("payment_method", "pm_card_visa"),
+            Form::new()
+                .field("payment_method", "pm_card_visa")
+                // Real Stripe refuses a server-side confirmation that could redirect without one.
+                .field("return_url", "https://tierflow.example/billing/return"),
         )
         .await;
     until(stack, "/api/v1/billing/history", &token, |b| {

@@ -9,6 +9,13 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use support::{unique_user, Stack};
 
+/// Where the payer returns after a redirect: real Stripe refuses a server-side confirmation
+/// that could redirect (automatic payment methods, the default) without one.
+const RETURN_URL: &str = "https%3A%2F%2Ftierflow.example%2Fbilling%2Freturn";
+/// The confirmation the tests make at Stripe: the test card, and where to return.
+const CONFIRM_WITH_VISA: &str =
+    "payment_method=pm_card_visa&return_url=https%3A%2F%2Ftierflow.example%2Fbilling%2Freturn";
+
 /// The Stripe emulator, called as Stripe.js or the Dashboard would.
 struct Stripe {
     base: String,
@@ -30,6 +37,7 @@ impl Stripe {
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
+            .header("Stripe-Version", tierflow::stripe::STRIPE_API_VERSION)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form.to_owned())
             .send()
@@ -43,6 +51,7 @@ impl Stripe {
         self.http
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
+            .header("Stripe-Version", tierflow::stripe::STRIPE_API_VERSION)
             .send()
             .await
             .expect("emulator request")
@@ -130,7 +139,7 @@ async fn a_one_time_payment_reaches_the_history_and_a_refund_marks_it_refunded()
     let (status, confirmed) = stripe
         .post(
             &format!("/v1/payment_intents/{pi}/confirm"),
-            "payment_method=pm_card_visa",
+            CONFIRM_WITH_VISA,
         )
         .await;
     assert_eq!(status, 200, "{confirmed}");
@@ -259,7 +268,7 @@ async fn forty_five_payments_page_through_in_three_pages() {
     let (status, body) = stripe
         .post(
             &format!("/v1/payment_intents/{first_id}/confirm"),
-            "payment_method=pm_card_visa",
+            CONFIRM_WITH_VISA,
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -274,7 +283,8 @@ async fn forty_five_payments_page_through_in_three_pages() {
                 "/v1/payment_intents",
                 &format!(
                     "amount={}&currency=usd&customer={customer}&metadata[user_id]={user}\
-                     &payment_method=pm_card_visa&confirm=true&description=payment+{n}",
+                     &payment_method=pm_card_visa&confirm=true&description=payment+{n}\
+                     &return_url={RETURN_URL}",
                     1000 + n
                 ),
             )

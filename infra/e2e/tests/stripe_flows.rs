@@ -39,6 +39,7 @@ impl StripeEmulator {
             .http
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
+            .header("Stripe-Version", tierflow::stripe::STRIPE_API_VERSION)
             .send()
             .await
             .expect("emulator request");
@@ -53,6 +54,7 @@ impl StripeEmulator {
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
+            .header("Stripe-Version", tierflow::stripe::STRIPE_API_VERSION)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form.encode())
             .send()

@@ -93,6 +93,7 @@ impl Billing {
         };
         let resp = req
             .bearer_auth(&self.stripe_key)
+            .header("Stripe-Version", tierflow::stripe::STRIPE_API_VERSION)
             .send()
             .await
             .expect("stripe emulator");

@@ -1,7 +1,7 @@
 //! Subscription billing: invoices, payment of invoices, updates with proration, renewals,
 //! cancellations, schedules, and processing everything due when the clock moves.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::calendar::{add_interval, next_period_end};
 use crate::dunning::FinalAction;
@@ -1042,7 +1042,6 @@ pub fn preview_invoice(
     };
     let mut json = invoice.to_json(store);
     json["id"] = Value::Null;
-    json["subscription_proration_date"] = json!(t);
     Ok(json)
 }
 

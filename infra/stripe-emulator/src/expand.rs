@@ -1,8 +1,55 @@
-//! `expand[]`: replaces id strings with the objects they name, along dotted paths.
+//! `expand[]`: replaces id strings with the objects they name, along dotted paths, and keeps
+//! includable fields (rendered by the objects) only where `expand[]` asked for them.
 
 use serde_json::Value;
 
 use crate::store::Store;
+
+/// Fields basil returns only when expanded (the API reference: "This field is not included by
+/// default. To include it in the response, expand the ... field."), by object word. Webhook
+/// events never carry them.
+const INCLUDABLE: [(&str, &str); 2] = [("invoice", "payments"), ("charge", "refunds")];
+
+/// Drops every includable field whose dotted path (`payments`, `data.payments`,
+/// `latest_invoice.payments`) is not among `expanded`.
+pub fn drop_unexpanded_includables(value: &mut Value, expanded: &[String]) {
+    drop_includables_at(value, "", expanded);
+}
+
+fn drop_includables_at(value: &mut Value, path: &str, expanded: &[String]) {
+    match value {
+        Value::Array(items) => {
+            for item in items {
+                drop_includables_at(item, path, expanded);
+            }
+        }
+        Value::Object(map) => {
+            let object = map
+                .get("object")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            for (word, field) in INCLUDABLE {
+                let at = join(path, field);
+                if word == object && !expanded.contains(&at) {
+                    map.remove(field);
+                }
+            }
+            for (key, child) in map.iter_mut() {
+                drop_includables_at(child, &join(path, key), expanded);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
 
 /// Expands every path (`latest_invoice.payment_intent`, `data.product`) in `value`.
 pub fn expand(store: &Store, value: &mut Value, paths: &[String]) {

@@ -184,7 +184,8 @@ impl Store {
     }
 
     /// Records an event with a snapshot of `object` and queues it for webhook delivery.
-    pub fn emit(&mut self, kind: &str, object: Value, previous: Option<Value>) -> String {
+    pub fn emit(&mut self, kind: &str, mut object: Value, previous: Option<Value>) -> String {
+        crate::expand::drop_unexpanded_includables(&mut object, &[]);
         let id = self.ids.next("evt_");
         let mut event = Event {
             id: id.clone(),
@@ -203,7 +204,12 @@ impl Store {
     /// Records an `*.updated` event with `previous_attributes` = the changed top-level fields;
     /// nothing when nothing changed.
     pub fn emit_updated(&mut self, kind: &str, before: &Value, after: Value) -> Option<String> {
-        let previous = diff(before, &after)?;
+        // What webhooks carry: includable fields are not part of the change either.
+        let mut before = before.clone();
+        crate::expand::drop_unexpanded_includables(&mut before, &[]);
+        let mut after = after;
+        crate::expand::drop_unexpanded_includables(&mut after, &[]);
+        let previous = diff(&before, &after)?;
         Some(self.emit(kind, after, Some(previous)))
     }
 
@@ -221,6 +227,14 @@ impl Store {
         }
         if p("in_") {
             return self.invoices.get(id).map(|i| i.to_json(self));
+        }
+        if let Some(intent) = id.strip_prefix("inpay_") {
+            let invoice = self
+                .payment_intents
+                .get(&format!("pi_{intent}"))?
+                .invoice
+                .clone()?;
+            return self.invoices.get(&invoice)?.payment_json(self);
         }
         if p("ii_") {
             return self.invoice_items.get(id).map(|i| i.to_json(self));

@@ -146,6 +146,7 @@ impl Harness {
         };
         let resp = req
             .bearer_auth("sk_test_testkit")
+            .header("Stripe-Version", tierflow::stripe::STRIPE_API_VERSION)
             .send()
             .await
             .expect("emulator answers");

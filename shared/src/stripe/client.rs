@@ -5,8 +5,9 @@ use super::error::StripeError;
 use super::form::Form;
 use super::idempotency::{derive_key, unique_key, IdempotencyScope};
 use super::objects::{
-    CheckoutSession, Customer, Event, HasId, Invoice, List, PaymentIntent, PaymentMethod,
-    PortalSession, Price, Product, Refund, Subscription, SubscriptionSchedule, WebhookEndpoint,
+    CheckoutSession, Customer, Event, HasId, Invoice, InvoicePayment, List, PaymentIntent,
+    PaymentMethod, PortalSession, Price, Product, Refund, Subscription, SubscriptionSchedule,
+    WebhookEndpoint,
 };
 use super::params::{
     CustomerUpdate, EventQuery, NewCheckoutSession, NewCustomer, NewPaymentIntent,
@@ -499,7 +500,21 @@ impl StripeApi for StripeClient {
 
     async fn retrieve_invoice(&self, id: &str) -> Result<Invoice, StripeError> {
         let path = format!("/v1/invoices/{}", segment(id)?);
-        self.get(&path, &Form::new()).await
+        self.get(&path, &Form::new().list("expand", ["payments"]))
+            .await
+    }
+
+    async fn find_invoice_payment(
+        &self,
+        payment_intent: &str,
+    ) -> Result<Option<InvoicePayment>, StripeError> {
+        let query = Form::new()
+            .field("payment[type]", "payment_intent")
+            .field("payment[payment_intent]", payment_intent)
+            .list("expand", ["data.invoice"])
+            .field("limit", 1u32);
+        let page: List<InvoicePayment> = self.get("/v1/invoice_payments", &query).await?;
+        Ok(page.data.into_iter().next())
     }
 
     async fn create_payment_intent(

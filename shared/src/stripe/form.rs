@@ -183,8 +183,8 @@ mod tests {
                 "metadata[plan]=pro&metadata[user_id]=u-42",
             ),
             (
-                Form::new().list("expand", ["latest_invoice.payment_intent"]),
-                "expand[]=latest_invoice.payment_intent",
+                Form::new().list("expand", ["latest_invoice.payments"]),
+                "expand[]=latest_invoice.payments",
             ),
             (
                 Form::new().list("lookup_keys", ["a_monthly", "a_yearly"]),

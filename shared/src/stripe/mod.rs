@@ -150,8 +150,17 @@ pub trait StripeApi: Send + Sync {
         params: &PriceChangePreview,
     ) -> Result<Invoice, StripeError>;
 
-    /// `GET /v1/invoices/{id}`.
+    /// `GET /v1/invoices/{id}` with its payments (`expand[]=payments`: basil includes them
+    /// only when asked).
     async fn retrieve_invoice(&self, id: &str) -> Result<Invoice, StripeError>;
+
+    /// `GET /v1/invoice_payments` by PaymentIntent, with the invoice expanded: which invoice a
+    /// PaymentIntent pays, since basil's PaymentIntents and charges no longer name it. `None`
+    /// when it pays none (a one-time payment).
+    async fn find_invoice_payment(
+        &self,
+        payment_intent: &str,
+    ) -> Result<Option<InvoicePayment>, StripeError>;
 
     /// `POST /v1/payment_intents`.
     async fn create_payment_intent(

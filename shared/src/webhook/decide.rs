@@ -49,6 +49,10 @@ pub struct Subject {
     pub user_hint: Option<String>,
     /// Stripe ids that may name a payment already in the history.
     pub payment_refs: Vec<String>,
+    /// The PaymentIntent of a charge or dispute: when the history knows none of the refs, the
+    /// processor asks Stripe which invoice it pays (basil's PaymentIntents and charges do not
+    /// name their invoice) and passes it as [`Input::linked_invoice`].
+    pub invoice_of_payment_intent: Option<String>,
 }
 
 /// Reads the subject of an event's object.
@@ -66,40 +70,43 @@ pub fn subject_of(object: &EventObject) -> Subject {
                 .as_ref()
                 .map(|p| vec![p.id().to_owned()])
                 .unwrap_or_default(),
+            ..Subject::default()
         },
         EventObject::Subscription(s) => Subject {
             customer_id: Some(s.customer_id().to_owned()).filter(|c| !c.is_empty()),
             user_hint: meta_user(&s.metadata),
-            payment_refs: vec![],
+            ..Subject::default()
         },
         EventObject::Invoice(i) => Subject {
             customer_id: i.customer_id().map(str::to_owned),
-            user_hint: None,
             payment_refs: invoice_refs(i),
+            ..Subject::default()
         },
         EventObject::Charge(c) => Subject {
             customer_id: c.customer_id().map(str::to_owned),
             user_hint: meta_user(&c.metadata),
             payment_refs: charge_refs(c),
+            invoice_of_payment_intent: c.payment_intent_id().map(str::to_owned),
         },
         EventObject::Dispute(d) => Subject {
-            customer_id: None,
-            user_hint: None,
             payment_refs: [d.charge_id(), d.payment_intent.as_ref().map(|p| p.id())]
                 .into_iter()
                 .flatten()
                 .map(str::to_owned)
                 .collect(),
+            invoice_of_payment_intent: d.payment_intent.as_ref().map(|p| p.id().to_owned()),
+            ..Subject::default()
         },
         EventObject::Customer(c) => Subject {
             customer_id: Some(c.id.clone()),
             user_hint: meta_user(&c.metadata),
-            payment_refs: vec![],
+            ..Subject::default()
         },
         EventObject::PaymentIntent(p) => Subject {
             customer_id: p.customer_id().map(str::to_owned),
             user_hint: meta_user(&p.metadata),
             payment_refs: vec![p.id.clone()],
+            ..Subject::default()
         },
         _ => Subject::default(),
     }
@@ -115,15 +122,11 @@ fn invoice_refs(i: &Invoice) -> Vec<String> {
 }
 
 fn charge_refs(c: &Charge) -> Vec<String> {
-    [
-        Some(c.id.as_str()),
-        c.payment_intent_id(),
-        c.invoice.as_ref().map(|i| i.id()),
-    ]
-    .into_iter()
-    .flatten()
-    .map(str::to_owned)
-    .collect()
+    [Some(c.id.as_str()), c.payment_intent_id()]
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Events that change nothing whoever they are about, decided before looking up the user
@@ -142,10 +145,6 @@ pub fn ignore_regardless_of_user(event: &Event, object: &EventObject) -> Option<
                 None
             }
         }
-        (
-            "payment_intent.succeeded" | "payment_intent.payment_failed",
-            EventObject::PaymentIntent(p),
-        ) if p.invoice.is_some() => Some("an invoice payment: the invoice events record it".into()),
         _ => None,
     }
 }
@@ -154,8 +153,12 @@ pub fn ignore_regardless_of_user(event: &Event, object: &EventObject) -> Option<
 pub struct Input<'a> {
     pub user_id: &'a UserId,
     pub profile: &'a BillingProfile,
-    /// The history item one of the subject's payment refs points at.
+    /// The history item one of the subject's payment refs (or its linked invoice) points at.
     pub existing_payment: Option<&'a PaymentRecord>,
+    /// The invoice a charge's or dispute's PaymentIntent pays, as Stripe named it (see
+    /// [`Subject::invoice_of_payment_intent`]); `None` for a one-time payment or when the
+    /// history already knew the payment.
+    pub linked_invoice: Option<&'a Invoice>,
     /// The subscription as Stripe has it now, when the decision asked for it.
     pub fetched_subscription: Option<&'a Subscription>,
     pub now: UnixTime,
@@ -611,6 +614,17 @@ fn invoice_action_required(event: &Event, invoice: &Invoice, input: &Input<'_>) 
     Decision::Apply(Box::new(app))
 }
 
+/// The history item of the invoice a charge or dispute pays (Stripe named it), merged into the
+/// one already recorded under the invoice's id: a subscription payment is one item.
+fn linked_invoice_payment(event: &Event, invoice: &Invoice, input: &Input<'_>) -> PaymentRecord {
+    let amount = if invoice.amount_paid > 0 {
+        invoice.amount_paid
+    } else {
+        invoice.amount_due
+    };
+    invoice_payment(event, invoice, input, PaymentStatus::Succeeded, amount)
+}
+
 fn dispute_created(event: &Event, dispute: &Dispute, input: &Input<'_>) -> Decision {
     let mut profile = input.profile.clone();
     profile.revocation = Some(Revocation {
@@ -620,10 +634,19 @@ fn dispute_created(event: &Event, dispute: &Dispute, input: &Input<'_>) -> Decis
     profile.tier = Tier::Free;
     profile.updated_at = input.now;
     let mut payments = vec![];
-    if let Some(existing) = input.existing_payment {
-        let mut p = existing.clone();
+    let disputed = match input.linked_invoice {
+        Some(invoice) => Some(linked_invoice_payment(event, invoice, input)),
+        None => input.existing_payment.cloned(),
+    };
+    if let Some(mut p) = disputed {
         p.status = PaymentStatus::Disputed;
-        add_ref(&mut p, &dispute.id);
+        let intent = dispute.payment_intent.as_ref().map(|p| p.id());
+        for r in [Some(dispute.id.as_str()), dispute.charge_id(), intent]
+            .into_iter()
+            .flatten()
+        {
+            add_ref(&mut p, r);
+        }
         payments.push(p);
     }
     let mut app = application(
@@ -644,9 +667,11 @@ fn dispute_created(event: &Event, dispute: &Dispute, input: &Input<'_>) -> Decis
 }
 
 fn charge_refunded(event: &Event, charge: &Charge, input: &Input<'_>) -> Decision {
-    let mut payment = input
-        .existing_payment
-        .cloned()
+    let linked = input
+        .linked_invoice
+        .map(|invoice| linked_invoice_payment(event, invoice, input));
+    let mut payment = linked
+        .or_else(|| input.existing_payment.cloned())
         .unwrap_or_else(|| PaymentRecord {
             user_id: input.user_id.clone(),
             payment_id: charge.payment_intent_id().unwrap_or(&charge.id).to_owned(),
@@ -714,11 +739,17 @@ fn charge_refunded(event: &Event, charge: &Charge, input: &Input<'_>) -> Decisio
 
 /// A successful charge carries the card: it fills brand and last4 into the payment it belongs
 /// to, creating the history item when the charge arrives before its payment intent or invoice
-/// event (which then merge into it). Receipts and domain events come from those events.
+/// event (which then merge into it: a subscription payment's item is keyed by its invoice, as
+/// Stripe named it, so every order gives one item). Receipts and domain events come from
+/// those events.
 fn charge_succeeded(event: &Event, charge: &Charge, input: &Input<'_>) -> Decision {
-    let mut payment = input
-        .existing_payment
-        .cloned()
+    let linked = input.linked_invoice.map(|invoice| {
+        let mut p = linked_invoice_payment(event, invoice, input);
+        p.paid_at = p.paid_at.or(charge.created).or(Some(event.created));
+        p
+    });
+    let mut payment = linked
+        .or_else(|| input.existing_payment.cloned())
         .unwrap_or_else(|| PaymentRecord {
             user_id: input.user_id.clone(),
             payment_id: charge.payment_intent_id().unwrap_or(&charge.id).to_owned(),
@@ -781,10 +812,9 @@ fn customer_deleted(event: &Event, customer: &Customer, input: &Input<'_>) -> De
 }
 
 fn payment_intent_settled(event: &Event, pi: &PaymentIntent, input: &Input<'_>) -> Decision {
-    if pi.invoice.is_some()
-        || input
-            .existing_payment
-            .is_some_and(|p| p.subscription_id.is_some())
+    if input
+        .existing_payment
+        .is_some_and(|p| p.subscription_id.is_some())
     {
         return Decision::Ignore("an invoice payment: the invoice events record it".into());
     }
@@ -797,11 +827,7 @@ fn payment_intent_settled(event: &Event, pi: &PaymentIntent, input: &Input<'_>) 
         );
     }
     let succeeded = event.kind == "payment_intent.succeeded";
-    let charge = pi
-        .latest_charge
-        .as_ref()
-        .and_then(|c| c.as_object())
-        .or_else(|| pi.charges.as_ref().and_then(|l| l.data.first()));
+    let charge = pi.latest_charge.as_ref().and_then(|c| c.as_object());
     let mut payment = input
         .existing_payment
         .cloned()

@@ -20,7 +20,7 @@ use crate::ports::{
     BillingStore, Commit, CommitError, EventRecord, EventStatus, Outbox, PaymentRecord,
     ProfileWrite, StoreError,
 };
-use crate::stripe::{Event, StripeApi};
+use crate::stripe::{Event, Expandable, Invoice, StripeApi, StripeError};
 use crate::time::Clock;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -187,6 +187,29 @@ impl Processor {
                 break;
             }
         }
+        let mut linked_invoice = None;
+        if let (None, Some(intent)) = (&existing_payment, &subject.invoice_of_payment_intent) {
+            match self.invoice_paid_by(intent).await {
+                Ok(Some(invoice)) => {
+                    existing_payment = self.store.payment_by_ref(&invoice.id).await?;
+                    linked_invoice = Some(invoice);
+                }
+                Ok(None) => {}
+                Err(e) if e.is_transient() => {
+                    return Err(ProcessError(format!("invoice of {intent}: {e}")))
+                }
+                Err(e) => {
+                    return self
+                        .finish_unapplied(
+                            event,
+                            hash,
+                            EventStatus::Failed,
+                            format!("invoice of {intent}: {e}"),
+                        )
+                        .await
+                }
+            }
+        }
         let Some(user_id) = self
             .resolve_user(&subject, existing_payment.as_ref())
             .await?
@@ -224,6 +247,7 @@ impl Processor {
                 user_id: &user_id,
                 profile: &profile,
                 existing_payment: existing_payment.as_ref(),
+                linked_invoice: linked_invoice.as_ref(),
                 fetched_subscription: fetched.as_ref(),
                 now: self.clock.now(),
             };
@@ -325,6 +349,19 @@ impl Processor {
         Err(ProcessError(format!(
             "the profile of {user_id} kept changing; retry"
         )))
+    }
+
+    /// The invoice a PaymentIntent pays, as Stripe names it (one call, the invoice expanded;
+    /// a second only if Stripe did not expand it); `None` for a one-time payment.
+    async fn invoice_paid_by(&self, intent: &str) -> Result<Option<Invoice>, StripeError> {
+        let Some(paid) = self.stripe.find_invoice_payment(intent).await? else {
+            return Ok(None);
+        };
+        match paid.invoice {
+            Some(Expandable::Object(invoice)) => Ok(Some(*invoice)),
+            Some(Expandable::Id(id)) => self.stripe.retrieve_invoice(&id).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn resolve_user(

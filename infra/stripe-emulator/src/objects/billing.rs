@@ -84,7 +84,6 @@ impl Subscription {
             .iter()
             .map(|i| item_json(store, self, i))
             .collect();
-        let first = self.items.first().and_then(|i| store.prices.get(&i.price));
         let pending = self.pending_update.as_ref().map(|p| {
             let items: Vec<Value> = p.items.iter().map(|i| item_json(store, self, i)).collect();
             json!({
@@ -103,8 +102,6 @@ impl Subscription {
             "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
             "billing_cycle_anchor": self.billing_cycle_anchor,
             "billing_cycle_anchor_config": null,
-            "billing_mode": {"type": "classic"},
-            "billing_thresholds": null,
             "cancel_at": self.cancel_at,
             "cancel_at_period_end": self.cancel_at_period_end,
             "canceled_at": self.canceled_at,
@@ -112,8 +109,6 @@ impl Subscription {
             "collection_method": "charge_automatically",
             "created": self.created,
             "currency": self.currency,
-            "current_period_end": self.current_period_end,
-            "current_period_start": self.current_period_start,
             "customer": self.customer,
             "days_until_due": null,
             "default_payment_method": self.default_payment_method,
@@ -134,8 +129,6 @@ impl Subscription {
             "pending_invoice_item_interval": null,
             "pending_setup_intent": null,
             "pending_update": pending,
-            "plan": first.map(|p| p.plan_json()),
-            "quantity": self.items.first().map(|i| i.quantity),
             "schedule": self.schedule,
             "start_date": self.start_date,
             "status": self.status,
@@ -153,7 +146,6 @@ fn item_json(store: &Store, sub: &Subscription, item: &SubItem) -> Value {
     json!({
         "id": item.id,
         "object": "subscription_item",
-        "billing_thresholds": null,
         "created": item.created,
         "current_period_end": sub.current_period_end,
         "current_period_start": sub.current_period_start,
@@ -324,25 +316,8 @@ impl Invoice {
             .payment_intent
             .as_ref()
             .and_then(|id| store.payment_intents.get(id));
-        let payments: Vec<Value> = pi
-            .map(|pi| {
-                json!({
-                    "id": format!("inpay_{}", &pi.id[3..]),
-                    "object": "invoice_payment",
-                    "amount_paid": if paid { Some(pi.amount) } else { None },
-                    "amount_requested": pi.amount,
-                    "created": pi.created,
-                    "currency": pi.currency,
-                    "invoice": self.id,
-                    "is_default": true,
-                    "livemode": false,
-                    "payment": {"payment_intent": pi.id, "type": "payment_intent"},
-                    "status": if paid { "paid" } else { "open" },
-                    "status_transitions": {"canceled_at": null, "paid_at": self.paid_at}
-                })
-            })
-            .into_iter()
-            .collect();
+        // Includable: `crate::expand` drops it unless `expand[]` asked for it.
+        let payments: Vec<Value> = self.payment_json(store).into_iter().collect();
         let finalized = self.status != "draft";
         json!({
             "id": self.id,
@@ -362,7 +337,6 @@ impl Invoice {
             "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null},
             "automatically_finalizes_at": null,
             "billing_reason": self.billing_reason,
-            "charge": self.charge,
             "collection_method": "charge_automatically",
             "confirmation_secret": pi.map(|pi| json!({"client_secret": pi.client_secret, "type": "payment_intent"})),
             "created": self.created,
@@ -397,13 +371,11 @@ impl Invoice {
             "next_payment_attempt": self.next_payment_attempt,
             "number": self.number,
             "on_behalf_of": null,
-            "paid": paid,
             "parent": self.subscription.as_ref().map(|s| json!({
                 "quote_details": null,
                 "subscription_details": {"metadata": self.subscription_metadata, "subscription": s},
                 "type": "subscription_details"
             })),
-            "payment_intent": self.payment_intent,
             "payment_settings": {"default_mandate": null, "payment_method_options": null, "payment_method_types": null},
             "payments": list_of(payments, &format!("/v1/invoices/{}/payments", self.id)),
             "period_end": self.period_end,
@@ -423,7 +395,6 @@ impl Invoice {
                 "paid_at": self.paid_at,
                 "voided_at": self.voided_at
             },
-            "subscription": self.subscription,
             "subtotal": self.total(),
             "subtotal_excluding_tax": self.total(),
             "test_clock": null,
@@ -434,6 +405,29 @@ impl Invoice {
             "total_taxes": [],
             "webhooks_delivered_at": self.finalized_at
         })
+    }
+}
+
+impl Invoice {
+    /// Its `invoice_payment` (one per PaymentIntent; the emulator makes one per invoice):
+    /// `inpay_` + the PaymentIntent's id suffix.
+    pub fn payment_json(&self, store: &Store) -> Option<Value> {
+        let pi = store.payment_intents.get(self.payment_intent.as_ref()?)?;
+        let paid = self.status == "paid";
+        Some(json!({
+            "id": format!("inpay_{}", &pi.id[3..]),
+            "object": "invoice_payment",
+            "amount_paid": if paid { Some(pi.amount) } else { None },
+            "amount_requested": pi.amount,
+            "created": pi.created,
+            "currency": pi.currency,
+            "invoice": self.id,
+            "is_default": true,
+            "livemode": false,
+            "payment": {"payment_intent": pi.id, "type": "payment_intent"},
+            "status": if paid { "paid" } else { "open" },
+            "status_transitions": {"canceled_at": null, "paid_at": self.paid_at}
+        }))
     }
 }
 
@@ -454,7 +448,6 @@ fn line_json(store: &Store, invoice: &Invoice, line: &Line) -> Value {
         "discountable": !line.proration,
         "discounts": [],
         "invoice": invoice_id,
-        "invoice_item": line.invoice_item,
         "livemode": false,
         "metadata": {},
         "parent": {
@@ -469,21 +462,15 @@ fn line_json(store: &Store, invoice: &Invoice, line: &Line) -> Value {
             "type": "subscription_item_details"
         },
         "period": {"end": line.period_end, "start": line.period_start},
-        "plan": price.map(|p| p.plan_json()),
         "pretax_credit_amounts": [],
-        "price": price.map(|p| p.to_json()),
         "pricing": {
             "price_details": {"price": line.price, "product": price.map(|p| p.product.clone())},
             "type": "price_details",
             "unit_amount_decimal": price.map(|p| p.unit_amount.to_string())
         },
-        "proration": line.proration,
         "quantity": line.quantity,
         "subscription": invoice.subscription,
-        "subscription_item": line.subscription_item,
-        "subtotal": line.amount,
-        "taxes": [],
-        "type": if line.invoice_item.is_some() { "invoiceitem" } else { "subscription" }
+        "taxes": []
     })
 }
 
@@ -557,7 +544,6 @@ impl Schedule {
                     "application_fee_percent": null,
                     "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
                     "billing_cycle_anchor": null,
-                    "billing_thresholds": null,
                     "collection_method": null,
                     "currency": currency,
                     "default_payment_method": null,
@@ -567,7 +553,7 @@ impl Schedule {
                     "end_date": p.end_date,
                     "invoice_settings": null,
                     "items": p.items.iter().map(|(price, qty)| json!({
-                        "billing_thresholds": null, "discounts": [], "metadata": {},
+                        "discounts": [], "metadata": {},
                         "plan": price, "price": price, "quantity": qty, "tax_rates": []
                     })).collect::<Vec<_>>(),
                     "metadata": p.metadata,
@@ -583,7 +569,6 @@ impl Schedule {
             "id": self.id,
             "object": "subscription_schedule",
             "application": null,
-            "billing_mode": {"type": "classic"},
             "canceled_at": self.canceled_at,
             "completed_at": self.completed_at,
             "created": self.created,
@@ -593,7 +578,6 @@ impl Schedule {
                 "application_fee_percent": null,
                 "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
                 "billing_cycle_anchor": "automatic",
-                "billing_thresholds": null,
                 "collection_method": "charge_automatically",
                 "default_payment_method": null,
                 "description": null,

@@ -32,7 +32,6 @@ impl Product {
             "id": self.id,
             "object": "product",
             "active": self.active,
-            "attributes": [],
             "created": self.created,
             "default_price": self.default_price,
             "description": self.description,

@@ -203,7 +203,6 @@ impl PaymentIntent {
             "currency": self.currency,
             "customer": self.customer,
             "description": self.description,
-            "invoice": self.invoice,
             "last_payment_error": self.last_payment_error,
             "latest_charge": self.latest_charge,
             "livemode": false,
@@ -292,6 +291,16 @@ impl Charge {
         };
         let mut card = card_json(&self.card);
         if let Some(m) = card.as_object_mut() {
+            // A charge's card details are not a PaymentMethod's: no display brand, wallet
+            // networks or 3-D Secure support flags (the SDK's `Charge.PaymentMethodDetails.Card`).
+            for payment_method_only in [
+                "display_brand",
+                "generated_from",
+                "networks",
+                "three_d_secure_usage",
+            ] {
+                m.remove(payment_method_only);
+            }
             m.insert(
                 "amount_authorized".into(),
                 json!(if ok { Some(self.amount) } else { None }),
@@ -324,7 +333,6 @@ impl Charge {
             "failure_code": self.failure_code,
             "failure_message": self.failure_message,
             "fraud_details": {},
-            "invoice": self.invoice,
             "livemode": false,
             "metadata": self.metadata,
             "on_behalf_of": null,
@@ -337,6 +345,7 @@ impl Charge {
             "receipt_number": null,
             "receipt_url": format!("{}/receipts/{}", store.public_url, self.id),
             "refunded": self.amount_refunded >= self.amount && self.amount > 0 && ok,
+            // Includable: `crate::expand` drops it unless `expand[]` asked for it.
             "refunds": list_of(refunds, &format!("/v1/charges/{}/refunds", self.id)),
             "review": null,
             "shipping": null,

@@ -6,6 +6,7 @@ mod checkout;
 mod customers;
 mod emulator;
 mod events;
+mod invoice_payments;
 mod invoices;
 mod payment_intents;
 mod payment_methods;
@@ -19,7 +20,7 @@ use axum::http::Method;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
-use crate::expand::expand;
+use crate::expand::{drop_unexpanded_includables, expand};
 use crate::form::Params;
 use crate::server::App;
 use crate::store::Store;
@@ -75,6 +76,8 @@ pub fn route(
         ("GET", ["v1", "invoices", id]) => invoices::retrieve(store, id),
         ("POST", ["v1", "invoices", id, "pay"]) => invoices::pay(store, id, p),
         ("GET", ["v1", "invoiceitems"]) => invoices::list_items(store, p),
+        ("GET", ["v1", "invoice_payments"]) => invoice_payments::list(store, p),
+        ("GET", ["v1", "invoice_payments", id]) => invoice_payments::retrieve(store, id),
 
         ("POST", ["v1", "subscription_schedules"]) => schedules::create(store, p),
         ("GET", ["v1", "subscription_schedules"]) => schedules::list(store, p),
@@ -128,7 +131,9 @@ pub fn route(
         }
         _ => Err(ApiError::unrecognized_url(m, path)),
     }?;
-    expand(store, &mut value, &p.list("expand"));
+    let expanded = p.list("expand");
+    expand(store, &mut value, &expanded);
+    drop_unexpanded_includables(&mut value, &expanded);
     Ok(value)
 }
 

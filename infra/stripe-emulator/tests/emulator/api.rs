@@ -480,6 +480,13 @@ async fn refunds_and_disputes() {
         .await;
     assert_eq!(r2["amount"], 2000);
     let ch = h.get(&format!("/v1/charges/{charge}")).await;
+    assert!(
+        ch.get("refunds").is_none(),
+        "includable: only when expanded"
+    );
+    let ch = h
+        .get(&format!("/v1/charges/{charge}?expand[]=refunds"))
+        .await;
     assert_eq!(ch["refunded"], true);
     assert_eq!(ch["refunds"]["data"].as_array().unwrap().len(), 2);
     let events = h.events_after(before).await;

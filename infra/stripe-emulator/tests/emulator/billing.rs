@@ -16,7 +16,6 @@ fn line_summary(inv: &Value) -> Vec<Value> {
                 l["amount"],
                 l["description"],
                 l["period"],
-                l["proration"],
                 l["pricing"]["price_details"]["price"],
                 l["parent"]["subscription_item_details"]["proration"]
             ])
@@ -166,13 +165,16 @@ async fn checkout_subscription_completion_emits_stripes_events() {
     let item = &sub["items"]["data"][0];
     assert_eq!(item["price"]["lookup_key"], "professional_monthly");
     assert_eq!(item["price"]["recurring"]["interval"], "month");
-    assert_eq!(item["current_period_end"], sub["current_period_end"]);
-    assert!(sub["current_period_end"].as_i64() > sub["current_period_start"].as_i64());
+    assert!(
+        sub.get("current_period_end").is_none(),
+        "basil keeps the period on the items"
+    );
+    assert!(item["current_period_end"].as_i64() > item["current_period_start"].as_i64());
     assert_eq!(sub["default_payment_method"].as_str().unwrap()[..3], *"pm_");
 
     let inv = h
         .get(&format!(
-            "/v1/invoices/{}?expand[]=payment_intent",
+            "/v1/invoices/{}?expand[]=payments",
             s(&done, "invoice")
         ))
         .await;
@@ -183,13 +185,19 @@ async fn checkout_subscription_completion_emits_stripes_events() {
         inv["parent"]["subscription_details"]["subscription"],
         sub["id"]
     );
-    assert_eq!(inv["subscription"], sub["id"]);
+    for pre_basil in ["subscription", "payment_intent", "charge", "paid"] {
+        assert!(
+            inv.get(pre_basil).is_none(),
+            "basil has no invoice.{pre_basil}"
+        );
+    }
     assert_eq!(
         inv["lines"]["data"][0]["description"],
         "1 × Professional (at $49.00 / month)"
     );
-    assert_eq!(inv["payment_intent"]["status"], "succeeded");
-    assert!(s(&inv["payment_intent"], "latest_charge").starts_with("ch_"));
+    let pi = h.invoice_intent(&inv).await;
+    assert_eq!(pi["status"], "succeeded");
+    assert!(s(&pi, "latest_charge").starts_with("ch_"));
     let cus = h
         .get(&format!("/v1/customers/{}", s(&done, "customer")))
         .await;
@@ -258,8 +266,12 @@ async fn proration_halfway_and_preview_matches_update() {
     h.advance_to(timestamp(2030, 4, 1, 0, 0, 0)).await;
     let sub = h.subscribe(&c.starter_monthly, "pm_card_visa").await;
     let (start, end) = (
-        sub["current_period_start"].as_i64().unwrap(),
-        sub["current_period_end"].as_i64().unwrap(),
+        sub["items"]["data"][0]["current_period_start"]
+            .as_i64()
+            .unwrap(),
+        sub["items"]["data"][0]["current_period_end"]
+            .as_i64()
+            .unwrap(),
     );
     assert_eq!(end - start, 30 * 86_400);
     let t = start + 15 * 86_400;
@@ -316,7 +328,7 @@ async fn proration_halfway_and_preview_matches_update() {
                 ("proration_behavior", "always_invoice"),
                 ("proration_date", &t_s),
                 ("payment_behavior", "pending_if_incomplete"),
-                ("expand[]", "latest_invoice.payment_intent"),
+                ("expand[]", "latest_invoice.payments"),
             ],
         )
         .await;
@@ -331,9 +343,10 @@ async fn proration_halfway_and_preview_matches_update() {
     assert_eq!(inv["total"], 1500);
     assert_eq!(inv["amount_due"], preview["amount_due"]);
     assert_eq!(line_summary(inv), line_summary(&preview));
-    assert_eq!(inv["payment_intent"]["status"], "succeeded");
-    assert_eq!(inv["payment_intent"]["amount"], 1500);
-    assert_eq!(updated["current_period_end"], end);
+    let pi = h.invoice_intent(inv).await;
+    assert_eq!(pi["status"], "succeeded");
+    assert_eq!(pi["amount"], 1500);
+    assert_eq!(updated["items"]["data"][0]["current_period_end"], end);
     let events = types(&h.events_after(before).await);
     assert_eq!(
         events,
@@ -356,8 +369,12 @@ async fn uneven_prorations_round_per_line_and_go_to_the_renewal() {
     h.advance_to(timestamp(2030, 1, 31, 12, 0, 0)).await;
     let sub = h.subscribe(&c.starter_monthly, "pm_card_visa").await;
     let (start, end) = (
-        sub["current_period_start"].as_i64().unwrap(),
-        sub["current_period_end"].as_i64().unwrap(),
+        sub["items"]["data"][0]["current_period_start"]
+            .as_i64()
+            .unwrap(),
+        sub["items"]["data"][0]["current_period_end"]
+            .as_i64()
+            .unwrap(),
     );
     // Jan 31 → Feb 28: 28 days; odd offset so the shares are not whole cents.
     let t = start + 9 * 86_400 + 7 * 3600 + 13;
@@ -420,7 +437,7 @@ async fn uneven_prorations_round_per_line_and_go_to_the_renewal() {
     assert_eq!(inv["status"], "paid");
     assert_eq!(line_summary(inv), line_summary(&preview));
     assert_eq!(inv["total"], credit + charge + 9900);
-    assert_eq!(renewed["current_period_start"], end);
+    assert_eq!(renewed["items"]["data"][0]["current_period_start"], end);
 }
 
 #[tokio::test]
@@ -429,8 +446,12 @@ async fn monthly_to_yearly_resets_the_billing_anchor() {
     let c = h.catalog().await;
     h.advance_to(timestamp(2030, 4, 1, 0, 0, 0)).await;
     let sub = h.subscribe(&c.professional_monthly, "pm_card_visa").await;
-    let start = sub["current_period_start"].as_i64().unwrap();
-    let end = sub["current_period_end"].as_i64().unwrap();
+    let start = sub["items"]["data"][0]["current_period_start"]
+        .as_i64()
+        .unwrap();
+    let end = sub["items"]["data"][0]["current_period_end"]
+        .as_i64()
+        .unwrap();
     let t = start + 10 * 86_400;
     h.advance_to(t).await;
     let sid = s(&sub, "id");
@@ -474,9 +495,9 @@ async fn monthly_to_yearly_resets_the_billing_anchor() {
     assert_eq!(line_summary(inv), line_summary(&preview));
     let anchor = updated["billing_cycle_anchor"].as_i64().unwrap();
     assert!(anchor >= t && anchor <= t + 5);
-    assert_eq!(updated["current_period_start"], anchor);
+    assert_eq!(updated["items"]["data"][0]["current_period_start"], anchor);
     assert_eq!(
-        updated["current_period_end"],
+        updated["items"]["data"][0]["current_period_end"],
         timestamp(2031, 4, 11, 0, 0, 0) + (anchor - t)
     );
 }
@@ -552,7 +573,7 @@ async fn pending_if_incomplete_decline_leaves_the_subscription_unchanged() {
                 ("items[0][price]", &c.professional_monthly),
                 ("proration_behavior", "always_invoice"),
                 ("payment_behavior", "pending_if_incomplete"),
-                ("expand[]", "latest_invoice.payment_intent"),
+                ("expand[]", "latest_invoice.payments"),
             ],
         )
         .await;
@@ -567,14 +588,9 @@ async fn pending_if_incomplete_decline_leaves_the_subscription_unchanged() {
     );
     assert!(updated["pending_update"]["expires_at"].as_i64().unwrap() > 0);
     assert_eq!(updated["latest_invoice"]["status"], "open");
-    assert_eq!(
-        updated["latest_invoice"]["payment_intent"]["status"],
-        "requires_payment_method"
-    );
-    assert_eq!(
-        updated["latest_invoice"]["payment_intent"]["last_payment_error"]["code"],
-        "card_declined"
-    );
+    let pi = h.invoice_intent(&updated["latest_invoice"]).await;
+    assert_eq!(pi["status"], "requires_payment_method");
+    assert_eq!(pi["last_payment_error"]["code"], "card_declined");
     let events = types(&h.events_after(before).await);
     assert!(
         events.contains(&"invoice.payment_failed".to_string()),
@@ -603,11 +619,11 @@ async fn three_d_secure_upgrade_then_authenticate() {
                     ("items[0][price]", &c.professional_monthly),
                     ("proration_behavior", "always_invoice"),
                     ("payment_behavior", "pending_if_incomplete"),
-                    ("expand[]", "latest_invoice.payment_intent"),
+                    ("expand[]", "latest_invoice.payments"),
                 ],
             )
             .await;
-        let pi = &updated["latest_invoice"]["payment_intent"];
+        let pi = &h.invoice_intent(&updated["latest_invoice"]).await;
         assert_eq!(pi["status"], "requires_action");
         assert!(s(&pi["next_action"]["redirect_to_url"], "url").contains("/_emulator/3ds/"));
         assert!(updated["pending_update"].is_object());
@@ -658,7 +674,9 @@ async fn clock_advance_renews_and_pays() {
     let h = Harness::start().await;
     let c = h.catalog().await;
     let good = h.subscribe(&c.starter_monthly, "pm_card_visa").await;
-    let end = good["current_period_end"].as_i64().unwrap();
+    let end = good["items"]["data"][0]["current_period_end"]
+        .as_i64()
+        .unwrap();
     let before = h.event_count().await;
     h.advance_to(end + 3600).await;
     let renewed = h
@@ -668,7 +686,7 @@ async fn clock_advance_renews_and_pays() {
         ))
         .await;
     assert_eq!(renewed["status"], "active");
-    assert_eq!(renewed["current_period_start"], end);
+    assert_eq!(renewed["items"]["data"][0]["current_period_start"], end);
     assert_eq!(
         renewed["latest_invoice"]["billing_reason"],
         "subscription_cycle"
@@ -683,7 +701,7 @@ async fn clock_advance_renews_and_pays() {
         })
         .unwrap();
     assert_eq!(
-        upd["data"]["previous_attributes"]["current_period_end"],
+        upd["data"]["previous_attributes"]["items"]["data"][0]["current_period_end"],
         end
     );
     assert!(upd["request"]["id"].is_null());
@@ -709,8 +727,13 @@ async fn failing_renewal_goes_past_due() {
     )
     .await;
     let before = h.event_count().await;
-    h.advance_to(sub["current_period_end"].as_i64().unwrap() + 60)
-        .await;
+    h.advance_to(
+        sub["items"]["data"][0]["current_period_end"]
+            .as_i64()
+            .unwrap()
+            + 60,
+    )
+    .await;
     let events = h.events_after(before).await;
     let kinds = types(&events);
     assert!(
@@ -750,7 +773,9 @@ async fn cancel_at_period_end_then_resume_and_cancel() {
     let c = h.catalog().await;
     let sub = h.subscribe(&c.starter_monthly, "pm_card_visa").await;
     let sid = s(&sub, "id");
-    let end = sub["current_period_end"].as_i64().unwrap();
+    let end = sub["items"]["data"][0]["current_period_end"]
+        .as_i64()
+        .unwrap();
     let before = h.event_count().await;
     let upd = h
         .post(
@@ -826,8 +851,12 @@ async fn schedule_downgrade_applies_at_renewal() {
     let sub = h.subscribe(&c.professional_monthly, "pm_card_visa").await;
     let sid = s(&sub, "id");
     let (start, end) = (
-        sub["current_period_start"].as_i64().unwrap(),
-        sub["current_period_end"].as_i64().unwrap(),
+        sub["items"]["data"][0]["current_period_start"]
+            .as_i64()
+            .unwrap(),
+        sub["items"]["data"][0]["current_period_end"]
+            .as_i64()
+            .unwrap(),
     );
     let sched = h
         .post("/v1/subscription_schedules", &[("from_subscription", sid)])

@@ -26,7 +26,9 @@ async fn failed_renewal(h: &Harness) -> (Value, Value) {
         &[("default_payment_method", s(&failing, "id"))],
     )
     .await;
-    let end = sub["current_period_end"].as_i64().unwrap();
+    let end = sub["items"]["data"][0]["current_period_end"]
+        .as_i64()
+        .unwrap();
     h.advance_to(end + 60).await;
     let fresh = h
         .get(&format!("/v1/subscriptions/{sid}?expand[]=latest_invoice"))
@@ -53,7 +55,9 @@ async fn failed_renewal_is_retried_on_schedule_then_goes_unpaid() {
     let (sub, invoice) = failed_renewal(&h).await;
     let sid = s(&sub, "id");
     let iid = s(&invoice, "id");
-    let end = sub["current_period_start"].as_i64().unwrap();
+    let end = sub["items"]["data"][0]["current_period_start"]
+        .as_i64()
+        .unwrap();
     let first_retry = invoice["next_payment_attempt"].as_i64().unwrap();
     // The schedule counts from the failed renewal attempt, which ran at the period boundary.
     let first_failure = first_retry - 3 * DAY;
@@ -122,7 +126,9 @@ async fn failed_renewal_is_retried_on_schedule_then_goes_unpaid() {
     assert!(invoice["next_payment_attempt"].is_null());
 
     // Unpaid: the next period is still invoiced, but no payment is attempted.
-    let period_end = sub["current_period_end"].as_i64().unwrap();
+    let period_end = sub["items"]["data"][0]["current_period_end"]
+        .as_i64()
+        .unwrap();
     let before = h.event_count().await;
     h.advance_to(period_end + 60).await;
     let events = h.events_after(before).await;
@@ -209,12 +215,13 @@ async fn retry_with_an_updated_card_recovers_the_subscription() {
     assert!(position("invoice.payment_succeeded") < position("customer.subscription.updated"));
 
     let invoice = h
-        .get(&format!("/v1/invoices/{iid}?expand[]=payment_intent"))
+        .get(&format!("/v1/invoices/{iid}?expand[]=payments"))
         .await;
     assert_eq!(invoice["status"], "paid");
     assert_eq!(invoice["amount_paid"], 1900);
-    assert_eq!(invoice["payment_intent"]["status"], "succeeded");
-    assert_eq!(invoice["payment_intent"]["payment_method"], visa["id"]);
+    let pi = h.invoice_intent(&invoice).await;
+    assert_eq!(pi["status"], "succeeded");
+    assert_eq!(pi["payment_method"], visa["id"]);
 
     // No retry is left: the day-7 mark passes quietly.
     let before = h.event_count().await;
@@ -271,8 +278,13 @@ async fn final_action_canceled_deletes_the_subscription() {
 
     // Canceled: no renewal at the period end, and the invoice stays open for manual payment.
     let before = h.event_count().await;
-    h.advance_to(sub["current_period_end"].as_i64().unwrap() + 60)
-        .await;
+    h.advance_to(
+        sub["items"]["data"][0]["current_period_end"]
+            .as_i64()
+            .unwrap()
+            + 60,
+    )
+    .await;
     assert!(h.events_after(before).await.is_empty());
     let invoice = h.get(&format!("/v1/invoices/{iid}")).await;
     assert_eq!(invoice["status"], "open");

@@ -119,6 +119,15 @@ impl Harness {
         body
     }
 
+    /// The PaymentIntent of an invoice retrieved with `expand[]=payments` (basil's invoices
+    /// name it only in their payments).
+    pub async fn invoice_intent(&self, invoice: &Value) -> Value {
+        let id = invoice["payments"]["data"][0]["payment"]["payment_intent"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an invoice with its payments expanded: {invoice:#}"));
+        self.get(&format!("/v1/payment_intents/{id}")).await
+    }
+
     pub async fn delete(&self, path: &str, pairs: &[(&str, &str)]) -> Value {
         let r = self
             .send(reqwest::Method::DELETE, path, pairs, Some(KEY), None)

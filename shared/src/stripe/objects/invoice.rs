@@ -1,6 +1,8 @@
-//! Invoices and their lines. Basil moved `subscription` under `parent.subscription_details`,
-//! `proration` under `lines.data[].parent.*`, the price under `pricing`, and replaced
-//! `payment_intent`/`charge` with the `payments` list; the accessors read both shapes.
+//! Invoices and their lines, in basil's layout (2025-03-31.basil): the subscription under
+//! `parent.subscription_details`, a line's proration flag under `lines.data[].parent.*` and its
+//! price under `pricing`, and the payments in the `payments` list, which Stripe includes only
+//! when asked (`expand[]=payments`) and never in a webhook: which invoice a PaymentIntent pays
+//! is asked from `GET /v1/invoice_payments` (see `StripeApi::find_invoice_payment`).
 
 use super::{
     has_id, null_as_default, Charge, Customer, Expandable, List, Metadata, PaymentIntent, Price,
@@ -15,10 +17,7 @@ pub struct Invoice {
     pub id: String,
     #[serde(default)]
     pub customer: Option<Expandable<Customer>>,
-    /// Before basil.
-    #[serde(default)]
-    pub subscription: Option<Expandable<Subscription>>,
-    /// Basil and later.
+    /// What the invoice is for (a subscription, ...).
     #[serde(default)]
     pub parent: Option<InvoiceParent>,
     /// `draft`, `open`, `paid`, `uncollectible` or `void`.
@@ -38,13 +37,7 @@ pub struct Invoice {
     pub hosted_invoice_url: Option<String>,
     #[serde(default)]
     pub invoice_pdf: Option<String>,
-    /// Before basil.
-    #[serde(default)]
-    pub payment_intent: Option<Expandable<PaymentIntent>>,
-    /// Before basil.
-    #[serde(default)]
-    pub charge: Option<Expandable<Charge>>,
-    /// Basil and later, when expanded (`expand[]=payments`).
+    /// Only when expanded (`expand[]=payments`).
     #[serde(default)]
     pub payments: Option<List<InvoicePayment>>,
     /// `subscription_create`, `subscription_cycle`, `subscription_update`, `manual`, ...
@@ -86,17 +79,44 @@ pub struct InvoiceSubscriptionDetails {
     pub metadata: Metadata,
 }
 
-/// One payment towards an invoice (basil's `payments` list).
+/// One payment towards an invoice (`invoice_payment`: an item of the `payments` list and of
+/// `GET /v1/invoice_payments`): the link between an invoice and what paid it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InvoicePayment {
     #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
+    /// `open`, `paid` or `canceled`.
     #[serde(default)]
     pub status: Option<String>,
     #[serde(default)]
     pub amount_paid: Option<i64>,
     #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub invoice: Option<Expandable<Invoice>>,
+    #[serde(default)]
     pub payment: Option<InvoicePaymentRef>,
+}
+
+impl InvoicePayment {
+    /// The invoice's id, expanded or not.
+    pub fn invoice_id(&self) -> Option<&str> {
+        self.invoice.as_ref().map(Expandable::id)
+    }
+
+    /// The PaymentIntent that paid it.
+    pub fn payment_intent_id(&self) -> Option<&str> {
+        self.payment
+            .as_ref()?
+            .payment_intent
+            .as_ref()
+            .map(Expandable::id)
+    }
+
+    /// The bare charge that paid it (Stripe names one only when no PaymentIntent is involved).
+    pub fn charge_id(&self) -> Option<&str> {
+        self.payment.as_ref()?.charge.as_ref().map(Expandable::id)
+    }
 }
 
 /// What paid it: a PaymentIntent or (rarely) a bare charge.
@@ -141,16 +161,10 @@ pub struct InvoiceLine {
     pub period: Option<Period>,
     #[serde(default)]
     pub quantity: Option<u64>,
-    /// Before basil.
-    #[serde(default)]
-    pub proration: Option<bool>,
-    /// Before basil.
-    #[serde(default)]
-    pub price: Option<Price>,
-    /// Basil and later.
+    /// Where the line comes from, with its proration flag.
     #[serde(default)]
     pub parent: Option<InvoiceLineParent>,
-    /// Basil and later.
+    /// How it was priced, with its price.
     #[serde(default)]
     pub pricing: Option<LinePricing>,
 }
@@ -198,19 +212,14 @@ pub struct LinePriceDetails {
 }
 
 impl Invoice {
-    /// The subscription that billed this invoice: top-level `subscription` before basil,
-    /// `parent.subscription_details.subscription` after.
+    /// The subscription that billed this invoice (`parent.subscription_details.subscription`).
     pub fn subscription_id(&self) -> Option<&str> {
-        self.subscription
+        self.parent
+            .as_ref()?
+            .subscription_details
+            .as_ref()?
+            .subscription
             .as_ref()
-            .or_else(|| {
-                self.parent
-                    .as_ref()?
-                    .subscription_details
-                    .as_ref()?
-                    .subscription
-                    .as_ref()
-            })
             .map(Expandable::id)
     }
 
@@ -219,47 +228,27 @@ impl Invoice {
         self.customer.as_ref().map(Expandable::id)
     }
 
-    /// The PaymentIntent that pays it: top-level before basil, the first payment after
-    /// (present only when `payments` was expanded).
+    /// The payments, when `payments` was expanded (never in a webhook).
+    fn payment_items(&self) -> impl Iterator<Item = &InvoicePayment> {
+        self.payments.iter().flat_map(|list| list.data.iter())
+    }
+
+    /// The PaymentIntent of its first payment (only when `payments` was expanded).
     pub fn payment_intent_id(&self) -> Option<&str> {
-        self.payment_intent
-            .as_ref()
-            .map(Expandable::id)
-            .or_else(|| {
-                self.payments
-                    .as_ref()?
-                    .data
-                    .iter()
-                    .find_map(|p| p.payment.as_ref()?.payment_intent.as_ref())
-                    .map(Expandable::id)
-            })
+        self.payment_items()
+            .find_map(InvoicePayment::payment_intent_id)
     }
 
-    /// The expanded PaymentIntent (`expand[]=latest_invoice.payment_intent` before basil,
-    /// `expand[]=latest_invoice.payments` after), to read its status and 3-D Secure action.
+    /// The expanded PaymentIntent (`expand[]=latest_invoice.payments.data.payment.payment_intent`),
+    /// to read its status and 3-D Secure action.
     pub fn expanded_payment_intent(&self) -> Option<&PaymentIntent> {
-        self.payment_intent
-            .as_ref()
-            .and_then(Expandable::as_object)
-            .or_else(|| {
-                self.payments
-                    .as_ref()?
-                    .data
-                    .iter()
-                    .find_map(|p| p.payment.as_ref()?.payment_intent.as_ref()?.as_object())
-            })
+        self.payment_items()
+            .find_map(|p| p.payment.as_ref()?.payment_intent.as_ref()?.as_object())
     }
 
-    /// The charge that paid it: top-level before basil, a bare-charge payment after.
+    /// The bare charge of a payment without a PaymentIntent (only when `payments` was expanded).
     pub fn charge_id(&self) -> Option<&str> {
-        self.charge.as_ref().map(Expandable::id).or_else(|| {
-            self.payments
-                .as_ref()?
-                .data
-                .iter()
-                .find_map(|p| p.payment.as_ref()?.charge.as_ref())
-                .map(Expandable::id)
-        })
+        self.payment_items().find_map(InvoicePayment::charge_id)
     }
 
     /// When it was paid.
@@ -279,29 +268,25 @@ impl Invoice {
 }
 
 impl InvoiceLine {
-    /// Whether the line prorates a change: `proration` before basil, `parent.*.proration` after.
+    /// Whether the line prorates a change (`parent.*_details.proration`).
     pub fn is_proration(&self) -> bool {
-        self.proration.unwrap_or_else(|| {
-            self.parent.as_ref().is_some_and(|p| {
-                [&p.subscription_item_details, &p.invoice_item_details]
-                    .into_iter()
-                    .flatten()
-                    .any(|d| d.proration)
-            })
+        self.parent.as_ref().is_some_and(|p| {
+            [&p.subscription_item_details, &p.invoice_item_details]
+                .into_iter()
+                .flatten()
+                .any(|d| d.proration)
         })
     }
 
-    /// The line's price id: `price.id` before basil, `pricing.price_details.price` after.
+    /// The line's price id (`pricing.price_details.price`).
     pub fn price_id(&self) -> Option<&str> {
-        self.price.as_ref().map(|p| p.id.as_str()).or_else(|| {
-            self.pricing
-                .as_ref()?
-                .price_details
-                .as_ref()?
-                .price
-                .as_ref()
-                .map(Expandable::id)
-        })
+        self.pricing
+            .as_ref()?
+            .price_details
+            .as_ref()?
+            .price
+            .as_ref()
+            .map(Expandable::id)
     }
 }
 

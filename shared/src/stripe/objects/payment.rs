@@ -1,10 +1,10 @@
 //! Money movements: PaymentIntents, saved cards, charges, refunds and disputes.
 
-use super::{has_id, null_as_default, Customer, Expandable, Invoice, List, Metadata};
+use super::{has_id, null_as_default, Customer, Expandable, Metadata};
 use serde::{Deserialize, Serialize};
 
-/// A PaymentIntent. Before 2022-11-15 it embedded `charges`; later versions name only
-/// `latest_charge`. Before basil it named its `invoice`.
+/// A PaymentIntent (basil: it names its `latest_charge`, never an invoice; an invoice's
+/// `invoice_payment` names the PaymentIntent).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PaymentIntent {
     pub id: String,
@@ -25,16 +25,10 @@ pub struct PaymentIntent {
     pub metadata: Metadata,
     #[serde(default)]
     pub latest_charge: Option<Expandable<Charge>>,
-    /// Before 2022-11-15.
-    #[serde(default)]
-    pub charges: Option<List<Charge>>,
     #[serde(default)]
     pub last_payment_error: Option<PaymentError>,
     #[serde(default)]
     pub next_action: Option<NextAction>,
-    /// Before basil.
-    #[serde(default)]
-    pub invoice: Option<Expandable<Invoice>>,
     #[serde(default)]
     pub payment_method: Option<Expandable<PaymentMethod>>,
     #[serde(default)]
@@ -74,22 +68,14 @@ pub struct RedirectToUrl {
 }
 
 impl PaymentIntent {
-    /// The most recent charge: `latest_charge`, or the newest of the embedded `charges`.
+    /// The most recent charge's id, expanded or not.
     pub fn latest_charge_id(&self) -> Option<&str> {
-        self.latest_charge
-            .as_ref()
-            .map(Expandable::id)
-            .or_else(|| self.charges.as_ref()?.data.first().map(|c| c.id.as_str()))
+        self.latest_charge.as_ref().map(Expandable::id)
     }
 
     /// The customer's id, expanded or not.
     pub fn customer_id(&self) -> Option<&str> {
         self.customer.as_ref().map(Expandable::id)
-    }
-
-    /// The invoice it pays (only named before basil).
-    pub fn invoice_id(&self) -> Option<&str> {
-        self.invoice.as_ref().map(Expandable::id)
     }
 
     /// The customer must authenticate (3-D Secure) before it can succeed.
@@ -151,9 +137,6 @@ pub struct Charge {
     pub customer: Option<Expandable<Customer>>,
     #[serde(default)]
     pub payment_intent: Option<Expandable<PaymentIntent>>,
-    /// Before basil.
-    #[serde(default)]
-    pub invoice: Option<Expandable<Invoice>>,
     #[serde(default)]
     pub payment_method_details: Option<ChargePaymentMethodDetails>,
     #[serde(default)]

@@ -5,8 +5,8 @@ use super::{
 };
 use serde::{Deserialize, Serialize};
 
-/// A subscription. Since 2025-03-31.basil the billing period lives on each item; older
-/// versions put it on the subscription: [`Subscription::current_period_end`] reads either.
+/// A subscription. Since 2025-03-31.basil the billing period lives on each item:
+/// [`Subscription::current_period_end`] reads the item that renews first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Subscription {
     pub id: String,
@@ -17,10 +17,6 @@ pub struct Subscription {
     pub status: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub items: List<SubscriptionItem>,
-    #[serde(default)]
-    pub current_period_start: Option<i64>,
-    #[serde(default)]
-    pub current_period_end: Option<i64>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub cancel_at_period_end: bool,
     #[serde(default)]
@@ -89,17 +85,14 @@ impl Subscription {
             .min_by_key(|item| item.current_period_end)
     }
 
-    /// End of the current billing period: the subscription's own field on old API versions,
-    /// the earliest item period end on basil and later.
+    /// End of the current billing period: the earliest item period end.
     pub fn current_period_end(&self) -> Option<i64> {
-        self.current_period_end
-            .or_else(|| self.renewing_item()?.current_period_end)
+        self.renewing_item()?.current_period_end
     }
 
-    /// Start of the current billing period, read the same way as the end.
+    /// Start of the current billing period: that of the item that renews first.
     pub fn current_period_start(&self) -> Option<i64> {
-        self.current_period_start
-            .or_else(|| self.renewing_item()?.current_period_start)
+        self.renewing_item()?.current_period_start
     }
 
     /// The latest invoice's id, expanded or not.
