@@ -296,6 +296,8 @@ class Lago:
             f"{urllib.parse.quote(customer['provider_customer_id'], safe='')}",
             data=urllib.parse.urlencode(form).encode(), method="POST",
             headers={"Authorization": f"Bearer {self.args.stripe_secret_key}",
+                     # Lago's Stripe client pins an API version; the account's is basil.
+                     "Stripe-Version": "2025-04-30.basil",
                      "Content-Type": "application/x-www-form-urlencoded"})
         try:
             with urllib.request.urlopen(request, timeout=10):
