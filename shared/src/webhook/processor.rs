@@ -203,6 +203,7 @@ impl Processor {
                         .finish_unapplied(
                             event,
                             hash,
+                            attempt,
                             EventStatus::Failed,
                             format!("invoice of {intent}: {e}"),
                         )
