@@ -623,6 +623,17 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description `rate_limited`: too many subscription changes this hour (upgrade, downgrade, cancel, resume and withdraw share a per-user limit, `CHANGE_LIMIT_PER_HOUR`, default 10), or, for an upgrade that starts a first subscription, too many checkouts this minute. */
+        ChangeRateLimited: {
+            headers: {
+                /** @description Seconds until the window ends. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description `rate_limited`: too many checkouts this minute. */
         RateLimitedRetryAfter: {
             headers: {
@@ -1055,7 +1066,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            429: components["responses"]["RateLimitedRetryAfter"];
+            429: components["responses"]["ChangeRateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1156,6 +1167,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["ChangeRateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1197,6 +1209,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            429: components["responses"]["ChangeRateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1237,6 +1250,7 @@ export interface operations {
             409: components["responses"]["NoSubscription"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["ChangeRateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1270,6 +1284,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            429: components["responses"]["ChangeRateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
