@@ -136,6 +136,12 @@ wait_for_http "http://127.0.0.1:$API_PORT/api/v1/billing/config" 120
 python3 infra/stream_relay.py --aws "$AWS_ENDPOINT_URL" --table "$TABLE_NAME" \
   --invoke "http://127.0.0.1:$API_PORT" >"$LOG_DIR/stream-relay.log" 2>&1 &
 PIDS+=($!)
+# The sync queue to sync-worker (Keycloak sync and the email outbox), as the SQS event source
+# mapping does it in AWS.
+python3 infra/sync_relay.py --aws "$AWS_ENDPOINT_URL" --queue "$SYNC_QUEUE_URL" \
+  --invoke "http://127.0.0.1:$API_PORT" >"$LOG_DIR/sync-relay.log" 2>&1 &
+PIDS+=($!)
+export EMAIL_OUTBOX_DIR="$STATE_DIR/outbox"
 
 log "end-to-end tests"
 export TIERFLOW_E2E_BASE="http://127.0.0.1:$API_PORT"

@@ -5,7 +5,8 @@
 #   the Lago emulator (infra/lago-emulator) with the catalog's plans, webhooks to lago-webhook,
 #   Keycloak with the realms of infra/keycloak/ (the API trusts realm tierflow's tokens),
 #   every function under `cargo lambda watch` on http://127.0.0.1:${TIERFLOW_PORT:-9000},
-#   and the table's stream relayed to outbox-relay (infra/stream_relay.py).
+#   the table's stream relayed to outbox-relay (infra/stream_relay.py),
+#   and the sync queue relayed to sync-worker (infra/sync_relay.py).
 # Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -93,6 +94,10 @@ PIDS+=($!)
 wait_for_http "http://127.0.0.1:$API_PORT/api/v1/billing/config" 300
 log "relaying the table's stream to outbox-relay (Lambda's event source mapping, locally)"
 python3 infra/stream_relay.py --aws "$AWS_ENDPOINT_URL" --table "$TABLE_NAME" \
+  --invoke "http://127.0.0.1:$API_PORT" &
+PIDS+=($!)
+log "relaying the sync queue to sync-worker (Keycloak attributes; emails in $STATE_DIR/outbox)"
+python3 infra/sync_relay.py --aws "$AWS_ENDPOINT_URL" --queue "$SYNC_QUEUE_URL" \
   --invoke "http://127.0.0.1:$API_PORT" &
 PIDS+=($!)
 wait "${PIDS[@]}"

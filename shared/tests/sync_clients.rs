@@ -147,6 +147,18 @@ async fn a_user_not_found_by_id_is_linked_by_exact_email() {
         client.find_user("nobody", Some("nobody@example.com")).await,
         Err(tierflow::sync::keycloak::KeycloakError::UserNotFound { .. })
     ));
+
+    // Two users with the address: no guess, and no retry can tell them apart.
+    kc.add_user("kc-43", "grace+billing@example.com");
+    let err = client
+        .find_user("tierflow-user-7", Some("grace+billing@example.com"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, tierflow::sync::keycloak::KeycloakError::AmbiguousEmail),
+        "{err}"
+    );
+    assert!(err.is_permanent());
 }
 
 #[tokio::test]

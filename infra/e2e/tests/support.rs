@@ -18,7 +18,7 @@ pub struct Keycloak {
     pub url: String,
     admin_password: String,
     http: reqwest::Client,
-    admin_token: tokio::sync::OnceCell<String>,
+    admin_token: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
 
 /// The realm the API trusts, and the audience its tokens must carry.
@@ -116,7 +116,7 @@ impl Keycloak {
             url: var("KEYCLOAK_URL"),
             admin_password: var("KEYCLOAK_ADMIN_PASSWORD"),
             http,
-            admin_token: tokio::sync::OnceCell::new(),
+            admin_token: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -129,35 +129,39 @@ impl Keycloak {
         format!("pw-{}-e2e", username.chars().rev().collect::<String>())
     }
 
-    /// The master realm's admin token (valid a minute by default: each Stack gets its own).
-    async fn admin_token(&self) -> &str {
-        self.admin_token
-            .get_or_init(|| async {
-                let form = Form::new()
-                    .field("grant_type", "password")
-                    .field("client_id", "admin-cli")
-                    .field("username", "admin")
-                    .field("password", self.admin_password.as_str());
-                let body: Value = self
-                    .http
-                    .post(format!(
-                        "{}/realms/master/protocol/openid-connect/token",
-                        self.url
-                    ))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form.encode())
-                    .send()
-                    .await
-                    .expect("admin token")
-                    .json()
-                    .await
-                    .expect("admin token json");
-                body["access_token"]
-                    .as_str()
-                    .expect("admin access token")
-                    .to_owned()
-            })
+    /// The master realm's admin token, renewed before its minute of validity runs out.
+    async fn admin_token(&self) -> String {
+        let mut cached = self.admin_token.lock().await;
+        if let Some((token, at)) = cached.as_ref() {
+            if at.elapsed() < std::time::Duration::from_secs(40) {
+                return token.clone();
+            }
+        }
+        let form = Form::new()
+            .field("grant_type", "password")
+            .field("client_id", "admin-cli")
+            .field("username", "admin")
+            .field("password", self.admin_password.as_str());
+        let body: Value = self
+            .http
+            .post(format!(
+                "{}/realms/master/protocol/openid-connect/token",
+                self.url
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.encode())
+            .send()
             .await
+            .expect("admin token")
+            .json()
+            .await
+            .expect("admin token json");
+        let token = body["access_token"]
+            .as_str()
+            .expect("admin access token")
+            .to_owned();
+        *cached = Some((token.clone(), std::time::Instant::now()));
+        token
     }
 
     /// One admin REST call: `(status, body)`.

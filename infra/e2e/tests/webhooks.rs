@@ -1,7 +1,8 @@
 //! The webhook pipeline end to end: the Stripe emulator signs and delivers events to
 //! `stripe-webhook` under `cargo lambda watch`, which applies them to the AWS emulator; the API
 //! then answers from DynamoDB, and the table's stream carries each outbox to `outbox-relay`
-//! (invoked by `infra/stream_relay.py`, the local event source mapping) and on to SQS.
+//! (invoked by `infra/stream_relay.py`, the local event source mapping) and on to SQS, which
+//! `infra/sync_relay.py` feeds to `sync-worker`.
 
 mod stripe_flows;
 mod support;
@@ -56,67 +57,24 @@ async fn a_completed_checkout_makes_the_user_professional() {
     assert_eq!(body["entitlements"]["seats"], 25);
 }
 
-/// The sync jobs in the sync queue that name `user`. Nothing consumes the queue locally, so
-/// every message is looked at once (hidden for the rest of the run) until the user's shows up.
-async fn sync_jobs_for(user: &str) -> Vec<Value> {
-    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
-    let queue = std::env::var("SYNC_QUEUE_URL").expect("run through infra/test.sh");
-    let sqs = aws_sdk_sqs::Client::new(
-        &tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await,
-    );
-    let mut found = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
-    for _ in 0..600 {
-        let received = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .visibility_timeout(3600)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .expect("receive");
-        let messages = received.messages.unwrap_or_default();
-        for m in &messages {
-            let job: Value = serde_json::from_str(m.body().unwrap_or("null")).expect("a job");
-            if job["user_id"] == user {
-                found.push(job);
-            } else {
-                seen.push(job["user_id"].as_str().unwrap_or("?").to_owned());
-            }
-        }
-        if !found.is_empty() {
-            return found;
-        }
-        if messages.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    panic!(
-        "no sync job for {user} reached the sync queue {queue}; {} others did: {seen:?}",
-        seen.len()
-    );
-}
-
 #[tokio::test]
 #[ignore = "needs the local stack: run infra/test.sh"]
-async fn a_tier_change_reaches_the_sync_queue_through_the_tables_stream() {
+async fn a_tier_change_reaches_keycloak_through_the_stream_the_sync_queue_and_the_worker() {
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
     let (user, token) = stack.user("e2e-relay").await;
     stripe.subscribe(&user, "tierflow_starter_monthly").await;
     eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
-    let jobs = sync_jobs_for(&user).await;
-    let targets = jobs[0]["targets"].as_array().expect("targets");
-    assert!(
-        targets.iter().any(|t| t == "keycloak") && targets.iter().any(|t| t == "lago"),
-        "{jobs:?}"
-    );
-    assert!(
-        jobs[0]["cause"]
-            .as_str()
-            .is_some_and(|c| c.starts_with("evt_")),
-        "{jobs:?}"
-    );
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let (status, kc_user) = stack.keycloak.user(support::REALM, &user).await;
+        assert_eq!(status, 200, "{kc_user}");
+        if kc_user["attributes"]["subscription_tier"][0] == "starter" {
+            return;
+        }
+        last = kc_user;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("the starter tier never reached Keycloak; last {last}");
 }
 
 #[tokio::test]

@@ -27,7 +27,8 @@ pub const SUBSCRIPTION_ATTRIBUTES: [&str; 6] = [
 const TOKEN_RENEWAL_MARGIN_SECONDS: i64 = 30;
 
 /// Where Keycloak is and the confidential client Tierflow signs in as. The client needs a
-/// service account with the realm-management roles `view-users` and `manage-users`.
+/// service account with the realm-management roles `view-users`, `query-users` and
+/// `manage-users`.
 #[derive(Debug, Clone)]
 pub struct KeycloakConfig {
     /// Server root, e.g. `https://keycloak.example.com` (no `/realms/...`).
@@ -76,6 +77,14 @@ pub enum KeycloakError {
     },
     #[error("no Keycloak user with id {user_id} (nor with the profile's email)")]
     UserNotFound { user_id: String },
+    #[error("more than one Keycloak user has the profile's email: no user has the profile's id, and the email cannot tell which one it is")]
+    AmbiguousEmail,
+    #[error("Keycloak accepted the update of user {user_id} but did not store {}: declare them in realm {realm}'s user profile (editable by admins), or set its unmanagedAttributePolicy to ENABLED or ADMIN_EDIT", .attributes.join(", "))]
+    AttributesNotStored {
+        user_id: String,
+        realm: String,
+        attributes: Vec<String>,
+    },
 }
 
 impl KeycloakError {
@@ -83,7 +92,9 @@ impl KeycloakError {
     /// limit (429): the same request will be refused again.
     pub fn is_permanent(&self) -> bool {
         match self {
-            KeycloakError::UserNotFound { .. } => true,
+            KeycloakError::UserNotFound { .. }
+            | KeycloakError::AmbiguousEmail
+            | KeycloakError::AttributesNotStored { .. } => true,
             KeycloakError::Status { status, .. } => is_permanent_status(*status),
             KeycloakError::Unreachable { .. } | KeycloakError::Decode { .. } => false,
         }
@@ -356,10 +367,7 @@ impl KeycloakClient {
         match (matching.next(), matching.next()) {
             (Some(user), None) => KeycloakUser::from_representation(user).map(Some),
             // Two users with one email: linking either could hand a tier to the wrong person.
-            (Some(_), Some(_)) => Err(KeycloakError::Decode {
-                operation: OP,
-                detail: "more than one user has this email".into(),
-            }),
+            (Some(_), Some(_)) => Err(KeycloakError::AmbiguousEmail),
             (None, _) => Ok(None),
         }
     }
@@ -386,7 +394,9 @@ impl KeycloakClient {
 
     /// Sets Tierflow's attributes on the user, keeping every other attribute: the
     /// representation just read is sent back with only these changed. No PUT when nothing
-    /// changed. Returns the user as it now is.
+    /// changed. Keycloak answers 204 even when its user profile drops attributes it does not
+    /// manage, so the user is read back and compared: attributes that did not stick are
+    /// [`KeycloakError::AttributesNotStored`]. Returns the user as it now is.
     pub async fn merge_user_attributes(
         &self,
         user: KeycloakUser,
@@ -404,8 +414,35 @@ impl KeycloakClient {
         if !status.is_success() {
             return Err(status_error(OP, status, &body));
         }
-        KeycloakUser::from_representation(representation)
+        let stored =
+            self.user_by_id(&user.id)
+                .await?
+                .ok_or_else(|| KeycloakError::UserNotFound {
+                    user_id: user.id.clone(),
+                })?;
+        let missing = attributes_not_stored(&stored, wanted);
+        if !missing.is_empty() {
+            return Err(KeycloakError::AttributesNotStored {
+                user_id: user.id,
+                realm: self.config.realm.clone(),
+                attributes: missing,
+            });
+        }
+        Ok(stored)
     }
+}
+
+/// The attributes of `wanted` that `stored` does not hold as asked (set to another value, or
+/// still present although `wanted` removes it).
+pub fn attributes_not_stored(
+    stored: &KeycloakUser,
+    wanted: &BTreeMap<&'static str, Option<String>>,
+) -> Vec<String> {
+    wanted
+        .iter()
+        .filter(|(name, value)| stored.attribute(name) != value.as_deref())
+        .map(|(name, _)| (*name).to_owned())
+        .collect()
 }
 
 fn unreachable(operation: &'static str, e: reqwest::Error) -> KeycloakError {
@@ -456,6 +493,36 @@ mod tests {
             !merge_attributes(&mut user, &wanted),
             "a second merge changes nothing"
         );
+    }
+
+    #[test]
+    fn attributes_that_did_not_stick_are_named() {
+        let stored = KeycloakUser::from_representation(json!({
+            "id": "u1",
+            "attributes": {"subscription_tier": ["starter"], "stripe_subscription_id": ["sub_1"]}
+        }))
+        .unwrap();
+        let wanted = BTreeMap::from([
+            ("subscription_tier", Some("starter".to_owned())),
+            ("subscription_status", Some("active".to_owned())),
+            ("stripe_subscription_id", None),
+            ("stripe_customer_id", None),
+        ]);
+        assert_eq!(
+            attributes_not_stored(&stored, &wanted),
+            ["stripe_subscription_id", "subscription_status"]
+        );
+        let err = KeycloakError::AttributesNotStored {
+            user_id: "u1".into(),
+            realm: "app".into(),
+            attributes: vec!["subscription_status".into()],
+        };
+        assert!(err.is_permanent());
+        assert!(
+            err.to_string().contains("unmanagedAttributePolicy"),
+            "{err}"
+        );
+        assert!(KeycloakError::AmbiguousEmail.is_permanent());
     }
 
     #[test]
