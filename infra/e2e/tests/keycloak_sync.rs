@@ -218,9 +218,21 @@ async fn checkout_upgrade_cancellation_and_period_end_each_reach_keycloak_and_th
 
     stripe.advance_clock(32 * 86_400).await;
     let ended = keycloak_until(kc, REALM, &user, "the end of the period", |a| {
-        a["subscription_tier"] == json!(["free"]) && a["subscription_status"] == json!(["canceled"])
+        a["subscription_tier"] == json!(["free"]) && a["subscription_status"] != json!(["active"])
     })
     .await;
+    let (_, current) = stack
+        .get("/api/v1/subscriptions/current", Some(&token))
+        .await;
+    assert_eq!(
+        attribute(&ended, "subscription_status"),
+        current["status"].as_str(),
+        "{current}"
+    );
+    assert!(
+        attribute(&ended, "stripe_subscription_id").is_none(),
+        "{ended}"
+    );
     assert_eq!(ended["firstName"], before["firstName"]);
     outbox_until(&email, "subscription_canceled").await;
 }

@@ -356,7 +356,7 @@ async fn cancel_at_period_end_then_resume() {
 async fn a_downgrade_waits_for_period_end_and_the_renewal_bills_the_lower_price() {
     let _exclusive = CLOCK.write().await;
     let b = Billing::from_env();
-    let (_, token) = b.subscriber("e2e-downgrade", "professional").await;
+    let (user, token) = b.subscriber("e2e-downgrade", "professional").await;
     let (status, scheduled) = b
         .api(
             "POST",
@@ -403,9 +403,7 @@ async fn a_downgrade_waits_for_period_end_and_the_renewal_bills_the_lower_price(
         .unwrap()
         .iter()
         .find(|s| {
-            s["metadata"]["user_id"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("e2e-downgrade"))
+            s["metadata"]["user_id"] == user.as_str()
                 && s["items"]["data"][0]["price"]["lookup_key"] == "tierflow_starter_monthly"
         })
         .cloned()
