@@ -126,6 +126,46 @@ start_lago_emulator() {
   export LAGO_API_URL="http://127.0.0.1:$port"
 }
 
+# Writes the functions' env file $1 (mode 600) from the running stack's settings: the AWS
+# emulator's resources, Stripe (STRIPE_API_BASE, STRIPE_EMULATOR_URL for the browser's Stripe.js),
+# Lago, Keycloak and the billing page on 127.0.0.1:$API_PORT. One file per run: functions under
+# watch read it at their first call, and parallel runs must not read each other's secrets.
+write_functions_env() {
+  local file=$1
+  (umask 077 && cat >"$file" <<ENV
+AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
+AWS_ACCESS_KEY_ID=testing
+AWS_SECRET_ACCESS_KEY=testing
+AWS_REGION=us-east-1
+TABLE_NAME=$TABLE_NAME
+SYNC_QUEUE_URL=$SYNC_QUEUE_URL
+EVENT_BUS_NAME=$EVENT_BUS_NAME
+STRIPE_API_BASE=$STRIPE_API_BASE
+STRIPE_SECRET_KEY=$STRIPE_SECRET_KEY
+STRIPE_WEBHOOK_SECRETS=$STRIPE_WEBHOOK_SECRETS
+HISTORY_CURSOR_SECRET=$(random_secret)
+SYNC_DLQ_URL=$SYNC_DLQ_URL
+EMAIL_OUTBOX_DIR=$STATE_DIR/outbox
+LAGO_WEBHOOK_HMAC_KEY=lago_hmac_key_local_test_only
+LAGO_API_URL=$LAGO_API_URL
+LAGO_API_KEY=$LAGO_API_KEY
+LAGO_WEBHOOK_SIGNATURE=hmac
+JWT_ISSUER=$KEYCLOAK_URL/realms/tierflow
+JWT_AUDIENCE=tierflow-api
+KEYCLOAK_BASE_URL=$KEYCLOAK_URL
+KEYCLOAK_REALM=tierflow
+KEYCLOAK_CLIENT_ID=tierflow-sync
+KEYCLOAK_CLIENT_SECRET=$KEYCLOAK_SYNC_SECRET
+OIDC_ISSUER=$KEYCLOAK_URL/realms/tierflow
+OIDC_CLIENT_ID=tierflow-billing-page
+STRIPE_JS_URL=$STRIPE_EMULATOR_URL/js/v3
+CHECKOUT_SUCCESS_URL='http://127.0.0.1:$API_PORT/billing?checkout_session_id={CHECKOUT_SESSION_ID}'
+CHECKOUT_CANCEL_URL='http://127.0.0.1:$API_PORT/billing?checkout_cancelled=1'
+PORTAL_RETURN_URL=http://127.0.0.1:$API_PORT/billing
+ENV
+  )
+}
+
 # A random secret of 48 hex characters (local use only, regenerated per run, never committed).
 random_secret() {
   python3 -c 'import secrets; print(secrets.token_hex(24))'

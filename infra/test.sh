@@ -71,6 +71,7 @@ STRIPE_RECORDING="$STATE_DIR/stripe-recording-$$.jsonl"
 HOOK_RECORDER_PORT=$(free_port)
 start_stripe_recorder webhook "$HOOK_RECORDER_PORT" "http://127.0.0.1:$API_PORT" "$STRIPE_RECORDING"
 start_stripe_emulator "$(free_port)" "http://127.0.0.1:$HOOK_RECORDER_PORT/lambda-url/stripe-webhook" "$WEBHOOK_SECRET"
+STRIPE_EMULATOR_URL=$STRIPE_API_BASE
 start_stripe_recorder api "$(free_port)" "$STRIPE_API_BASE" "$STRIPE_RECORDING"
 export STRIPE_SECRET_KEY="sk_test_tierflow_ci" STRIPE_WEBHOOK_SECRETS="$WEBHOOK_SECRET"
 
@@ -98,37 +99,7 @@ log "serving every function with cargo lambda watch on 127.0.0.1:$API_PORT"
 # One env file per run: functions under watch read it at their first call, and parallel runs
 # (which pick their own ports) must not read each other's secrets.
 ENV_FILE="$STATE_DIR/functions-test-$$.env"
-cat >"$ENV_FILE" <<ENV
-AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
-AWS_ACCESS_KEY_ID=testing
-AWS_SECRET_ACCESS_KEY=testing
-AWS_REGION=us-east-1
-TABLE_NAME=$TABLE_NAME
-SYNC_QUEUE_URL=$SYNC_QUEUE_URL
-EVENT_BUS_NAME=$EVENT_BUS_NAME
-STRIPE_API_BASE=$STRIPE_API_BASE
-STRIPE_SECRET_KEY=$STRIPE_SECRET_KEY
-STRIPE_WEBHOOK_SECRETS=$STRIPE_WEBHOOK_SECRETS
-HISTORY_CURSOR_SECRET=$(random_secret)
-SYNC_DLQ_URL=$SYNC_DLQ_URL
-EMAIL_OUTBOX_DIR=$STATE_DIR/outbox
-LAGO_WEBHOOK_HMAC_KEY=lago_hmac_key_local_test_only
-LAGO_API_URL=$LAGO_API_URL
-LAGO_API_KEY=$LAGO_API_KEY
-LAGO_WEBHOOK_SIGNATURE=hmac
-JWT_ISSUER=$KEYCLOAK_URL/realms/tierflow
-JWT_AUDIENCE=tierflow-api
-KEYCLOAK_BASE_URL=$KEYCLOAK_URL
-KEYCLOAK_REALM=tierflow
-KEYCLOAK_CLIENT_ID=tierflow-sync
-KEYCLOAK_CLIENT_SECRET=$KEYCLOAK_SYNC_SECRET
-OIDC_ISSUER=$KEYCLOAK_URL/realms/tierflow
-OIDC_CLIENT_ID=tierflow-billing-page
-STRIPE_JS_URL=$STRIPE_API_BASE/js/v3
-CHECKOUT_SUCCESS_URL='http://127.0.0.1:$API_PORT/billing?checkout_session_id={CHECKOUT_SESSION_ID}'
-CHECKOUT_CANCEL_URL='http://127.0.0.1:$API_PORT/billing?checkout_cancelled=1'
-PORTAL_RETURN_URL=http://127.0.0.1:$API_PORT/billing
-ENV
+write_functions_env "$ENV_FILE"
 cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --ignore-changes --env-file "$ENV_FILE" >"$LOG_DIR/watch.log" 2>&1 &
 PIDS+=($!)
 wait_for_http "http://127.0.0.1:$API_PORT/api/v1/billing/config" 120
