@@ -97,6 +97,13 @@ pub fn keycloak_attributes(
     ])
 }
 
+/// Lago's `subscription_at` for the user: Stripe's period start, never later than `now`. A start
+/// in the future makes Lago create a pending subscription that begins only then (a Stripe clock
+/// a few seconds ahead of ours near midnight, or a test clock moved forward).
+pub fn lago_anchor(period_start: Option<UnixTime>, now: UnixTime) -> Option<UnixTime> {
+    period_start.map(|start| start.min(now))
+}
+
 /// The Lago plan the user should be on now, or `None` when their Lago subscription must be
 /// terminated (free, canceled, or access revoked).
 pub fn lago_plan<'c>(
@@ -362,8 +369,8 @@ impl Worker {
         // to Stripe's period so both bill on the same day.
         match plan {
             Some(plan) => {
-                lago.assign_plan(user_id, user_id, plan, profile.current_period_start)
-                    .await
+                let anchor = lago_anchor(profile.current_period_start, now);
+                lago.assign_plan(user_id, user_id, plan, anchor).await
             }
             None => Ok(()),
         }
@@ -645,6 +652,18 @@ mod tests {
         store.set_unavailable(true);
         let response = handle_batch(worker, event).await;
         assert_eq!(response.batch_item_failures.len(), 1);
+    }
+
+    #[test]
+    fn lagos_anchor_is_stripes_period_start_but_never_in_the_future() {
+        for (start, now, anchor) in [
+            (None, 100, None),
+            (Some(50), 100, Some(50)),
+            (Some(100), 100, Some(100)),
+            (Some(150), 100, Some(100)),
+        ] {
+            assert_eq!(lago_anchor(start, now), anchor, "{start:?} at {now}");
+        }
     }
 
     #[test]
