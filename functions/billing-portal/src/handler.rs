@@ -59,8 +59,11 @@ mod tests {
     use stripe_emulator::Emulator;
     use tierflow::adapters::memory::MemoryStore;
     use tierflow::config::Secret;
+    use tierflow::domain::catalog::BUILT_IN_CATALOG;
+    use tierflow::domain::Catalog;
     use tierflow::domain::{BillingProfile, UserId};
     use tierflow::ports::{Commit, ProfileWrite};
+    use tierflow::stripe::catalog_sync::{apply, plan, sync_portal};
     use tierflow::stripe::{IdempotencyScope, NewCustomer, RetryPolicy};
 
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
@@ -121,6 +124,22 @@ mod tests {
             .unwrap();
     }
 
+    /// What catalog-sync does: the catalog's prices, then the portal configuration (its id).
+    async fn portal_configured(h: &Harness) -> String {
+        let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
+        apply(&h.stripe, &plan(&catalog, &[], &[]), |_| {})
+            .await
+            .unwrap();
+        let (id, created) = sync_portal(&h.stripe, &catalog).await.unwrap();
+        assert!(created);
+        // A rerun finds it again by its mark instead of making another.
+        assert_eq!(
+            sync_portal(&h.stripe, &catalog).await.unwrap(),
+            (id.clone(), false)
+        );
+        id
+    }
+
     fn request() -> Request {
         lambda_http::request::from_str(include_str!("../../../events/billing-portal.json")).unwrap()
     }
@@ -143,6 +162,7 @@ mod tests {
             .await
             .unwrap();
         with_customer(&h, &customer.id).await;
+        portal_configured(&h).await;
         let (status, body) = call(&h, request()).await;
         assert_eq!(status, 200, "{body}");
         let url = body["portal_url"].as_str().unwrap();
@@ -167,9 +187,27 @@ mod tests {
     async fn a_customer_stripe_no_longer_has_is_a_404_too() {
         let h = harness().await;
         with_customer(&h, "cus_deletedlongago").await;
+        portal_configured(&h).await;
         let (status, body) = call(&h, request()).await;
         assert_eq!(status, 404, "{body}");
         assert_eq!(body["error"]["code"], "no_billing_account");
+    }
+
+    #[tokio::test]
+    async fn without_tierflows_portal_configuration_the_default_one_is_never_opened() {
+        let h = harness().await;
+        let customer = h
+            .stripe
+            .create_customer(
+                &NewCustomer::for_user(SUB, None),
+                &IdempotencyScope::new([SUB]),
+            )
+            .await
+            .unwrap();
+        with_customer(&h, &customer.id).await;
+        let (status, body) = call(&h, request()).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"]["code"], "portal_not_configured");
     }
 
     #[tokio::test]

@@ -467,3 +467,77 @@ async fn subscription_changes_share_an_hourly_limit_answered_429_with_retry_afte
         assert_eq!(answer["error"]["code"], "rate_limited", "{answer}");
     }
 }
+
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn a_portal_switch_to_a_cheaper_price_waits_for_the_period_end() {
+    let _turn = TURN.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    let (user, token) = stack.user("e2e-portal").await;
+    stripe
+        .subscribe(&user, "tierflow_professional_monthly")
+        .await;
+    let before = eventually(&stack, &token, "professional", |b| {
+        b["tier"] == "professional"
+    })
+    .await;
+
+    // The portal opens catalog-sync's configuration, which offers only the catalog's prices.
+    let (status, body) = api(&stack, "POST", "/api/v1/billing/portal", &token, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let url = body["portal_url"].as_str().expect("portal_url");
+    let session = url.rsplit('/').next().expect("session token");
+    let hook = format!("/_emulator/billing_portal/sessions/{session}/subscription_update");
+    let foreign = stripe
+        .post(
+            "/v1/prices",
+            Form::new()
+                .field("product", "tierflow_starter")
+                .field("currency", "usd")
+                .field("unit_amount", 500)
+                .field("recurring[interval]", "month"),
+        )
+        .await;
+    let refused = stack
+        .http
+        .post(format!("{}{hook}", stripe.base))
+        .bearer_auth(std::env::var("STRIPE_SECRET_KEY").expect("STRIPE_SECRET_KEY"))
+        .header("Stripe-Version", tierflow::stripe::STRIPE_API_VERSION)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            Form::new()
+                .field("price", foreign["id"].as_str().expect("price id"))
+                .encode(),
+        )
+        .send()
+        .await
+        .expect("hook request");
+    assert_eq!(
+        refused.status().as_u16(),
+        400,
+        "a price outside the catalog"
+    );
+
+    // Professional to starter lowers the price: scheduled for the period end, not applied now.
+    let starter = stripe.price_id("tierflow_starter_monthly").await;
+    let switched = stripe
+        .post(&hook, Form::new().field("price", starter.as_str()))
+        .await;
+    assert!(switched["schedule"].is_string(), "{switched}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, now) = stack
+        .get("/api/v1/subscriptions/current", Some(&token))
+        .await;
+    assert_eq!(status, 200, "{now}");
+    assert_eq!(now["tier"], "professional", "{now}");
+    assert_eq!(now["access"], "active", "{now}");
+
+    // At the period end the schedule moves it to starter.
+    stripe.advance_clock(32 * 86_400).await;
+    let period_end = before["current_period_end"].clone();
+    let after = eventually(&stack, &token, "the switch at the period end", |b| {
+        b["tier"] == "starter" && b["current_period_end"] != period_end
+    })
+    .await;
+    assert_eq!(after["price"]["amount"], 1900, "{after}");
+}

@@ -109,6 +109,8 @@ pub struct Store {
     pub checkout_sessions: Table<CheckoutSession>,
     /// Customer Portal sessions by their URL's token.
     pub portal_sessions: Table<crate::objects::checkout::PortalSession>,
+    /// Customer Portal configurations.
+    pub portal_configurations: Table<crate::objects::checkout::PortalConfiguration>,
     /// Subscriptions.
     pub subscriptions: Table<Subscription>,
     /// Invoice items (pending prorations and swept ones).
@@ -147,6 +149,7 @@ impl Store {
             payment_methods: Table::default(),
             checkout_sessions: Table::default(),
             portal_sessions: Table::default(),
+            portal_configurations: Table::default(),
             subscriptions: Table::default(),
             invoice_items: Table::default(),
             invoices: Table::default(),

@@ -5,8 +5,9 @@
 use super::client::StripeClient;
 use super::error::StripeError;
 use super::idempotency::IdempotencyScope;
-use super::objects::{Metadata, Price, Product};
-use super::params::{NewPrice, NewProduct, ProductUpdate};
+use super::objects::{Metadata, PortalConfiguration, Price, Product};
+use super::params::{NewPrice, NewProduct, PortalConfigurationParams, ProductUpdate};
+use super::StripeApi;
 use crate::domain::{BillingCycle, Catalog, PriceSpec, Tier, TierSpec};
 use std::fmt;
 
@@ -14,6 +15,12 @@ use std::fmt;
 pub const TIER_METADATA_KEY: &str = "tierflow_tier";
 /// Metadata key that records a price's billing cycle.
 pub const CYCLE_METADATA_KEY: &str = "tierflow_cycle";
+
+/// Metadata key that marks the Customer Portal configuration catalog-sync keeps; `billing-portal`
+/// finds it by this mark, so its id needs no configuration step and survives redeploys.
+pub const PORTAL_METADATA_KEY: &str = "tierflow_catalog";
+/// The mark's value.
+pub const PORTAL_METADATA_VALUE: &str = "portal";
 
 /// The id Tierflow gives a tier's product.
 pub fn product_id(tier: Tier) -> String {
@@ -299,6 +306,69 @@ pub async fn apply(
     Ok(())
 }
 
+/// The portal configuration that lets a subscriber switch only between the catalog's prices
+/// (`prices`: the active prices holding its lookup keys), prorated like the upgrade route.
+pub fn portal_configuration(catalog: &Catalog, prices: &[Price]) -> PortalConfigurationParams {
+    let mut products: Vec<(String, Vec<String>)> = Vec::new();
+    for spec in catalog.tiers.iter().filter(|t| t.tier.is_paid()) {
+        for price_spec in &spec.prices {
+            let held = prices.iter().find(|p| {
+                p.active && p.lookup_key.as_deref() == Some(price_spec.lookup_key.as_str())
+            });
+            let Some((price, product)) = held.and_then(|p| Some((p, p.product_id()?))) else {
+                continue;
+            };
+            match products.iter_mut().find(|(id, _)| id == product) {
+                Some((_, ids)) => ids.push(price.id.clone()),
+                None => products.push((product.to_owned(), vec![price.id.clone()])),
+            }
+        }
+    }
+    PortalConfigurationParams {
+        products,
+        proration_behavior: crate::service::subscriptions::UPGRADE_PRORATION,
+        metadata: Metadata::from([(
+            PORTAL_METADATA_KEY.to_owned(),
+            PORTAL_METADATA_VALUE.to_owned(),
+        )]),
+    }
+}
+
+/// Tierflow's portal configuration among `configs`: the oldest marked one (Stripe lists newest
+/// first), so a duplicate made by hand never takes over.
+pub fn find_portal_configuration(configs: &[PortalConfiguration]) -> Option<&PortalConfiguration> {
+    configs.iter().rev().find(|c| {
+        c.active
+            && c.metadata.get(PORTAL_METADATA_KEY).map(String::as_str)
+                == Some(PORTAL_METADATA_VALUE)
+    })
+}
+
+/// Creates Tierflow's portal configuration or brings the existing one in line with the catalog;
+/// answers its id and whether it was created.
+pub async fn sync_portal(
+    client: &StripeClient,
+    catalog: &Catalog,
+) -> Result<(String, bool), StripeError> {
+    let prices = client
+        .list_prices_by_lookup_keys(&catalog.lookup_keys(), true)
+        .await?;
+    let params = portal_configuration(catalog, &prices);
+    let configs = client.list_portal_configurations().await?;
+    match find_portal_configuration(&configs) {
+        Some(existing) => {
+            let updated = client
+                .update_portal_configuration(&existing.id, &params)
+                .await?;
+            Ok((updated.id, false))
+        }
+        None => {
+            let created = client.create_portal_configuration(&params).await?;
+            Ok((created.id, true))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,5 +596,59 @@ mod tests {
             changes(&steps),
             vec!["product tierflow_trial: create \"Trial\""]
         );
+    }
+
+    #[test]
+    fn the_portal_offers_only_the_catalogs_active_prices() {
+        let (_, mut prices) = synced();
+        let mut foreign = price("price_x", "someone_elses", 100, "month", "prod_x");
+        foreign.active = true;
+        prices.push(foreign);
+        prices[1].active = false;
+        let config = portal_configuration(&catalog(), &prices);
+        let offered: Vec<(&str, usize)> = config
+            .products
+            .iter()
+            .map(|(product, ids)| (product.as_str(), ids.len()))
+            .collect();
+        assert_eq!(
+            offered,
+            vec![
+                ("tierflow_trial", 1),
+                ("tierflow_starter", 1),
+                ("tierflow_professional", 2),
+                ("tierflow_enterprise", 2),
+            ]
+        );
+        assert!(!config.products.iter().any(|(p, _)| p == "prod_x"));
+        assert_eq!(config.proration_behavior.as_str(), "always_invoice");
+    }
+
+    #[test]
+    fn the_marked_portal_configuration_is_found_oldest_first() {
+        let config = |id: &str, marked: bool, active: bool| PortalConfiguration {
+            id: id.into(),
+            active,
+            metadata: if marked {
+                Metadata::from([(
+                    PORTAL_METADATA_KEY.to_owned(),
+                    PORTAL_METADATA_VALUE.to_owned(),
+                )])
+            } else {
+                Metadata::new()
+            },
+            ..PortalConfiguration::default()
+        };
+        let newest_first = [
+            config("bpc_new", true, true),
+            config("bpc_default", false, true),
+            config("bpc_old", true, true),
+            config("bpc_retired", true, false),
+        ];
+        assert_eq!(
+            find_portal_configuration(&newest_first).map(|c| c.id.as_str()),
+            Some("bpc_old")
+        );
+        assert_eq!(find_portal_configuration(&newest_first[1..2]), None);
     }
 }

@@ -6,13 +6,14 @@ use super::form::Form;
 use super::idempotency::{derive_key, unique_key, IdempotencyScope};
 use super::objects::{
     CheckoutSession, Customer, Event, HasId, Invoice, InvoicePayment, List, PaymentIntent,
-    PaymentMethod, PortalSession, Price, Product, Refund, Subscription, SubscriptionSchedule,
-    WebhookEndpoint,
+    PaymentMethod, PortalConfiguration, PortalSession, Price, Product, Refund, Subscription,
+    SubscriptionSchedule, WebhookEndpoint,
 };
 use super::params::{
     CustomerUpdate, EventQuery, NewCheckoutSession, NewCustomer, NewPaymentIntent,
-    NewPortalSession, NewPrice, NewProduct, NewRefund, NewWebhookEndpoint, PriceChangePreview,
-    ProductUpdate, ScheduledPriceChange, SubscriptionPriceChange,
+    NewPortalSession, NewPrice, NewProduct, NewRefund, NewWebhookEndpoint,
+    PortalConfigurationParams, PriceChangePreview, ProductUpdate, ScheduledPriceChange,
+    SubscriptionPriceChange,
 };
 use super::retry::RetryPolicy;
 use super::{StripeApi, STRIPE_API_VERSION};
@@ -230,6 +231,32 @@ impl StripeClient {
         self.list_all("/v1/products", &query, 10_000).await
     }
 
+    /// `POST /v1/billing_portal/configurations` (idempotent on its parameters).
+    pub async fn create_portal_configuration(
+        &self,
+        params: &PortalConfigurationParams,
+    ) -> Result<PortalConfiguration, StripeError> {
+        let scope = IdempotencyScope::none();
+        let idempotency = Idempotency::Derived("portal_configuration_create", &scope);
+        self.post(
+            "/v1/billing_portal/configurations",
+            &params.form(),
+            idempotency,
+        )
+        .await
+    }
+
+    /// `POST /v1/billing_portal/configurations/{id}`: replaces its features and metadata.
+    pub async fn update_portal_configuration(
+        &self,
+        id: &str,
+        params: &PortalConfigurationParams,
+    ) -> Result<PortalConfiguration, StripeError> {
+        let path = format!("/v1/billing_portal/configurations/{}", segment(id)?);
+        let idempotency = Idempotency::Unique("portal_configuration_update");
+        self.post(&path, &params.form(), idempotency).await
+    }
+
     /// `POST /v1/products`.
     pub async fn create_product(
         &self,
@@ -376,6 +403,12 @@ impl StripeApi for StripeClient {
         // A portal session is a short-lived link; a fresh one per request is what callers want.
         let idempotency = Idempotency::Unique("portal_session_create");
         self.post("/v1/billing_portal/sessions", &params.form(), idempotency)
+            .await
+    }
+
+    async fn list_portal_configurations(&self) -> Result<Vec<PortalConfiguration>, StripeError> {
+        let query = Form::new().field("active", true).field("limit", 100u32);
+        self.list_all("/v1/billing_portal/configurations", &query, 1000)
             .await
     }
 

@@ -21,8 +21,8 @@ pub use objects::*;
 pub use params::{
     CheckoutMode, CustomerUpdate, EventQuery, NewCheckoutSession, NewCustomer, NewPaymentIntent,
     NewPortalSession, NewPrice, NewProduct, NewRefund, NewWebhookEndpoint, PaymentBehavior,
-    PriceChangePreview, ProductUpdate, ProrationBehavior, ScheduledPriceChange,
-    SubscriptionPriceChange, SUBSCRIPTION_CHANGE_EXPAND,
+    PortalConfigurationParams, PriceChangePreview, ProductUpdate, ProrationBehavior,
+    ScheduledPriceChange, SubscriptionPriceChange, SUBSCRIPTION_CHANGE_EXPAND,
 };
 pub use retry::{is_retryable, RetryPolicy};
 
@@ -85,6 +85,9 @@ pub trait StripeApi: Send + Sync {
         &self,
         params: &NewPortalSession,
     ) -> Result<PortalSession, StripeError>;
+
+    /// `GET /v1/billing_portal/configurations?active=true`: every active portal configuration.
+    async fn list_portal_configurations(&self) -> Result<Vec<PortalConfiguration>, StripeError>;
 
     /// `GET /v1/payment_methods?customer=..&type=card`: the customer's saved cards.
     async fn list_card_payment_methods(

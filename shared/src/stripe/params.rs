@@ -199,6 +199,8 @@ impl NewCheckoutSession {
 pub struct NewPortalSession {
     pub customer: String,
     pub return_url: String,
+    /// The portal configuration to open (Tierflow's own, so the portal keeps the catalog's rules).
+    pub configuration: Option<String>,
 }
 
 impl NewPortalSession {
@@ -207,6 +209,48 @@ impl NewPortalSession {
         Form::new()
             .field("customer", &self.customer)
             .field("return_url", &self.return_url)
+            .opt("configuration", self.configuration.as_deref())
+    }
+}
+
+/// `POST /v1/billing_portal/configurations[/{id}]`: what the Customer Portal lets a customer
+/// do. Plan switches are limited to `products`; a switch that lowers the price waits for the
+/// period end; cancellation waits for the period end; cards can be updated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalConfigurationParams {
+    /// `(product id, price ids)` a subscription may switch between.
+    pub products: Vec<(String, Vec<String>)>,
+    /// How an immediate switch (one that raises the price) is prorated.
+    pub proration_behavior: ProrationBehavior,
+    pub metadata: Metadata,
+}
+
+impl PortalConfigurationParams {
+    /// The encoded parameters.
+    pub fn form(&self) -> Form {
+        let update = "features[subscription_update]";
+        let mut form = Form::new()
+            .field("features[customer_update][enabled]", false)
+            .field("features[invoice_history][enabled]", true)
+            .field("features[payment_method_update][enabled]", true)
+            .field("features[subscription_cancel][enabled]", true)
+            .field("features[subscription_cancel][mode]", "at_period_end")
+            .field("features[subscription_cancel][proration_behavior]", "none")
+            .field(format!("{update}[enabled]"), true)
+            .list(&format!("{update}[default_allowed_updates]"), ["price"])
+            .field(
+                format!("{update}[proration_behavior]"),
+                self.proration_behavior.as_str(),
+            )
+            .field(
+                format!("{update}[schedule_at_period_end][conditions][0][type]"),
+                "decreasing_item_amount",
+            );
+        for (i, (product, prices)) in self.products.iter().enumerate() {
+            form = form.field(format!("{update}[products][{i}][product]"), product);
+            form = form.list(&format!("{update}[products][{i}][prices]"), prices);
+        }
+        form.map("metadata", &self.metadata)
     }
 }
 
@@ -679,10 +723,11 @@ mod tests {
         let portal = NewPortalSession {
             customer: "cus_1".into(),
             return_url: "https://app/billing".into(),
+            configuration: Some("bpc_1".into()),
         };
         assert_eq!(
             portal.form().encode(),
-            "customer=cus_1&return_url=https%3A%2F%2Fapp%2Fbilling"
+            "customer=cus_1&return_url=https%3A%2F%2Fapp%2Fbilling&configuration=bpc_1"
         );
         let refund = NewRefund {
             payment_intent: Some("pi_1".into()),
@@ -701,5 +746,30 @@ mod tests {
             ..ProductUpdate::default()
         };
         assert_eq!(product.form().encode(), "active=true");
+    }
+
+    #[test]
+    fn portal_configuration_limits_switches_to_the_catalog() {
+        let config = PortalConfigurationParams {
+            products: vec![(
+                "tierflow_starter".into(),
+                vec!["price_m".into(), "price_y".into()],
+            )],
+            proration_behavior: ProrationBehavior::AlwaysInvoice,
+            metadata: Metadata::from([("tierflow_catalog".to_owned(), "portal".to_owned())]),
+        };
+        let encoded = config.form().encode();
+        for wanted in [
+            "features[subscription_cancel][mode]=at_period_end",
+            "features[payment_method_update][enabled]=true",
+            "features[subscription_update][proration_behavior]=always_invoice",
+            "features[subscription_update][schedule_at_period_end][conditions][0][type]=decreasing_item_amount",
+            "features[subscription_update][products][0][product]=tierflow_starter",
+            "features[subscription_update][products][0][prices][]=price_m",
+            "features[subscription_update][products][0][prices][]=price_y",
+            "metadata[tierflow_catalog]=portal",
+        ] {
+            assert!(encoded.contains(wanted), "{wanted} in {encoded}");
+        }
     }
 }

@@ -140,8 +140,57 @@ impl CheckoutSession {
 /// A Customer Portal session: whose portal its URL opens, and where "back" goes.
 #[derive(Debug, Clone)]
 pub struct PortalSession {
+    /// `bps_...`.
+    pub id: String,
+    /// The configuration it opens.
+    pub configuration: String,
     /// The customer.
     pub customer: String,
     /// `return_url`.
     pub return_url: Option<String>,
+}
+
+/// A Customer Portal configuration: the features the portal offers, kept as basil's
+/// `features` hash (every member present, defaults filled).
+#[derive(Debug, Clone)]
+pub struct PortalConfiguration {
+    /// `bpc_...`.
+    pub id: String,
+    /// Creation time.
+    pub created: i64,
+    /// Last update.
+    pub updated: i64,
+    /// Whether sessions may use it.
+    pub active: bool,
+    /// The account's default (used by sessions that name no configuration).
+    pub is_default: bool,
+    /// `default_return_url`.
+    pub default_return_url: Option<String>,
+    /// `business_profile` (headline and policy links).
+    pub business_profile: Value,
+    /// `features`.
+    pub features: Value,
+    /// Metadata.
+    pub metadata: Map<String, Value>,
+}
+
+impl PortalConfiguration {
+    /// The `billing_portal.configuration` object.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "billing_portal.configuration",
+            "active": self.active,
+            "application": null,
+            "business_profile": self.business_profile,
+            "created": self.created,
+            "default_return_url": self.default_return_url,
+            "features": self.features,
+            "is_default": self.is_default,
+            "livemode": false,
+            "login_page": {"enabled": false, "url": null},
+            "metadata": self.metadata,
+            "updated": self.updated
+        })
+    }
 }

@@ -194,11 +194,14 @@ pub fn create_portal(store: &mut Store, p: &Params) -> ApiResult<Value> {
         Some(c) if !c.deleted => {}
         _ => return Err(ApiError::no_such_param("customer", &customer, "customer")),
     }
+    let configuration = super::portal::session_configuration(store, p.non_empty("configuration"))?;
     let id = store.new_id("bps_");
     let token = store.ids.token(32);
     store.portal_sessions.insert(
         format!("test_{token}"),
         crate::objects::checkout::PortalSession {
+            id: id.clone(),
+            configuration: configuration.clone(),
             customer: customer.clone(),
             return_url: p.non_empty("return_url"),
         },
@@ -206,7 +209,7 @@ pub fn create_portal(store: &mut Store, p: &Params) -> ApiResult<Value> {
     Ok(json!({
         "id": id,
         "object": "billing_portal.session",
-        "configuration": format!("bpc_{}", &token[..24]),
+        "configuration": configuration,
         "created": store.now(),
         "customer": customer,
         "flow": null,

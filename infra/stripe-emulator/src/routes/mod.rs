@@ -10,6 +10,7 @@ mod invoice_payments;
 mod invoices;
 mod payment_intents;
 mod payment_methods;
+mod portal;
 mod schedules;
 mod subscriptions;
 mod webhook_endpoints;
@@ -64,6 +65,18 @@ pub fn route(
         ("GET", ["v1", "checkout", "sessions"]) => checkout::list(store, p),
         ("GET", ["v1", "checkout", "sessions", id]) => checkout::retrieve(store, id),
         ("POST", ["v1", "billing_portal", "sessions"]) => checkout::create_portal(store, p),
+        ("POST", ["v1", "billing_portal", "configurations"]) => {
+            portal::create_configuration(store, p)
+        }
+        ("GET", ["v1", "billing_portal", "configurations"]) => {
+            portal::list_configurations(store, p)
+        }
+        ("GET", ["v1", "billing_portal", "configurations", id]) => {
+            portal::retrieve_configuration(store, id)
+        }
+        ("POST", ["v1", "billing_portal", "configurations", id]) => {
+            portal::update_configuration(store, id, p)
+        }
 
         ("POST", ["v1", "subscriptions"]) => subscriptions::create(store, p),
         ("GET", ["v1", "subscriptions"]) => subscriptions::list(store, p),
@@ -120,6 +133,9 @@ pub fn route(
         }
         ("POST", ["_emulator", "payment_intents", id, "authenticate"]) => {
             emulator::authenticate(store, id, p)
+        }
+        ("POST", ["_emulator", "billing_portal", "sessions", id, "subscription_update"]) => {
+            portal::switch_plan(store, id, p)
         }
         ("POST", ["_emulator", "charges", id, "dispute"]) => emulator::dispute(store, id, p),
         ("POST", ["_emulator", "webhooks", "config"]) => emulator::webhook_config(store, p),

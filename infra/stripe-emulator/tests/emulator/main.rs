@@ -8,4 +8,5 @@ mod billing;
 mod dunning;
 mod harness;
 mod pages;
+mod portal;
 mod webhooks;

@@ -1,11 +1,12 @@
 //! `catalog-sync [--dry-run]`: creates or updates the Stripe products and prices of the
-//! catalog (built in, or `CATALOG_FILE`), addressed by lookup keys. Needs `STRIPE_SECRET_KEY`;
+//! catalog (built in, or `CATALOG_FILE`), addressed by lookup keys, then the Customer Portal
+//! configuration `billing-portal` opens (found again by its metadata mark, never duplicated). Needs `STRIPE_SECRET_KEY`;
 //! `STRIPE_API_BASE` points it at the emulator. A second run changes nothing.
 
 use std::process::ExitCode;
 use tierflow::config::StripeConfig;
 use tierflow::domain::Catalog;
-use tierflow::stripe::catalog_sync::{apply, plan};
+use tierflow::stripe::catalog_sync::{apply, plan, sync_portal};
 use tierflow::stripe::{StripeApi, StripeClient};
 
 const USAGE: &str = "usage: catalog-sync [--dry-run]\n\
@@ -61,11 +62,19 @@ async fn run(dry_run: bool) -> Result<(), String> {
                 "; nothing to do"
             }
         );
+    } else {
+        apply(&client, &steps, |line| println!("  {line}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("{changes} change(s) applied");
+    }
+    if dry_run {
         return Ok(());
     }
-    apply(&client, &steps, |line| println!("  {line}"))
+    let (id, created) = sync_portal(&client, &catalog)
         .await
-        .map_err(|e| e.to_string())?;
-    println!("{changes} change(s) applied");
+        .map_err(|e| format!("portal configuration: {e}"))?;
+    let what = if created { "created" } else { "up to date" };
+    println!("portal configuration {id}: {what}");
     Ok(())
 }

@@ -5,7 +5,9 @@ use super::{no_billing_account, provider_failure, PortalConfig};
 use crate::auth::Caller;
 use crate::http::ApiError;
 use crate::ports::BillingStore;
+use crate::stripe::catalog_sync::find_portal_configuration;
 use crate::stripe::{NewPortalSession, StripeApi};
+use lambda_http::http::StatusCode;
 use serde::Serialize;
 
 /// Where to send the caller.
@@ -14,8 +16,11 @@ pub struct PortalView {
     pub portal_url: String,
 }
 
-/// A fresh portal session; 404 when the caller has no Stripe customer (never subscribed nor
-/// paid), or when Stripe no longer has the one on record.
+/// A fresh portal session under Tierflow's portal configuration (catalog-sync's: plan switches
+/// within the catalog, downgrades at period end); 404 when the caller has no Stripe customer
+/// (never subscribed nor paid), or when Stripe no longer has the one on record; 503 when
+/// catalog-sync has not made the configuration yet (the account's default one could bypass the
+/// catalog's rules).
 pub async fn open_portal(
     store: &dyn BillingStore,
     stripe: &dyn StripeApi,
@@ -25,10 +30,23 @@ pub async fn open_portal(
     let customer = stored_customer(store, caller)
         .await?
         .ok_or_else(no_billing_account)?;
+    let configs = stripe
+        .list_portal_configurations()
+        .await
+        .map_err(|e| provider_failure("portal_configuration_list", &e))?;
+    let Some(configuration) = find_portal_configuration(&configs) else {
+        tracing::error!("no Tierflow portal configuration in Stripe: run catalog-sync");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "portal_not_configured",
+            "The billing portal is not set up yet.",
+        ));
+    };
     let session = stripe
         .create_portal_session(&NewPortalSession {
             customer: customer.clone(),
             return_url: config.return_url.clone(),
+            configuration: Some(configuration.id.clone()),
         })
         .await
         .map_err(|e| {

@@ -22,7 +22,7 @@ pub use checkout::{
 pub use downgrade::{DowngradeRequest, DowngradeView};
 pub use preview::{PreviewQuery, PreviewView};
 pub use scheduled::{parse_event_time, DueChangeError, DueChangesReport};
-pub use upgrade::{UpgradeOutcome, UpgradeRequest};
+pub use upgrade::{UpgradeOutcome, UpgradeRequest, UPGRADE_PRORATION};
 pub use user_deleted::{UserDeletedError, UserDeletedReport};
 
 use crate::config::{ConfigError, Env, EnvSource, ProcessEnv};

@@ -22,6 +22,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map};
 use tracing::{error, info, warn};
 
+/// How an upgrade's price difference is charged: invoiced and paid now. The Customer Portal's
+/// plan switches use the same (catalog-sync configures it).
+pub const UPGRADE_PRORATION: ProrationBehavior = ProrationBehavior::AlwaysInvoice;
+
 /// The body.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,7 +169,7 @@ impl SubscriptionService {
         let params = SubscriptionPriceChange {
             item_id: item.id.clone(),
             price: price.clone(),
-            proration_behavior: ProrationBehavior::AlwaysInvoice,
+            proration_behavior: UPGRADE_PRORATION,
             proration_date: Some(proration_date),
             payment_behavior: Some(PaymentBehavior::PendingIfIncomplete),
             metadata: Default::default(),

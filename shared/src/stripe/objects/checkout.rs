@@ -72,4 +72,16 @@ pub struct PortalSession {
     pub return_url: Option<String>,
 }
 
-has_id!(CheckoutSession, PortalSession);
+/// A Customer Portal configuration: what the portal lets a customer change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PortalConfiguration {
+    pub id: String,
+    #[serde(default)]
+    pub active: bool,
+    #[serde(default)]
+    pub is_default: bool,
+    #[serde(default, deserialize_with = "super::null_as_default")]
+    pub metadata: super::Metadata,
+}
+
+has_id!(CheckoutSession, PortalSession, PortalConfiguration);

@@ -9,7 +9,7 @@ mod payment;
 mod price;
 mod subscription;
 
-pub use checkout::{CheckoutSession, PortalSession};
+pub use checkout::{CheckoutSession, PortalConfiguration, PortalSession};
 pub use customer::{Customer, CustomerInvoiceSettings, DeletedCustomer};
 pub use event::{Event, EventData, EventObject, EventRequest, RawObject, WebhookEndpoint};
 pub use invoice::{
