@@ -451,6 +451,15 @@ export interface components {
             entitlements: components["schemas"]["Entitlements"];
             /** @description The recurring price the subscriber actually pays; `null` without a subscription. */
             price: components["schemas"]["PaidPrice"] | null;
+            current_period_start: components["schemas"]["Timestamp"] | null;
+            /** @description The next renewal, derived from the stored profile rather than asked of Stripe: the price paid at `current_period_end`, or the scheduled change's catalog price at its `effective_at`; `null` when nothing renews (no live subscription, paused, cancel at period end, or a scheduled move to free). Before tax, discounts and credit balance. */
+            next_invoice: components["schemas"]["NextInvoice"] | null;
+        };
+        NextInvoice: {
+            /** @description In the currency's minor unit. */
+            amount: number;
+            currency: string;
+            date: components["schemas"]["Timestamp"];
         };
         PaidPrice: {
             /** @description In the currency's minor unit. */
@@ -617,6 +626,17 @@ export interface components {
         /** @description `no_subscription`, `customer_conflict`, `stripe_refused` (Stripe refused the change; its message says why). */
         NoSubscription: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `rate_limited`: too many subscription changes this hour (upgrade, downgrade, cancel, resume and withdraw share a per-user limit, `CHANGE_LIMIT_PER_HOUR`, default 10), or, for an upgrade that starts a first subscription, too many checkouts this minute. */
+        ChangeRateLimited: {
+            headers: {
+                /** @description Seconds until the window ends. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -1055,7 +1075,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            429: components["responses"]["RateLimitedRetryAfter"];
+            429: components["responses"]["ChangeRateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1156,6 +1176,7 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["ChangeRateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1197,6 +1218,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            429: components["responses"]["ChangeRateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1237,6 +1259,7 @@ export interface operations {
             409: components["responses"]["NoSubscription"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["ChangeRateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1270,6 +1293,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            429: components["responses"]["ChangeRateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
