@@ -160,6 +160,7 @@ describe("billing page", () => {
     await notice(page, /subscribed to Starter/);
     assert.equal(await page.getByTestId("current-plan").textContent(), "Starter");
     assert.equal(await page.getByTestId("current-price").textContent(), "$19.00 per month");
+    assert.match(await page.getByTestId("current-next-invoice").textContent(), /^\$19\.00 on /);
     await page.getByTestId("saved-card").filter({ hasText: "4242" }).waitFor();
 
     // Upgrade: the dialog's amount is what is charged.
