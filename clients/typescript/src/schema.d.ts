@@ -488,6 +488,18 @@ export interface components {
             effective_at: components["schemas"]["Timestamp"];
             /** @description Unix seconds; pass it to the upgrade so it charges exactly `amount_due`. */
             proration_date?: number;
+            /** @description What each renewal after the change charges (the target plan's price). */
+            next_renewal: components["schemas"]["MinorUnits"];
+            /** @description The lines of Stripe's invoice preview behind `amount_due`, in Stripe's order: for an upgrade the credit for unused time (negative) and the charge for the rest of the period on the new plan. Empty for a downgrade (nothing is charged now) and for a new subscription (paid in full through Checkout). */
+            lines: components["schemas"]["PreviewLine"][];
+        };
+        PreviewLine: {
+            description: string;
+            /** @description In the currency's minor unit; a credit is negative. */
+            amount: number;
+            proration: boolean;
+            period_start: components["schemas"]["Timestamp"] | null;
+            period_end: components["schemas"]["Timestamp"] | null;
         };
         UpgradeRequest: {
             target_tier: components["schemas"]["Tier"];

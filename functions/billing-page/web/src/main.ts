@@ -294,8 +294,10 @@ function openUpgradeDialog(p: Preview): void {
       h(
         "dl",
         { class: "lines" },
+        // Stripe's own lines: the credit for unused time (negative) and the charge for the rest of the period.
+        ...p.lines.map((l) => line(l.description, formatMoney(l.amount, p.currency), l.amount < 0 ? "preview-credit" : "preview-charge")),
         line(`Due now`, formatMoney(p.amount_due, p.currency), "preview-amount-due", true),
-        line(`Then, from ${formatDate(p.effective_at)}`, `${formatMoney(p.new_price, p.currency)} per ${cycle}`, "preview-next-renewal"),
+        line(`Then each renewal`, `${formatMoney(p.next_renewal, p.currency)} per ${cycle}`, "preview-next-renewal"),
       ),
     ],
     `Pay ${formatMoney(p.amount_due, p.currency)} and upgrade`,
