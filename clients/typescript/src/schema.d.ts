@@ -451,6 +451,15 @@ export interface components {
             entitlements: components["schemas"]["Entitlements"];
             /** @description The recurring price the subscriber actually pays; `null` without a subscription. */
             price: components["schemas"]["PaidPrice"] | null;
+            current_period_start: components["schemas"]["Timestamp"] | null;
+            /** @description The next renewal, derived from the stored profile rather than asked of Stripe: the price paid at `current_period_end`, or the scheduled change's catalog price at its `effective_at`; `null` when nothing renews (no live subscription, paused, cancel at period end, or a scheduled move to free). Before tax, discounts and credit balance. */
+            next_invoice: components["schemas"]["NextInvoice"] | null;
+        };
+        NextInvoice: {
+            /** @description In the currency's minor unit. */
+            amount: number;
+            currency: string;
+            date: components["schemas"]["Timestamp"];
         };
         PaidPrice: {
             /** @description In the currency's minor unit. */
@@ -479,6 +488,18 @@ export interface components {
             effective_at: components["schemas"]["Timestamp"];
             /** @description Unix seconds; pass it to the upgrade so it charges exactly `amount_due`. */
             proration_date?: number;
+            /** @description What each renewal after the change charges (the target plan's price). */
+            next_renewal: components["schemas"]["MinorUnits"];
+            /** @description The lines of Stripe's invoice preview behind `amount_due`, in Stripe's order: for an upgrade the credit for unused time (negative) and the charge for the rest of the period on the new plan. Empty for a downgrade (nothing is charged now) and for a new subscription (paid in full through Checkout). */
+            lines: components["schemas"]["PreviewLine"][];
+        };
+        PreviewLine: {
+            description: string;
+            /** @description In the currency's minor unit; a credit is negative. */
+            amount: number;
+            proration: boolean;
+            period_start: components["schemas"]["Timestamp"] | null;
+            period_end: components["schemas"]["Timestamp"] | null;
         };
         UpgradeRequest: {
             target_tier: components["schemas"]["Tier"];

@@ -56,7 +56,9 @@ mod tests {
     use super::*;
     use tierflow::adapters::memory::MemoryStore;
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
-    use tierflow::domain::{BillingProfile, SubscriptionStatus, Tier, UserId};
+    use tierflow::domain::{
+        BillingCycle, BillingProfile, PaidPrice, SubscriptionStatus, Tier, UserId,
+    };
     use tierflow::ports::{Commit, ProfileWrite};
     use tierflow::time::FixedClock;
 
@@ -96,6 +98,15 @@ mod tests {
         );
         p.tier = Tier::Professional;
         p.status = SubscriptionStatus::Active;
+        p.billing_cycle = Some(BillingCycle::Monthly);
+        p.price = Some(PaidPrice {
+            price_id: "price_pro_monthly".into(),
+            amount: 4_900,
+            currency: "usd".into(),
+            interval: "month".into(),
+            legacy: false,
+        });
+        p.current_period_start = Some(1_795_391_165);
         p.current_period_end = Some(1_797_983_165);
         store
             .commit(Commit {
@@ -114,7 +125,12 @@ mod tests {
         let b = body(&handle(&deps(store), req).await.unwrap());
         assert_eq!(b["tier"], "professional");
         assert_eq!(b["status"], "active");
+        assert_eq!(b["current_period_start"], "2026-11-22T23:46:05Z");
         assert_eq!(b["current_period_end"], "2026-12-22T23:46:05Z");
+        assert_eq!(
+            b["next_invoice"],
+            serde_json::json!({"amount": 4_900, "currency": "usd", "date": "2026-12-22T23:46:05Z"})
+        );
         assert_eq!(b["entitlements"]["seats"], 25);
     }
 

@@ -67,6 +67,24 @@ mod tests {
         let due = b["amount_due"].as_i64().unwrap();
         assert!(due > 0 && due < 3000, "{due}");
         assert!(b["proration_date"].as_i64().is_some());
+        assert_eq!(b["next_renewal"], 4900);
+        let lines = b["lines"].as_array().unwrap();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let (credit, charge) = (&lines[0], &lines[1]);
+        assert!(credit["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unused time"));
+        assert!(charge["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Remaining time"));
+        assert!(credit["amount"].as_i64().unwrap() < 0 && charge["amount"].as_i64().unwrap() > 0);
+        assert!(lines
+            .iter()
+            .all(|l| l["proration"] == true && l["period_end"].is_string()));
+        let sum: i64 = lines.iter().map(|l| l["amount"].as_i64().unwrap()).sum();
+        assert_eq!(sum, due, "the lines add up to the amount due, to the cent");
     }
 
     #[tokio::test]
@@ -81,6 +99,8 @@ mod tests {
         assert_eq!(b["is_upgrade"], false);
         assert_eq!(b["amount_due"], 0);
         assert_eq!(b["new_price"], 1900);
+        assert_eq!(b["next_renewal"], 1900);
+        assert_eq!(b["lines"], serde_json::json!([]));
         assert_eq!(
             b["effective_at"],
             tierflow::time::rfc3339(profile.current_period_end.unwrap())

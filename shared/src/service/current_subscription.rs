@@ -3,7 +3,9 @@
 use crate::auth::Caller;
 use crate::domain::access::effective_tier;
 use crate::domain::catalog::Entitlements;
-use crate::domain::{access_for, Access, BillingCycle, BillingProfile, Catalog, Tier};
+use crate::domain::{
+    access_for, Access, BillingCycle, BillingProfile, Catalog, SubscriptionStatus, Tier,
+};
 use crate::http::ApiError;
 use crate::ports::BillingStore;
 use crate::time::{rfc3339, UnixTime};
@@ -21,11 +23,23 @@ pub struct SubscriptionView {
     pub billing_cycle: Option<BillingCycle>,
     /// The price the subscriber actually pays (a grandfathered one included).
     pub price: Option<PriceView>,
+    pub current_period_start: Option<String>,
     pub current_period_end: Option<String>,
     pub cancel_at_period_end: bool,
     pub grace_until: Option<String>,
     pub pending_change: Option<PendingChangeView>,
+    /// What the next renewal will charge, derived from the stored profile.
+    pub next_invoice: Option<NextInvoiceView>,
     pub entitlements: Entitlements,
+}
+
+/// The renewal Stripe will invoice next, before tax, discounts and credit balance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NextInvoiceView {
+    /// Minor units of `currency`.
+    pub amount: i64,
+    pub currency: String,
+    pub date: String,
 }
 
 /// The recurring price of the subscription, in the currency's minor unit.
@@ -65,6 +79,7 @@ pub fn subscription_view(
             interval: p.interval.clone(),
             legacy: p.legacy,
         }),
+        current_period_start: profile.current_period_start.map(rfc3339),
         current_period_end: profile.current_period_end.map(rfc3339),
         cancel_at_period_end: profile.cancel_at_period_end,
         grace_until: profile.grace_until.map(rfc3339),
@@ -73,8 +88,34 @@ pub fn subscription_view(
             billing_cycle: c.billing_cycle,
             effective_at: rfc3339(c.effective_at),
         }),
+        next_invoice: next_invoice(profile, catalog),
         entitlements: catalog.tier(effective).entitlements.clone(),
     }
+}
+
+/// The next renewal as the stored profile implies it: the price paid at period end, or the
+/// scheduled change's catalog price when it takes effect; none when nothing will renew.
+pub fn next_invoice(profile: &BillingProfile, catalog: &Catalog) -> Option<NextInvoiceView> {
+    let renews = profile.status.is_live() && profile.status != SubscriptionStatus::Paused;
+    if !renews || profile.cancel_at_period_end {
+        return None;
+    }
+    if let Some(change) = &profile.pending_change {
+        let cycle = change.billing_cycle.or(profile.billing_cycle)?;
+        // A change to free ends the subscription, so nothing renews.
+        let price = catalog.price(change.target_tier, cycle)?;
+        return Some(NextInvoiceView {
+            amount: price.unit_amount,
+            currency: catalog.currency.as_str().to_string(),
+            date: rfc3339(change.effective_at),
+        });
+    }
+    let paid = profile.price.as_ref()?;
+    Some(NextInvoiceView {
+        amount: paid.amount,
+        currency: paid.currency.clone(),
+        date: rfc3339(profile.current_period_end?),
+    })
 }
 
 /// The caller's current subscription; a user Tierflow has never seen is on free.
@@ -96,7 +137,7 @@ pub async fn current_subscription(
 mod tests {
     use super::*;
     use crate::domain::catalog::BUILT_IN_CATALOG;
-    use crate::domain::{SubscriptionStatus, UserId};
+    use crate::domain::{PaidPrice, PendingChange, UserId};
 
     #[test]
     fn a_new_user_is_free_with_free_entitlements() {
@@ -107,6 +148,109 @@ mod tests {
         assert_eq!(v.access, Access::Active);
         assert_eq!(v.status, "none");
         assert_eq!(v.entitlements["projects"], Some(1));
+    }
+
+    type Case = (
+        &'static str,
+        Box<dyn Fn(&mut BillingProfile)>,
+        Option<NextInvoiceView>,
+    );
+
+    fn paying_professional_monthly() -> BillingProfile {
+        let mut p = BillingProfile::new_free(UserId::parse("u").unwrap());
+        p.tier = Tier::Professional;
+        p.status = SubscriptionStatus::Active;
+        p.billing_cycle = Some(BillingCycle::Monthly);
+        p.price = Some(PaidPrice {
+            price_id: "price_legacy".into(),
+            amount: 1_900,
+            currency: "usd".into(),
+            interval: "month".into(),
+            legacy: true,
+        });
+        p.current_period_start = Some(1_000);
+        p.current_period_end = Some(2_000);
+        p
+    }
+
+    #[test]
+    fn the_next_invoice_follows_the_stored_profile() {
+        let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
+        let starter = catalog
+            .price(Tier::Starter, BillingCycle::Yearly)
+            .unwrap()
+            .unit_amount;
+        let at_end = |amount| {
+            Some(NextInvoiceView {
+                amount,
+                currency: "usd".into(),
+                date: rfc3339(2_000),
+            })
+        };
+        let scheduled = |tier, cycle| PendingChange {
+            target_tier: tier,
+            billing_cycle: cycle,
+            effective_at: 2_000,
+            schedule_id: None,
+            change_id: None,
+            scheduled_at: None,
+        };
+        let cases: Vec<Case> = vec![
+            (
+                "the price paid, legacy included",
+                Box::new(|_| {}),
+                at_end(1_900),
+            ),
+            (
+                "past due still renews",
+                Box::new(|p| p.status = SubscriptionStatus::PastDue),
+                at_end(1_900),
+            ),
+            (
+                "a scheduled downgrade renews at its catalog price",
+                Box::new(move |p| {
+                    p.pending_change = Some(scheduled(Tier::Starter, Some(BillingCycle::Yearly)))
+                }),
+                at_end(starter),
+            ),
+            (
+                "a downgrade to free renews nothing",
+                Box::new(move |p| p.pending_change = Some(scheduled(Tier::Free, None))),
+                None,
+            ),
+            (
+                "cancel at period end",
+                Box::new(|p| p.cancel_at_period_end = true),
+                None,
+            ),
+            (
+                "paused",
+                Box::new(|p| p.status = SubscriptionStatus::Paused),
+                None,
+            ),
+            (
+                "canceled",
+                Box::new(|p| p.status = SubscriptionStatus::Canceled),
+                None,
+            ),
+        ];
+        for (name, edit, want) in cases {
+            let mut p = paying_professional_monthly();
+            edit(&mut p);
+            assert_eq!(next_invoice(&p, &catalog), want, "{name}");
+        }
+        let v = subscription_view(&paying_professional_monthly(), &catalog, 0);
+        assert_eq!(
+            v.current_period_start.as_deref(),
+            Some(rfc3339(1_000).as_str())
+        );
+        assert_eq!(
+            next_invoice(
+                &BillingProfile::new_free(UserId::parse("u").unwrap()),
+                &catalog
+            ),
+            None
+        );
     }
 
     #[test]

@@ -294,8 +294,10 @@ function openUpgradeDialog(p: Preview): void {
       h(
         "dl",
         { class: "lines" },
+        // Stripe's own lines: the credit for unused time (negative) and the charge for the rest of the period.
+        ...p.lines.map((l) => line(l.description, formatMoney(l.amount, p.currency), l.amount < 0 ? "preview-credit" : "preview-charge")),
         line(`Due now`, formatMoney(p.amount_due, p.currency), "preview-amount-due", true),
-        line(`Then, from ${formatDate(p.effective_at)}`, `${formatMoney(p.new_price, p.currency)} per ${cycle}`, "preview-next-renewal"),
+        line(`Then each renewal`, `${formatMoney(p.next_renewal, p.currency)} per ${cycle}`, "preview-next-renewal"),
       ),
     ],
     `Pay ${formatMoney(p.amount_due, p.currency)} and upgrade`,
@@ -412,18 +414,19 @@ function renderBanners(s: Subscription): Node[] {
 function renderCurrent(s: Subscription): HTMLElement {
   const plan = planOf(s.tier);
   const subscribed = isSubscribed(s);
-  const price = subscribed ? priceOf(s.tier, s.billing_cycle) : undefined;
-  const cycleWord = s.billing_cycle === "yearly" ? "year" : "month";
-  // The next invoice renews the plan that will be current then: a scheduled change's, if any.
-  const next = s.pending_change ?? { target_tier: s.tier, billing_cycle: s.billing_cycle };
-  const nextPrice = subscribed && !s.cancel_at_period_end ? priceOf(next.target_tier, next.billing_cycle ?? s.billing_cycle) : undefined;
+  // The API answers both from what the subscriber pays (a grandfathered price included), so
+  // the page never recomputes them from the catalog.
+  const price = subscribed ? s.price : null;
+  const cycleWord = price?.interval ?? (s.billing_cycle === "yearly" ? "year" : "month");
+  const next = s.next_invoice;
   const rows: [string, Node | string, string][] = [
     ["Status", badge(titleCase(s.status), STATUS_KIND[s.status] ?? "muted", "current-status"), "status"],
     ["Price", price ? `${formatMoney(price.amount, price.currency)} per ${cycleWord}` : "Free", "current-price"],
   ];
   if (subscribed) {
+    if (s.current_period_start) rows.push(["Current period started", formatDate(s.current_period_start), "current-period-start"]);
     rows.push([s.cancel_at_period_end ? "Ends on" : "Current period ends", formatDate(s.current_period_end), "current-period-end"]);
-    rows.push(["Next invoice", nextPrice ? `${formatMoney(nextPrice.amount, nextPrice.currency)} on ${formatDate(s.current_period_end)}` : "None", "current-next-invoice"]);
+    rows.push(["Next invoice", next ? `${formatMoney(next.amount, next.currency)} on ${formatDate(next.date)}` : "None", "current-next-invoice"]);
   }
   const pending = s.pending_change;
   return h(

@@ -104,9 +104,10 @@ async function notice(page, pattern) {
 
 /** Money as the page shows it ("$19.00") in cents. */
 function cents(text) {
-  const match = /\$([\d,]+)\.(\d\d)/.exec(text ?? "");
+  const match = /(-?)\$([\d,]+)\.(\d\d)/.exec(text ?? "");
   assert.ok(match, `no amount in ${text}`);
-  return Number(match[1].replace(/,/g, "")) * 100 + Number(match[2]);
+  const magnitude = Number(match[2].replace(/,/g, "")) * 100 + Number(match[3]);
+  return match[1] ? -magnitude : magnitude;
 }
 
 /** Picks a plan; the page goes to the emulator's Checkout (first subscription) or opens a dialog. */
@@ -160,6 +161,7 @@ describe("billing page", () => {
     await notice(page, /subscribed to Starter/);
     assert.equal(await page.getByTestId("current-plan").textContent(), "Starter");
     assert.equal(await page.getByTestId("current-price").textContent(), "$19.00 per month");
+    assert.match(await page.getByTestId("current-next-invoice").textContent(), /^\$19\.00 on /);
     await page.getByTestId("saved-card").filter({ hasText: "4242" }).waitFor();
 
     // Upgrade: the dialog's amount is what is charged.
@@ -168,11 +170,16 @@ describe("billing page", () => {
     await dialog.getByRole("heading", { name: "Upgrade to Professional" }).waitFor();
     const due = cents(await dialog.getByTestId("preview-amount-due").textContent());
     assert.ok(due > 0 && due <= 4900 - 1900, `prorated amount ${due}`);
+    const credit = cents(await dialog.getByTestId("preview-credit").textContent());
+    const charge = cents(await dialog.getByTestId("preview-charge").textContent());
+    assert.ok(credit < 0 && charge > 0, `credit ${credit}, charge ${charge}`);
+    assert.equal(credit + charge, due, "the credit and charge lines add up to the amount due");
     await assertAccessible(page, "upgrade preview");
     await screenshot(page, "2-upgrade-preview");
     await dialog.getByRole("button", { name: /and upgrade$/ }).click();
     const charged = cents((await notice(page, /Charged/)).split("Charged")[1]);
     assert.equal(charged, due, "the amount charged is the amount previewed");
+    assert.equal(credit + charge, charged, "the preview's lines add up to the amount charged");
     assert.equal(await page.getByTestId("current-plan").textContent(), "Professional");
 
     // Downgrade at period end, then withdraw it.

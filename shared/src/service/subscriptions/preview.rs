@@ -7,7 +7,7 @@ use crate::auth::Caller;
 use crate::domain::proration::proration_instant;
 use crate::domain::{classify, BillingCycle, Tier, Transition};
 use crate::http::ApiError;
-use crate::stripe::{PriceChangePreview, ProrationBehavior, Subscription};
+use crate::stripe::{Invoice, InvoiceLine, PriceChangePreview, ProrationBehavior, Subscription};
 use crate::time::rfc3339;
 use serde::Serialize;
 
@@ -32,11 +32,48 @@ pub struct PreviewView {
     pub amount_due: i64,
     /// The target plan's recurring price.
     pub new_price: i64,
+    /// What each renewal after the change charges: the target plan's price.
+    pub next_renewal: i64,
+    /// The lines of Stripe's preview invoice behind `amount_due` (an upgrade's credit for
+    /// unused time and charge for the rest of the period); empty when nothing is charged here.
+    pub lines: Vec<PreviewLine>,
     /// When the change takes effect (now, or the period end for a downgrade).
     pub effective_at: String,
     /// Pass it to the upgrade so it charges exactly `amount_due`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proration_date: Option<i64>,
+}
+
+/// One line of the previewed invoice, in the currency's minor unit (a credit is negative).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviewLine {
+    pub description: String,
+    pub amount: i64,
+    pub proration: bool,
+    pub period_start: Option<String>,
+    pub period_end: Option<String>,
+}
+
+impl PreviewLine {
+    fn from_stripe(line: &InvoiceLine) -> Self {
+        Self {
+            description: line.description.clone().unwrap_or_default(),
+            amount: line.amount,
+            proration: line.is_proration(),
+            period_start: line.period.map(|p| rfc3339(p.start)),
+            period_end: line.period.map(|p| rfc3339(p.end)),
+        }
+    }
+}
+
+/// The lines of a preview invoice, in Stripe's order.
+pub fn preview_lines(invoice: &Invoice) -> Vec<PreviewLine> {
+    invoice
+        .lines
+        .data
+        .iter()
+        .map(PreviewLine::from_stripe)
+        .collect()
 }
 
 impl SubscriptionService {
@@ -79,6 +116,8 @@ impl SubscriptionService {
                 currency,
                 amount_due: price,
                 new_price: price,
+                next_renewal: price,
+                lines: Vec::new(),
                 effective_at: rfc3339(self.clock.now()),
                 proration_date: None,
             });
@@ -113,13 +152,18 @@ impl SubscriptionService {
                     currency,
                     amount_due: 0,
                     new_price,
+                    next_renewal: new_price,
+                    lines: Vec::new(),
                     effective_at: rfc3339(end),
                     proration_date: None,
                 })
             }
             Transition::Upgrade => {
-                let (when, amount_due, currency) =
-                    self.preview_upgrade(&sub, target, cycle).await?;
+                let (when, invoice) = self.preview_upgrade(&sub, target, cycle).await?;
+                let currency = invoice
+                    .currency
+                    .clone()
+                    .unwrap_or_else(|| self.catalog.currency.as_str().to_owned());
                 Ok(PreviewView {
                     change: "upgrade",
                     is_upgrade: true,
@@ -127,8 +171,10 @@ impl SubscriptionService {
                     target_tier: target,
                     billing_cycle: cycle,
                     currency,
-                    amount_due,
+                    amount_due: invoice.amount_due,
                     new_price,
+                    next_renewal: new_price,
+                    lines: preview_lines(&invoice),
                     effective_at: rfc3339(self.clock.now()),
                     proration_date: Some(when),
                 })
@@ -136,14 +182,13 @@ impl SubscriptionService {
         }
     }
 
-    /// Stripe's preview of the upgrade at a proration instant fixed now: (instant, amount due,
-    /// currency).
+    /// Stripe's preview of the upgrade at a proration instant fixed now: (instant, invoice).
     async fn preview_upgrade(
         &self,
         sub: &Subscription,
         target: Tier,
         cycle: BillingCycle,
-    ) -> Result<(i64, i64, String), ApiError> {
+    ) -> Result<(i64, Invoice), ApiError> {
         let item = sub.primary_item().ok_or_else(|| {
             tracing::error!(subscription = %sub.id, "a subscription without items");
             ApiError::unavailable()
@@ -167,11 +212,7 @@ impl SubscriptionService {
             .preview_price_change(&params)
             .await
             .map_err(|e| stripe_failure("preview invoice", e))?;
-        let currency = invoice
-            .currency
-            .clone()
-            .unwrap_or_else(|| self.catalog.currency.as_str().to_owned());
-        Ok((when, invoice.amount_due, currency))
+        Ok((when, invoice))
     }
 }
 
