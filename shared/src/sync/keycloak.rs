@@ -101,9 +101,10 @@ impl KeycloakError {
     }
 }
 
-/// 4xx answers that a retry of the same request cannot change.
+/// 4xx answers that a retry of the same request cannot change. A 409 is a conflict with a
+/// concurrent write (two jobs updating one Keycloak user at once): a retry reads afresh.
 pub(crate) fn is_permanent_status(status: u16) -> bool {
-    (400..500).contains(&status) && !matches!(status, 401 | 408 | 429)
+    (400..500).contains(&status) && !matches!(status, 401 | 408 | 409 | 429)
 }
 
 /// A Keycloak user as the admin API returned it. The full representation is kept so a PUT

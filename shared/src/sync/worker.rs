@@ -678,6 +678,7 @@ mod tests {
             (SyncError::Keycloak(status(403)), true),
             (SyncError::Keycloak(status(404)), true),
             (SyncError::Keycloak(status(401)), false),
+            (SyncError::Keycloak(status(409)), false),
             (SyncError::Keycloak(status(429)), false),
             (SyncError::Keycloak(status(503)), false),
             (
