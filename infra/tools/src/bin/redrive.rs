@@ -97,11 +97,13 @@ async fn failed(args: &Args) -> ExitCode {
             }
         };
     }
-    match store.sync_failures(limit).await {
+    // Filtered before the limit, as `--replay` does: `--user X --limit N` is N of X's.
+    match store.sync_failures(u32::MAX).await {
         Ok(failures) => {
             for f in failures
                 .iter()
                 .filter(|f| args.user.as_ref().is_none_or(|u| &f.job.user_id == u))
+                .take(limit as usize)
             {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
