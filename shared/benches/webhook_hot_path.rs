@@ -180,6 +180,10 @@ impl BillingStore for CountingStore {
         self.1.hit("dynamodb Query (sync failures)");
         self.0.sync_failures(l).await
     }
+    async fn user_sync_failures(&self, u: &UserId) -> Result<Vec<SyncFailure>, StoreError> {
+        self.1.hit("dynamodb Query (user sync failures)");
+        self.0.user_sync_failures(u).await
+    }
     async fn clear_sync_failure(&self, f: &SyncFailure) -> Result<(), StoreError> {
         self.1.hit("dynamodb DeleteItem (sync failure)");
         self.0.clear_sync_failure(f).await

@@ -358,6 +358,13 @@ async fn sync_failures_are_recorded_listed_replaced_and_cleared() {
     assert!(listed.contains(&failure("second")));
     assert!(listed.contains(&state_only));
 
+    let mut others = failure("another user's");
+    others.job.user_id = UserId::parse(&format!("{user}-other")).unwrap();
+    store.record_sync_failure(&others).await.unwrap();
+    let of_user = store.user_sync_failures(&user).await.unwrap();
+    assert_eq!(of_user.len(), 2, "{of_user:?}");
+    assert!(of_user.iter().all(|f| f.job.user_id == user));
+
     store.clear_sync_failure(&state_only).await.unwrap();
     assert_eq!(
         mine(store.sync_failures(1000).await.unwrap()),

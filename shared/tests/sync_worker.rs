@@ -346,8 +346,26 @@ async fn a_deleted_accounts_job_never_asks_the_identity_provider() {
         serde_json::json!({"user_id": user, "targets": ["keycloak", "lago"], "cause": "user-deleted:evt:1"})
             .to_string()
     };
+    // A job that ran between the identity provider's deletion and its announcement was
+    // recorded as failed; the deleted account's own job supersedes it, another user's stays.
+    let failed_before = |user: &str| tierflow::ports::SyncFailure {
+        job: SyncJob::state(UserId::parse(user).unwrap(), "evt_before")
+            .with_email("subscription_confirmed", serde_json::Map::new()),
+        reason: format!("no Keycloak user with id {user}"),
+        failed_at: NOW - 120,
+    };
+    for user in ["user-gone", "user-other"] {
+        store
+            .record_sync_failure(&failed_before(user))
+            .await
+            .unwrap();
+    }
     let report = worker.process_message(Some(&job("user-gone"))).await;
     assert!(matches!(&report, Ok(r) if !r.keycloak), "{report:?}");
+    assert_eq!(
+        store.sync_failures(10).await.unwrap(),
+        [failed_before("user-other")]
+    );
     // A live account's job does ask (and fails here, to be retried).
     let live = worker.process_message(Some(&job("user-here"))).await;
     assert!(matches!(live, Err(SyncError::Keycloak(_))), "{live:?}");

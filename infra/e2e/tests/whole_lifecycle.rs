@@ -282,7 +282,8 @@ async fn a_deleted_accounts_sync_jobs_succeed_without_the_identity_provider() {
     let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
     eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
 
-    // The identity provider deletes the account, then announces it.
+    // The identity provider deletes the account, then announces it. A job that runs in
+    // between finds no user and is recorded as failed, until the deletion supersedes it.
     let (status, body) = stack
         .keycloak
         .admin(

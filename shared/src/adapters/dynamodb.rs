@@ -216,6 +216,56 @@ impl DynamoStore {
             .map_err(|e| store_err("GetItem", e))?;
         Ok(out.item)
     }
+
+    /// Recorded sync failures in key order, all or one user's (keys start with the user id),
+    /// at most `limit`.
+    async fn query_sync_failures(
+        &self,
+        user: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<SyncFailure>, StoreError> {
+        let mut failures = Vec::new();
+        if limit == 0 {
+            return Ok(failures);
+        }
+        let mut values = HashMap::from([(":pk".to_owned(), s(SYNC_FAILURE_PK))]);
+        let condition = match user {
+            Some(user) => {
+                values.insert(":prefix".to_owned(), s(format!("{user}#")));
+                "PK = :pk AND begins_with(SK, :prefix)"
+            }
+            None => "PK = :pk",
+        };
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .limit((limit as usize - failures.len()).min(100) as i32)
+                .send()
+                .await
+                .map_err(|e| store_err("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let body = item
+                    .get("failure")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| StoreError("a sync failure item without its body".into()))?;
+                failures.push(
+                    serde_json::from_str(body)
+                        .map_err(|e| StoreError(format!("decode sync failure: {e}")))?,
+                );
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || failures.len() >= limit as usize {
+                return Ok(failures);
+            }
+        }
+    }
 }
 
 /// What each item of a transaction was, to map a cancellation reason to a [`CommitError`].
@@ -613,39 +663,11 @@ impl BillingStore for DynamoStore {
     }
 
     async fn sync_failures(&self, limit: u32) -> Result<Vec<SyncFailure>, StoreError> {
-        let mut failures = Vec::new();
-        if limit == 0 {
-            return Ok(failures);
-        }
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(SYNC_FAILURE_PK))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .limit((limit as usize - failures.len()).min(100) as i32)
-                .send()
-                .await
-                .map_err(|e| store_err("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                let body = item
-                    .get("failure")
-                    .and_then(|v| v.as_s().ok())
-                    .ok_or_else(|| StoreError("a sync failure item without its body".into()))?;
-                failures.push(
-                    serde_json::from_str(body)
-                        .map_err(|e| StoreError(format!("decode sync failure: {e}")))?,
-                );
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() || failures.len() >= limit as usize {
-                return Ok(failures);
-            }
-        }
+        self.query_sync_failures(None, limit).await
+    }
+
+    async fn user_sync_failures(&self, user: &UserId) -> Result<Vec<SyncFailure>, StoreError> {
+        self.query_sync_failures(Some(user), u32::MAX).await
     }
 
     async fn clear_sync_failure(&self, failure: &SyncFailure) -> Result<(), StoreError> {

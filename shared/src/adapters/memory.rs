@@ -299,6 +299,16 @@ impl BillingStore for MemoryStore {
             .collect())
     }
 
+    async fn user_sync_failures(&self, user: &UserId) -> Result<Vec<SyncFailure>, StoreError> {
+        Ok(self
+            .lock()?
+            .sync_failures
+            .values()
+            .filter(|f| &f.job.user_id == user)
+            .cloned()
+            .collect())
+    }
+
     async fn clear_sync_failure(&self, failure: &SyncFailure) -> Result<(), StoreError> {
         self.lock()?.sync_failures.remove(&failure.key());
         Ok(())

@@ -305,6 +305,9 @@ pub trait BillingStore: Send + Sync {
     /// Recorded sync failures, oldest key first, at most `limit`.
     async fn sync_failures(&self, limit: u32) -> Result<Vec<SyncFailure>, StoreError>;
 
+    /// One user's recorded sync failures.
+    async fn user_sync_failures(&self, user: &UserId) -> Result<Vec<SyncFailure>, StoreError>;
+
     /// Removes a recorded sync failure (after it was re-enqueued).
     async fn clear_sync_failure(&self, failure: &SyncFailure) -> Result<(), StoreError>;
 }

@@ -122,19 +122,16 @@ pub async fn replay_sync_failures(
     user: Option<&crate::domain::UserId>,
     limit: u32,
 ) -> Result<Vec<crate::ports::SyncFailure>, RedriveError> {
-    let failures = store
-        .sync_failures(u32::MAX)
-        .await
-        .map_err(|e| RedriveError {
-            moved: 0,
-            detail: e.to_string(),
-        })?;
+    let failures = match user {
+        Some(user) => store.user_sync_failures(user).await,
+        None => store.sync_failures(limit).await,
+    }
+    .map_err(|e| RedriveError {
+        moved: 0,
+        detail: e.to_string(),
+    })?;
     let mut replayed = Vec::new();
-    for failure in failures
-        .into_iter()
-        .filter(|f| user.is_none_or(|u| &f.job.user_id == u))
-        .take(limit as usize)
-    {
+    for failure in failures.into_iter().take(limit as usize) {
         let stopped = |detail: String| RedriveError {
             moved: replayed.len() as u64,
             detail,

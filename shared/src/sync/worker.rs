@@ -13,7 +13,7 @@ use crate::adapters::aws::sdk_config;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::config::{EnvSource, ProcessEnv, TableConfig};
 use crate::domain::access::effective_tier;
-use crate::domain::{BillingProfile, Catalog};
+use crate::domain::{BillingProfile, Catalog, UserId};
 use crate::ports::{BillingStore, StoreError, SyncFailure, SyncJob, SyncTarget};
 use crate::time::{rfc3339, Clock, SystemClock, UnixTime};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -320,6 +320,9 @@ impl Worker {
                 .await?;
             report.email = true;
         }
+        if account_deleted {
+            self.clear_superseded_failures(&job.user_id).await?;
+        }
         info!(
             keycloak = report.keycloak,
             lago = report.lago,
@@ -327,6 +330,18 @@ impl Worker {
             "synced"
         );
         Ok(report)
+    }
+
+    /// Clears a deleted account's recorded failures once its state is synced: a job that
+    /// failed because the identity provider deleted the user before announcing it is
+    /// superseded, and no email is due to someone who is gone.
+    async fn clear_superseded_failures(&self, user: &UserId) -> Result<(), SyncError> {
+        for failure in self.store.user_sync_failures(user).await? {
+            self.store.clear_sync_failure(&failure).await?;
+            info!(cause = %failure.job.cause, reason = %failure.reason,
+                  "a deleted account's recorded sync failure is superseded: cleared");
+        }
+        Ok(())
     }
 
     /// Brings Lago in line: terminate first when the user has no plan (nothing later may fail
