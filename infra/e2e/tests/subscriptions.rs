@@ -79,6 +79,25 @@ impl Billing {
         );
     }
 
+    /// Waits until the emulator has delivered every event it has queued (the webhook applies
+    /// each before it answers), so a later pause holds back only what comes after.
+    async fn webhooks_delivered(&self) {
+        for _ in 0..240 {
+            let deliveries = self
+                .stripe(
+                    "GET",
+                    "/_emulator/webhooks/deliveries",
+                    &[("event_id", "none")],
+                )
+                .await;
+            if deliveries["queued"] == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("the emulator's webhook queue never drained");
+    }
+
     async fn stripe(&self, method: &str, path: &str, form: &[(&str, &str)]) -> Value {
         let url = format!("{}{path}", self.stripe_base);
         let encoded: Vec<String> = form.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -371,7 +390,11 @@ async fn a_downgrade_waits_for_period_end_and_the_renewal_bills_the_lower_price(
     let period_end = current["current_period_end"].clone();
 
     // Stripe moves the subscription at period end while its webhooks are held back, so the
-    // scheduled job is what records the change; the webhook then finds nothing to do.
+    // scheduled job is what records the change; the webhook then finds nothing to do. What
+    // Stripe sent before (the schedule attached, still professional) is applied first: the
+    // stack's clock is real time while the emulator's runs ahead, so a delivery of it after the
+    // job would look newer than the job's observation, which against real Stripe it never is.
+    b.webhooks_delivered().await;
     b.stripe("POST", "/_emulator/webhooks/pause", &[]).await;
     let clock = b.stripe("GET", "/_emulator/clock", &[]).await;
     let now = clock["now"].as_i64().unwrap();
