@@ -244,6 +244,7 @@ fn main() {
         stripe: Arc::new(stripe),
         catalog: Catalog::parse(BUILT_IN_CATALOG).expect("catalog"),
         grace_days: 3,
+        revocation: Default::default(),
         clock: Arc::new(FixedClock::at(now)),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

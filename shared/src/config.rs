@@ -291,6 +291,9 @@ impl WebhookConfig {
 pub struct PolicyConfig {
     /// Days a past-due subscription keeps its tier (`GRACE_DAYS`, default 3).
     pub grace_days: u32,
+    /// What a dispute (`ON_DISPUTE`) and a full refund (`ON_FULL_REFUND`) do to the Stripe
+    /// subscription: `cancel_now` (default), `cancel_at_period_end` or `revoke_only`.
+    pub revocation: crate::domain::profile::RevocationPolicy,
 }
 
 impl PolicyConfig {
@@ -298,8 +301,14 @@ impl PolicyConfig {
         Self::load(&ProcessEnv)
     }
     pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let env = Env(source);
+        let defaults = crate::domain::profile::RevocationPolicy::default();
         Ok(Self {
-            grace_days: Env(source).parsed("GRACE_DAYS", 3)?,
+            grace_days: env.parsed("GRACE_DAYS", 3)?,
+            revocation: crate::domain::profile::RevocationPolicy {
+                on_dispute: env.parsed("ON_DISPUTE", defaults.on_dispute)?,
+                on_full_refund: env.parsed("ON_FULL_REFUND", defaults.on_full_refund)?,
+            },
         })
     }
 }

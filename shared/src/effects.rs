@@ -47,7 +47,34 @@ impl Effects {
             email: Some(template.to_owned()),
             email_fields: fields,
             cause: cause.to_owned(),
+            stripe_action: None,
         });
+    }
+
+    /// Adds a change the worker makes in Stripe, on the user's job when there is one (one job
+    /// per event and user).
+    pub fn add_stripe_action(
+        &mut self,
+        user: &BillingProfile,
+        action: crate::ports::StripeAction,
+        cause: &str,
+    ) {
+        match self
+            .outbox
+            .jobs
+            .iter_mut()
+            .find(|j| j.user_id == user.user_id)
+        {
+            Some(job) => job.stripe_action = Some(action),
+            None => self.outbox.jobs.push(SyncJob {
+                user_id: user.user_id.clone(),
+                targets: vec![],
+                email: None,
+                email_fields: Map::new(),
+                cause: cause.to_owned(),
+                stripe_action: Some(action),
+            }),
+        }
     }
 
     pub fn add_event(
@@ -255,6 +282,7 @@ mod tests {
         disputed.revocation = Some(Revocation {
             reason: "dispute".into(),
             at: 100,
+            stripe_action: None,
         });
         let mut canceling = paid(Tier::Starter);
         canceling.cancel_at_period_end = true;

@@ -30,6 +30,7 @@ pub async fn processor_from_env() -> Result<Processor, InitError> {
         stripe: Arc::new(StripeClient::new(&stripe)?),
         catalog,
         grace_days: policy.grace_days,
+        revocation: policy.revocation,
         clock: Arc::new(SystemClock),
     })
 }

@@ -670,6 +670,7 @@ fn every_event_type_has_the_expected_effect() {
     let policy = Policy {
         catalog: &catalog,
         grace_days: 3,
+        revocation: Default::default(),
     };
     let user = UserId::parse("u1").expect("user");
     for row in rows() {
@@ -782,6 +783,7 @@ fn a_failed_payment_email_names_the_grace_end() {
         Policy {
             catalog: &catalog,
             grace_days: 3,
+            revocation: Default::default(),
         },
     ) else {
         panic!("applied");

@@ -134,6 +134,7 @@ async fn stack(api_url: impl Fn(&str) -> String) -> Stack {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let worker = Arc::new(Worker {
         store: store.clone(),
+        stripe: None,
         keycloak: None,
         lago: Some(client()),
         mailer: None,

@@ -442,6 +442,7 @@ fn every_basil_event_drives_a_decision() {
     let policy = Policy {
         catalog: &catalog,
         grace_days: 3,
+        revocation: Default::default(),
     };
     let user = UserId::parse("u1").expect("user");
     let profile = BillingProfile::new_free(user.clone());

@@ -380,6 +380,7 @@ fn worker(store: Arc<MemoryStore>, kc: &FakeKeycloak, lago: &LagoEmulator) -> Wo
     let clock = Arc::new(FixedClock::at(NOW));
     Worker {
         store,
+        stripe: None,
         keycloak: Some(KeycloakClient::new(kc.config(), clock.clone()).unwrap()),
         lago: Some(LagoClient::new(lago.config()).unwrap()),
         mailer: None,

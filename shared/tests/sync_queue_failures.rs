@@ -205,6 +205,7 @@ async fn failed_jobs_retry_land_in_the_dlq_and_converge_after_a_redrive() {
     let clock = Arc::new(FixedClock::at(NOW));
     let worker = Arc::new(Worker {
         store: store.clone(),
+        stripe: None,
         keycloak: Some(KeycloakClient::new(kc.config(), clock.clone()).unwrap()),
         lago: None,
         mailer: None,
@@ -382,6 +383,7 @@ async fn a_lago_refusal_is_recorded_as_a_permanent_failure_and_never_dead_letter
     let clock = Arc::new(FixedClock::at(NOW));
     let worker = Arc::new(Worker {
         store: store.clone(),
+        stripe: None,
         keycloak: None,
         lago: Some(LagoClient::new(lago.config()).unwrap()),
         mailer: None,

@@ -66,6 +66,7 @@ fn processor(store: Arc<MemoryStore>) -> Processor {
         ),
         catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
         grace_days: 3,
+        revocation: Default::default(),
         clock: Arc::new(FixedClock::at(NOW)),
     }
 }
@@ -79,6 +80,7 @@ fn worker_with(
 ) -> Worker {
     Worker {
         store,
+        stripe: None,
         keycloak,
         lago,
         mailer,

@@ -106,6 +106,7 @@ async fn pipeline(aws: &LocalAws) -> Pipeline {
         stripe: Arc::new(stripe),
         catalog: Catalog::parse(BUILT_IN_CATALOG).expect("catalog"),
         grace_days: 3,
+        revocation: Default::default(),
         clock: Arc::new(SystemClock),
     };
     Pipeline {
@@ -408,6 +409,7 @@ async fn a_failed_event_is_listed_and_a_replay_after_the_fix_applies_it_once() {
         stripe: p.processor.stripe.clone(),
         catalog,
         grace_days: 3,
+        revocation: Default::default(),
         clock: Arc::new(SystemClock),
     };
     let applied = fixed.replay_failed(&event, &hash).await.expect("replayed");

@@ -421,8 +421,11 @@ export interface components {
             kind: "subscription" | "one_time";
             amount: components["schemas"]["MinorUnits"];
             currency: string;
-            /** @enum {string} */
-            status: "succeeded" | "failed" | "requires_action" | "refunded" | "partially_refunded" | "disputed";
+            /**
+             * @description `disputed` while a dispute is open; `dispute_won` when it closed for the merchant (the payment stands), `dispute_lost` when it closed for the cardholder.
+             * @enum {string}
+             */
+            status: "succeeded" | "failed" | "requires_action" | "refunded" | "partially_refunded" | "disputed" | "dispute_won" | "dispute_lost";
             amount_refunded: components["schemas"]["MinorUnits"];
             description: string | null;
             card_brand: string | null;

@@ -113,6 +113,7 @@ mod tests {
                 stripe: Arc::new(stripe),
                 catalog,
                 grace_days: 3,
+                revocation: Default::default(),
                 clock: Arc::new(SystemClock),
             },
         };

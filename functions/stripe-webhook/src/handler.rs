@@ -94,6 +94,7 @@ mod tests {
             stripe: Arc::new(stripe),
             catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
             grace_days: 3,
+            revocation: Default::default(),
             clock: Arc::new(FixedClock::at(now)),
         };
         Harness {

@@ -115,6 +115,7 @@ mod tests {
             stripe: h.stripe.clone(),
             catalog: h.catalog.clone(),
             grace_days: 3,
+            revocation: Default::default(),
             clock: h.clock.clone(),
         };
         let events = h

@@ -530,3 +530,166 @@ async fn a_portal_switch_to_a_cheaper_price_waits_for_the_period_end() {
     .await;
     assert_eq!(after["price"]["amount"], 1900, "{after}");
 }
+
+/// Polls a Stripe object until `done` holds: the stack's sync worker makes revocation changes
+/// after the webhook commits them.
+async fn stripe_until(
+    stripe: &StripeEmulator,
+    path: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        last = stripe.get(path).await;
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} never happened in Stripe; last {last}");
+}
+
+/// The id of the only charge of the customer (the first invoice's).
+async fn first_charge(stripe: &StripeEmulator, who: &Subscribed) -> String {
+    let charges = stripe
+        .get(&format!("/v1/charges?customer={}", who.customer))
+        .await;
+    charges["data"][0]["id"]
+        .as_str()
+        .expect("a charge")
+        .to_owned()
+}
+
+async fn invoice_count(stripe: &StripeEmulator, who: &Subscribed) -> usize {
+    let invoices = stripe
+        .get(&format!(
+            "/v1/invoices?subscription={}&limit=100",
+            who.subscription
+        ))
+        .await;
+    invoices["data"].as_array().map_or(0, Vec::len)
+}
+
+/// The stack runs with `ON_DISPUTE=cancel_at_period_end` and `ON_FULL_REFUND=cancel_now`
+/// (infra/test.sh); the other choices are proven against the emulator in
+/// infra/testkit/tests/revocation_in_stripe.rs.
+#[tokio::test]
+#[ignore = "needs the local stack: run infra/test.sh"]
+async fn revocations_stop_billing_and_a_won_dispute_gives_the_tier_back() {
+    let _turn = TURN.lock().await;
+    let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
+    let (open_user, open_token) = stack.user("e2e-dispute-open").await;
+    let open = stripe
+        .subscribe(&open_user, "tierflow_starter_monthly")
+        .await;
+    let (won_user, won_token) = stack.user("e2e-dispute-won").await;
+    let won = stripe
+        .subscribe(&won_user, "tierflow_professional_monthly")
+        .await;
+    let (refund_user, refund_token) = stack.user("e2e-refund-cancel").await;
+    let refunded = stripe
+        .subscribe(&refund_user, "tierflow_starter_monthly")
+        .await;
+    eventually(&stack, &open_token, "starter", |b| b["tier"] == "starter").await;
+    let before = eventually(&stack, &won_token, "professional", |b| {
+        b["tier"] == "professional"
+    })
+    .await;
+    eventually(&stack, &refund_token, "starter", |b| b["tier"] == "starter").await;
+
+    // Two disputes and a full refund: access goes at once, and Stripe stops billing.
+    let mut disputes = Vec::new();
+    for who in [&open, &won] {
+        let charge = first_charge(&stripe, who).await;
+        let dispute = stripe
+            .post(
+                &format!("/_emulator/charges/{charge}/dispute"),
+                Form::new().field("reason", "fraudulent"),
+            )
+            .await;
+        disputes.push(dispute["id"].as_str().expect("dispute").to_owned());
+    }
+    let charge = first_charge(&stripe, &refunded).await;
+    stripe
+        .post("/v1/refunds", Form::new().field("charge", charge.as_str()))
+        .await;
+    for token in [&open_token, &won_token, &refund_token] {
+        let body = eventually(&stack, token, "revocation", |b| b["access"] == "revoked").await;
+        assert_eq!(body["effective_tier"], "free", "{body}");
+    }
+    for who in [&open, &won] {
+        stripe_until(
+            &stripe,
+            &format!("/v1/subscriptions/{}", who.subscription),
+            "the cancellation at period end",
+            |s| s["cancel_at_period_end"] == true,
+        )
+        .await;
+    }
+    stripe_until(
+        &stripe,
+        &format!("/v1/subscriptions/{}", refunded.subscription),
+        "the cancellation",
+        |s| s["status"] == "canceled",
+    )
+    .await;
+
+    // The merchant wins one dispute: the tier is back and the subscription renews again.
+    let closed = stripe
+        .post(
+            &format!("/v1/disputes/{}", disputes[1]),
+            Form::new().field("evidence[uncategorized_text]", "winning_evidence"),
+        )
+        .await;
+    assert_eq!(closed["status"], "won", "{closed}");
+    let restored = eventually(&stack, &won_token, "the restored tier", |b| {
+        b["tier"] == "professional" && b["access"] == "active"
+    })
+    .await;
+    assert_eq!(restored["effective_tier"], "professional");
+    stripe_until(
+        &stripe,
+        &format!("/v1/subscriptions/{}", won.subscription),
+        "the resumption",
+        |s| s["cancel_at_period_end"] == false,
+    )
+    .await;
+    let (status, history) = stack.get("/api/v1/billing/history", Some(&won_token)).await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["data"][0]["status"], "dispute_won", "{history}");
+
+    // The clock passes the period end: only the won subscription bills again.
+    let counts = [
+        invoice_count(&stripe, &open).await,
+        invoice_count(&stripe, &won).await,
+        invoice_count(&stripe, &refunded).await,
+    ];
+    stripe.advance_clock(32 * 86_400).await;
+    let ended = stripe
+        .get(&format!("/v1/subscriptions/{}", open.subscription))
+        .await;
+    assert_eq!(ended["status"], "canceled", "{ended}");
+    assert_eq!(
+        invoice_count(&stripe, &open).await,
+        counts[0],
+        "no invoice after a dispute"
+    );
+    assert_eq!(
+        invoice_count(&stripe, &refunded).await,
+        counts[2],
+        "no invoice after a refund"
+    );
+    assert_eq!(
+        invoice_count(&stripe, &won).await,
+        counts[1] + 1,
+        "the won one renews"
+    );
+    let period_end = before["current_period_end"].clone();
+    let renewed = eventually(&stack, &won_token, "the renewal", |b| {
+        b["current_period_end"] != period_end
+    })
+    .await;
+    assert_eq!(renewed["tier"], "professional", "{renewed}");
+    eventually(&stack, &open_token, "the end", |b| b["status"] != "active").await;
+}

@@ -216,8 +216,14 @@ async fn dispatch(
     body: Bytes,
 ) -> Response {
     let request_id = format!("req_{}", app.lock().ids.token(14));
-    let resp = handle(&app, &method, &uri, &headers, &body, &request_id);
+    let mut resp = handle(&app, &method, &uri, &headers, &body, &request_id);
     webhooks::spawn_pending(&app);
+    // Stripe's `Date` is its clock: here the emulator's, which advances with the test hooks.
+    let now = app.lock().clock.now().max(0) as u64;
+    let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now));
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        resp.headers_mut().insert("date", v);
+    }
     resp
 }
 

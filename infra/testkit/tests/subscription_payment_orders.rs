@@ -25,6 +25,7 @@ fn processor(h: &Harness, store: Arc<MemoryStore>) -> Processor {
         stripe: h.stripe.clone(),
         catalog: h.catalog.clone(),
         grace_days: 3,
+        revocation: Default::default(),
         clock: h.clock.clone(),
     }
 }

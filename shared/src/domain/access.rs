@@ -95,6 +95,7 @@ mod tests {
         p.revocation = Some(Revocation {
             reason: "dispute".into(),
             at: 5,
+            stripe_action: None,
         });
         assert_eq!(access_for(&p, 10), Access::Revoked);
         assert_eq!(effective_tier(&p, 10), Tier::Free);

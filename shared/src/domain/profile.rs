@@ -78,11 +78,71 @@ pub struct PendingChange {
     pub scheduled_at: Option<UnixTime>,
 }
 
-/// Why paid access was withdrawn before its time (a dispute).
+/// Why paid access was withdrawn before its time (a dispute, a full refund).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
     pub reason: String,
     pub at: UnixTime,
+    /// What the revocation asked Stripe to do with the subscription, when it asked anything
+    /// (a dispute won after a cancellation at period end resumes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_action: Option<RevocationAction>,
+}
+
+/// What a revocation does to the Stripe subscription (`ON_DISPUTE`, `ON_FULL_REFUND`): access
+/// goes at once in every case; the choice is whether Stripe keeps billing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationAction {
+    /// Cancel the subscription now: no further invoice.
+    CancelNow,
+    /// Let the paid period run out, then end: no renewal.
+    CancelAtPeriodEnd,
+    /// Withdraw access only; Stripe keeps billing (a team that settles disputes by hand).
+    RevokeOnly,
+}
+
+impl RevocationAction {
+    /// The setting's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationAction::CancelNow => "cancel_now",
+            RevocationAction::CancelAtPeriodEnd => "cancel_at_period_end",
+            RevocationAction::RevokeOnly => "revoke_only",
+        }
+    }
+}
+
+impl std::str::FromStr for RevocationAction {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw.trim() {
+            "cancel_now" => Ok(RevocationAction::CancelNow),
+            "cancel_at_period_end" => Ok(RevocationAction::CancelAtPeriodEnd),
+            "revoke_only" => Ok(RevocationAction::RevokeOnly),
+            other => Err(format!(
+                "{other:?} is not one of cancel_now, cancel_at_period_end, revoke_only"
+            )),
+        }
+    }
+}
+
+/// What each kind of revocation does in Stripe; both default to [`RevocationAction::CancelNow`]
+/// (a customer without access is never billed again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationPolicy {
+    pub on_dispute: RevocationAction,
+    pub on_full_refund: RevocationAction,
+}
+
+impl Default for RevocationPolicy {
+    fn default() -> Self {
+        Self {
+            on_dispute: RevocationAction::CancelNow,
+            on_full_refund: RevocationAction::CancelNow,
+        }
+    }
 }
 
 /// The Stripe price the subscriber actually pays, which a price change in the catalog does not

@@ -98,7 +98,33 @@ pub enum PaymentStatus {
     RequiresAction,
     Refunded,
     PartiallyRefunded,
+    /// Disputed with the bank, not decided yet.
     Disputed,
+    /// The dispute was decided for the merchant: the payment stands.
+    DisputeWon,
+    /// The dispute was decided for the cardholder: the money went back.
+    DisputeLost,
+}
+
+impl PaymentStatus {
+    /// Whether a dispute, open or decided, is the payment's story: a later refund or payment
+    /// event does not overwrite it.
+    pub fn is_disputed(self) -> bool {
+        matches!(
+            self,
+            PaymentStatus::Disputed | PaymentStatus::DisputeWon | PaymentStatus::DisputeLost
+        )
+    }
+
+    /// A refund or a dispute: what happened after the payment, which a late payment event
+    /// must not overwrite.
+    pub fn is_after_payment(self) -> bool {
+        self.is_disputed()
+            || matches!(
+                self,
+                PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded
+            )
+    }
 }
 
 /// One payment in a user's history.

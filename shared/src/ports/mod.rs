@@ -11,4 +11,6 @@ pub use billing_store::{
     SyncFailure,
 };
 pub use event_bus::{DomainEvent, EventBus, PublishError};
-pub use sync_queue::{EnqueueError, SyncJob, SyncQueue, SyncTarget};
+pub use sync_queue::{
+    EnqueueError, StripeAction, SubscriptionChange, SyncJob, SyncQueue, SyncTarget,
+};

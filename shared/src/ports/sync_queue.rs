@@ -27,6 +27,32 @@ pub struct SyncJob {
     pub email_fields: serde_json::Map<String, serde_json::Value>,
     /// What caused it (a Stripe event id, an API request id), for tracing and dedupe.
     pub cause: String,
+    /// A change to make in Stripe first (a revocation that stops billing): the decision that
+    /// asked for it stays pure and the change is committed with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_action: Option<StripeAction>,
+}
+
+/// A change the worker makes to a Stripe subscription on behalf of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StripeAction {
+    pub subscription_id: String,
+    pub change: SubscriptionChange,
+    /// The event that asked for it: the idempotency scope, so a retried or replayed job sends
+    /// Stripe the same key and never acts twice.
+    pub requested_by: String,
+}
+
+/// What to do to the subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionChange {
+    /// End it now: no further invoice.
+    CancelNow,
+    /// End it when the paid period runs out.
+    CancelAtPeriodEnd,
+    /// Withdraw a cancellation at period end (a dispute won after one).
+    Resume,
 }
 
 impl SyncJob {
@@ -38,6 +64,7 @@ impl SyncJob {
             email: None,
             email_fields: serde_json::Map::new(),
             cause: cause.into(),
+            stripe_action: None,
         }
     }
 

@@ -18,6 +18,7 @@ use super::params::{
 use super::retry::RetryPolicy;
 use super::{StripeApi, STRIPE_API_VERSION};
 use crate::config::{Secret, StripeConfig};
+use crate::time::UnixTime;
 use async_trait::async_trait;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -42,6 +43,8 @@ pub struct StripeClient {
     api_base: String,
     secret_key: Secret,
     retry: RetryPolicy,
+    /// Seconds Stripe's clock is ahead of ours, from the `Date` of its last answer.
+    clock_offset: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for StripeClient {
@@ -75,6 +78,7 @@ impl StripeClient {
             api_base: config.api_base.trim_end_matches('/').to_owned(),
             secret_key: config.secret_key.clone(),
             retry: RetryPolicy::default(),
+            clock_offset: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0)),
         })
     }
 
@@ -82,6 +86,19 @@ impl StripeClient {
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// Keeps how far Stripe's clock (its answer's `Date`) is from ours.
+    fn learn_clock(&self, response: &reqwest::Response) {
+        let stripe = header(response, "date")
+            .and_then(|d| httpdate::parse_http_date(&d).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        let local = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        if let (Some(stripe), Ok(local)) = (stripe, local) {
+            let offset = stripe.as_secs() as i64 - local.as_secs() as i64;
+            self.clock_offset
+                .store(offset, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// The base URL calls go to.
@@ -176,6 +193,7 @@ impl StripeClient {
         // Stripe's and reqwest's messages can carry the URL (with an email in the query);
         // the path alone is enough to debug.
         let response = request.send().await.map_err(network_error)?;
+        self.learn_clock(&response);
         let status = response.status();
         let request_id = header(&response, "request-id");
         let should_retry = header(&response, "stripe-should-retry").map(|v| v == "true");
@@ -320,6 +338,10 @@ impl StripeClient {
 
 #[async_trait]
 impl StripeApi for StripeClient {
+    fn stripe_time(&self, local: UnixTime) -> UnixTime {
+        local + self.clock_offset.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn create_customer(
         &self,
         params: &NewCustomer,
@@ -472,6 +494,18 @@ impl StripeApi for StripeClient {
             Idempotency::Unique("subscription_cancel_at_period_end"),
         )
         .await
+    }
+
+    async fn set_cancel_at_period_end_once(
+        &self,
+        id: &str,
+        cancel: bool,
+        scope: &IdempotencyScope,
+    ) -> Result<Subscription, StripeError> {
+        let path = format!("/v1/subscriptions/{}", segment(id)?);
+        let form = Form::new().field("cancel_at_period_end", cancel);
+        let idempotency = Idempotency::Derived("subscription_cancel_at_period_end", scope);
+        self.post(&path, &form, idempotency).await
     }
 
     async fn cancel_subscription(&self, id: &str) -> Result<Subscription, StripeError> {

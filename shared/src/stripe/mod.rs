@@ -39,6 +39,14 @@ pub const STRIPE_API_VERSION: &str = "2025-04-30.basil";
 /// parameters within 24 hours replay the first result instead of acting twice.
 #[async_trait]
 pub trait StripeApi: Send + Sync {
+    /// `local` (our clock) as Stripe's clock reads it, learnt from the `Date` of its answers:
+    /// what Tierflow observes through its own calls is stamped in the clock Stripe stamps its
+    /// events with, so the version guard compares the two on one timeline (a skewed host, or
+    /// a test clock that runs ahead, would otherwise let an older event look newer).
+    fn stripe_time(&self, local: crate::time::UnixTime) -> crate::time::UnixTime {
+        local
+    }
+
     /// `POST /v1/customers`.
     async fn create_customer(
         &self,
@@ -122,6 +130,15 @@ pub trait StripeApi: Send + Sync {
         &self,
         id: &str,
         cancel: bool,
+    ) -> Result<Subscription, StripeError>;
+
+    /// [`StripeApi::set_cancel_at_period_end`] as one operation of `scope`: the key is derived
+    /// from it, so a retried or replayed job replays Stripe's first answer.
+    async fn set_cancel_at_period_end_once(
+        &self,
+        id: &str,
+        cancel: bool,
+        scope: &IdempotencyScope,
     ) -> Result<Subscription, StripeError>;
 
     /// `DELETE /v1/subscriptions/{id}`: cancel now.

@@ -548,6 +548,7 @@ impl LagoWebhookReceiver {
             email: None,
             email_fields: Map::new(),
             cause: format!("lago:{unique_key}"),
+            stripe_action: None,
         };
         self.queue.enqueue(&[job]).await.map_err(|e| {
             warn!(error = %e, "could not enqueue the Lago reconciliation");

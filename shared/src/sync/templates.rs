@@ -16,12 +16,13 @@
 //! | dispute | amount, currency, [reason] |
 //! | refund | amount, currency, [full] |
 
+use crate::domain::profile::RevocationAction;
 use crate::domain::{BillingProfile, Tier};
 use crate::time::rfc3339;
 use serde_json::{Map, Value};
 
 /// Every template name the worker can render.
-pub const TEMPLATES: [&str; 11] = [
+pub const TEMPLATES: [&str; 12] = [
     "subscription_confirmed",
     "downgrade_scheduled",
     "downgrade_applied",
@@ -32,6 +33,7 @@ pub const TEMPLATES: [&str; 11] = [
     "payment_failed",
     "action_required",
     "dispute",
+    "dispute_won",
     "refund",
 ];
 
@@ -314,10 +316,35 @@ pub fn render(
             if let Some(reason) = f.text("reason") {
                 paragraphs.push(format!("Reason given: {}", reason.replace('_', " ")));
             }
+            match profile.revocation.as_ref().and_then(|r| r.stripe_action) {
+                Some(RevocationAction::CancelNow) => paragraphs
+                    .push("The subscription is canceled, so you will not be charged again.".into()),
+                Some(RevocationAction::CancelAtPeriodEnd) => paragraphs.push(
+                    "The subscription will not renew, so you will not be charged again.".into(),
+                ),
+                _ => {}
+            }
             paragraphs
                 .push("If this was a mistake, reply to this message so we can sort it out.".into());
             Draft {
                 subject: format!("A payment to {product} was disputed"),
+                paragraphs,
+                action: None,
+            }
+        }
+        "dispute_won" => {
+            let amount = f.money()?;
+            let mut paragraphs = vec![format!(
+                "The dispute about your payment of {amount} to {product} is closed: the payment stands."
+            )];
+            if profile.revocation.is_none() && profile.tier.is_paid() {
+                paragraphs.push(format!(
+                    "Your access to the {} plan is back.",
+                    tier_name(profile.tier)
+                ));
+            }
+            Draft {
+                subject: format!("Your {product} dispute is closed"),
                 paragraphs,
                 action: None,
             }
@@ -589,6 +616,7 @@ mod tests {
         p.revocation = Some(Revocation {
             reason: "refund".into(),
             at: 1,
+            stripe_action: None,
         });
         let f = fields(json!({"amount": 4900, "currency": "usd", "full": true}));
         let refund = render("refund", &f, &ctx(&p)).unwrap();

@@ -11,10 +11,15 @@ use super::mailer::{EmailConfig, EmailMessage, MailError, Mailer, OutboxMailer, 
 use super::templates::{render, EmailContext, TemplateError};
 use crate::adapters::aws::sdk_config;
 use crate::adapters::dynamodb::DynamoStore;
+use crate::config::StripeConfig;
 use crate::config::{EnvSource, ProcessEnv, TableConfig};
 use crate::domain::access::effective_tier;
+use crate::domain::SubscriptionStatus;
 use crate::domain::{BillingProfile, Catalog, UserId};
-use crate::ports::{BillingStore, StoreError, SyncFailure, SyncJob, SyncTarget};
+use crate::ports::{
+    BillingStore, StoreError, StripeAction, SubscriptionChange, SyncFailure, SyncJob, SyncTarget,
+};
+use crate::stripe::{IdempotencyScope, StripeApi, StripeClient, StripeError};
 use crate::time::{rfc3339, Clock, SystemClock, UnixTime};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::collections::BTreeMap;
@@ -44,6 +49,14 @@ pub enum SyncError {
     Mail(#[from] MailError),
     #[error("no email address is known for user {0}")]
     NoRecipient(String),
+    #[error("Stripe refused {change:?} of {subscription}: {error}")]
+    Stripe {
+        subscription: String,
+        change: SubscriptionChange,
+        error: StripeError,
+    },
+    #[error("the job asks Stripe for {0:?}, but the worker has no STRIPE_SECRET_KEY")]
+    StripeNotConfigured(SubscriptionChange),
     #[error("the job did not finish within {0:?}")]
     Timeout(Duration),
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -59,7 +72,10 @@ impl SyncError {
         match self {
             SyncError::Keycloak(e) => e.is_permanent(),
             SyncError::Lago(e) => e.is_permanent(),
-            SyncError::Template(_) | SyncError::NoRecipient(_) => true,
+            SyncError::Template(_)
+            | SyncError::NoRecipient(_)
+            | SyncError::StripeNotConfigured(_) => true,
+            SyncError::Stripe { error, .. } => !error.is_transient(),
             SyncError::Several(all) => all.iter().all(SyncError::is_permanent),
             SyncError::Malformed(_)
             | SyncError::Store(_)
@@ -126,6 +142,8 @@ pub struct EmailSettings {
 /// What one job did, per target.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
+    /// The job's change was made in Stripe (or found already made).
+    pub stripe: bool,
     pub keycloak: bool,
     pub lago: bool,
     pub email: bool,
@@ -134,6 +152,8 @@ pub struct SyncReport {
 /// The worker with its integrations; `None` means not configured (announced once at start).
 pub struct Worker {
     pub store: Arc<dyn BillingStore>,
+    /// Makes the changes jobs ask of Stripe (a revocation that stops billing).
+    pub stripe: Option<Arc<dyn StripeApi>>,
     pub keycloak: Option<KeycloakClient>,
     pub lago: Option<LagoClient>,
     pub mailer: Option<Arc<dyn Mailer>>,
@@ -185,6 +205,12 @@ impl Worker {
             .map(|cfg| KeycloakClient::new(cfg, clock.clone()))
             .transpose()?;
         let lago = LagoConfig::load(source)?.map(LagoClient::new).transpose()?;
+        let stripe =
+            match crate::config::Env(source).optional("STRIPE_SECRET_KEY") {
+                Some(_) => Some(Arc::new(StripeClient::new(&StripeConfig::load(source)?)?)
+                    as Arc<dyn StripeApi>),
+                None => None,
+            };
         let email = EmailConfig::load(source)?;
         let mailer = email.as_ref().map(|cfg| match &cfg.outbox_dir {
             Some(dir) => Arc::new(OutboxMailer::new(dir, cfg.from.clone())) as Arc<dyn Mailer>,
@@ -195,6 +221,7 @@ impl Worker {
             .map(Duration::from_secs)?;
         Ok(Self {
             store,
+            stripe,
             keycloak,
             lago,
             mailer,
@@ -213,6 +240,10 @@ impl Worker {
     /// One line per integration: enabled (and where) or disabled (and which variable enables it).
     pub fn startup_report(&self) -> Vec<String> {
         vec![
+            match &self.stripe {
+                Some(_) => "Stripe changes enabled: revocations stop billing".into(),
+                None => "Stripe changes disabled: set STRIPE_SECRET_KEY so revocations can stop billing".into(),
+            },
             match &self.keycloak {
                 Some(kc) => format!("Keycloak sync enabled: {}", kc.describe()),
                 None => "Keycloak sync disabled: set KEYCLOAK_BASE_URL, KEYCLOAK_REALM, KEYCLOAK_CLIENT_ID and KEYCLOAK_CLIENT_SECRET to enable it".into(),
@@ -274,6 +305,11 @@ impl Worker {
             .unwrap_or_else(|| BillingProfile::new_free(job.user_id.clone()));
         let now = self.clock.now();
         let mut report = SyncReport::default();
+        // Stopping billing comes first: it matters most, and the rest is safe to repeat.
+        if let Some(action) = &job.stripe_action {
+            self.apply_stripe_action(action).await?;
+            report.stripe = true;
+        }
         let mut failures = Vec::new();
         let mut keycloak_user = None;
         // A deleted account is gone from the identity provider: looking it up there would fail
@@ -324,12 +360,65 @@ impl Worker {
             self.clear_superseded_failures(&job.user_id).await?;
         }
         info!(
+            stripe = report.stripe,
             keycloak = report.keycloak,
             lago = report.lago,
             email = report.email,
             "synced"
         );
         Ok(report)
+    }
+
+    /// Makes the job's change in Stripe. A refusal for a subscription that has already ended
+    /// (or is gone) means there is nothing left to do; any other refusal is permanent.
+    async fn apply_stripe_action(&self, action: &StripeAction) -> Result<(), SyncError> {
+        let stripe = self
+            .stripe
+            .as_ref()
+            .ok_or(SyncError::StripeNotConfigured(action.change))?;
+        let id = action.subscription_id.as_str();
+        let scope = IdempotencyScope::new(["stripe-action", &action.requested_by]);
+        let result = match action.change {
+            SubscriptionChange::CancelNow => stripe.cancel_subscription(id).await,
+            SubscriptionChange::CancelAtPeriodEnd => {
+                stripe.set_cancel_at_period_end_once(id, true, &scope).await
+            }
+            SubscriptionChange::Resume => {
+                stripe
+                    .set_cancel_at_period_end_once(id, false, &scope)
+                    .await
+            }
+        };
+        let refused = |error: StripeError| SyncError::Stripe {
+            subscription: id.to_owned(),
+            change: action.change,
+            error,
+        };
+        let error = match result {
+            Ok(sub) => {
+                info!(subscription = id, change = ?action.change, status = %sub.status,
+                      cancel_at_period_end = sub.cancel_at_period_end, "Stripe subscription changed");
+                return Ok(());
+            }
+            Err(e) if e.is_transient() => return Err(refused(e)),
+            Err(e) => e,
+        };
+        match stripe.retrieve_subscription(id).await {
+            Ok(sub) if !SubscriptionStatus::from_stripe(&sub.status).is_live() => {
+                info!(subscription = id, change = ?action.change, status = %sub.status,
+                      "the subscription has already ended: nothing to change");
+                Ok(())
+            }
+            Err(e) if e.is_not_found() => {
+                info!(
+                    subscription = id,
+                    "the subscription is gone: nothing to change"
+                );
+                Ok(())
+            }
+            Err(e) if e.is_transient() => Err(refused(e)),
+            _ => Err(refused(error)),
+        }
     }
 
     /// Clears a deleted account's recorded failures once its state is synced: a job that
@@ -519,6 +608,7 @@ mod tests {
         disputed.revocation = Some(Revocation {
             reason: "dispute".into(),
             at: 1,
+            stripe_action: None,
         });
         assert_eq!(
             keycloak_attributes(&disputed, 2)["subscription_tier"].as_deref(),
@@ -573,9 +663,10 @@ mod tests {
         )
         .unwrap();
         let report = worker.startup_report();
-        assert_eq!(report.len(), 3);
+        assert_eq!(report.len(), 4);
         assert!(report.iter().all(|l| l.contains("disabled")), "{report:?}");
-        assert!(report[0].contains("KEYCLOAK_BASE_URL"));
+        assert!(report[0].contains("STRIPE_SECRET_KEY"));
+        assert!(report[1].contains("KEYCLOAK_BASE_URL"));
     }
 
     #[test]
@@ -591,6 +682,7 @@ mod tests {
                 ("LAGO_API_KEY", "lago-key"),
                 ("EMAIL_FROM", "billing@example.com"),
                 ("EMAIL_OUTBOX_DIR", "/tmp/tierflow-outbox"),
+                ("STRIPE_SECRET_KEY", "sk_test_worker"),
             ]),
             Catalog::parse(BUILT_IN_CATALOG).unwrap(),
             Arc::new(FixedClock::at(0)),
@@ -601,7 +693,12 @@ mod tests {
         assert!(report.contains("Keycloak sync enabled: realm app at https://kc.example.com"));
         assert!(report.contains("Lago sync enabled: https://lago.example.com"));
         assert!(report.contains("email enabled: local outbox in /tmp/tierflow-outbox"));
-        assert!(!report.contains("secret-value") && !report.contains("lago-key"));
+        assert!(report.contains("Stripe changes enabled"));
+        assert!(
+            !report.contains("secret-value")
+                && !report.contains("lago-key")
+                && !report.contains("sk_test_worker")
+        );
     }
 
     #[tokio::test]

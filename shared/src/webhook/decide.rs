@@ -4,10 +4,10 @@
 
 use crate::domain::access::grace_end;
 use crate::domain::ordering::{order, IncomingVersion, Order};
-use crate::domain::profile::Revocation;
+use crate::domain::profile::{Revocation, RevocationAction, RevocationPolicy};
 use crate::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
 use crate::effects::{describe_change, Effects};
-use crate::ports::{PaymentRecord, PaymentStatus};
+use crate::ports::{PaymentRecord, PaymentStatus, StripeAction, SubscriptionChange, SyncTarget};
 use crate::stripe::{
     Charge, CheckoutSession, Customer, Dispute, Event, EventObject, Invoice, PaymentIntent,
     Subscription,
@@ -17,7 +17,7 @@ use crate::time::{rfc3339, UnixTime};
 use serde_json::{json, Map};
 
 /// The event types Tierflow acts on; every other type is acknowledged and ignored.
-pub const HANDLED_EVENT_TYPES: [&str; 14] = [
+pub const HANDLED_EVENT_TYPES: [&str; 15] = [
     "checkout.session.completed",
     "customer.subscription.created",
     "customer.subscription.updated",
@@ -27,6 +27,7 @@ pub const HANDLED_EVENT_TYPES: [&str; 14] = [
     "invoice.payment_failed",
     "invoice.payment_action_required",
     "charge.dispute.created",
+    "charge.dispute.closed",
     "charge.refunded",
     "charge.succeeded",
     "customer.deleted",
@@ -39,6 +40,8 @@ pub const HANDLED_EVENT_TYPES: [&str; 14] = [
 pub struct Policy<'a> {
     pub catalog: &'a Catalog,
     pub grace_days: u32,
+    /// What a dispute or a full refund does to the Stripe subscription.
+    pub revocation: RevocationPolicy,
 }
 
 /// Who an event is about, as far as the event itself says.
@@ -214,8 +217,13 @@ pub fn decide(
         ("invoice.payment_action_required", EventObject::Invoice(i)) => {
             invoice_action_required(event, i, input)
         }
-        ("charge.dispute.created", EventObject::Dispute(d)) => dispute_created(event, d, input),
-        ("charge.refunded", EventObject::Charge(c)) => charge_refunded(event, c, input),
+        ("charge.dispute.created", EventObject::Dispute(d)) => {
+            dispute_created(event, d, input, policy)
+        }
+        ("charge.dispute.closed", EventObject::Dispute(d)) => {
+            dispute_closed(event, d, input, policy)
+        }
+        ("charge.refunded", EventObject::Charge(c)) => charge_refunded(event, c, input, policy),
         ("charge.succeeded", EventObject::Charge(c)) => charge_succeeded(event, c, input),
         ("customer.deleted", EventObject::Customer(c)) => customer_deleted(event, c, input),
         (
@@ -478,10 +486,7 @@ fn invoice_payment(
         add_ref(&mut payment, r);
     }
     // A refund or dispute recorded earlier outranks a late payment event.
-    if !matches!(
-        payment.status,
-        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded | PaymentStatus::Disputed
-    ) {
+    if !payment.status.is_after_payment() {
         payment.status = status;
     }
     payment.amount = amount;
@@ -625,28 +630,75 @@ fn linked_invoice_payment(event: &Event, invoice: &Invoice, input: &Input<'_>) -
     invoice_payment(event, invoice, input, PaymentStatus::Succeeded, amount)
 }
 
-fn dispute_created(event: &Event, dispute: &Dispute, input: &Input<'_>) -> Decision {
-    let mut profile = input.profile.clone();
+/// Withdraws paid access for `reason` and says what Stripe must do so the customer is not billed
+/// again: the change rides on the event's job, keyed by the event, so the worker makes it once.
+fn revoke(
+    profile: &mut BillingProfile,
+    reason: &str,
+    action: RevocationAction,
+    event: &Event,
+    now: UnixTime,
+) -> Option<StripeAction> {
+    let change = match action {
+        RevocationAction::CancelNow => Some(SubscriptionChange::CancelNow),
+        // A subscription already ending needs nothing, and must not be resumed if the
+        // revocation is undone.
+        RevocationAction::CancelAtPeriodEnd if !profile.cancel_at_period_end => {
+            Some(SubscriptionChange::CancelAtPeriodEnd)
+        }
+        RevocationAction::CancelAtPeriodEnd | RevocationAction::RevokeOnly => None,
+    };
+    let stripe_action = match (&profile.subscription_id, change) {
+        (Some(subscription_id), Some(change)) if profile.status.is_live() => Some(StripeAction {
+            subscription_id: subscription_id.clone(),
+            change,
+            requested_by: event.id.clone(),
+        }),
+        _ => None,
+    };
     profile.revocation = Some(Revocation {
-        reason: "dispute".into(),
+        reason: reason.into(),
         at: event.created,
+        stripe_action: stripe_action.as_ref().map(|_| action),
     });
     profile.tier = Tier::Free;
-    profile.updated_at = input.now;
-    let mut payments = vec![];
-    let disputed = match input.linked_invoice {
+    profile.updated_at = now;
+    stripe_action
+}
+
+/// The history item a dispute is about, with the dispute's ids added.
+fn disputed_payment(dispute: &Dispute, input: &Input<'_>, event: &Event) -> Option<PaymentRecord> {
+    let mut payment = match input.linked_invoice {
         Some(invoice) => Some(linked_invoice_payment(event, invoice, input)),
         None => input.existing_payment.cloned(),
-    };
-    if let Some(mut p) = disputed {
+    }?;
+    let intent = dispute.payment_intent.as_ref().map(|p| p.id());
+    for r in [Some(dispute.id.as_str()), dispute.charge_id(), intent]
+        .into_iter()
+        .flatten()
+    {
+        add_ref(&mut payment, r);
+    }
+    Some(payment)
+}
+
+fn dispute_created(
+    event: &Event,
+    dispute: &Dispute,
+    input: &Input<'_>,
+    policy: Policy<'_>,
+) -> Decision {
+    let mut profile = input.profile.clone();
+    let stripe_action = revoke(
+        &mut profile,
+        "dispute",
+        policy.revocation.on_dispute,
+        event,
+        input.now,
+    );
+    let mut payments = vec![];
+    if let Some(mut p) = disputed_payment(dispute, input, event) {
         p.status = PaymentStatus::Disputed;
-        let intent = dispute.payment_intent.as_ref().map(|p| p.id());
-        for r in [Some(dispute.id.as_str()), dispute.charge_id(), intent]
-            .into_iter()
-            .flatten()
-        {
-            add_ref(&mut p, r);
-        }
         payments.push(p);
     }
     let mut app = application(
@@ -663,10 +715,104 @@ fn dispute_created(event: &Event, dispute: &Dispute, input: &Input<'_>) -> Decis
     fields.insert("reason".into(), json!(dispute.reason));
     app.effects
         .add_email(&app.profile, "dispute", fields, &event.id);
+    if let Some(action) = stripe_action {
+        app.effects
+            .add_stripe_action(&app.profile, action, &event.id);
+    }
     Decision::Apply(Box::new(app))
 }
 
-fn charge_refunded(event: &Event, charge: &Charge, input: &Input<'_>) -> Decision {
+/// A dispute decided: `won` (the payment stands) gives back the access the dispute took while
+/// the subscription lives, resuming a subscription the revocation set to end; `lost` keeps the
+/// revocation. The payment in the history shows the outcome either way.
+fn dispute_closed(
+    event: &Event,
+    dispute: &Dispute,
+    input: &Input<'_>,
+    policy: Policy<'_>,
+) -> Decision {
+    let outcome = dispute.status.as_deref().unwrap_or("closed");
+    let won = outcome == "won";
+    let mut profile = input.profile.clone();
+    let revoked_by_dispute = profile
+        .revocation
+        .as_ref()
+        .is_some_and(|r| r.reason == "dispute");
+    let mut resume = None;
+    if won && revoked_by_dispute {
+        let revocation = profile.revocation.take();
+        if let Some(sub_id) = profile.subscription_id.clone() {
+            let Some(sub) = input.fetched_subscription.filter(|s| s.id == sub_id) else {
+                return Decision::FetchSubscription(sub_id);
+            };
+            if let Err(reason) = apply_subscription(&mut profile, sub, event, None, input, policy) {
+                return Decision::Fail(reason);
+            }
+            let ended_by_revocation = revocation.and_then(|r| r.stripe_action)
+                == Some(RevocationAction::CancelAtPeriodEnd);
+            if ended_by_revocation
+                && sub.cancel_at_period_end
+                && SubscriptionStatus::from_stripe(&sub.status).is_live()
+            {
+                resume = Some(StripeAction {
+                    subscription_id: sub.id.clone(),
+                    change: SubscriptionChange::Resume,
+                    requested_by: event.id.clone(),
+                });
+            }
+        }
+        profile.updated_at = input.now;
+    }
+    let mut payments = vec![];
+    if let Some(mut p) = disputed_payment(dispute, input, event) {
+        match outcome {
+            "won" => p.status = PaymentStatus::DisputeWon,
+            "lost" => p.status = PaymentStatus::DisputeLost,
+            _ => {}
+        }
+        payments.push(p);
+    }
+    let restored = won && revoked_by_dispute;
+    let mut app = application(
+        event,
+        input,
+        profile,
+        payments,
+        vec![],
+        format!("dispute {} closed: {outcome}", dispute.id),
+    );
+    if restored {
+        // One message that says why access is back, instead of a plain confirmation.
+        if let Some(job) = app
+            .effects
+            .outbox
+            .jobs
+            .iter_mut()
+            .find(|j| &j.user_id == input.user_id)
+        {
+            job.email = None;
+            job.email_fields = Map::new();
+            job.targets.retain(|t| *t != SyncTarget::Email);
+        }
+        let mut fields = Map::new();
+        fields.insert("amount".into(), json!(dispute.amount));
+        fields.insert("currency".into(), json!(dispute.currency));
+        app.effects
+            .add_email(&app.profile, "dispute_won", fields, &event.id);
+    }
+    if let Some(action) = resume {
+        app.effects
+            .add_stripe_action(&app.profile, action, &event.id);
+    }
+    Decision::Apply(Box::new(app))
+}
+
+fn charge_refunded(
+    event: &Event,
+    charge: &Charge,
+    input: &Input<'_>,
+    policy: Policy<'_>,
+) -> Decision {
     let linked = input
         .linked_invoice
         .map(|invoice| linked_invoice_payment(event, invoice, input));
@@ -696,7 +842,7 @@ fn charge_refunded(event: &Event, charge: &Charge, input: &Input<'_>) -> Decisio
     let full = charge.is_fully_refunded();
     payment.amount_refunded = charge.amount_refunded;
     payment.refunded_at = Some(event.created);
-    if payment.status != PaymentStatus::Disputed {
+    if !payment.status.is_disputed() {
         payment.status = if full {
             PaymentStatus::Refunded
         } else {
@@ -707,14 +853,17 @@ fn charge_refunded(event: &Event, charge: &Charge, input: &Input<'_>) -> Decisio
     let refunds_current_subscription = full
         && payment.subscription_id.is_some()
         && payment.subscription_id == profile.subscription_id;
-    if refunds_current_subscription {
-        profile.revocation = Some(Revocation {
-            reason: "refund".into(),
-            at: event.created,
-        });
-        profile.tier = Tier::Free;
-        profile.updated_at = input.now;
-    }
+    let stripe_action = refunds_current_subscription
+        .then(|| {
+            revoke(
+                &mut profile,
+                "refund",
+                policy.revocation.on_full_refund,
+                event,
+                input.now,
+            )
+        })
+        .flatten();
     let mut app = application(
         event,
         input,
@@ -733,6 +882,10 @@ fn charge_refunded(event: &Event, charge: &Charge, input: &Input<'_>) -> Decisio
     fields.insert("full".into(), json!(full));
     app.effects
         .add_email(&app.profile, "refund", fields, &event.id);
+    if let Some(action) = stripe_action {
+        app.effects
+            .add_stripe_action(&app.profile, action, &event.id);
+    }
     app.payments.push(payment);
     Decision::Apply(Box::new(app))
 }
@@ -864,10 +1017,7 @@ fn payment_intent_settled(event: &Event, pi: &PaymentIntent, input: &Input<'_>) 
             .and_then(|k| k.last4.clone())
             .or(payment.card_last4);
     }
-    if !matches!(
-        payment.status,
-        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded | PaymentStatus::Disputed
-    ) {
+    if !payment.status.is_after_payment() {
         payment.status = if succeeded {
             PaymentStatus::Succeeded
         } else {

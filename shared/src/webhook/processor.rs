@@ -14,6 +14,7 @@
 use super::decide::{
     decide, ignore_regardless_of_user, subject_of, Decision, Input, Policy, HANDLED_EVENT_TYPES,
 };
+use crate::domain::profile::RevocationPolicy;
 use crate::domain::{BillingProfile, Catalog, UserId};
 use crate::ports::billing_store::EVENT_RECORD_TTL_SECONDS;
 use crate::ports::{
@@ -77,6 +78,8 @@ pub struct Processor {
     pub stripe: Arc<dyn StripeApi>,
     pub catalog: Catalog,
     pub grace_days: u32,
+    /// What disputes and full refunds do to the Stripe subscription.
+    pub revocation: RevocationPolicy,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -90,6 +93,7 @@ impl Processor {
         Policy {
             catalog: &self.catalog,
             grace_days: self.grace_days,
+            revocation: self.revocation,
         }
     }
 

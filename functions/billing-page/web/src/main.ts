@@ -368,6 +368,8 @@ const STATUS_KIND: Record<string, string> = {
   unpaid: "bad",
   failed: "bad",
   disputed: "bad",
+  dispute_won: "ok",
+  dispute_lost: "bad",
   canceled: "muted",
   refunded: "muted",
 };

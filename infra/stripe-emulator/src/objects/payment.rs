@@ -421,8 +421,10 @@ pub struct Dispute {
     pub payment_intent: String,
     /// `fraudulent`, `product_not_received`, ...
     pub reason: String,
-    /// `needs_response`.
+    /// `needs_response`, then `under_review`, `won` or `lost`.
     pub status: String,
+    /// Evidence submissions so far.
+    pub submission_count: u32,
 }
 
 impl Dispute {
@@ -443,7 +445,7 @@ impl Dispute {
             "currency": self.currency,
             "enhanced_eligibility_types": [],
             "evidence": {},
-            "evidence_details": {"due_by": self.created + 7 * 86_400, "enhanced_eligibility": {}, "has_evidence": false, "past_due": false, "submission_count": 0},
+            "evidence_details": {"due_by": self.created + 7 * 86_400, "enhanced_eligibility": {}, "has_evidence": self.submission_count > 0, "past_due": false, "submission_count": self.submission_count},
             "is_charge_refundable": false,
             "livemode": false,
             "metadata": {},

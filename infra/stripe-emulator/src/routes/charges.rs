@@ -189,3 +189,49 @@ pub fn list_disputes(store: &mut Store, p: &Params) -> ApiResult<Value> {
 pub fn retrieve_dispute(store: &mut Store, id: &str) -> ApiResult<Value> {
     render_or_404(store, "dispute", id)
 }
+
+/// `POST /v1/disputes/{id}` (`evidence[...]`, `submit`, default true): submitting evidence puts
+/// the dispute under review; as in Stripe's test mode, `evidence[uncategorized_text]` set to
+/// `winning_evidence` or `losing_evidence` closes it at once as `won` or `lost`
+/// (`charge.dispute.closed`).
+pub fn update_dispute(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+    let dispute = store
+        .disputes
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such("dispute", id))?;
+    if matches!(dispute.status.as_str(), "won" | "lost") {
+        return Err(ApiError::invalid(
+            format!("This dispute is already closed ({}).", dispute.status),
+            None,
+        ));
+    }
+    if !p.bool("submit")?.unwrap_or(true) {
+        return render_or_404(store, "dispute", id);
+    }
+    let text = p
+        .get("evidence")
+        .and_then(|e| e.get("uncategorized_text"))
+        .and_then(Value::as_str);
+    let status = match text {
+        Some("winning_evidence") => "won",
+        Some("losing_evidence") => "lost",
+        _ => "under_review",
+    };
+    let before = render_or_404(store, "dispute", id)?;
+    if let Some(d) = store.disputes.get_mut(id) {
+        d.status = status.into();
+        d.submission_count += 1;
+    }
+    let json = render_or_404(store, "dispute", id)?;
+    let kind = match status {
+        "under_review" => "charge.dispute.updated",
+        _ => "charge.dispute.closed",
+    };
+    store.emit(
+        kind,
+        json.clone(),
+        Some(serde_json::json!({"status": before["status"]})),
+    );
+    Ok(json)
+}

@@ -206,6 +206,7 @@ pub fn dispute(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
         payment_intent: charge.payment_intent,
         reason: p.non_empty("reason").unwrap_or_else(|| "fraudulent".into()),
         status: "needs_response".into(),
+        submission_count: 0,
     };
     store.disputes.insert(dispute_id.clone(), dispute);
     if let Some(c) = store.charges.get_mut(id) {

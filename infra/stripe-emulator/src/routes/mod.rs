@@ -116,6 +116,7 @@ pub fn route(
         ("GET", ["v1", "refunds", id]) => charges::retrieve_refund(store, id),
         ("GET", ["v1", "disputes"]) => charges::list_disputes(store, p),
         ("GET", ["v1", "disputes", id]) => charges::retrieve_dispute(store, id),
+        ("POST", ["v1", "disputes", id]) => charges::update_dispute(store, id, p),
 
         ("GET", ["v1", "events"]) => events::list(store, p),
         ("GET", ["v1", "events", id]) => events::retrieve(store, id),

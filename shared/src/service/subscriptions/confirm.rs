@@ -41,7 +41,7 @@ impl SubscriptionService {
             let mut profile = snapshot.profile.clone();
             let seen = Observation {
                 source: &cause,
-                at: self.clock.now(),
+                at: self.stripe_now(),
                 previous_status: None,
             };
             if let Some(customer) = session.customer_id() {

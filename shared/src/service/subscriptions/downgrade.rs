@@ -183,7 +183,7 @@ impl SubscriptionService {
                 effective_at: end,
                 schedule_id: Some(schedule.clone()),
                 change_id: Some(scheduled.change_id.clone()),
-                scheduled_at: Some(now),
+                scheduled_at: Some(self.stripe_now()),
             });
             let mut planned = Planned::new(next, "downgrade_scheduled");
             if let Some(previous) = pending_change_id(&snapshot.profile).filter(|_| settle) {

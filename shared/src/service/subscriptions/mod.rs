@@ -126,6 +126,12 @@ impl SubscriptionService {
         })
     }
 
+    /// Now in Stripe's clock: when what a call just answered was true there, comparable with
+    /// the `created` of Stripe's events (see [`StripeApi::stripe_time`]).
+    fn stripe_now(&self) -> crate::time::UnixTime {
+        self.stripe.stripe_time(self.clock.now())
+    }
+
     /// Counts one change against the caller's hourly limit; past it, 429 with `Retry-After`.
     async fn limit_changes(&self, caller: &crate::auth::Caller) -> Result<(), ApiError> {
         let now = self.clock.now();

@@ -132,7 +132,7 @@ impl SubscriptionService {
             if let (true, Some(sub)) = (carried_out, subscription.as_ref()) {
                 let seen = Observation {
                     source: &cause,
-                    at: self.clock.now(),
+                    at: self.stripe_now(),
                     previous_status: None,
                 };
                 apply_subscription(

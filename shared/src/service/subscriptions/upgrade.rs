@@ -207,7 +207,7 @@ impl SubscriptionService {
             let mut next = snapshot.profile.clone();
             let seen = Observation {
                 source: &cause,
-                at: self.clock.now(),
+                at: self.stripe_now(),
                 previous_status: None,
             };
             apply_subscription(

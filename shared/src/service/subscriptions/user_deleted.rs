@@ -69,7 +69,7 @@ impl SubscriptionService {
             if let Some(canceled) = &last {
                 let seen = Observation {
                     source: &cause,
-                    at: now,
+                    at: self.stripe_now(),
                     previous_status: None,
                 };
                 apply_subscription(
