@@ -107,6 +107,8 @@ fn subscription_payment(id: &str) -> PaymentRecord {
         card_brand: Some("visa".into()),
         card_last4: Some("4242".into()),
         invoice_url: None,
+        invoice_pdf: None,
+        receipt_url: None,
         paid_at: Some(T),
         amount_refunded: 0,
         refunded_at: None,
@@ -800,4 +802,198 @@ fn a_failed_payment_email_names_the_grace_end() {
         tierflow::time::rfc3339(T + 3 * 86_400)
     );
     assert_eq!(job.email_fields["amount"], 4900);
+}
+
+const PDF: &str = "https://pay.stripe.test/invoice/in_1/pdf";
+const RECEIPT: &str = "https://pay.stripe.test/receipts/ch_in_1";
+
+/// Invoice `in_1` of `sub_1` as finalized: hosted page and PDF.
+fn finalized_invoice() -> Value {
+    let mut invoice = invoice("in_1", "sub_1");
+    invoice["invoice_pdf"] = json!(PDF);
+    invoice
+}
+
+/// Charge `ch_in_1` with its receipt, in `status`.
+fn charge_with_receipt(status: &str, refunded: i64) -> Value {
+    let mut charge = charge("in_1", refunded);
+    charge["status"] = json!(status);
+    charge["receipt_url"] = json!(RECEIPT);
+    charge
+}
+
+/// One-time PaymentIntent `pi_one` with its latest charge expanded, as the event carries it.
+fn intent_with_charge(status: &str, charge_status: &str) -> Value {
+    let mut charge = charge_with_receipt(charge_status, 0);
+    charge["id"] = json!("ch_one");
+    charge["payment_intent"] = json!("pi_one");
+    json!({"id": "pi_one", "object": "payment_intent", "amount": 4900, "currency": "usd",
+           "status": status, "customer": "cus_1", "metadata": {"user_id": "u1"},
+           "latest_charge": charge})
+}
+
+/// A payment already recorded with documents of its own.
+fn documented(id: &str, pdf: &str, receipt: &str) -> PaymentRecord {
+    let mut payment = subscription_payment(id);
+    payment.invoice_pdf = Some(pdf.into());
+    payment.receipt_url = Some(receipt.into());
+    payment
+}
+
+#[test]
+fn payments_record_the_invoice_pdf_and_the_successful_charges_receipt() {
+    let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
+    let policy = Policy {
+        catalog: &catalog,
+        grace_days: 3,
+    };
+    let user = UserId::parse("u1").expect("user");
+    let linked_invoice = || -> Option<Invoice> {
+        Some(serde_json::from_value(finalized_invoice()).expect("invoice"))
+    };
+    type Row = (
+        &'static str,
+        Event,
+        Option<PaymentRecord>,
+        Option<Invoice>,
+        (Option<&'static str>, Option<&'static str>),
+    );
+    let rows: Vec<Row> = vec![
+        (
+            "a paid invoice records its PDF",
+            event("invoice.paid", T + 5, finalized_invoice(), None),
+            None,
+            None,
+            (Some(PDF), None),
+        ),
+        (
+            "an invoice that names no PDF records none",
+            event(
+                "invoice.payment_failed",
+                T + 5,
+                invoice("in_1", "sub_1"),
+                None,
+            ),
+            None,
+            None,
+            (None, None),
+        ),
+        (
+            "the invoice event keeps the receipt its charge recorded first",
+            event("invoice.paid", T + 5, finalized_invoice(), None),
+            Some(documented(
+                "in_1",
+                PDF,
+                "https://pay.stripe.test/receipts/ch_first",
+            )),
+            None,
+            (Some(PDF), Some("https://pay.stripe.test/receipts/ch_first")),
+        ),
+        (
+            "a later invoice event does not replace the PDF recorded first",
+            event(
+                "invoice.payment_succeeded",
+                T + 6,
+                finalized_invoice(),
+                None,
+            ),
+            Some(documented(
+                "in_1",
+                "https://pay.stripe.test/first.pdf",
+                RECEIPT,
+            )),
+            None,
+            (Some("https://pay.stripe.test/first.pdf"), Some(RECEIPT)),
+        ),
+        (
+            "a subscription's charge arriving first records its receipt and its invoice's PDF",
+            event(
+                "charge.succeeded",
+                T + 4,
+                charge_with_receipt("succeeded", 0),
+                None,
+            ),
+            None,
+            linked_invoice(),
+            (Some(PDF), Some(RECEIPT)),
+        ),
+        (
+            "a charge after the invoice fills the receipt into the invoice's item",
+            event(
+                "charge.succeeded",
+                T + 4,
+                charge_with_receipt("succeeded", 0),
+                None,
+            ),
+            Some(subscription_payment("in_1")),
+            None,
+            (None, Some(RECEIPT)),
+        ),
+        (
+            "a refund keeps the receipt (Stripe's receipt shows the refund)",
+            event(
+                "charge.refunded",
+                T + 50,
+                charge_with_receipt("succeeded", 4900),
+                None,
+            ),
+            Some(documented("in_1", PDF, RECEIPT)),
+            None,
+            (Some(PDF), Some(RECEIPT)),
+        ),
+        (
+            "a refund's charge fills a receipt the history lacked",
+            event(
+                "charge.refunded",
+                T + 50,
+                charge_with_receipt("succeeded", 1000),
+                None,
+            ),
+            Some(subscription_payment("in_1")),
+            None,
+            (None, Some(RECEIPT)),
+        ),
+        (
+            "a one-time payment's expanded charge gives its receipt",
+            event(
+                "payment_intent.succeeded",
+                T + 30,
+                intent_with_charge("succeeded", "succeeded"),
+                None,
+            ),
+            None,
+            None,
+            (None, Some(RECEIPT)),
+        ),
+        (
+            "a declined charge's receipt_url is no receipt",
+            event(
+                "payment_intent.payment_failed",
+                T + 30,
+                intent_with_charge("requires_payment_method", "failed"),
+                None,
+            ),
+            None,
+            None,
+            (None, None),
+        ),
+    ];
+    for (name, event, existing, linked, (pdf, receipt)) in rows {
+        let object = event.object().expect("typed object");
+        let profile = professional();
+        let input = Input {
+            user_id: &user,
+            profile: &profile,
+            existing_payment: existing.as_ref(),
+            linked_invoice: linked.as_ref(),
+            fetched_subscription: None,
+            now: event.created + 1,
+        };
+        let Decision::Apply(app) = decide(&event, &object, &input, policy) else {
+            panic!("{name}: applied");
+        };
+        let payment = app.payments.first().expect("a history item");
+        assert_eq!(payment.invoice_pdf.as_deref(), pdf, "{name}");
+        assert_eq!(payment.receipt_url.as_deref(), receipt, "{name}");
+    }
 }

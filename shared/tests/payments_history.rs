@@ -44,6 +44,8 @@ fn payment(user: &UserId, n: i64) -> PaymentRecord {
         card_brand: Some("visa".into()),
         card_last4: Some("4242".into()),
         invoice_url: None,
+        invoice_pdf: None,
+        receipt_url: None,
         paid_at: Some(1_790_000_000 + n / 3),
         amount_refunded: 0,
         refunded_at: None,

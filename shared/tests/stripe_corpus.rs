@@ -468,6 +468,8 @@ fn every_basil_event_drives_a_decision() {
             card_brand: None,
             card_last4: None,
             invoice_url: None,
+            invoice_pdf: None,
+            receipt_url: None,
             paid_at: None,
             amount_refunded: 0,
             refunded_at: None,
@@ -509,4 +511,45 @@ fn every_basil_event_drives_a_decision() {
         types.into_iter().collect::<Vec<_>>(),
         ["payment_intent.payment_failed", "payment_intent.succeeded"]
     );
+}
+
+/// Stripe's own documents, as live events carry them, land on the history item: the paid
+/// invoice's PDF and the refunded charge's receipt.
+#[test]
+fn real_invoices_and_charges_give_the_history_its_documents() {
+    let Some(dir) = corpus() else { return };
+    let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
+    let policy = Policy {
+        catalog: &catalog,
+        grace_days: 3,
+    };
+    let user = UserId::parse("u1").expect("user");
+    let profile = BillingProfile::new_free(user.clone());
+    let cases = [
+        ("invoice.paid__sync-engine__1.json", "invoice_pdf"),
+        ("charge.refunded__sync-engine__1.json", "receipt_url"),
+    ];
+    for (name, field) in cases {
+        let event = event_file(&dir, name);
+        let object = event.object().expect("typed object");
+        let input = Input {
+            user_id: &user,
+            profile: &profile,
+            existing_payment: None,
+            linked_invoice: None,
+            fetched_subscription: None,
+            now: event.created,
+        };
+        let Decision::Apply(app) = decide(&event, &object, &input, policy) else {
+            panic!("{name}: applied");
+        };
+        let recorded = serde_json::to_value(&app.payments[0]).expect("record");
+        let sent = &read(&dir.join("stripe-events").join(name))["data"]["object"][field];
+        assert!(
+            sent.as_str()
+                .is_some_and(|u| u.starts_with("https://pay.stripe.com/")),
+            "{name}: {sent}"
+        );
+        assert_eq!(&recorded[field], sent, "{name}");
+    }
 }

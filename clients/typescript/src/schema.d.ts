@@ -431,6 +431,16 @@ export interface components {
             card_brand: string | null;
             card_last4: string | null;
             invoice_url: string | null;
+            /**
+             * Format: uri
+             * @description The invoice as a PDF (Stripe's `invoice_pdf`); `null` for one-time payments.
+             */
+            invoice_pdf: string | null;
+            /**
+             * Format: uri
+             * @description The receipt of the successful charge (Stripe's `receipt_url`, kept up to date with refunds); `null` until a charge succeeded.
+             */
+            receipt_url: string | null;
             created_at: components["schemas"]["Timestamp"];
             paid_at: components["schemas"]["Timestamp"] | null;
             refunded_at: components["schemas"]["Timestamp"] | null;
@@ -493,6 +503,8 @@ export interface components {
             proration_date?: number;
             /** @description What each renewal after the change charges (the target plan's price). */
             next_renewal: components["schemas"]["MinorUnits"];
+            /** @description When the first renewal at `next_renewal` bills: the end of the period the change leaves the subscription in (the current period's end, or for an upgrade that changes the billing cycle and for a new subscription, one new cycle from now). */
+            next_renewal_at: components["schemas"]["Timestamp"];
             /** @description The lines of Stripe's invoice preview behind `amount_due`, in Stripe's order: for an upgrade the credit for unused time (negative) and the charge for the rest of the period on the new plan. Empty for a downgrade (nothing is charged now) and for a new subscription (paid in full through Checkout). */
             lines: components["schemas"]["PreviewLine"][];
         };

@@ -85,6 +85,8 @@ mod tests {
             card_brand: Some("visa".into()),
             card_last4: Some("4242".into()),
             invoice_url: None,
+            invoice_pdf: None,
+            receipt_url: None,
             paid_at: Some(1_795_000_000 + n * 60),
             amount_refunded: 0,
             refunded_at: None,

@@ -54,7 +54,8 @@ mod tests {
     #[tokio::test]
     async fn an_upgrade_shows_the_prorated_amount_and_its_instant() {
         let h = Harness::start().await;
-        h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
+        let profile = h
+            .subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
             .await;
         h.advance(10 * 86_400).await;
         let resp = preview(&deps(&h), None).await;
@@ -68,6 +69,8 @@ mod tests {
         assert!(due > 0 && due < 3000, "{due}");
         assert!(b["proration_date"].as_i64().is_some());
         assert_eq!(b["next_renewal"], 4900);
+        let period_end = tierflow::time::rfc3339(profile.current_period_end.unwrap());
+        assert_eq!(b["next_renewal_at"], period_end, "the period stays");
         let lines = b["lines"].as_array().unwrap();
         assert_eq!(lines.len(), 2, "{lines:?}");
         let (credit, charge) = (&lines[0], &lines[1]);
@@ -100,6 +103,7 @@ mod tests {
         assert_eq!(b["amount_due"], 0);
         assert_eq!(b["new_price"], 1900);
         assert_eq!(b["next_renewal"], 1900);
+        assert_eq!(b["next_renewal_at"], b["effective_at"]);
         assert_eq!(b["lines"], serde_json::json!([]));
         assert_eq!(
             b["effective_at"],
@@ -118,6 +122,39 @@ mod tests {
         let b = body(&resp);
         assert_eq!(b["change"], "new_subscription");
         assert_eq!(b["amount_due"], 99000);
+        let now = h.stripe_now().await;
+        assert_eq!(
+            b["next_renewal_at"],
+            tierflow::time::rfc3339(tierflow::time::add_months(now, 12))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_to_yearly_renews_a_year_from_now() {
+        let h = Harness::start().await;
+        h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
+            .await;
+        h.advance(10 * 86_400).await;
+        let resp = preview(
+            &deps(&h),
+            Some(&[("target_tier", "professional"), ("billing_cycle", "yearly")]),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        let b = body(&resp);
+        assert_eq!(b["change"], "upgrade");
+        let new_period = b["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["proration"] == false)
+            .expect("the new year's line");
+        assert_eq!(b["next_renewal_at"], new_period["period_end"]);
+        let now = h.stripe_now().await;
+        assert_eq!(
+            b["next_renewal_at"],
+            tierflow::time::rfc3339(tierflow::time::add_months(now, 12))
+        );
     }
 
     #[tokio::test]

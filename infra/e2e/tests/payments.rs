@@ -145,11 +145,24 @@ async fn a_one_time_payment_reaches_the_history_and_a_refund_marks_it_refunded()
     assert_eq!(status, 200, "{confirmed}");
     assert_eq!(confirmed["status"], "succeeded");
 
+    // The charge's receipt comes with `charge.succeeded`, which may land after the intent's event.
     let body = history_until(&stack, &token, "", Duration::from_secs(120), |b| {
-        b["transactions"][0]["id"] == pi.as_str() && b["transactions"][0]["status"] == "succeeded"
+        b["transactions"][0]["id"] == pi.as_str()
+            && b["transactions"][0]["status"] == "succeeded"
+            && b["transactions"][0]["receipt_url"].is_string()
     })
     .await;
     let top = &body["transactions"][0];
+    let charge = confirmed["latest_charge"].as_str().unwrap();
+    let receipt = top["receipt_url"].as_str().unwrap();
+    assert!(receipt.ends_with(&format!("/receipts/{charge}")), "{top}");
+    let opened = reqwest::get(receipt).await.expect("the receipt answers");
+    assert_eq!(opened.status(), 200, "{receipt}");
+    assert_eq!(
+        top["invoice_pdf"],
+        Value::Null,
+        "a one-time payment has no invoice"
+    );
     assert_eq!(top["amount"], 4200);
     assert_eq!(top["currency"], "usd");
     assert_eq!(top["description"], "500 extra credits");

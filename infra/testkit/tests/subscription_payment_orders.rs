@@ -136,6 +136,20 @@ async fn every_delivery_order_of_a_subscription_payment_gives_one_item_one_recei
         assert_eq!(item.status, PaymentStatus::Succeeded, "{names:?}");
         assert!(item.subscription_id.is_some(), "{names:?}");
         assert_eq!(item.card_last4.as_deref(), Some("4242"), "{names:?}");
+        assert!(
+            item.invoice_pdf
+                .as_deref()
+                .is_some_and(|u| u.ends_with(&format!("/invoices/{invoice_id}/pdf"))),
+            "{names:?}: {:?}",
+            item.invoice_pdf
+        );
+        assert!(
+            item.receipt_url
+                .as_deref()
+                .is_some_and(|u| u.contains("/receipts/ch_")),
+            "{names:?}: {:?}",
+            item.receipt_url
+        );
         let records = store.take_stream();
         assert_eq!(
             count(&records, "payment_receipt", "payment.succeeded"),

@@ -148,6 +148,12 @@ pub struct PaymentRecord {
     pub card_last4: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_url: Option<String>,
+    /// The invoice's PDF (`invoice_pdf`), for invoice payments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_pdf: Option<String>,
+    /// The successful charge's receipt page (`receipt_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_at: Option<UnixTime>,
     #[serde(default)]

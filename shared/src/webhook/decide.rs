@@ -330,6 +330,8 @@ fn checkout_completed(
                     card_brand: None,
                     card_last4: None,
                     invoice_url: None,
+                    invoice_pdf: None,
+                    receipt_url: None,
                     paid_at: Some(event.created),
                     amount_refunded: 0,
                     refunded_at: None,
@@ -442,6 +444,14 @@ fn add_ref(payment: &mut PaymentRecord, id: &str) {
     }
 }
 
+/// Records the charge's receipt unless the payment has one: the first successful charge's
+/// receipt stays (a declined attempt's `receipt_url` is no receipt).
+fn add_receipt(payment: &mut PaymentRecord, charge: &Charge) {
+    if payment.receipt_url.is_none() && charge.status.as_deref() != Some("failed") {
+        payment.receipt_url = charge.receipt_url.clone();
+    }
+}
+
 fn invoice_description(invoice: &Invoice) -> String {
     invoice
         .lines
@@ -476,6 +486,8 @@ fn invoice_payment(
             card_brand: None,
             card_last4: None,
             invoice_url: None,
+            invoice_pdf: None,
+            receipt_url: None,
             paid_at: None,
             amount_refunded: 0,
             refunded_at: None,
@@ -492,6 +504,7 @@ fn invoice_payment(
     payment.amount = amount;
     payment.description = Some(invoice_description(invoice));
     payment.invoice_url = invoice.hosted_invoice_url.clone().or(payment.invoice_url);
+    payment.invoice_pdf = payment.invoice_pdf.or_else(|| invoice.invoice_pdf.clone());
     payment.subscription_id = invoice
         .subscription_id()
         .map(str::to_owned)
@@ -830,6 +843,8 @@ fn charge_refunded(
             card_brand: charge.card().and_then(|c| c.brand.clone()),
             card_last4: charge.card().and_then(|c| c.last4.clone()),
             invoice_url: None,
+            invoice_pdf: None,
+            receipt_url: None,
             paid_at: charge.created,
             amount_refunded: 0,
             refunded_at: None,
@@ -839,6 +854,7 @@ fn charge_refunded(
     for r in charge_refs(charge) {
         add_ref(&mut payment, &r);
     }
+    add_receipt(&mut payment, charge);
     let full = charge.is_fully_refunded();
     payment.amount_refunded = charge.amount_refunded;
     payment.refunded_at = Some(event.created);
@@ -915,6 +931,8 @@ fn charge_succeeded(event: &Event, charge: &Charge, input: &Input<'_>) -> Decisi
             card_brand: None,
             card_last4: None,
             invoice_url: None,
+            invoice_pdf: None,
+            receipt_url: None,
             paid_at: charge.created.or(Some(event.created)),
             amount_refunded: 0,
             refunded_at: None,
@@ -924,6 +942,7 @@ fn charge_succeeded(event: &Event, charge: &Charge, input: &Input<'_>) -> Decisi
     for r in charge_refs(charge) {
         add_ref(&mut payment, &r);
     }
+    add_receipt(&mut payment, charge);
     if let Some(card) = charge.card() {
         payment.card_brand = card.brand.clone().or(payment.card_brand);
         payment.card_last4 = card.last4.clone().or(payment.card_last4);
@@ -996,6 +1015,8 @@ fn payment_intent_settled(event: &Event, pi: &PaymentIntent, input: &Input<'_>) 
             card_brand: None,
             card_last4: None,
             invoice_url: None,
+            invoice_pdf: None,
+            receipt_url: None,
             paid_at: None,
             amount_refunded: 0,
             refunded_at: None,
@@ -1008,6 +1029,7 @@ fn payment_intent_settled(event: &Event, pi: &PaymentIntent, input: &Input<'_>) 
     }
     if let Some(c) = charge {
         add_ref(&mut payment, &c.id);
+        add_receipt(&mut payment, c);
         payment.card_brand = c
             .card()
             .and_then(|k| k.brand.clone())

@@ -16,6 +16,7 @@ type Cycle = Schema<"BillingCycle">;
 type Tier = Schema<"Tier">;
 type Card = Schema<"PaymentMethods">["payment_methods"][number];
 type History = Schema<"History">;
+type Transaction = History["transactions"][number];
 
 /** The configuration the function puts in the page (see functions/billing-page/src/page.rs). */
 interface PageConfig {
@@ -298,6 +299,7 @@ function openUpgradeDialog(p: Preview): void {
         ...p.lines.map((l) => line(l.description, formatMoney(l.amount, p.currency), l.amount < 0 ? "preview-credit" : "preview-charge")),
         line(`Due now`, formatMoney(p.amount_due, p.currency), "preview-amount-due", true),
         line(`Then each renewal`, `${formatMoney(p.next_renewal, p.currency)} per ${cycle}`, "preview-next-renewal"),
+        line(`Next renewal on`, formatDate(p.next_renewal_at), "preview-next-renewal-at"),
       ),
     ],
     `Pay ${formatMoney(p.amount_due, p.currency)} and upgrade`,
@@ -533,6 +535,19 @@ function renderCards(): HTMLElement {
   );
 }
 
+/** A payment's invoice (its PDF, else the hosted page) and receipt, each opening in a new tab. */
+function documentLinks(t: Transaction): Node[] {
+  const what = `${t.description ?? (t.kind === "subscription" ? "Subscription" : "Payment")} of ${formatDate(t.paid_at ?? t.created_at)}`;
+  const link = (href: string, text: string, label: string, testId: string) =>
+    h("a", { href, target: "_blank", rel: "noopener", "aria-label": `${label} for ${what} (opens in a new tab)`, "data-testid": testId }, text);
+  const invoice = t.invoice_pdf ?? t.invoice_url;
+  const links = [
+    invoice ? link(invoice, "Invoice", t.invoice_pdf ? "Invoice PDF" : "Invoice", "invoice-link") : null,
+    t.receipt_url ? link(t.receipt_url, "Receipt", "Receipt", "receipt-link") : null,
+  ].filter((l): l is HTMLAnchorElement => l !== null);
+  return links.length === 0 ? [document.createTextNode("—")] : links;
+}
+
 function renderHistory(): HTMLElement {
   const history = state.history;
   const rows = history?.transactions ?? [];
@@ -558,7 +573,7 @@ function renderHistory(): HTMLElement {
                   h("td", { class: "amount" }, formatMoney(t.amount, t.currency)),
                   h("td", {}, badge(titleCase(t.status), STATUS_KIND[t.status] ?? "muted", "history-status"), t.failure_reason ? h("span", { class: "note" }, ` ${t.failure_reason}`) : null),
                   h("td", {}, t.card_brand && t.card_last4 ? `${titleCase(t.card_brand)} •••• ${t.card_last4}` : "—"),
-                  h("td", {}, t.invoice_url ? h("a", { href: t.invoice_url, target: "_blank", rel: "noopener", "data-testid": "invoice-link" }, "Invoice") : "—"),
+                  h("td", { class: "documents" }, ...documentLinks(t)),
                 ),
               ),
             ),

@@ -137,7 +137,8 @@ async function makeOneTimePayments(page, count) {
     assert.ok(intent.payment_intent_id, JSON.stringify(intent));
     const confirmed = await fetch(`${STRIPE}/v1/payment_intents/${intent.payment_intent_id}/confirm`, {
       method: "POST",
-      headers: { Authorization: `Bearer ${STRIPE_KEY}`, "Content-Type": "application/x-www-form-urlencoded" },
+      // As Stripe's SDKs send it (the conformance check after the tests holds every request to it).
+      headers: { Authorization: `Bearer ${STRIPE_KEY}`, "Content-Type": "application/x-www-form-urlencoded", "Stripe-Version": "2025-04-30.basil" },
       body: "payment_method=pm_card_visa",
     });
     assert.equal(confirmed.status, 200);
@@ -174,6 +175,8 @@ describe("billing page", () => {
     const charge = cents(await dialog.getByTestId("preview-charge").textContent());
     assert.ok(credit < 0 && charge > 0, `credit ${credit}, charge ${charge}`);
     assert.equal(credit + charge, due, "the credit and charge lines add up to the amount due");
+    // Same cycle: the renewal bills at the current period's end, as the plan card says.
+    assert.equal(await dialog.getByTestId("preview-next-renewal-at").textContent(), await page.getByTestId("current-period-end").textContent());
     await assertAccessible(page, "upgrade preview");
     await screenshot(page, "2-upgrade-preview");
     await dialog.getByRole("button", { name: /and upgrade$/ }).click();
@@ -220,11 +223,23 @@ describe("billing page", () => {
     await page.getByTestId("history-page").filter({ hasText: "Page 2" }).waitFor();
     const secondPage = await page.getByTestId("history-row").allTextContents();
     assert.ok(secondPage.length >= 1 && secondPage.every((row) => !firstPage.includes(row)), "page 2 holds other payments");
-    const invoice = page.getByTestId("invoice-link").first();
-    const href = await invoice.getAttribute("href");
-    const opened = await page.request.get(href);
-    assert.equal(opened.status(), 200, href);
-    assert.match(await opened.text(), /Invoice/);
+    // A paid subscription payment links its invoice (a PDF) and its charge's receipt, each in a new tab.
+    const paid = page.getByTestId("history-row").filter({ hasText: "Starter" }).filter({ has: page.getByTestId("history-status").filter({ hasText: "Succeeded" }) });
+    assert.ok((await paid.count()) >= 1, `a paid Starter payment on page 2: ${secondPage.join(" | ")}`);
+    for (const [testId, label, type, body] of [
+      ["invoice-link", /^Invoice PDF for .* \(opens in a new tab\)$/, "application/pdf", /^%PDF-/],
+      ["receipt-link", /^Receipt for .* \(opens in a new tab\)$/, "text/html", /Receipt/],
+    ]) {
+      const link = paid.first().getByTestId(testId);
+      assert.equal(await link.count(), 1, `${testId} on the paid subscription payment`);
+      assert.equal(await link.getAttribute("target"), "_blank");
+      assert.match(await link.getAttribute("aria-label"), label);
+      const href = await link.getAttribute("href");
+      const opened = await page.request.get(href);
+      assert.equal(opened.status(), 200, href);
+      assert.match(opened.headers()["content-type"], new RegExp(type), href);
+      assert.match((await opened.body()).toString("latin1"), body, href);
+    }
     await page.locator("#history-newer").click();
     await page.getByTestId("history-page").filter({ hasText: "Page 1" }).waitFor();
     await assertAccessible(page, "subscribed");

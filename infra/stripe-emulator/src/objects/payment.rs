@@ -343,7 +343,8 @@ impl Charge {
             "payment_method_details": {"card": card, "type": "card"},
             "receipt_email": null,
             "receipt_number": null,
-            "receipt_url": format!("{}/receipts/{}", store.public_url, self.id),
+            // Stripe gives a receipt to charges that went through, not to declined ones.
+            "receipt_url": ok.then(|| format!("{}/receipts/{}", store.public_url, self.id)),
             "refunded": self.amount_refunded >= self.amount && self.amount > 0 && ok,
             // Includable: `crate::expand` drops it unless `expand[]` asked for it.
             "refunds": list_of(refunds, &format!("/v1/charges/{}/refunds", self.id)),

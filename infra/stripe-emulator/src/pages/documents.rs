@@ -60,11 +60,20 @@ pub(super) fn invoice_pdf(store: &Store, id: &str) -> Page {
 
 /// `GET /receipts/{charge}`.
 pub(super) fn receipt(store: &Store, id: &str) -> Page {
-    let Some(charge) = store.charges.get(id) else {
+    let Some(charge) = store.charges.get(id).filter(|c| c.status == "succeeded") else {
         return not_found("receipt");
     };
+    // Stripe keeps a receipt up to date with the charge's refunds.
+    let refunded = if charge.amount_refunded > 0 {
+        format!(
+            "<p data-testid=\"receipt-refunded\">{} refunded</p>",
+            money(charge.amount_refunded, &charge.currency)
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
-        "<h1>Receipt</h1><p data-testid=\"receipt-amount\">{amount} paid on {date}</p>\
+        "<h1>Receipt</h1><p data-testid=\"receipt-amount\">{amount} paid on {date}</p>{refunded}\
          <p>{brand} •••• {last4}</p>{invoice}",
         amount = money(charge.amount, &charge.currency),
         date = date(charge.created),

@@ -233,3 +233,56 @@ async fn portal_shows_the_customers_subscription_and_documents_open() {
     assert_eq!(status, 200);
     assert!(js.contains("handleNextAction"));
 }
+
+#[tokio::test]
+async fn only_a_charge_that_went_through_has_a_receipt_and_it_shows_refunds() {
+    let h = Harness::start().await;
+    let client = browser();
+    let pi = h
+        .post(
+            "/v1/payment_intents",
+            &[("amount", "3000"), ("currency", "usd")],
+        )
+        .await;
+    let id = pi["id"].as_str().unwrap();
+    let (status, declined) = h
+        .post_status(
+            &format!("/v1/payment_intents/{id}/confirm"),
+            &[("payment_method", "pm_card_chargeDeclined")],
+        )
+        .await;
+    assert_eq!(status, 402);
+    let declined_charge = declined["error"]["payment_intent"]["latest_charge"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed = h.get(&format!("/v1/charges/{declined_charge}")).await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["receipt_url"], Value::Null);
+    let (status, _, _) = page(
+        &client,
+        &h.url(&format!("/receipts/{declined_charge}")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let ok = h
+        .post(
+            &format!("/v1/payment_intents/{id}/confirm"),
+            &[("payment_method", "pm_card_visa")],
+        )
+        .await;
+    let charge = ok["latest_charge"].as_str().unwrap();
+    h.post("/v1/refunds", &[("charge", charge), ("amount", "1000")])
+        .await;
+    let paid = h.get(&format!("/v1/charges/{charge}")).await;
+    let receipt = paid["receipt_url"].as_str().unwrap();
+    assert_eq!(receipt, h.url(&format!("/receipts/{charge}")));
+    let (status, html, _) = page(&client, receipt, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("$30.00 paid") && html.contains("$10.00 refunded"),
+        "{html}"
+    );
+}

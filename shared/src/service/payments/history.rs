@@ -33,6 +33,10 @@ pub struct TransactionView {
     pub card_last4: Option<String>,
     /// The hosted invoice page, for invoice payments.
     pub invoice_url: Option<String>,
+    /// The invoice as a PDF, for invoice payments.
+    pub invoice_pdf: Option<String>,
+    /// The receipt of the successful charge.
+    pub receipt_url: Option<String>,
     pub created_at: String,
     pub paid_at: Option<String>,
     pub refunded_at: Option<String>,
@@ -56,6 +60,8 @@ impl From<PaymentRecord> for TransactionView {
             card_brand: p.card_brand,
             card_last4: p.card_last4,
             invoice_url: p.invoice_url,
+            invoice_pdf: p.invoice_pdf,
+            receipt_url: p.receipt_url,
             created_at: rfc3339(p.created),
             paid_at: p.paid_at.map(rfc3339),
             refunded_at: p.refunded_at.map(rfc3339),
@@ -161,6 +167,8 @@ mod tests {
             card_brand: Some("visa".into()),
             card_last4: Some("4242".into()),
             invoice_url: None,
+            invoice_pdf: None,
+            receipt_url: None,
             paid_at: Some(1_700_000_000 + n),
             amount_refunded: 0,
             refunded_at: None,
@@ -272,5 +280,27 @@ mod tests {
         assert_eq!(t["refunded_at"], "2026-11-22T23:46:05Z");
         assert_eq!(t["created_at"], "2023-11-14T22:13:21Z");
         assert_eq!(t["invoice_url"], serde_json::Value::Null);
+        assert_eq!(t["invoice_pdf"], serde_json::Value::Null);
+        assert_eq!(t["receipt_url"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_view_links_the_invoice_pdf_and_receipt() {
+        let mut p = payment(&UserId::parse("ada").unwrap(), 1);
+        p.invoice_pdf = Some("https://pay.example/invoice/in_1/pdf".into());
+        p.receipt_url = Some("https://pay.example/receipts/ch_1".into());
+        let t = serde_json::to_value(TransactionView::from(p)).unwrap();
+        assert_eq!(t["invoice_pdf"], "https://pay.example/invoice/in_1/pdf");
+        assert_eq!(t["receipt_url"], "https://pay.example/receipts/ch_1");
+    }
+
+    #[test]
+    fn a_payment_stored_before_documents_were_recorded_still_decodes() {
+        let mut stored = serde_json::to_value(payment(&UserId::parse("ada").unwrap(), 1)).unwrap();
+        assert!(stored.get("invoice_pdf").is_none() && stored.get("receipt_url").is_none());
+        stored["invoice_url"] = "https://pay.example/i/in_1".into();
+        let p: PaymentRecord = serde_json::from_value(stored).unwrap();
+        assert_eq!((p.invoice_pdf, p.receipt_url), (None, None));
+        assert_eq!(p.invoice_url.as_deref(), Some("https://pay.example/i/in_1"));
     }
 }

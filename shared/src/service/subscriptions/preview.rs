@@ -8,7 +8,7 @@ use crate::domain::proration::proration_instant;
 use crate::domain::{classify, BillingCycle, Tier, Transition};
 use crate::http::ApiError;
 use crate::stripe::{Invoice, InvoiceLine, PriceChangePreview, ProrationBehavior, Subscription};
-use crate::time::rfc3339;
+use crate::time::{add_months, rfc3339, UnixTime};
 use serde::Serialize;
 
 /// The query: `target_tier`, and `billing_cycle` (defaults to the current cycle, else monthly).
@@ -34,6 +34,9 @@ pub struct PreviewView {
     pub new_price: i64,
     /// What each renewal after the change charges: the target plan's price.
     pub next_renewal: i64,
+    /// When the first renewal at `next_renewal` bills: the end of the period the change
+    /// leaves the subscription in.
+    pub next_renewal_at: String,
     /// The lines of Stripe's preview invoice behind `amount_due` (an upgrade's credit for
     /// unused time and charge for the rest of the period); empty when nothing is charged here.
     pub lines: Vec<PreviewLine>,
@@ -63,6 +66,28 @@ impl PreviewLine {
             period_start: line.period.map(|p| rfc3339(p.start)),
             period_end: line.period.map(|p| rfc3339(p.end)),
         }
+    }
+}
+
+/// When the first renewal after an upgrade bills: a change of interval starts a new period,
+/// billed in full by the preview's one non-proration charge (its period end); otherwise the
+/// prorations run to the current period's end, where the renewal bills.
+pub fn renewal_after_upgrade(invoice: &Invoice, current_period_end: UnixTime) -> UnixTime {
+    invoice
+        .lines
+        .data
+        .iter()
+        .filter(|l| l.amount > 0 && !l.is_proration())
+        .filter_map(|l| l.period.map(|p| p.end))
+        .max()
+        .unwrap_or(current_period_end)
+}
+
+/// The end of a first period of `cycle` starting at `start`.
+fn first_period_end(start: UnixTime, cycle: BillingCycle) -> UnixTime {
+    match cycle {
+        BillingCycle::Monthly => add_months(start, 1),
+        BillingCycle::Yearly => add_months(start, 12),
     }
 }
 
@@ -107,6 +132,7 @@ impl SubscriptionService {
                     .price(target, cycle)
                     .map_or(0, |p| p.unit_amount),
             };
+            let now = self.clock.now();
             return Ok(PreviewView {
                 change: "new_subscription",
                 is_upgrade: true,
@@ -117,8 +143,9 @@ impl SubscriptionService {
                 amount_due: price,
                 new_price: price,
                 next_renewal: price,
+                next_renewal_at: rfc3339(first_period_end(now, cycle)),
                 lines: Vec::new(),
-                effective_at: rfc3339(self.clock.now()),
+                effective_at: rfc3339(now),
                 proration_date: None,
             });
         };
@@ -153,6 +180,7 @@ impl SubscriptionService {
                     amount_due: 0,
                     new_price,
                     next_renewal: new_price,
+                    next_renewal_at: rfc3339(end),
                     lines: Vec::new(),
                     effective_at: rfc3339(end),
                     proration_date: None,
@@ -160,6 +188,8 @@ impl SubscriptionService {
             }
             Transition::Upgrade => {
                 let (when, invoice) = self.preview_upgrade(&sub, target, cycle).await?;
+                // `preview_upgrade` refused a subscription without a current period.
+                let period_end = sub.current_period_end().unwrap_or(when);
                 let currency = invoice
                     .currency
                     .clone()
@@ -174,6 +204,7 @@ impl SubscriptionService {
                     amount_due: invoice.amount_due,
                     new_price,
                     next_renewal: new_price,
+                    next_renewal_at: rfc3339(renewal_after_upgrade(&invoice, period_end)),
                     lines: preview_lines(&invoice),
                     effective_at: rfc3339(self.clock.now()),
                     proration_date: Some(when),
@@ -218,4 +249,64 @@ impl SubscriptionService {
 
 fn same_plan() -> ApiError {
     ApiError::bad_request("no_change", "you are already on that plan")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const END: UnixTime = 1_797_000_000;
+
+    fn line(amount: i64, proration: bool, end: i64) -> serde_json::Value {
+        json!({"id": "il_1", "object": "line_item", "amount": amount, "description": "x",
+               "period": {"start": 1_796_000_000, "end": end},
+               "parent": {"type": "subscription_item_details", "subscription_item_details":
+                   {"proration": proration, "subscription": "sub_1", "subscription_item": "si_1"}}})
+    }
+
+    #[test]
+    fn an_upgrade_renews_at_the_period_its_invoice_leaves() {
+        let year_on = END + 31_536_000;
+        let month_on = 1_796_000_000 + 2_592_000;
+        let cases = [
+            (
+                "same interval: prorations to the period end",
+                vec![line(-1900, true, END), line(4900, true, END)],
+                END,
+            ),
+            (
+                "monthly to yearly: a new year from now",
+                vec![line(-1900, true, END), line(49_000, false, year_on)],
+                year_on,
+            ),
+            (
+                "yearly to monthly: a new month, before the old year's end",
+                vec![line(-40_000, true, year_on), line(4900, false, month_on)],
+                month_on,
+            ),
+            ("no lines", vec![], END),
+        ];
+        for (name, lines, want) in cases {
+            let invoice: Invoice = serde_json::from_value(json!({
+                "id": "upcoming_in_1", "object": "invoice", "amount_due": 0,
+                "lines": {"object": "list", "data": lines}
+            }))
+            .expect("invoice");
+            assert_eq!(renewal_after_upgrade(&invoice, END), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_new_subscription_renews_one_cycle_after_it_starts() {
+        let start = 1_795_391_165; // 2026-11-22T23:46:05Z
+        assert_eq!(
+            rfc3339(first_period_end(start, BillingCycle::Monthly)),
+            "2026-12-22T23:46:05Z"
+        );
+        assert_eq!(
+            rfc3339(first_period_end(start, BillingCycle::Yearly)),
+            "2027-11-22T23:46:05Z"
+        );
+    }
 }
