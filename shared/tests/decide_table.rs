@@ -846,6 +846,7 @@ fn payments_record_the_invoice_pdf_and_the_successful_charges_receipt() {
     let policy = Policy {
         catalog: &catalog,
         grace_days: 3,
+        revocation: Default::default(),
     };
     let user = UserId::parse("u1").expect("user");
     let linked_invoice = || -> Option<Invoice> {

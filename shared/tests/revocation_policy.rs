@@ -77,6 +77,8 @@ fn payment(status: PaymentStatus) -> PaymentRecord {
         card_brand: None,
         card_last4: None,
         invoice_url: None,
+        invoice_pdf: None,
+        receipt_url: None,
         paid_at: Some(T),
         amount_refunded: 0,
         refunded_at: None,

@@ -522,6 +522,7 @@ fn real_invoices_and_charges_give_the_history_its_documents() {
     let policy = Policy {
         catalog: &catalog,
         grace_days: 3,
+        revocation: Default::default(),
     };
     let user = UserId::parse("u1").expect("user");
     let profile = BillingProfile::new_free(user.clone());
