@@ -47,7 +47,10 @@ def make_handler(upstream, kind, out, lock):
                 status, answer, answer_headers = 502, json.dumps({"error": {"message": str(e)}}).encode(), []
             finally:
                 conn.close()
-            self.send_response(status)
+            # Stripe's own headers only: its `Date` is Stripe's clock, which the client reads
+            # (send_response would put this proxy's real-time Date and Server first).
+            self.log_request(status)
+            self.send_response_only(status)
             for name, value in answer_headers:
                 if name.lower() not in HOP_BY_HOP:
                     self.send_header(name, value)
