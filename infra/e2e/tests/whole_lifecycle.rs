@@ -657,7 +657,10 @@ async fn revocations_stop_billing_and_a_won_dispute_gives_the_tier_back() {
     .await;
     let (status, history) = stack.get("/api/v1/billing/history", Some(&won_token)).await;
     assert_eq!(status, 200, "{history}");
-    assert_eq!(history["data"][0]["status"], "dispute_won", "{history}");
+    assert_eq!(
+        history["transactions"][0]["status"], "dispute_won",
+        "{history}"
+    );
 
     // The clock passes the period end: only the won subscription bills again.
     let counts = [
