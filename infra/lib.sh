@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by infra/up.sh and infra/test.sh. Sourced, not run.
 
 TIERFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +28,23 @@ ensure_tools() {
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 }
 
+# The lint step's tools (infra/lint.sh): ruff at infra/requirements.txt's exact pin (its rules
+# and formatting change between releases) from PyPI, shellcheck from Debian.
+ensure_lint_tools() {
+  local ruff_pin
+  ruff_pin=$(sed -n 's/^ruff==//p' "$TIERFLOW_ROOT/infra/requirements.txt")
+  if [ "$(ruff --version 2>/dev/null)" != "ruff $ruff_pin" ]; then
+    log "installing ruff $ruff_pin from PyPI"
+    python3 -m pip install --quiet --disable-pip-version-check "ruff==$ruff_pin"
+    hash -r
+  fi
+  command -v shellcheck >/dev/null 2>&1 && return 0
+  log "installing shellcheck (apt-get)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y -qq shellcheck >/dev/null || { $sudo apt-get update -qq && $sudo apt-get install -y -qq shellcheck >/dev/null; }
+}
+
 # A free TCP port on loopback.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -46,10 +64,10 @@ wait_for_http() {
 
 stop_all() {
   for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
   done
   for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
   done
 }
 
@@ -116,7 +134,8 @@ start_lago_emulator() {
   while IFS= read -r code; do
     plans+=(--plan "$code:0")
   done < <(python3 -c 'import json,sys; [print(t["lago_plan_code"]) for t in json.load(open(sys.argv[1]))["tiers"]]' "$TIERFLOW_ROOT/shared/catalog.json")
-  export LAGO_API_KEY="lago_local_$(random_secret)"
+  LAGO_API_KEY="lago_local_$(random_secret)"
+  export LAGO_API_KEY
   python3 "$TIERFLOW_ROOT/infra/lago-emulator/lago_emulator.py" --port "$port" --api-key "$LAGO_API_KEY" \
     --stripe-api-base "$STRIPE_API_BASE" --stripe-secret-key "$STRIPE_SECRET_KEY" "${plans[@]}" \
     --webhook-url "$webhook_url" --webhook-signature hmac --hmac-key "$hmac_key" \
