@@ -19,6 +19,12 @@ ensure_tools() {
   python3 -c 'import stripe, boto3, yaml, openapi_spec_validator, schemathesis, cryptography, lago_python_client' 2>/dev/null || missing=1
   # The Stripe conformance check holds traffic to this exact SDK release (pinned to basil).
   python3 -c 'import stripe; assert stripe.VERSION == "12.1.0"' 2>/dev/null || missing=1
+  # Every exact pin of requirements.txt (moto, which aws_emulator.py patches, among them) is the
+  # installed release.
+  python3 -c 'import importlib.metadata as m, re, sys
+for line in open(sys.argv[1]):
+    pin = re.match(r"([A-Za-z0-9_.-]+)(\[[^]]*\])?==(\S+)", line)
+    assert not pin or m.version(pin[1]) == pin[3], line' "$TIERFLOW_ROOT/infra/requirements.txt" 2>/dev/null || missing=1
   if [ "$missing" = 1 ]; then
     log "installing local stack tools from PyPI (infra/requirements.txt)"
     python3 -m pip install --quiet --disable-pip-version-check -r "$TIERFLOW_ROOT/infra/requirements.txt"
