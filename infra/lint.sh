@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The static checks beside cargo's own (infra/test.sh runs fmt and clippy): ruff (lint and format)
-# on the Python and shellcheck on the shell scripts. Installs its pinned tools when missing.
+# on the Python, shellcheck on the shell scripts, and no unused dependency in any crate. Installs its
+# pinned tools when missing.
 # infra/bench/ is left out while it is being rewritten (see ruff.toml).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -15,3 +16,7 @@ ruff format --no-cache --check .
 log "shellcheck (.shellcheckrc)"
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run | grep -v '^infra/bench/')
 shellcheck "${scripts[@]}"
+
+# cargo-machete's check without compiling it in CI (minutes on two cores): infra/unused_deps.py.
+log "unused dependencies (infra/unused_deps.py)"
+python3 infra/unused_deps.py
