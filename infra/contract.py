@@ -84,13 +84,21 @@ def literal_secrets(template):
             # A condition (!If) names its condition first; only the values are checked.
             values = list(strings(value))[1:] if isinstance(value, list) else list(strings(value))
             if any(v and not any(src in v for src in SECRET_SOURCES) for v in values):
-                found.append(f"{name}: {var} is not a Secrets Manager or SSM SecureString reference")
+                found.append(
+                    f"{name}: {var} is not a Secrets Manager or SSM SecureString reference"
+                )
     return found
 
 
 def router_routes(cargo):
     """(METHOD, path) -> function from [workspace.metadata.lambda.watch.router]."""
-    router = cargo.get("workspace", {}).get("metadata", {}).get("lambda", {}).get("watch", {}).get("router", {})
+    router = (
+        cargo.get("workspace", {})
+        .get("metadata", {})
+        .get("lambda", {})
+        .get("watch", {})
+        .get("router", {})
+    )
     routes = {}
     for path, targets in router.items():
         for target in targets:
@@ -129,11 +137,15 @@ def check_operation(doc, key, op, public, problems):
     required = {"503"}
     if public:
         if op.get("security") != []:
-            problems.append(f"{where}: deployed without an authorizer but documented with security {op.get('security')}")
+            problems.append(
+                f"{where}: deployed without an authorizer but documented with security {op.get('security')}"
+            )
     else:
         required.add("401")
         if op.get("security") not in (None, [{"bearerAuth": []}]):
-            problems.append(f"{where}: documented with security {op.get('security')}, deployed behind the JWT authorizer")
+            problems.append(
+                f"{where}: documented with security {op.get('security')}, deployed behind the JWT authorizer"
+            )
     if "requestBody" in op:
         required |= {"400", "413", "415"}
     for param in op.get("parameters") or []:
@@ -149,16 +161,23 @@ def check_operation(doc, key, op, public, problems):
         schema = content.get("application/json", {}).get("schema")
         if schema is None and code.startswith("2"):
             # A page and its assets answer HTML, JavaScript or CSS; errors are always JSON.
-            schema = next((media.get("schema") for media in content.values() if "schema" in media), None)
+            schema = next(
+                (media.get("schema") for media in content.values() if "schema" in media), None
+            )
         if schema is None:
             problems.append(f"{where}: response {code} has no application/json schema")
-        elif not code.startswith("2") and resolve(doc, schema) is not doc["components"]["schemas"]["Error"]:
+        elif (
+            not code.startswith("2")
+            and resolve(doc, schema) is not doc["components"]["schemas"]["Error"]
+        ):
             problems.append(f"{where}: error response {code} is not the error envelope")
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--root", default=pathlib.Path(__file__).resolve().parent.parent, type=pathlib.Path)
+    parser.add_argument(
+        "--root", default=pathlib.Path(__file__).resolve().parent.parent, type=pathlib.Path
+    )
     root = parser.parse_args().root
 
     doc = yaml.safe_load((root / "openapi.yaml").read_text())
@@ -174,16 +193,24 @@ def main():
     for key in sorted(deployed.keys() - documented.keys()):
         problems.append(f"{key[0]} {key[1]} is deployed by template.yaml but not in openapi.yaml")
     for key in sorted(documented.keys() - deployed.keys()):
-        problems.append(f"{key[0]} {key[1]} is in openapi.yaml but template.yaml does not deploy it")
+        problems.append(
+            f"{key[0]} {key[1]} is in openapi.yaml but template.yaml does not deploy it"
+        )
     for key in sorted(documented.keys() - served.keys()):
-        problems.append(f"{key[0]} {key[1]} is in openapi.yaml but not in the Cargo.toml watch router")
+        problems.append(
+            f"{key[0]} {key[1]} is in openapi.yaml but not in the Cargo.toml watch router"
+        )
     for key in sorted(served.keys() - documented.keys()):
-        problems.append(f"{key[0]} {key[1]} is served by the Cargo.toml watch router but not in openapi.yaml")
+        problems.append(
+            f"{key[0]} {key[1]} is served by the Cargo.toml watch router but not in openapi.yaml"
+        )
 
     for key, op in sorted(documented.items()):
         function = op.get("x-tierflow-function")
         if key in deployed and function != deployed[key][0]:
-            problems.append(f"{key[0]} {key[1]}: documented as {function}, deployed as {deployed[key][0]}")
+            problems.append(
+                f"{key[0]} {key[1]}: documented as {function}, deployed as {deployed[key][0]}"
+            )
         if key in served and function != served[key]:
             problems.append(f"{key[0]} {key[1]}: documented as {function}, served by {served[key]}")
         if not (root / "functions" / str(function) / "Cargo.toml").is_file():
@@ -196,7 +223,9 @@ def main():
             if method in item:
                 function = item[method].get("x-tierflow-function")
                 if function not in url_functions:
-                    problems.append(f"webhook {name}: {function} has no function URL in template.yaml")
+                    problems.append(
+                        f"webhook {name}: {function} has no function URL in template.yaml"
+                    )
 
     problems += literal_secrets(template)
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by infra/up.sh and infra/test.sh. Sourced, not run.
 
 TIERFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +19,12 @@ ensure_tools() {
   python3 -c 'import stripe, boto3, yaml, openapi_spec_validator, schemathesis, cryptography, lago_python_client' 2>/dev/null || missing=1
   # The Stripe conformance check holds traffic to this exact SDK release (pinned to basil).
   python3 -c 'import stripe; assert stripe.VERSION == "12.1.0"' 2>/dev/null || missing=1
+  # Every exact pin of requirements.txt (moto, which aws_emulator.py patches, among them) is the
+  # installed release.
+  python3 -c 'import importlib.metadata as m, re, sys
+for line in open(sys.argv[1]):
+    pin = re.match(r"([A-Za-z0-9_.-]+)(\[[^]]*\])?==(\S+)", line)
+    assert not pin or m.version(pin[1]) == pin[3], line' "$TIERFLOW_ROOT/infra/requirements.txt" 2>/dev/null || missing=1
   if [ "$missing" = 1 ]; then
     log "installing local stack tools from PyPI (infra/requirements.txt)"
     python3 -m pip install --quiet --disable-pip-version-check -r "$TIERFLOW_ROOT/infra/requirements.txt"
@@ -25,6 +32,23 @@ ensure_tools() {
   fi
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+}
+
+# The lint step's tools (infra/lint.sh): ruff at infra/requirements.txt's exact pin (its rules
+# and formatting change between releases) from PyPI, shellcheck from Debian.
+ensure_lint_tools() {
+  local ruff_pin
+  ruff_pin=$(sed -n 's/^ruff==//p' "$TIERFLOW_ROOT/infra/requirements.txt")
+  if [ "$(ruff --version 2>/dev/null)" != "ruff $ruff_pin" ]; then
+    log "installing ruff $ruff_pin from PyPI"
+    python3 -m pip install --quiet --disable-pip-version-check "ruff==$ruff_pin"
+    hash -r
+  fi
+  command -v shellcheck >/dev/null 2>&1 && return 0
+  log "installing shellcheck (apt-get)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y -qq shellcheck >/dev/null || { $sudo apt-get update -qq && $sudo apt-get install -y -qq shellcheck >/dev/null; }
 }
 
 # A free TCP port on loopback.
@@ -46,10 +70,10 @@ wait_for_http() {
 
 stop_all() {
   for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
   done
   for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
   done
 }
 
@@ -116,7 +140,8 @@ start_lago_emulator() {
   while IFS= read -r code; do
     plans+=(--plan "$code:0")
   done < <(python3 -c 'import json,sys; [print(t["lago_plan_code"]) for t in json.load(open(sys.argv[1]))["tiers"]]' "$TIERFLOW_ROOT/shared/catalog.json")
-  export LAGO_API_KEY="lago_local_$(random_secret)"
+  LAGO_API_KEY="lago_local_$(random_secret)"
+  export LAGO_API_KEY
   python3 "$TIERFLOW_ROOT/infra/lago-emulator/lago_emulator.py" --port "$port" --api-key "$LAGO_API_KEY" \
     --stripe-api-base "$STRIPE_API_BASE" --stripe-secret-key "$STRIPE_SECRET_KEY" "${plans[@]}" \
     --webhook-url "$webhook_url" --webhook-signature hmac --hmac-key "$hmac_key" \

@@ -11,7 +11,9 @@ import re
 import sys
 
 # Configuration names whose values are secrets: keys, signing secrets, passwords, tokens.
-SECRET_NAME = re.compile(r"(SECRET|PASSWORD|TOKEN|_API_KEY|HMAC_KEY|PRIVATE_KEY|CLIENT_SECRET)", re.I)
+SECRET_NAME = re.compile(
+    r"(SECRET|PASSWORD|TOKEN|_API_KEY|HMAC_KEY|PRIVATE_KEY|CLIENT_SECRET)", re.IGNORECASE
+)
 # Values too short to be distinctive (e.g. the local AWS emulator's "testing") are reported, not matched.
 MIN_SECRET_CHARS = 12
 
@@ -70,7 +72,11 @@ def secrets_from(env_file):
         name, sep, value = line.partition("=")
         if not sep or line.lstrip().startswith("#") or not SECRET_NAME.search(name):
             continue
-        values = [v.strip() for v in value.split(",") if v.strip()] if name.endswith("SECRETS") else [value.strip()]
+        values = (
+            [v.strip() for v in value.split(",") if v.strip()]
+            if name.endswith("SECRETS")
+            else [value.strip()]
+        )
         for v in values:
             if len(v) >= MIN_SECRET_CHARS:
                 found.setdefault(name, []).append(v)
@@ -105,10 +111,14 @@ def main():
                     problems.append(f"{where}: a Stripe event body")
 
     names = ", ".join(sorted(secrets))
-    print(f"log hygiene: {lines} lines in {len(args.logs)} log file(s) checked for the values of {names}, "
-          f"card numbers, client secrets and Stripe event bodies")
+    print(
+        f"log hygiene: {lines} lines in {len(args.logs)} log file(s) checked for the values of {names}, "
+        f"card numbers, client secrets and Stripe event bodies"
+    )
     if short:
-        print(f"log hygiene: not matched (shorter than {MIN_SECRET_CHARS} characters): {', '.join(sorted(set(short)))}")
+        print(
+            f"log hygiene: not matched (shorter than {MIN_SECRET_CHARS} characters): {', '.join(sorted(set(short)))}"
+        )
     if problems:
         print(f"log hygiene: {len(problems)} leak(s):", file=sys.stderr)
         for p in problems[:50]:

@@ -62,7 +62,10 @@ def create_table(ddb, props, stack):
             args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
         stream = props.get("StreamSpecification")
         if stream:
-            args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+            args["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
         ddb.create_table(**args)
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):

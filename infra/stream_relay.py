@@ -20,8 +20,16 @@ AUTH = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_req
 
 
 def call(endpoint, target, body):
-    req = urllib.request.Request(endpoint, data=json.dumps(body).encode(), method="POST", headers={
-        "content-type": "application/x-amz-json-1.0", "x-amz-target": target, "authorization": AUTH})
+    req = urllib.request.Request(
+        endpoint,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "content-type": "application/x-amz-json-1.0",
+            "x-amz-target": target,
+            "authorization": AUTH,
+        },
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
 
@@ -29,15 +37,21 @@ def call(endpoint, target, body):
 def wanted(record):
     """The template's FilterCriteria: INSERTs (and replays' MODIFYs) of event records that carry an outbox."""
     image = record.get("dynamodb", {}).get("NewImage", {})
-    return (record.get("eventName") in ("INSERT", "MODIFY")
-            and image.get("SK", {}).get("S") == "EVENT"
-            and "S" in image.get("outbox", {}))
+    return (
+        record.get("eventName") in ("INSERT", "MODIFY")
+        and image.get("SK", {}).get("S") == "EVENT"
+        and "S" in image.get("outbox", {})
+    )
 
 
 def invoke(url, records):
     """Invokes outbox-relay; returns the sequence number of the first failed record, or None."""
-    req = urllib.request.Request(url, data=json.dumps({"Records": records}).encode(), method="POST",
-                                 headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps({"Records": records}).encode(),
+        method="POST",
+        headers={"content-type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=120) as resp:
         answer = json.loads(resp.read() or b"{}")
     failures = answer.get("batchItemFailures") or []
@@ -55,8 +69,12 @@ class StreamReader:
 
     def __init__(self, aws, table, start="TRIM_HORIZON"):
         self.aws = aws
-        self.arn = call(aws, "DynamoDB_20120810.DescribeTable", {"TableName": table})["Table"]["LatestStreamArn"]
-        shards = call(aws, "DynamoDBStreams_20120810.DescribeStream", {"StreamArn": self.arn})["StreamDescription"]["Shards"]
+        self.arn = call(aws, "DynamoDB_20120810.DescribeTable", {"TableName": table})["Table"][
+            "LatestStreamArn"
+        ]
+        shards = call(aws, "DynamoDBStreams_20120810.DescribeStream", {"StreamArn": self.arn})[
+            "StreamDescription"
+        ]["Shards"]
         self.shards = [s["ShardId"] for s in shards]
         self.last = {}
         if start == "LATEST":
@@ -73,8 +91,11 @@ class StreamReader:
         """{shard: [records]} written since the last poll, oldest first, in Lambda's format."""
         fresh = {}
         for shard in self.shards:
-            page = call(self.aws, "DynamoDBStreams_20120810.GetRecords",
-                        {"ShardIterator": self._iterator(shard), "Limit": 1000})
+            page = call(
+                self.aws,
+                "DynamoDBStreams_20120810.GetRecords",
+                {"ShardIterator": self._iterator(shard), "Limit": 1000},
+            )
             records = page.get("Records", [])
             if records:
                 self.last[shard] = records[-1]["dynamodb"]["SequenceNumber"]
@@ -88,8 +109,12 @@ def main():
     parser.add_argument("--table", required=True)
     parser.add_argument("--invoke", required=True, help="base URL of cargo lambda watch")
     parser.add_argument("--batch-size", type=int, default=25)
-    parser.add_argument("--start", choices=["TRIM_HORIZON", "LATEST"], default="TRIM_HORIZON",
-                        help="LATEST skips what the table held before (tests that wrote to it directly)")
+    parser.add_argument(
+        "--start",
+        choices=["TRIM_HORIZON", "LATEST"],
+        default="TRIM_HORIZON",
+        help="LATEST skips what the table held before (tests that wrote to it directly)",
+    )
     args = parser.parse_args()
     url = f"{args.invoke}/2015-03-31/functions/outbox-relay/invocations"
 
@@ -109,7 +134,7 @@ def main():
         for shard, records in fresh.items():
             pending.setdefault(shard, []).extend(records)
         for shard, records in pending.items():
-            batch = records[:args.batch_size]
+            batch = records[: args.batch_size]
             if not batch:
                 continue
             busy = True
@@ -120,10 +145,15 @@ def main():
                 time.sleep(1)
                 continue
             if failed is None:
-                del records[:len(batch)]
-                print(f"stream_relay: relayed {len(batch)} record(s), {len(records)} waiting", flush=True)
+                del records[: len(batch)]
+                print(
+                    f"stream_relay: relayed {len(batch)} record(s), {len(records)} waiting",
+                    flush=True,
+                )
             else:
-                done = next((i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] == failed), 0)
+                done = next(
+                    (i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] == failed), 0
+                )
                 del records[:done]
                 print(f"stream_relay: record {failed} failed; retrying it", flush=True)
                 time.sleep(1)

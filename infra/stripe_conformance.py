@@ -44,7 +44,14 @@ INCLUDABLE = {
     "invoice": {"payments"},
     "charge": {"refunds"},
     "checkout.session": {"line_items"},
-    "customer": {"cash_balance", "invoice_credit_balance", "sources", "subscriptions", "tax", "tax_ids"},
+    "customer": {
+        "cash_balance",
+        "invoice_credit_balance",
+        "sources",
+        "subscriptions",
+        "tax",
+        "tax_ids",
+    },
     "price": {"currency_options", "tiers"},
     "product": set(),
 }
@@ -94,7 +101,7 @@ FINDING_KINDS = (
 # --- the SDK's types ---------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def namespace(module_name):
     """The module's globals plus the names it imports only for type checking."""
     module = sys.modules[module_name]
@@ -109,11 +116,12 @@ def namespace(module_name):
     tree = ast.parse(pathlib.Path(module.__file__).read_text())
     for node in tree.body:
         if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            exec(compile(ast.Module(body=node.body, type_ignores=[]), module.__file__, "exec"), ns)
+            # The installed SDK's own import lines, run to resolve its type-only names.
+            exec(compile(ast.Module(body=node.body, type_ignores=[]), module.__file__, "exec"), ns)  # noqa: S102
     return ns
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hints(cls):
     """{json field name: type} of a TypedDict or StripeObject class."""
     found = typing.get_type_hints(cls, globalns=namespace(cls.__module__))
@@ -139,7 +147,7 @@ def union_args(t):
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def endpoints():
     """[(method, regex, template, params type, return type)] from the SDK's service classes."""
     found = []
@@ -176,7 +184,9 @@ def endpoints():
                 found.append(
                     (
                         method,
-                        re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"),
+                        re.compile(
+                            "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
+                        ),
                         template,
                         resolve(params, ns),
                         resolve(fn.returns, ns),
@@ -285,9 +295,14 @@ def param_fits(value, t, field, errors):
     origin = typing.get_origin(t)
     if origin is typing.Literal:
         allowed = typing.get_args(t)
-        if any(str(a).lower() == str(value).lower() if isinstance(a, bool) else a == value for a in allowed):
+        if any(
+            str(a).lower() == str(value).lower() if isinstance(a, bool) else a == value
+            for a in allowed
+        ):
             return True
-        errors.append(("bad enum value", f"{field}={value!r} (allowed: {', '.join(map(repr, allowed))})"))
+        errors.append(
+            ("bad enum value", f"{field}={value!r} (allowed: {', '.join(map(repr, allowed))})")
+        )
         return False
     if is_typeddict(t):
         if not isinstance(value, dict):
@@ -307,7 +322,7 @@ def param_fits(value, t, field, errors):
                 errors.append(("missing required parameter", f"{field}[{key}]" if field else key))
                 ok = False
         return ok
-    if origin in (list, typing.List):
+    if origin in (list, list):
         (item_type,) = typing.get_args(t) or (typing.Any,)
         if isinstance(value, dict) and all(k.isdigit() for k in value):
             value = list(value.values())
@@ -315,7 +330,7 @@ def param_fits(value, t, field, errors):
             errors.append(("bad parameter value", f"{field} is not a list"))
             return False
         return all(param_fits(v, item_type, f"{field}[{i}]", errors) for i, v in enumerate(value))
-    if origin in (dict, typing.Dict):
+    if origin in (dict, dict):
         return isinstance(value, dict)
     scalar = {
         str: r"(?s).*",
@@ -333,9 +348,9 @@ def param_fits(value, t, field, errors):
 
 
 def shape_matches(value, t):
-    if is_typeddict(t) or typing.get_origin(t) in (dict, typing.Dict):
+    if is_typeddict(t) or typing.get_origin(t) in (dict, dict):
         return isinstance(value, dict)
-    if typing.get_origin(t) in (list, typing.List):
+    if typing.get_origin(t) in (list, list):
         return isinstance(value, list)
     return isinstance(value, str)
 
@@ -344,7 +359,9 @@ def class_for(value, declared):
     """The StripeObject class to check a response object against."""
     if isinstance(value, dict) and isinstance(value.get("object"), str):
         by_object = OBJECT_CLASSES.get(value["object"])
-        if by_object is not None and (declared is None or not is_stripe_object(declared) or declared is StripeObject):
+        if by_object is not None and (
+            declared is None or not is_stripe_object(declared) or declared is StripeObject
+        ):
             return by_object
         if value["object"] == "list":
             return ListObject
@@ -369,21 +386,30 @@ def check_response(value, t, where, path, expand, findings, top_level):
         if literals and not isinstance(value, (dict, list)):
             t = typing.Literal[tuple(v for lit in literals for v in typing.get_args(lit))]
         else:
-            t = next((a for a in objects if shape_of_response(value, a)), objects[0] if objects else concrete[0])
+            t = next(
+                (a for a in objects if shape_of_response(value, a)),
+                objects[0] if objects else concrete[0],
+            )
     origin = typing.get_origin(t)
     if origin is typing.Literal:
         if value not in typing.get_args(t):
             findings.add("bad enum value in response", where, f"{path}={value!r}")
         return
-    if origin in (list, typing.List):
+    if origin in (list, list):
         (item_type,) = typing.get_args(t) or (typing.Any,)
         for item in value if isinstance(value, list) else []:
             check_response(item, item_type, where, path, expand, findings, top_level)
         return
-    if origin in (dict, typing.Dict):
+    if origin in (dict, dict):
         # An event's `data.object` is declared as a dict: check it as the object it names.
-        if path.endswith("data.object") and isinstance(value, dict) and value.get("object") in OBJECT_CLASSES:
-            check_response(value, OBJECT_CLASSES[value["object"]], where, path, expand, findings, True)
+        if (
+            path.endswith("data.object")
+            and isinstance(value, dict)
+            and value.get("object") in OBJECT_CLASSES
+        ):
+            check_response(
+                value, OBJECT_CLASSES[value["object"]], where, path, expand, findings, True
+            )
         return
     if origin is not None and issubclass(origin, (ListObject, SearchResultObject)):
         if not isinstance(value, dict):
@@ -430,17 +456,25 @@ def type_hashes(declared):
 
 def resolve_forward(t, origin):
     if isinstance(t, typing.ForwardRef):
-        return eval(t.__forward_arg__, {**vars(stripe), **{c.__name__: c for c in OBJECT_CLASSES.values()}})
+        return eval(
+            t.__forward_arg__, {**vars(stripe), **{c.__name__: c for c in OBJECT_CLASSES.values()}}
+        )
     return t
 
 
 def shape_of_response(value, t):
     if isinstance(value, dict):
-        return is_stripe_object(t) or typing.get_origin(t) in (dict, typing.Dict) or (
-            typing.get_origin(t) is not None and isinstance(typing.get_origin(t), type) and issubclass(typing.get_origin(t), StripeObject)
+        return (
+            is_stripe_object(t)
+            or typing.get_origin(t) in (dict, dict)
+            or (
+                typing.get_origin(t) is not None
+                and isinstance(typing.get_origin(t), type)
+                and issubclass(typing.get_origin(t), StripeObject)
+            )
         )
     if isinstance(value, list):
-        return typing.get_origin(t) in (list, typing.List)
+        return typing.get_origin(t) in (list, list)
     return not is_stripe_object(t)
 
 

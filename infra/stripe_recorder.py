@@ -44,7 +44,11 @@ def make_handler(upstream, kind, out, lock):
                 answer = response.read()
                 status, answer_headers = response.status, response.getheaders()
             except OSError as e:
-                status, answer, answer_headers = 502, json.dumps({"error": {"message": str(e)}}).encode(), []
+                status, answer, answer_headers = (
+                    502,
+                    json.dumps({"error": {"message": str(e)}}).encode(),
+                    [],
+                )
             finally:
                 conn.close()
             # Stripe's own headers only: its `Date` is Stripe's clock, which the client reads
@@ -63,7 +67,9 @@ def make_handler(upstream, kind, out, lock):
                 "method": self.command,
                 "path": path,
                 "query": query,
-                "headers": {k.lower(): v for k, v in self.headers.items() if k.lower() in RECORDED_HEADERS},
+                "headers": {
+                    k.lower(): v for k, v in self.headers.items() if k.lower() in RECORDED_HEADERS
+                },
                 "body": body.decode("utf-8", "replace"),
                 "status": status,
                 "response": answer.decode("utf-8", "replace"),

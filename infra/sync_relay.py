@@ -40,8 +40,12 @@ def lambda_record(message, queue_arn, region):
 def invoke(url, records):
     """Invokes sync-worker; returns the ids of the messages it did not finish (all of them when
     the invocation failed)."""
-    req = urllib.request.Request(url, data=json.dumps({"Records": records}).encode(), method="POST",
-                                 headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps({"Records": records}).encode(),
+        method="POST",
+        headers={"content-type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=120) as resp:
         answer = json.loads(resp.read() or b"{}")
     if "errorMessage" in answer:
@@ -56,19 +60,27 @@ def main():
     parser.add_argument("--queue", required=True, help="the sync queue's URL")
     parser.add_argument("--invoke", required=True, help="base URL of cargo lambda watch")
     parser.add_argument("--batch-size", type=int, default=10)
-    parser.add_argument("--wait", type=int, default=2, help="long-poll seconds (the batching window)")
+    parser.add_argument(
+        "--wait", type=int, default=2, help="long-poll seconds (the batching window)"
+    )
     args = parser.parse_args()
     url = f"{args.invoke}/2015-03-31/functions/sync-worker/invocations"
     sqs = boto3.client("sqs", endpoint_url=args.aws)
     region = sqs.meta.region_name
-    queue_arn = sqs.get_queue_attributes(QueueUrl=args.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=args.queue, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     print(f"sync_relay: relaying {queue_arn} to {url}", flush=True)
     while True:
         try:
-            received = sqs.receive_message(QueueUrl=args.queue, MaxNumberOfMessages=args.batch_size,
-                                           WaitTimeSeconds=args.wait, AttributeNames=["All"],
-                                           MessageAttributeNames=["All"])
-        except Exception as e:  # the emulator restarting: keep polling
+            received = sqs.receive_message(
+                QueueUrl=args.queue,
+                MaxNumberOfMessages=args.batch_size,
+                WaitTimeSeconds=args.wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+        except Exception as e:  # noqa: BLE001 -- the emulator restarting: keep polling
             print(f"sync_relay: receive failed ({e}); retrying", flush=True)
             time.sleep(1)
             continue
@@ -80,14 +92,25 @@ def main():
             failed = invoke(url, records)
         except (urllib.error.URLError, OSError) as e:
             # Not deleted: the messages come back after the visibility timeout.
-            print(f"sync_relay: sync-worker unreachable ({e}); {len(records)} message(s) left to the queue", flush=True)
+            print(
+                f"sync_relay: sync-worker unreachable ({e}); {len(records)} message(s) left to the queue",
+                flush=True,
+            )
             time.sleep(1)
             continue
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):
-            sqs.delete_message_batch(QueueUrl=args.queue, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
-        print(f"sync_relay: {len(done)} message(s) done, {len(failed)} left for redelivery", flush=True)
+            sqs.delete_message_batch(
+                QueueUrl=args.queue,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + 10])
+                ],
+            )
+        print(
+            f"sync_relay: {len(done)} message(s) done, {len(failed)} left for redelivery",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 # tests against the AWS emulator (moto server), Stripe and Lago emulator tests, and end-to-end tests of
 # the functions under `cargo lambda watch`. Installs what it needs; starts and stops its own stack.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$TIERFLOW_ROOT"
 # On failure, the tail of each log of this run (emulators, functions) goes to the output, so a
@@ -43,6 +44,9 @@ if [ "$E2E_ONLY" != 1 ]; then
 
   log "cargo clippy -D warnings"
   cargo clippy --workspace --all-targets --locked -- -D warnings
+
+  log "lint: ruff and shellcheck (infra/lint.sh)"
+  bash infra/lint.sh
 
   log "cfn-lint template.yaml"
   cfn-lint template.yaml

@@ -53,7 +53,11 @@ class CardsAreFoundAnywhereInALine(unittest.TestCase):
                 self.assertEqual(len(card_numbers(line)), 1)
 
     def test_numbers_that_are_not_cards(self):
-        for line in ["4242424242424241", "1234567890123456", "id 550e8400-e29b-41d4-a716-446655440000"]:
+        for line in [
+            "4242424242424241",
+            "1234567890123456",
+            "id 550e8400-e29b-41d4-a716-446655440000",
+        ]:
             with self.subTest(line=line):
                 self.assertEqual(card_numbers(line), [])
 

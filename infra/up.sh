@@ -9,6 +9,7 @@
 #   and the sync queue relayed to sync-worker (infra/sync_relay.py).
 # Ctrl-C stops everything.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$TIERFLOW_ROOT"
 trap stop_all EXIT

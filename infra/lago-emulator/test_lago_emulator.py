@@ -15,7 +15,7 @@ import typing
 import unittest
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,15 +26,18 @@ from lago_python_client.client import Client
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models.billable_metric import BillableMetric, BillableMetricResponse
 from lago_python_client.models.charge import Charge
-from lago_python_client.models.customer import (Customer, CustomerBillingConfiguration,
-                                                CustomerResponse)
+from lago_python_client.models.customer import (
+    Customer,
+    CustomerBillingConfiguration,
+    CustomerResponse,
+)
 from lago_python_client.models.event import Event, EventResponse
 from lago_python_client.models.invoice import InvoiceResponse
 from lago_python_client.models.plan import Plan, PlanResponse
 from lago_python_client.models.subscription import Subscription, SubscriptionResponse
 
 sys.path.insert(0, str(Path(__file__).parent))
-import lago_emulator  # noqa: E402
+import lago_emulator
 
 KEY = "lago-emulator-test-key"
 EMULATOR = Path(__file__).parent / "lago_emulator.py"
@@ -84,9 +87,15 @@ def unknown_keys(data, model, where="$"):
     if root is not None:
         items = data if isinstance(data, list) else []
         inner = root.type_
-        return [k for i, item in enumerate(items)
-                for k in (unknown_keys(item, inner, f"{where}[{i}]")
-                          if isinstance(inner, type) and issubclass(inner, BaseModel) else [])]
+        return [
+            k
+            for i, item in enumerate(items)
+            for k in (
+                unknown_keys(item, inner, f"{where}[{i}]")
+                if isinstance(inner, type) and issubclass(inner, BaseModel)
+                else []
+            )
+        ]
     found = []
     for key, value in (data or {}).items():
         field = model.__fields__.get(key)
@@ -97,7 +106,9 @@ def unknown_keys(data, model, where="$"):
         if typing.get_origin(inner) is not None or not isinstance(inner, type):
             continue
         if issubclass(inner, BaseModel) and value is not None:
-            values = value if isinstance(value, list) and "__root__" not in inner.__fields__ else [value]
+            values = (
+                value if isinstance(value, list) and "__root__" not in inner.__fields__ else [value]
+            )
             for i, item in enumerate(values):
                 found += unknown_keys(item, inner, f"{where}.{key}")
     return found
@@ -111,12 +122,30 @@ class EmulatorCase(unittest.TestCase):
         self.stripe = Recorder(self.stripe_answer)
         self.hooks = Recorder(lambda path: (200, {}))
         self.process = subprocess.Popen(
-            [sys.executable, str(EMULATOR), "--port", "0", "--api-key", KEY,
-             "--restricted-key", "limited=customer:read+write,subscription:write",
-             "--stripe-api-base", self.stripe.url, "--stripe-secret-key", "sk_test_emulator",
-             "--webhook-url", self.hooks.url + "/lago", "--webhook-signature", self.signature,
-             "--hmac-key", "hmac-test-key"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            [
+                sys.executable,
+                str(EMULATOR),
+                "--port",
+                "0",
+                "--api-key",
+                KEY,
+                "--restricted-key",
+                "limited=customer:read+write,subscription:write",
+                "--stripe-api-base",
+                self.stripe.url,
+                "--stripe-secret-key",
+                "sk_test_emulator",
+                "--webhook-url",
+                self.hooks.url + "/lago",
+                "--webhook-signature",
+                self.signature,
+                "--hmac-key",
+                "hmac-test-key",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         self.url = self.process.stdout.readline().strip().rsplit(" ", 1)[-1]
         self.assertTrue(self.url.startswith("http://"), self.url)
         self.client = Client(api_key=KEY, api_url=self.url)
@@ -132,15 +161,22 @@ class EmulatorCase(unittest.TestCase):
     def stripe_answer(self, path):
         customer = path.rsplit("/", 1)[-1]
         if customer in self.deleted_stripe_customers:
-            return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
-                                   "message": f"No such customer: '{customer}'"}}
+            return 404, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "resource_missing",
+                    "message": f"No such customer: '{customer}'",
+                }
+            }
         return 200, {"id": customer, "object": "customer"}
 
     def raw(self, method, path, body=None, key=KEY):
         request = urllib.request.Request(
-            self.url + path, method=method,
+            self.url + path,
+            method=method,
             data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request) as response:
                 return response.status, json.loads(response.read())
@@ -156,12 +192,24 @@ class EmulatorCase(unittest.TestCase):
 
     def usage_plan(self, code, amount_cents=0, interval="monthly"):
         metric = self.client.billable_metrics.create(
-            BillableMetric(name=f"{code} calls", code=f"{code}_calls", aggregation_type="count_agg"))
-        return self.client.plans.create(Plan(
-            name=code, code=code, interval=interval, amount_cents=amount_cents,
-            amount_currency="USD",
-            charges=[Charge(billable_metric_id=metric.lago_id, charge_model="standard",
-                            properties={"amount": "0.5"})]))
+            BillableMetric(name=f"{code} calls", code=f"{code}_calls", aggregation_type="count_agg")
+        )
+        return self.client.plans.create(
+            Plan(
+                name=code,
+                code=code,
+                interval=interval,
+                amount_cents=amount_cents,
+                amount_currency="USD",
+                charges=[
+                    Charge(
+                        billable_metric_id=metric.lago_id,
+                        charge_model="standard",
+                        properties={"amount": "0.5"},
+                    )
+                ],
+            )
+        )
 
 
 class Shapes(EmulatorCase):
@@ -183,28 +231,68 @@ class Shapes(EmulatorCase):
         status, body = self.raw("GET", "/api/v1/plans/starter")
         self.assertEqual(status, 200)
         self.assert_conforms(body["plan"], PlanResponse)
-        status, body = self.raw("POST", "/api/v1/billable_metrics", {"billable_metric": {
-            "name": "Storage", "code": "storage", "aggregation_type": "sum_agg", "field_name": "gb"}})
+        status, body = self.raw(
+            "POST",
+            "/api/v1/billable_metrics",
+            {
+                "billable_metric": {
+                    "name": "Storage",
+                    "code": "storage",
+                    "aggregation_type": "sum_agg",
+                    "field_name": "gb",
+                }
+            },
+        )
         self.assert_conforms(body["billable_metric"], BillableMetricResponse)
-        customer = self.client.customers.create(Customer(
-            external_id="u1", currency="USD", email="ada@example.com", name="Ada",
-            billing_configuration=CustomerBillingConfiguration(
-                payment_provider="stripe", provider_customer_id="cus_1", sync=False,
-                sync_with_provider=False)))
+        customer = self.client.customers.create(
+            Customer(
+                external_id="u1",
+                currency="USD",
+                email="ada@example.com",
+                name="Ada",
+                billing_configuration=CustomerBillingConfiguration(
+                    payment_provider="stripe",
+                    provider_customer_id="cus_1",
+                    sync=False,
+                    sync_with_provider=False,
+                ),
+            )
+        )
         self.assertEqual(customer.billing_configuration.provider_customer_id, "cus_1")
-        self.assert_conforms(self.raw("GET", "/api/v1/customers/u1")[1]["customer"], CustomerResponse)
-        sub = self.client.subscriptions.create(Subscription(
-            external_customer_id="u1", plan_code="starter", external_id="u1",
-            billing_time="anniversary", subscription_at="2026-10-23T00:00:00Z"))
+        self.assert_conforms(
+            self.raw("GET", "/api/v1/customers/u1")[1]["customer"], CustomerResponse
+        )
+        sub = self.client.subscriptions.create(
+            Subscription(
+                external_customer_id="u1",
+                plan_code="starter",
+                external_id="u1",
+                billing_time="anniversary",
+                subscription_at="2026-10-23T00:00:00Z",
+            )
+        )
         self.assertEqual(sub.status, "active")
-        self.assert_conforms(self.raw("GET", "/api/v1/subscriptions/u1")[1]["subscription"],
-                             SubscriptionResponse)
-        event = self.client.events.create(Event(
-            transaction_id="t1", external_subscription_id="u1", code="starter_calls"))
+        self.assert_conforms(
+            self.raw("GET", "/api/v1/subscriptions/u1")[1]["subscription"], SubscriptionResponse
+        )
+        event = self.client.events.create(
+            Event(transaction_id="t1", external_subscription_id="u1", code="starter_calls")
+        )
         self.assertEqual(event.lago_subscription_id, sub.lago_id)
-        self.assert_conforms(self.raw("POST", "/api/v1/events", {"event": {
-            "transaction_id": "t2", "external_subscription_id": "u1", "code": "starter_calls"}})[1]["event"],
-            EventResponse)
+        self.assert_conforms(
+            self.raw(
+                "POST",
+                "/api/v1/events",
+                {
+                    "event": {
+                        "transaction_id": "t2",
+                        "external_subscription_id": "u1",
+                        "code": "starter_calls",
+                    }
+                },
+            )[1]["event"],
+            EventResponse,
+        )
         terminated = self.client.subscriptions.destroy("u1")
         self.assertEqual(terminated.status, "terminated")
         status, body = self.raw("GET", "/api/v1/invoices?external_customer_id=u1")
@@ -213,28 +301,71 @@ class Shapes(EmulatorCase):
         self.assertEqual(body["invoices"][0]["fees"][0]["units"], "2")
         self.assertEqual(body["invoices"][0]["total_amount_cents"], 100)
         for hook in self.webhooks():
-            model = {"subscription": SubscriptionResponse, "customer": CustomerResponse,
-                     "invoice": InvoiceResponse}[hook["object_type"]]
+            model = {
+                "subscription": SubscriptionResponse,
+                "customer": CustomerResponse,
+                "invoice": InvoiceResponse,
+            }[hook["object_type"]]
             self.assert_conforms(hook["payload"][hook["object_type"]], model)
 
     def test_errors_use_lagos_envelopes(self):
         self.usage_plan("starter")
         cases = [
-            ("POST", "/api/v1/subscriptions", {"subscription": {"external_customer_id": "u1",
-                                                                 "plan_code": "nope"}}, KEY,
-             404, "plan_not_found"),
-            ("POST", "/api/v1/subscriptions", {"subscription": {"plan_code": "starter"}}, KEY,
-             422, "validation_errors"),
-            ("POST", "/api/v1/subscriptions", {"subscription": {
-                "external_customer_id": "u1", "plan_code": "starter", "subscription_at": "soon"}},
-             KEY, 422, "validation_errors"),
+            (
+                "POST",
+                "/api/v1/subscriptions",
+                {"subscription": {"external_customer_id": "u1", "plan_code": "nope"}},
+                KEY,
+                404,
+                "plan_not_found",
+            ),
+            (
+                "POST",
+                "/api/v1/subscriptions",
+                {"subscription": {"plan_code": "starter"}},
+                KEY,
+                422,
+                "validation_errors",
+            ),
+            (
+                "POST",
+                "/api/v1/subscriptions",
+                {
+                    "subscription": {
+                        "external_customer_id": "u1",
+                        "plan_code": "starter",
+                        "subscription_at": "soon",
+                    }
+                },
+                KEY,
+                422,
+                "validation_errors",
+            ),
             ("DELETE", "/api/v1/subscriptions/none", None, KEY, 404, "subscription_not_found"),
-            ("GET", "/api/v1/webhooks/json_public_key", None, "limited", 403,
-             "read_action_not_allowed_for_webhook_jwt_public_key"),
-            ("POST", "/api/v1/customers", {"customer": {"external_id": "u1", "currency": "usd"}},
-             KEY, 422, "validation_errors"),
-            ("POST", "/api/v1/customers", {"customer": {"external_id": "u1", "plan": "x"}}, KEY,
-             400, None),
+            (
+                "GET",
+                "/api/v1/webhooks/json_public_key",
+                None,
+                "limited",
+                403,
+                "read_action_not_allowed_for_webhook_jwt_public_key",
+            ),
+            (
+                "POST",
+                "/api/v1/customers",
+                {"customer": {"external_id": "u1", "currency": "usd"}},
+                KEY,
+                422,
+                "validation_errors",
+            ),
+            (
+                "POST",
+                "/api/v1/customers",
+                {"customer": {"external_id": "u1", "plan": "x"}},
+                KEY,
+                400,
+                None,
+            ),
             ("POST", "/api/v1/customers", {}, KEY, 400, None),
             ("GET", "/api/v1/customers/u1", None, "wrong-key", 401, None),
         ]
@@ -249,13 +380,30 @@ class Shapes(EmulatorCase):
 
 class Customers(EmulatorCase):
     def link(self, **billing):
-        return self.raw("POST", "/api/v1/customers", {"customer": {
-            "external_id": "u1", "currency": "USD", "email": "ada@example.com", "name": "Ada",
-            **({"billing_configuration": billing} if billing else {})}})
+        return self.raw(
+            "POST",
+            "/api/v1/customers",
+            {
+                "customer": {
+                    "external_id": "u1",
+                    "currency": "USD",
+                    "email": "ada@example.com",
+                    "name": "Ada",
+                    **({"billing_configuration": billing} if billing else {}),
+                }
+            },
+        )
 
     def test_a_linked_customer_updates_the_stripe_customer_on_every_upsert(self):
-        self.assertEqual(self.link(payment_provider="stripe", provider_customer_id="cus_1",
-                                   sync=False, sync_with_provider=False)[0], 200)
+        self.assertEqual(
+            self.link(
+                payment_provider="stripe",
+                provider_customer_id="cus_1",
+                sync=False,
+                sync_with_provider=False,
+            )[0],
+            200,
+        )
         self.assertEqual(self.stripe.requests, [], "linking an existing customer calls nobody")
         self.assertEqual(self.link()[0], 200)
         path, headers, body = self.stripe.requests[0]
@@ -279,9 +427,15 @@ class Customers(EmulatorCase):
 
 class Subscriptions(EmulatorCase):
     def subscribe(self, plan, anchor="2026-10-23T00:00:00Z"):
-        return self.client.subscriptions.create(Subscription(
-            external_customer_id="u1", plan_code=plan, external_id="u1",
-            billing_time="anniversary", subscription_at=anchor))
+        return self.client.subscriptions.create(
+            Subscription(
+                external_customer_id="u1",
+                plan_code=plan,
+                external_id="u1",
+                billing_time="anniversary",
+                subscription_at=anchor,
+            )
+        )
 
     def test_an_upgrade_terminates_bills_and_starts_the_new_plan_at_once(self):
         self.usage_plan("starter")
@@ -294,21 +448,47 @@ class Subscriptions(EmulatorCase):
         self.assertNotEqual(second.lago_id, first.lago_id)
         self.assertEqual((second.status, second.previous_plan_code), ("active", "starter"))
         self.assertEqual(second.subscription_at, "2026-10-23T00:00:00Z", "the anchor is kept")
-        hooks = [(h["webhook_type"], h["payload"].get("subscription", {}).get("next_plan_code"))
-                 for h in self.webhooks() if h["object_type"] == "subscription"]
+        hooks = [
+            (h["webhook_type"], h["payload"].get("subscription", {}).get("next_plan_code"))
+            for h in self.webhooks()
+            if h["object_type"] == "subscription"
+        ]
         self.assertIn(("subscription.terminated", "pro"), hooks)
         invoices = self.raw("GET", "/api/v1/invoices")[1]["invoices"]
         self.assertEqual(len(invoices), 1, "the old subscription's usage is billed")
 
     def test_a_downgrade_waits_for_the_next_billing_date(self):
-        self.raw("POST", "/api/v1/plans", {"plan": {"name": "P", "code": "pricey", "interval": "monthly",
-                                                    "amount_cents": 5000, "amount_currency": "USD"}})
-        self.raw("POST", "/api/v1/plans", {"plan": {"name": "C", "code": "cheap", "interval": "monthly",
-                                                    "amount_cents": 1000, "amount_currency": "USD"}})
+        self.raw(
+            "POST",
+            "/api/v1/plans",
+            {
+                "plan": {
+                    "name": "P",
+                    "code": "pricey",
+                    "interval": "monthly",
+                    "amount_cents": 5000,
+                    "amount_currency": "USD",
+                }
+            },
+        )
+        self.raw(
+            "POST",
+            "/api/v1/plans",
+            {
+                "plan": {
+                    "name": "C",
+                    "code": "cheap",
+                    "interval": "monthly",
+                    "amount_cents": 1000,
+                    "amount_currency": "USD",
+                }
+            },
+        )
         first = self.subscribe("pricey")
         after = self.subscribe("cheap")
-        self.assertEqual((after.lago_id, after.status, after.next_plan_code),
-                         (first.lago_id, "active", "cheap"))
+        self.assertEqual(
+            (after.lago_id, after.status, after.next_plan_code), (first.lago_id, "active", "cheap")
+        )
         self.assertIsNotNone(after.downgrade_plan_date)
         pending = self.raw("GET", "/api/v1/subscriptions/u1?status=pending")[1]["subscription"]
         self.assertEqual(pending["plan_code"], "cheap")
@@ -328,19 +508,22 @@ class Subscriptions(EmulatorCase):
 class JwtWebhooks(EmulatorCase):
     def test_jwt_deliveries_verify_with_the_served_public_key_and_iss(self):
         self.usage_plan("starter")
-        self.client.subscriptions.create(Subscription(
-            external_customer_id="u1", plan_code="starter", external_id="u1"))
+        self.client.subscriptions.create(
+            Subscription(external_customer_id="u1", plan_code="starter", external_id="u1")
+        )
         self.webhooks()
         _, raw_key = self.raw("GET", "/api/v1/webhooks/json_public_key")
         served = raw_key["webhook"]["public_key"]
         self.assertIn("\n", served.rstrip("\n"), "Base64.encode64 breaks lines")
         pem = self.client.webhooks.public_key()
         key = serialization.load_pem_public_key(pem)
-        path, headers, body = self.hooks.requests[0]
+        _path, headers, body = self.hooks.requests[0]
         self.assertEqual(headers["X-Lago-Signature-Algorithm"], "jwt")
         header, claims, signature = headers["X-Lago-Signature"].split(".")
-        pad = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))  # noqa: E731
-        key.verify(pad(signature), f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        pad = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+        key.verify(
+            pad(signature), f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256()
+        )
         decoded = json.loads(pad(claims))
         self.assertEqual(decoded, {"data": body, "iss": self.url})
         self.assertTrue(headers["X-Lago-Unique-Key"])
@@ -352,6 +535,7 @@ class HmacWebhooks(EmulatorCase):
     def test_hmac_deliveries_sign_the_raw_body(self):
         import hashlib
         import hmac
+
         self.raw("POST", "/api/v1/customers", {"customer": {"external_id": "u1"}})
         self.webhooks()
         _, headers, body = self.hooks.requests[0]
@@ -362,8 +546,10 @@ class HmacWebhooks(EmulatorCase):
 
 class Dates(unittest.TestCase):
     def test_intervals_clamp_to_the_months_length(self):
-        jan31 = datetime(2027, 1, 31, tzinfo=timezone.utc)
-        self.assertEqual(lago_emulator.add_interval(jan31, "monthly"), jan31.replace(month=2, day=28))
+        jan31 = datetime(2027, 1, 31, tzinfo=UTC)
+        self.assertEqual(
+            lago_emulator.add_interval(jan31, "monthly"), jan31.replace(month=2, day=28)
+        )
         self.assertEqual(lago_emulator.add_interval(jan31, "weekly"), jan31 + timedelta(weeks=1))
         self.assertEqual(lago_emulator.add_interval(jan31, "yearly").year, 2028)
 

@@ -252,6 +252,11 @@ mod tests {
     }
 }
 
+/// Stripe's default webhook tolerance, in seconds: how far a delivery's signed timestamp may be
+/// from our clock. Here, not in `webhook::signature` (which re-exports it), so config never
+/// imports a use case.
+pub const DEFAULT_WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
+
 /// Stripe webhook verification: every secret accepted during a rotation, and the tolerance.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
@@ -280,7 +285,7 @@ impl WebhookConfig {
             secrets,
             tolerance_seconds: env.parsed(
                 "STRIPE_WEBHOOK_TOLERANCE_SECONDS",
-                crate::webhook::signature::DEFAULT_TOLERANCE_SECONDS,
+                DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
             )?,
         })
     }

@@ -17,3 +17,7 @@ pub mod telemetry;
 pub mod time;
 pub mod webhook;
 pub mod wiring;
+
+// The layering check reads the module files (tests only).
+#[cfg(test)]
+mod layering;

@@ -16,7 +16,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 /// Stripe's default tolerance, in seconds.
-pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
+pub use crate::config::DEFAULT_WEBHOOK_TOLERANCE_SECONDS as DEFAULT_TOLERANCE_SECONDS;
 
 /// Why a delivery was refused. Never includes the secret or the body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
