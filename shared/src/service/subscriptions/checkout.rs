@@ -115,44 +115,44 @@ impl SubscriptionService {
         let customer = self.ensure_customer(caller, snapshot, request_id).await?;
         // The stored profile lags the webhook: ask Stripe too, so a second click after paying
         // (before the webhook landed) cannot start a second subscription.
-        let subscriptions = self
-            .stripe
-            .list_customer_subscriptions(&customer)
-            .await
-            .map_err(|e| stripe_failure("list subscriptions", e))?;
+        let (subscriptions, ()) = tokio::join!(
+            self.stripe.list_customer_subscriptions(&customer),
+            self.prefetch_price(tier, Some(cycle))
+        );
+        let subscriptions = subscriptions.map_err(|e| stripe_failure("list subscriptions", e))?;
         if subscriptions
             .iter()
             .any(|s| crate::domain::SubscriptionStatus::from_stripe(&s.status).is_live())
         {
             return Err(live_subscription_conflict());
         }
-        let price = self.price_id(tier, cycle).await?;
         let user = caller.user_id.as_str();
-        let params = NewCheckoutSession {
-            mode: CheckoutMode::Subscription {
-                price,
-                quantity: 1,
-                metadata: Metadata::from([("user_id".to_owned(), user.to_owned())]),
-            },
-            customer: Some(customer),
-            customer_email: None,
-            client_reference_id: Some(user.to_owned()),
-            success_url: urls.success_url.clone(),
-            cancel_url: urls.cancel_url.clone(),
-            metadata: Metadata::from([
-                ("user_id".to_owned(), user.to_owned()),
-                ("tier".to_owned(), tier.as_str().to_owned()),
-                ("billing_cycle".to_owned(), cycle.as_str().to_owned()),
-            ]),
-        };
         let bucket = (now.div_euclid(CHECKOUT_REPLAY_WINDOW_SECONDS)).to_string();
         let scope =
             IdempotencyScope::new(["checkout", user, tier.as_str(), cycle.as_str(), &bucket]);
         let session = self
-            .stripe
-            .create_checkout_session(&params, &scope)
-            .await
-            .map_err(|e| stripe_failure("create checkout session", e))?;
+            .with_price(tier, cycle, "create checkout session", |price| {
+                let params = NewCheckoutSession {
+                    mode: CheckoutMode::Subscription {
+                        price,
+                        quantity: 1,
+                        metadata: Metadata::from([("user_id".to_owned(), user.to_owned())]),
+                    },
+                    customer: Some(customer.clone()),
+                    customer_email: None,
+                    client_reference_id: Some(user.to_owned()),
+                    success_url: urls.success_url.clone(),
+                    cancel_url: urls.cancel_url.clone(),
+                    metadata: Metadata::from([
+                        ("user_id".to_owned(), user.to_owned()),
+                        ("tier".to_owned(), tier.as_str().to_owned()),
+                        ("billing_cycle".to_owned(), cycle.as_str().to_owned()),
+                    ]),
+                };
+                let scope = &scope;
+                async move { self.stripe.create_checkout_session(&params, scope).await }
+            })
+            .await?;
         let checkout_url = session.url.clone().ok_or_else(|| {
             error!(session = %session.id, "Stripe returned a checkout session without a URL");
             ApiError::unavailable()

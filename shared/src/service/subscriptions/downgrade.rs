@@ -71,11 +71,12 @@ impl SubscriptionService {
                 "the subscription ends at period end; resume it before changing plans",
             ));
         }
-        let sub = self
-            .stripe
-            .retrieve_subscription(&sub_id)
-            .await
-            .map_err(|e| stripe_failure("retrieve subscription", e))?;
+        // The cycle is the subscription's unless requested: the profile's is the best guess.
+        let (sub, ()) = tokio::join!(
+            self.stripe.retrieve_subscription(&sub_id),
+            self.prefetch_price(target, requested_cycle.or(snapshot.profile.billing_cycle))
+        );
+        let sub = sub.map_err(|e| stripe_failure("retrieve subscription", e))?;
         let profile = &snapshot.profile;
         let current = self.plan_of(sub.price()).unwrap_or((
             profile.tier,
@@ -126,7 +127,8 @@ impl SubscriptionService {
             _ => return Err(no_subscription()),
         };
         let current_price = item.price.id.clone();
-        let price = self.price_id(target, cycle).await?;
+        // Resolved before anything changes in Stripe: a plan without a price stops here.
+        self.price_id(target, cycle).await?;
         let schedule = match sub.schedule_id() {
             Some(id) => id.to_owned(),
             None => {
@@ -143,22 +145,23 @@ impl SubscriptionService {
                     .id
             }
         };
-        let change = ScheduledPriceChange {
-            current_price,
-            phase_start: start,
-            change_at: end,
-            new_price: price,
-            quantity: item.quantity.unwrap_or(1).max(1) as u32,
-            metadata: Metadata::from([
-                ("user_id".to_owned(), caller.user_id.as_str().to_owned()),
-                ("tierflow_change".to_owned(), "downgrade".to_owned()),
-                ("target_tier".to_owned(), target.as_str().to_owned()),
-            ]),
-        };
-        self.stripe
-            .schedule_price_change(&schedule, &change)
-            .await
-            .map_err(|e| stripe_failure("schedule price change", e))?;
+        self.with_price(target, cycle, "schedule price change", |price| {
+            let change = ScheduledPriceChange {
+                current_price: current_price.clone(),
+                phase_start: start,
+                change_at: end,
+                new_price: price,
+                quantity: item.quantity.unwrap_or(1).max(1) as u32,
+                metadata: Metadata::from([
+                    ("user_id".to_owned(), caller.user_id.as_str().to_owned()),
+                    ("tierflow_change".to_owned(), "downgrade".to_owned()),
+                    ("target_tier".to_owned(), target.as_str().to_owned()),
+                ]),
+            };
+            let schedule = &schedule;
+            async move { self.stripe.schedule_price_change(schedule, &change).await }
+        })
+        .await?;
 
         let cause = api_cause("downgrade", &caller.user_id, request_id);
         let mut snapshot = snapshot;

@@ -105,6 +105,46 @@ pub struct SubscriptionService {
     pub checkout: Option<CheckoutUrls>,
     /// Changes per user and hour (see [`DEFAULT_CHANGE_LIMIT_PER_HOUR`]).
     pub change_limit_per_hour: u64,
+    /// The catalog's Stripe price ids, resolved once per container.
+    pub prices: PriceIds,
+}
+
+/// Stripe price ids by lookup key, resolved once per container: a click then needs no
+/// `GET /v1/prices`. An id Stripe refuses is forgotten and looked up again (see
+/// [`SubscriptionService::with_price`]), so a `catalog-sync` that replaced a price never
+/// leaves a container on the old one.
+#[derive(Debug, Default)]
+pub struct PriceIds(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl PriceIds {
+    fn get(&self, lookup_key: &str) -> Option<String> {
+        self.lock().get(lookup_key).cloned()
+    }
+
+    fn remember(&self, lookup_key: &str, price_id: &str) {
+        self.lock()
+            .insert(lookup_key.to_owned(), price_id.to_owned());
+    }
+
+    /// Drops every lookup key that resolved to `price_id`.
+    fn forget(&self, price_id: &str) {
+        self.lock().retain(|_, id| id != price_id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        // The map holds plain strings: a panic elsewhere cannot leave it half-written.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Stripe refused a price the request named: unknown (`resource_missing`) or archived.
+fn is_price_error(e: &StripeError) -> bool {
+    e.kind == ErrorKind::InvalidRequest
+        && e.param
+            .as_deref()
+            .is_some_and(|p| p == "price" || p.ends_with("[price]"))
 }
 
 pub use crate::wiring::InitError;
@@ -123,6 +163,7 @@ impl SubscriptionService {
             checkout,
             change_limit_per_hour: Env(&ProcessEnv)
                 .parsed("CHANGE_LIMIT_PER_HOUR", DEFAULT_CHANGE_LIMIT_PER_HOUR)?,
+            prices: PriceIds::default(),
         })
     }
 
@@ -170,27 +211,70 @@ impl SubscriptionService {
         subscription_view(profile, &self.catalog, self.clock.now())
     }
 
-    /// The Stripe price id of a catalog price, found by its lookup key.
-    async fn price_id(&self, tier: Tier, cycle: BillingCycle) -> Result<String, ApiError> {
+    /// The Stripe price id of a catalog price, found by its lookup key once per container,
+    /// and whether it came from that cache.
+    async fn price_id(&self, tier: Tier, cycle: BillingCycle) -> Result<(String, bool), ApiError> {
         let spec = self.catalog.price(tier, cycle).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_plan",
                 format!("there is no {cycle} price for {tier}"),
             )
         })?;
+        let key = spec.lookup_key.as_str();
+        if let Some(id) = self.prices.get(key) {
+            return Ok((id, true));
+        }
         let prices = self
             .stripe
-            .list_prices_by_lookup_keys(&[spec.lookup_key.as_str()], true)
+            .list_prices_by_lookup_keys(&[key], true)
             .await
             .map_err(|e| stripe_failure("list prices", e))?;
-        prices
+        let id = prices
             .into_iter()
-            .find(|p| p.lookup_key.as_deref() == Some(spec.lookup_key.as_str()))
+            .find(|p| p.lookup_key.as_deref() == Some(key))
             .map(|p| p.id)
             .ok_or_else(|| {
-                error!(lookup_key = %spec.lookup_key, "no active Stripe price has this lookup key: run catalog-sync");
+                error!(lookup_key = %key, "no active Stripe price has this lookup key: run catalog-sync");
                 ApiError::unavailable()
-            })
+            })?;
+        self.prices.remember(key, &id);
+        Ok((id, false))
+    }
+
+    /// Looks a plan's price id up alongside another call, so a cold container waits for one
+    /// round trip instead of two; a failure is left to the call that needs the id.
+    async fn prefetch_price(&self, tier: Tier, cycle: Option<BillingCycle>) {
+        if let Some(cycle) = cycle {
+            if self.catalog.price(tier, cycle).is_some() {
+                let _ = self.price_id(tier, cycle).await;
+            }
+        }
+    }
+
+    /// Runs `call` with the Stripe price id of a catalog plan. When Stripe refuses a cached id
+    /// (`catalog-sync` replaced and archived that price since), the id is looked up again and
+    /// `call` runs once more with the fresh one; `what` names the call in errors.
+    async fn with_price<T, F, Fut>(
+        &self,
+        tier: Tier,
+        cycle: BillingCycle,
+        what: &str,
+        call: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StripeError>>,
+    {
+        let (price, cached) = self.price_id(tier, cycle).await?;
+        match call(price.clone()).await {
+            Err(e) if cached && is_price_error(&e) => {
+                warn!(%price, error = %e, "Stripe refused the cached price id; looking it up again");
+                self.prices.forget(&price);
+                let (fresh, _) = self.price_id(tier, cycle).await?;
+                call(fresh).await.map_err(|e| stripe_failure(what, e))
+            }
+            other => other.map_err(|e| stripe_failure(what, e)),
+        }
     }
 
     /// Which catalog plan a Stripe price bills for, a legacy price included.

@@ -122,11 +122,11 @@ impl SubscriptionService {
                 proration_date: None,
             });
         };
-        let sub = self
-            .stripe
-            .retrieve_subscription(sub_id)
-            .await
-            .map_err(|e| stripe_failure("retrieve subscription", e))?;
+        let (sub, ()) = tokio::join!(
+            self.stripe.retrieve_subscription(sub_id),
+            self.prefetch_price(target, Some(cycle))
+        );
+        let sub = sub.map_err(|e| stripe_failure("retrieve subscription", e))?;
         let current = self.plan_of(sub.price()).unwrap_or((
             profile.tier,
             profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
@@ -198,20 +198,19 @@ impl SubscriptionService {
             _ => return Err(no_subscription()),
         };
         let when = proration_instant(self.clock.now(), start, end);
-        let price = self.price_id(target, cycle).await?;
-        let params = PriceChangePreview {
-            customer: Some(sub.customer_id().to_owned()).filter(|c| !c.is_empty()),
-            subscription: sub.id.clone(),
-            item_id: item.id.clone(),
-            price,
-            proration_date: when,
-            proration_behavior: ProrationBehavior::AlwaysInvoice,
-        };
         let invoice = self
-            .stripe
-            .preview_price_change(&params)
-            .await
-            .map_err(|e| stripe_failure("preview invoice", e))?;
+            .with_price(target, cycle, "preview invoice", |price| {
+                let params = PriceChangePreview {
+                    customer: Some(sub.customer_id().to_owned()).filter(|c| !c.is_empty()),
+                    subscription: sub.id.clone(),
+                    item_id: item.id.clone(),
+                    price,
+                    proration_date: when,
+                    proration_behavior: ProrationBehavior::AlwaysInvoice,
+                };
+                async move { self.stripe.preview_price_change(&params).await }
+            })
+            .await?;
         Ok((when, invoice))
     }
 }

@@ -114,11 +114,12 @@ impl SubscriptionService {
                 _ => Err(not_an_upgrade("you have no subscription to upgrade")),
             };
         };
-        let sub = self
-            .stripe
-            .retrieve_subscription(&sub_id)
-            .await
-            .map_err(|e| stripe_failure("retrieve subscription", e))?;
+        // The cycle is the subscription's unless requested: the profile's is the best guess.
+        let (sub, ()) = tokio::join!(
+            self.stripe.retrieve_subscription(&sub_id),
+            self.prefetch_price(target, requested_cycle.or(snapshot.profile.billing_cycle))
+        );
+        let sub = sub.map_err(|e| stripe_failure("retrieve subscription", e))?;
         if !crate::domain::SubscriptionStatus::from_stripe(&sub.status).is_live() {
             return Err(no_subscription());
         }
@@ -153,7 +154,8 @@ impl SubscriptionService {
             None => proration_instant(now, start, end),
         };
         self.require_saved_card(&sub).await?;
-        let price = self.price_id(target, cycle).await?;
+        // Resolved before anything changes in Stripe: a plan without a price stops here.
+        self.price_id(target, cycle).await?;
 
         // A pending downgrade is superseded: its schedule would refuse the price change.
         let superseded = pending_change_id(profile);
@@ -166,22 +168,27 @@ impl SubscriptionService {
             }
         }
 
-        let params = SubscriptionPriceChange {
-            item_id: item.id.clone(),
-            price: price.clone(),
-            proration_behavior: UPGRADE_PRORATION,
-            proration_date: Some(proration_date),
-            payment_behavior: Some(PaymentBehavior::PendingIfIncomplete),
-            metadata: Default::default(),
-        };
         // Same user, subscription, target and proration instant: a double click replays the
         // first answer instead of charging twice.
         let scope = IdempotencyScope::new(["upgrade", caller.user_id.as_str(), &sub.id]);
         let updated = self
-            .stripe
-            .change_subscription_price(&sub.id, &params, &scope)
-            .await
-            .map_err(|e| stripe_failure("change subscription price", e))?;
+            .with_price(target, cycle, "change subscription price", |price| {
+                let params = SubscriptionPriceChange {
+                    item_id: item.id.clone(),
+                    price,
+                    proration_behavior: UPGRADE_PRORATION,
+                    proration_date: Some(proration_date),
+                    payment_behavior: Some(PaymentBehavior::PendingIfIncomplete),
+                    metadata: Default::default(),
+                };
+                let (sub_id, scope) = (&sub.id, &scope);
+                async move {
+                    self.stripe
+                        .change_subscription_price(sub_id, &params, scope)
+                        .await
+                }
+            })
+            .await?;
         let invoice = self.latest_invoice(&updated).await?;
         let paid = updated.pending_update.is_none()
             && invoice
