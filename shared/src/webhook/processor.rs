@@ -1,8 +1,10 @@
 //! Applies a verified Stripe event exactly once.
 //!
-//! 1. The event's record is read: any record means a duplicate (applied, ignored or failed).
-//! 2. The user is resolved (customer link, the payment an event refers to, or the user id
-//!    Tierflow put on the Stripe object), their profile read, and [`decide`] asked.
+//! 1. In one round of concurrent reads: the event's record (any record means a duplicate:
+//!    applied, ignored or failed), the payments the event may name, and its likely user (the
+//!    customer's link, else the user id Tierflow put on the Stripe object) with their profile.
+//! 2. The user is resolved (customer link, the payment an event refers to, or the user id on
+//!    the object), their profile read if the first round read another's, and [`decide`] asked.
 //! 3. One transaction writes the new profile (conditional on the version read), the audit
 //!    items, payments, customer links and the event record with its outbox (conditional on
 //!    not existing). A concurrent delivery of the same event loses that race and becomes a
@@ -127,13 +129,70 @@ impl Processor {
             );
             return Ok(Outcome::Unhandled);
         }
-        if let Some(existing) = self.store.event_record(&event.id).await? {
-            if existing.payload_hash != hash {
-                warn!(event_id = %existing.event_id, "a known event id arrived with a different payload; keeping the first");
-            }
-            return Ok(Outcome::Duplicate);
-        }
+        // Attempt 1 reads the event's record alongside what the event needs (see `attempt`).
         self.attempt(event, hash, 1).await
+    }
+
+    /// Whether a first delivery was processed before: any record makes it a duplicate.
+    async fn already_recorded(&self, event: &Event, hash: &str) -> Result<bool, ProcessError> {
+        let Some(existing) = self.store.event_record(&event.id).await? else {
+            return Ok(false);
+        };
+        if existing.payload_hash != hash {
+            warn!(event_id = %existing.event_id, "a known event id arrived with a different payload; keeping the first");
+        }
+        Ok(true)
+    }
+
+    /// The first of `refs` the payment history knows, all looked up concurrently.
+    async fn first_known_payment(
+        &self,
+        refs: &[String],
+    ) -> Result<Option<PaymentRecord>, ProcessError> {
+        let mut reads = tokio::task::JoinSet::new();
+        for (index, stripe_id) in refs.iter().enumerate() {
+            let (store, stripe_id) = (self.store.clone(), stripe_id.clone());
+            reads.spawn(async move { (index, store.payment_by_ref(&stripe_id).await) });
+        }
+        let mut first: Option<(usize, PaymentRecord)> = None;
+        while let Some(joined) = reads.join_next().await {
+            let (index, read) = joined.map_err(|e| ProcessError(format!("payment read: {e}")))?;
+            if let Some(payment) = read? {
+                if first.as_ref().is_none_or(|(seen, _)| index < *seen) {
+                    first = Some((index, payment));
+                }
+            }
+        }
+        Ok(first.map(|(_, payment)| payment))
+    }
+
+    /// The user the event's customer is linked to, else the user id Tierflow put on the
+    /// object, with that user's profile read right after: the profile does not wait for the
+    /// payment reads. `linked` says the user came from the customer link.
+    async fn likely_user(
+        &self,
+        subject: &super::decide::Subject,
+    ) -> Result<Option<Prefetched>, ProcessError> {
+        let mut linked = None;
+        if let Some(customer) = &subject.customer_id {
+            linked = self.store.user_for_customer(customer).await?;
+        }
+        let from_link = linked.is_some();
+        let hinted = || {
+            subject
+                .user_hint
+                .as_deref()
+                .and_then(|u| UserId::parse(u).ok())
+        };
+        let Some(user) = linked.or_else(hinted) else {
+            return Ok(None);
+        };
+        let profile = self.store.profile(&user).await?;
+        Ok(Some(Prefetched {
+            user,
+            profile,
+            from_link,
+        }))
     }
 
     /// Runs an event recorded as failed through the core again (its cause fixed, say), as
@@ -160,8 +219,12 @@ impl Processor {
         hash: &str,
         attempt: u32,
     ) -> Result<Outcome, ProcessError> {
+        let first_delivery = attempt == 1;
         let object = match event.object() {
             Ok(object) => object,
+            Err(_) if first_delivery && self.already_recorded(event, hash).await? => {
+                return Ok(Outcome::Duplicate)
+            }
             Err(e) => {
                 return self
                     .finish_unapplied(
@@ -175,18 +238,32 @@ impl Processor {
             }
         };
         if let Some(reason) = ignore_regardless_of_user(event, &object) {
+            if first_delivery && self.already_recorded(event, hash).await? {
+                return Ok(Outcome::Duplicate);
+            }
             return self
                 .finish_unapplied(event, hash, attempt, EventStatus::Ignored, reason)
                 .await;
         }
         let subject = subject_of(&object);
-        let mut existing_payment: Option<PaymentRecord> = None;
-        for r in &subject.payment_refs {
-            if let Some(p) = self.store.payment_by_ref(r).await? {
-                existing_payment = Some(p);
-                break;
-            }
+        // One round of concurrent reads: the event's record, the payments it may name, and
+        // its user with their profile (the customer link, then the profile).
+        let (recorded, payment, likely) = tokio::join!(
+            async {
+                if first_delivery {
+                    self.already_recorded(event, hash).await
+                } else {
+                    Ok(false)
+                }
+            },
+            self.first_known_payment(&subject.payment_refs),
+            self.likely_user(&subject),
+        );
+        if recorded? {
+            return Ok(Outcome::Duplicate);
         }
+        let mut existing_payment = payment?;
+        let likely = likely?;
         let mut linked_invoice = None;
         if let (None, Some(intent)) = (&existing_payment, &subject.invoice_of_payment_intent) {
             match self.invoice_paid_by(intent).await {
@@ -211,10 +288,7 @@ impl Processor {
                 }
             }
         }
-        let Some(user_id) = self
-            .resolve_user(&subject, existing_payment.as_ref())
-            .await?
-        else {
+        let Some(user_id) = resolve_user(likely.as_ref(), existing_payment.as_ref()) else {
             let who = subject
                 .customer_id
                 .clone()
@@ -239,9 +313,14 @@ impl Processor {
                 .await;
         };
 
+        // The profile read with the user, when it is the user resolved; a retry reads anew.
+        let mut prefetched = likely.filter(|l| l.user == user_id).map(|l| l.profile);
         let mut fetched = None;
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let stored = self.store.profile(&user_id).await?;
+            let stored = match prefetched.take() {
+                Some(profile) => profile,
+                None => self.store.profile(&user_id).await?,
+            };
             let expected_version = stored.as_ref().map_or(0, |p| p.version);
             let profile = stored.unwrap_or_else(|| BillingProfile::new_free(user_id.clone()));
             let input = Input {
@@ -365,25 +444,6 @@ impl Processor {
         }
     }
 
-    async fn resolve_user(
-        &self,
-        subject: &super::decide::Subject,
-        payment: Option<&PaymentRecord>,
-    ) -> Result<Option<UserId>, ProcessError> {
-        if let Some(customer) = &subject.customer_id {
-            if let Some(user) = self.store.user_for_customer(customer).await? {
-                return Ok(Some(user));
-            }
-        }
-        if let Some(p) = payment {
-            return Ok(Some(p.user_id.clone()));
-        }
-        Ok(subject
-            .user_hint
-            .as_deref()
-            .and_then(|u| UserId::parse(u).ok()))
-    }
-
     async fn finish_unapplied(
         &self,
         event: &Event,
@@ -423,5 +483,23 @@ impl Processor {
                 Outcome::Ignored(reason)
             }
         })
+    }
+}
+
+/// A user read ahead with their profile (see `Processor::likely_user`).
+struct Prefetched {
+    user: UserId,
+    profile: Option<BillingProfile>,
+    from_link: bool,
+}
+
+/// The event's user: the customer's link, else the payment's user, else the user id Tierflow
+/// put on the object.
+fn resolve_user(likely: Option<&Prefetched>, payment: Option<&PaymentRecord>) -> Option<UserId> {
+    match (likely, payment) {
+        (Some(l), _) if l.from_link => Some(l.user.clone()),
+        (_, Some(p)) => Some(p.user_id.clone()),
+        (Some(l), None) => Some(l.user.clone()),
+        (None, None) => None,
     }
 }
