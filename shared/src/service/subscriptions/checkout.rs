@@ -112,19 +112,26 @@ impl SubscriptionService {
                 ),
             ));
         }
-        let customer = self.ensure_customer(caller, snapshot, request_id).await?;
-        // The stored profile lags the webhook: ask Stripe too, so a second click after paying
-        // (before the webhook landed) cannot start a second subscription.
-        let (subscriptions, ()) = tokio::join!(
-            self.stripe.list_customer_subscriptions(&customer),
+        let (customer, ()) = tokio::join!(
+            self.ensure_customer(caller, snapshot, request_id),
             self.prefetch_price(tier, Some(cycle))
         );
-        let subscriptions = subscriptions.map_err(|e| stripe_failure("list subscriptions", e))?;
-        if subscriptions
-            .iter()
-            .any(|s| crate::domain::SubscriptionStatus::from_stripe(&s.status).is_live())
-        {
-            return Err(live_subscription_conflict());
+        let (customer, new_customer) = customer?;
+        // The stored profile lags the webhook: ask Stripe too, so a second click after paying
+        // (before the webhook landed) cannot start a second subscription. A customer this
+        // request created and linked has none: a session is only ever made for a linked one.
+        if !new_customer {
+            let subscriptions = self
+                .stripe
+                .list_customer_subscriptions(&customer)
+                .await
+                .map_err(|e| stripe_failure("list subscriptions", e))?;
+            if subscriptions
+                .iter()
+                .any(|s| crate::domain::SubscriptionStatus::from_stripe(&s.status).is_live())
+            {
+                return Err(live_subscription_conflict());
+            }
         }
         let user = caller.user_id.as_str();
         let bucket = (now.div_euclid(CHECKOUT_REPLAY_WINDOW_SECONDS)).to_string();
@@ -165,15 +172,16 @@ impl SubscriptionService {
     }
 
     /// The user's one Stripe customer: the profile's, else the one tagged with their user id,
-    /// else a new one (idempotent per user). Linked to the profile before it is used.
+    /// else a new one (idempotent per user). Linked to the profile before it is used. `true`
+    /// with a customer this call created and linked.
     async fn ensure_customer(
         &self,
         caller: &Caller,
         mut snapshot: Snapshot,
         request_id: &str,
-    ) -> Result<String, ApiError> {
+    ) -> Result<(String, bool), ApiError> {
         if let Some(id) = &snapshot.profile.customer_id {
-            return Ok(id.clone());
+            return Ok((id.clone(), false));
         }
         let user = caller.user_id.as_str();
         let found = self
@@ -181,21 +189,22 @@ impl SubscriptionService {
             .find_customer_by_user_id(user)
             .await
             .map_err(|e| stripe_failure("search customers", e))?;
-        let customer = match found {
-            Some(c) => c.id,
+        let (customer, created) = match found {
+            Some(c) => (c.id, false),
             None => {
                 let params = NewCustomer::for_user(user, caller.email.as_deref());
-                self.stripe
+                let created = self
+                    .stripe
                     .create_customer(&params, &IdempotencyScope::new(["customer", user]))
                     .await
-                    .map_err(|e| stripe_failure("create customer", e))?
-                    .id
+                    .map_err(|e| stripe_failure("create customer", e))?;
+                (created.id, true)
             }
         };
         let cause = api_cause("customer", &caller.user_id, request_id);
         for _ in 0..MAX_ATTEMPTS {
             if let Some(existing) = &snapshot.profile.customer_id {
-                return Ok(existing.clone());
+                return Ok((existing.clone(), false));
             }
             let mut profile = snapshot.profile.clone();
             profile.customer_id = Some(customer.clone());
@@ -208,7 +217,7 @@ impl SubscriptionService {
                 Committed::Conflict | Committed::AlreadyDone => {
                     snapshot = self.load(&caller.user_id).await?;
                 }
-                _ => return Ok(customer),
+                _ => return Ok((customer, created)),
             }
         }
         Err(super::busy())

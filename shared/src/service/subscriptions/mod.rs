@@ -139,6 +139,88 @@ impl PriceIds {
     }
 }
 
+/// What a price change needs to know about the live subscription: Stripe's copy, or the
+/// stored profile's where that is current (see [`LiveSubscription::from_profile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LiveSubscription {
+    id: String,
+    customer: String,
+    item_id: Option<String>,
+    /// The item's price and quantity (the stored copy knows no quantity).
+    price_id: Option<String>,
+    quantity: Option<u64>,
+    /// The plan it bills for, when the catalog knows its price.
+    plan: Option<(Tier, BillingCycle)>,
+    period: Option<(UnixTime, UnixTime)>,
+    schedule: Option<String>,
+    /// The subscription names its own default payment method.
+    has_payment_method: bool,
+    live: bool,
+    /// Read from the stored profile, not from Stripe.
+    from_profile: bool,
+}
+
+impl LiveSubscription {
+    /// Stripe's copy; `plan` is what its price bills for.
+    fn from_stripe(sub: &crate::stripe::Subscription, plan: Option<(Tier, BillingCycle)>) -> Self {
+        Self {
+            id: sub.id.clone(),
+            customer: sub.customer_id().to_owned(),
+            item_id: sub.primary_item().map(|item| item.id.clone()),
+            price_id: sub.price().map(|price| price.id.clone()),
+            quantity: sub.primary_item().and_then(|item| item.quantity),
+            plan,
+            period: sub.current_period_start().zip(sub.current_period_end()),
+            schedule: sub.schedule_id().map(str::to_owned),
+            has_payment_method: sub.default_payment_method.is_some(),
+            live: crate::domain::SubscriptionStatus::from_stripe(&sub.status).is_live(),
+            from_profile: false,
+        }
+    }
+
+    /// The stored profile's copy, when nothing says it lags Stripe: an active (or trialing)
+    /// subscription inside its current period, with its item known, no scheduled change, no
+    /// cancellation pending and no revocation. Anything else is asked of Stripe. What the
+    /// profile cannot see (a change made in the Customer Portal a moment ago) Stripe still
+    /// decides: an update naming a stale item or a scheduled subscription fails, and the
+    /// caller retries once from Stripe's copy.
+    fn from_profile(profile: &BillingProfile, now: UnixTime) -> Option<Self> {
+        use crate::domain::SubscriptionStatus::{Active, Trialing};
+        let (start, end) = profile
+            .current_period_start
+            .zip(profile.current_period_end)?;
+        let current = matches!(profile.status, Active | Trialing)
+            && start <= now
+            && now < end
+            && profile.pending_change.is_none()
+            && !profile.cancel_at_period_end
+            && profile.revocation.is_none()
+            && profile.deleted_at.is_none();
+        if !current {
+            return None;
+        }
+        Some(Self {
+            id: profile.subscription_id.clone()?,
+            customer: profile.customer_id.clone()?,
+            item_id: Some(profile.subscription_item_id.clone()?),
+            price_id: Some(profile.price.as_ref()?.price_id.clone()),
+            quantity: None,
+            plan: Some((profile.tier, profile.billing_cycle?)),
+            period: Some((start, end)),
+            schedule: None,
+            has_payment_method: profile.subscription_payment_method.is_some(),
+            live: true,
+            from_profile: true,
+        })
+    }
+}
+
+/// Stripe refused a call made from the stored profile's copy of the subscription (an item or
+/// state that is no longer so): ask Stripe for its copy and decide again.
+fn refused_as_stale(live: &LiveSubscription, e: &StripeError) -> bool {
+    live.from_profile && e.kind == ErrorKind::InvalidRequest
+}
+
 /// Stripe refused a price the request named: unknown (`resource_missing`) or archived.
 fn is_price_error(e: &StripeError) -> bool {
     e.kind == ErrorKind::InvalidRequest
@@ -265,16 +347,50 @@ impl SubscriptionService {
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<T, StripeError>>,
     {
+        self.with_price_answer(tier, cycle, call)
+            .await?
+            .map_err(|e| stripe_failure(what, e))
+    }
+
+    /// [`Self::with_price`], with Stripe's refusal of the call left to the caller.
+    async fn with_price_answer<T, F, Fut>(
+        &self,
+        tier: Tier,
+        cycle: BillingCycle,
+        call: F,
+    ) -> Result<Result<T, StripeError>, ApiError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StripeError>>,
+    {
         let (price, cached) = self.price_id(tier, cycle).await?;
         match call(price.clone()).await {
             Err(e) if cached && is_price_error(&e) => {
                 warn!(%price, error = %e, "Stripe refused the cached price id; looking it up again");
                 self.prices.forget(&price);
                 let (fresh, _) = self.price_id(tier, cycle).await?;
-                call(fresh).await.map_err(|e| stripe_failure(what, e))
+                Ok(call(fresh).await)
             }
-            other => other.map_err(|e| stripe_failure(what, e)),
+            answer => Ok(answer),
         }
+    }
+
+    /// Stripe's copy of a live subscription, read while the plan's price id is looked up.
+    async fn live_from_stripe(
+        &self,
+        subscription: &str,
+        target: Tier,
+        cycle_guess: Option<BillingCycle>,
+    ) -> Result<LiveSubscription, ApiError> {
+        let (sub, ()) = tokio::join!(
+            self.stripe.retrieve_subscription(subscription),
+            self.prefetch_price(target, cycle_guess)
+        );
+        let sub = sub.map_err(|e| stripe_failure("retrieve subscription", e))?;
+        Ok(LiveSubscription::from_stripe(
+            &sub,
+            self.plan_of(sub.price()),
+        ))
     }
 
     /// Which catalog plan a Stripe price bills for, a legacy price included.
