@@ -129,8 +129,25 @@ impl Processor {
             );
             return Ok(Outcome::Unhandled);
         }
-        // Attempt 1 reads the event's record alongside what the event needs (see `attempt`).
-        self.attempt(event, hash, 1).await
+        // The event's record is read alongside what the event needs (see `attempt`).
+        self.attempt(event, hash, 1, Recorded::Unknown).await
+    }
+
+    /// [`Self::process`] for a stream of events that are mostly known already (a
+    /// reconciliation run): the event's record is read first, so a known event costs one read.
+    #[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = %event.kind))]
+    pub async fn process_unless_recorded(
+        &self,
+        event: &Event,
+        hash: &str,
+    ) -> Result<Outcome, ProcessError> {
+        if !HANDLED_EVENT_TYPES.contains(&event.kind.as_str()) {
+            return Ok(Outcome::Unhandled);
+        }
+        if self.already_recorded(event, hash).await? {
+            return Ok(Outcome::Duplicate);
+        }
+        self.attempt(event, hash, 1, Recorded::Checked).await
     }
 
     /// Whether a first delivery was processed before: any record makes it a duplicate.
@@ -167,32 +184,52 @@ impl Processor {
     }
 
     /// The user the event's customer is linked to, else the user id Tierflow put on the
-    /// object, with that user's profile read right after: the profile does not wait for the
-    /// payment reads. `linked` says the user came from the customer link.
+    /// object, with that user's profile (read alongside the link when the object names the
+    /// user; the payment reads never hold it up). `from_link` says which of the two it is.
     async fn likely_user(
         &self,
         subject: &super::decide::Subject,
     ) -> Result<Option<Prefetched>, ProcessError> {
-        let mut linked = None;
-        if let Some(customer) = &subject.customer_id {
-            linked = self.store.user_for_customer(customer).await?;
+        let hinted = subject
+            .user_hint
+            .as_deref()
+            .and_then(|u| UserId::parse(u).ok());
+        // The hinted user's profile is read alongside the customer link: the link usually
+        // names the same user, and then the profile does not wait for it.
+        let (linked, hinted_profile) = tokio::join!(
+            async {
+                match &subject.customer_id {
+                    Some(customer) => self.store.user_for_customer(customer).await,
+                    None => Ok(None),
+                }
+            },
+            async {
+                match &hinted {
+                    Some(user) => self.store.profile(user).await.map(Some),
+                    None => Ok(None),
+                }
+            }
+        );
+        let (linked, hinted_profile) = (linked?, hinted_profile?);
+        match (linked, hinted) {
+            (Some(user), hinted) => {
+                let profile = match hinted_profile {
+                    Some(profile) if hinted.as_ref() == Some(&user) => profile,
+                    _ => self.store.profile(&user).await?,
+                };
+                Ok(Some(Prefetched {
+                    user,
+                    profile,
+                    from_link: true,
+                }))
+            }
+            (None, Some(user)) => Ok(Some(Prefetched {
+                user,
+                profile: hinted_profile.flatten(),
+                from_link: false,
+            })),
+            (None, None) => Ok(None),
         }
-        let from_link = linked.is_some();
-        let hinted = || {
-            subject
-                .user_hint
-                .as_deref()
-                .and_then(|u| UserId::parse(u).ok())
-        };
-        let Some(user) = linked.or_else(hinted) else {
-            return Ok(None);
-        };
-        let profile = self.store.profile(&user).await?;
-        Ok(Some(Prefetched {
-            user,
-            profile,
-            from_link,
-        }))
     }
 
     /// Runs an event recorded as failed through the core again (its cause fixed, say), as
@@ -206,20 +243,23 @@ impl Processor {
             None => self.process(event, hash).await,
             Some(record) if record.status == EventStatus::Failed => {
                 info!(attempt = record.attempts + 1, previous = ?record.detail, "replaying a failed event");
-                self.attempt(event, hash, record.attempts + 1).await
+                self.attempt(event, hash, record.attempts + 1, Recorded::Checked)
+                    .await
             }
             Some(_) => Ok(Outcome::Duplicate),
         }
     }
 
-    /// One attempt at an event: decide and commit, recording it as attempt `attempt`.
+    /// One attempt at an event: decide and commit, recording it as attempt `attempt`. With
+    /// [`Recorded::Unknown`] the event's record is read too: any record makes it a duplicate.
     async fn attempt(
         &self,
         event: &Event,
         hash: &str,
         attempt: u32,
+        recorded: Recorded,
     ) -> Result<Outcome, ProcessError> {
-        let first_delivery = attempt == 1;
+        let first_delivery = recorded == Recorded::Unknown;
         let object = match event.object() {
             Ok(object) => object,
             Err(_) if first_delivery && self.already_recorded(event, hash).await? => {
@@ -321,6 +361,8 @@ impl Processor {
                 Some(profile) => profile,
                 None => self.store.profile(&user_id).await?,
             };
+            // Kept for deciding again with Stripe's copy: nothing was written in between.
+            let read = stored.clone();
             let expected_version = stored.as_ref().map_or(0, |p| p.version);
             let profile = stored.unwrap_or_else(|| BillingProfile::new_free(user_id.clone()));
             let input = Input {
@@ -349,6 +391,7 @@ impl Processor {
                         Ok(sub) => {
                             info!(subscription = %id, "fetched the subscription to decide");
                             fetched = Some(sub);
+                            prefetched = Some(read);
                             continue;
                         }
                         Err(e) if e.is_transient() => {
@@ -484,6 +527,13 @@ impl Processor {
             }
         })
     }
+}
+
+/// Whether the caller has already looked for the event's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    Unknown,
+    Checked,
 }
 
 /// A user read ahead with their profile (see `Processor::likely_user`).

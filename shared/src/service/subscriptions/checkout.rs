@@ -114,7 +114,7 @@ impl SubscriptionService {
         }
         let (customer, ()) = tokio::join!(
             self.ensure_customer(caller, snapshot, request_id),
-            self.prefetch_price(tier, Some(cycle))
+            self.prefetch_prices()
         );
         let (customer, new_customer) = customer?;
         // The stored profile lags the webhook: ask Stripe too, so a second click after paying

@@ -59,8 +59,7 @@ impl SubscriptionService {
             ),
             None => None,
         };
-        self.limit_changes(caller).await?;
-        let snapshot = self.load(&caller.user_id).await?;
+        let snapshot = self.limit_and_load(caller, true).await?;
         let sub_id = snapshot
             .live_subscription()
             .map(str::to_owned)
@@ -73,10 +72,9 @@ impl SubscriptionService {
         }
         // The stored profile's copy where it is current; Stripe's when it is not, or when the
         // stored copy would refuse or Stripe's answer contradicts it.
-        let cycle_guess = requested_cycle.or(snapshot.profile.billing_cycle);
         let mut live = match LiveSubscription::from_profile(&snapshot.profile, self.clock.now()) {
             Some(stored) => stored,
-            None => self.live_from_stripe(&sub_id, target, cycle_guess).await?,
+            None => self.live_from_stripe(&sub_id).await?,
         };
         let profile = &snapshot.profile;
         let scheduled = loop {
@@ -87,7 +85,7 @@ impl SubscriptionService {
                 Some(done) => break done,
                 None => {
                     info!(subscription = %live.id, "the stored copy does not decide; asking Stripe");
-                    live = self.live_from_stripe(&sub_id, target, cycle_guess).await?;
+                    live = self.live_from_stripe(&sub_id).await?;
                 }
             }
         };
@@ -295,9 +293,8 @@ impl SubscriptionService {
         caller: &Caller,
         request_id: &str,
     ) -> Result<SubscriptionView, ApiError> {
-        self.limit_changes(caller).await?;
         let cause = api_cause("withdraw", &caller.user_id, request_id);
-        let mut snapshot = self.load(&caller.user_id).await?;
+        let mut snapshot = self.limit_and_load(caller, false).await?;
         let mut released = false;
         for _ in 0..MAX_ATTEMPTS {
             let Some(pending) = snapshot.profile.pending_change.clone() else {

@@ -117,6 +117,10 @@ pub struct SubscriptionService {
 pub struct PriceIds(std::sync::Mutex<std::collections::HashMap<String, String>>);
 
 impl PriceIds {
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     fn get(&self, lookup_key: &str) -> Option<String> {
         self.lock().get(lookup_key).cloned()
     }
@@ -275,6 +279,27 @@ impl SubscriptionService {
         Ok(())
     }
 
+    /// Counts one change against the caller's hourly limit and reads their profile, in one
+    /// round of concurrent calls (with `prices`, also the catalog's price ids on a cold
+    /// container).
+    async fn limit_and_load(
+        &self,
+        caller: &crate::auth::Caller,
+        prices: bool,
+    ) -> Result<Snapshot, ApiError> {
+        let (limited, snapshot, ()) = tokio::join!(
+            self.limit_changes(caller),
+            self.load(&caller.user_id),
+            async {
+                if prices {
+                    self.prefetch_prices().await;
+                }
+            }
+        );
+        limited?;
+        snapshot
+    }
+
     /// The caller's profile as stored, with the version the next write is conditioned on.
     async fn load(&self, user: &UserId) -> Result<Snapshot, ApiError> {
         let stored = self.store.profile(user).await.map_err(|e| {
@@ -306,30 +331,35 @@ impl SubscriptionService {
         if let Some(id) = self.prices.get(key) {
             return Ok((id, true));
         }
-        let prices = self
-            .stripe
-            .list_prices_by_lookup_keys(&[key], true)
-            .await
-            .map_err(|e| stripe_failure("list prices", e))?;
-        let id = prices
-            .into_iter()
-            .find(|p| p.lookup_key.as_deref() == Some(key))
-            .map(|p| p.id)
-            .ok_or_else(|| {
-                error!(lookup_key = %key, "no active Stripe price has this lookup key: run catalog-sync");
-                ApiError::unavailable()
-            })?;
-        self.prices.remember(key, &id);
-        Ok((id, false))
+        self.load_prices().await?;
+        self.prices.get(key).map(|id| (id, false)).ok_or_else(|| {
+            error!(lookup_key = %key, "no active Stripe price has this lookup key: run catalog-sync");
+            ApiError::unavailable()
+        })
     }
 
-    /// Looks a plan's price id up alongside another call, so a cold container waits for one
-    /// round trip instead of two; a failure is left to the call that needs the id.
-    async fn prefetch_price(&self, tier: Tier, cycle: Option<BillingCycle>) {
-        if let Some(cycle) = cycle {
-            if self.catalog.price(tier, cycle).is_some() {
-                let _ = self.price_id(tier, cycle).await;
+    /// Resolves every catalog price in one call: a click needs one, the others come free.
+    async fn load_prices(&self) -> Result<(), ApiError> {
+        let keys = self.catalog.lookup_keys();
+        let prices = self
+            .stripe
+            .list_prices_by_lookup_keys(&keys, true)
+            .await
+            .map_err(|e| stripe_failure("list prices", e))?;
+        for price in prices {
+            if let Some(key) = price.lookup_key.as_deref().filter(|k| keys.contains(k)) {
+                self.prices.remember(key, &price.id);
             }
+        }
+        Ok(())
+    }
+
+    /// Resolves the catalog's price ids alongside a call that does not need them yet, so a
+    /// cold container waits for one round trip instead of two; a failure is left to the call
+    /// that needs an id.
+    async fn prefetch_prices(&self) {
+        if self.prices.is_empty() {
+            let _ = self.load_prices().await;
         }
     }
 
@@ -375,16 +405,11 @@ impl SubscriptionService {
         }
     }
 
-    /// Stripe's copy of a live subscription, read while the plan's price id is looked up.
-    async fn live_from_stripe(
-        &self,
-        subscription: &str,
-        target: Tier,
-        cycle_guess: Option<BillingCycle>,
-    ) -> Result<LiveSubscription, ApiError> {
+    /// Stripe's copy of a live subscription, read while the catalog's price ids are looked up.
+    async fn live_from_stripe(&self, subscription: &str) -> Result<LiveSubscription, ApiError> {
         let (sub, ()) = tokio::join!(
             self.stripe.retrieve_subscription(subscription),
-            self.prefetch_price(target, cycle_guess)
+            self.prefetch_prices()
         );
         let sub = sub.map_err(|e| stripe_failure("retrieve subscription", e))?;
         Ok(LiveSubscription::from_stripe(

@@ -91,7 +91,8 @@ impl SubscriptionService {
             .ok_or_else(|| ApiError::bad_request("invalid_tier", "target_tier is required"))?;
         let target =
             Tier::parse(raw_tier).map_err(|e| ApiError::bad_request("invalid_tier", e.0))?;
-        let snapshot = self.load(&caller.user_id).await?;
+        let (snapshot, ()) = tokio::join!(self.load(&caller.user_id), self.prefetch_prices());
+        let snapshot = snapshot?;
         let profile = &snapshot.profile;
         let cycle = match &query.billing_cycle {
             Some(raw) => BillingCycle::parse(raw)
@@ -128,7 +129,7 @@ impl SubscriptionService {
         // the stored copy would refuse or Stripe refuses what it said.
         let mut live = match LiveSubscription::from_profile(profile, self.clock.now()) {
             Some(stored) => stored,
-            None => self.live_from_stripe(sub_id, target, Some(cycle)).await?,
+            None => self.live_from_stripe(sub_id).await?,
         };
         loop {
             match self
@@ -136,7 +137,7 @@ impl SubscriptionService {
                 .await?
             {
                 Some(view) => return Ok(view),
-                None => live = self.live_from_stripe(sub_id, target, Some(cycle)).await?,
+                None => live = self.live_from_stripe(sub_id).await?,
             }
         }
     }

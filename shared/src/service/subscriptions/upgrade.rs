@@ -101,8 +101,7 @@ impl SubscriptionService {
             ),
             None => None,
         };
-        self.limit_changes(caller).await?;
-        let snapshot = self.load(&caller.user_id).await?;
+        let snapshot = self.limit_and_load(caller, true).await?;
         let Some(sub_id) = snapshot.live_subscription().map(str::to_owned) else {
             let cycle = requested_cycle.unwrap_or(BillingCycle::Monthly);
             return match classify(&self.catalog, (Tier::Free, None), (target, cycle)) {
@@ -116,10 +115,9 @@ impl SubscriptionService {
         };
         // The stored profile's copy of the subscription where it is current (no Stripe read);
         // otherwise, and once more when Stripe refuses what the profile said, Stripe's copy.
-        let cycle_guess = requested_cycle.or(snapshot.profile.billing_cycle);
         let mut live = match LiveSubscription::from_profile(&snapshot.profile, self.clock.now()) {
             Some(stored) => stored,
-            None => self.live_from_stripe(&sub_id, target, cycle_guess).await?,
+            None => self.live_from_stripe(&sub_id).await?,
         };
         let profile = &snapshot.profile;
         // A pending downgrade is superseded: its schedule would refuse the price change.
@@ -134,7 +132,7 @@ impl SubscriptionService {
                 }
                 PriceChange::AskStripe => {
                     info!(subscription = %live.id, "the stored copy does not decide; asking Stripe");
-                    live = self.live_from_stripe(&sub_id, target, cycle_guess).await?;
+                    live = self.live_from_stripe(&sub_id).await?;
                 }
             }
         };
