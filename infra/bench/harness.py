@@ -64,6 +64,8 @@ class Invocation:
         self.error: str | None = None
         self.done = threading.Event()
         self.release = threading.Event()
+        # Served to the same process on its next poll (a warm invocation), when set.
+        self.follow_up: "Invocation | None" = None
 
 
 class RuntimeApi(ThreadingHTTPServer):
@@ -104,10 +106,12 @@ class RuntimeHandler(BaseHTTPRequestHandler):
         if self.path != "/2018-06-01/runtime/invocation/next" or inv is None:
             return self._reply(404)
         if inv.served:
-            # The next invocation never comes: hold the long poll until the process is killed.
+            # Hold the long poll until the process is killed, or a warm invocation follows.
             inv.release.wait(120)
-            self.close_connection = True
-            return
+            if inv.follow_up is None or inv.follow_up.served:
+                self.close_connection = True
+                return
+            inv = inv.follow_up
         inv.served = True
         inv.t_next = time.perf_counter()
         self._reply(200, inv.payload, {
@@ -185,6 +189,66 @@ def run_cold(runtime: RuntimeApi, argv: list[str], env: dict, payload: dict | by
     else:
         result["status"] = "no answer" if exited is None else f"exited {exited}"
     return result
+
+
+def run_warm(runtime: RuntimeApi, argv: list[str], env: dict, payloads: list[dict],
+             log: Path, between, timeout: float = 60.0) -> list[dict]:
+    """Starts `argv` once and hands it `payloads` one after another, as Lambda does to a warm
+    container; `between(i)` runs after invocation i answered. Each result has the CPU that
+    invocation used (from /proc, so the first includes init)."""
+    child_env = {**lambda_env(), **env, "AWS_LAMBDA_RUNTIME_API": runtime.address}
+    invocations = [Invocation(json.dumps(p).encode()) for p in payloads]
+    runtime.invocation = invocations[0]
+    results = []
+    with open(log, "ab") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, env=child_env, stdout=out, stderr=out)
+        cpu_before = 0.0
+        for i, inv in enumerate(invocations):
+            if i:
+                previous = invocations[i - 1]
+                previous.follow_up = inv
+                runtime.invocation = inv
+                previous.release.set()
+                t0 = time.perf_counter()
+            inv.done.wait(timeout)
+            cpu = process_cpu_ms(proc.pid)
+            results.append({"first_ms": ms(inv.t_done - t0) if inv.t_done else None,
+                            "cpu_ms": round(cpu - cpu_before, 1) if cpu is not None else None,
+                            "status": answer_status(inv), "body": answer_body(inv)})
+            cpu_before = cpu or 0.0
+            between(i)
+    proc.kill()
+    proc.wait()
+    invocations[-1].release.set()
+    return results
+
+
+def process_cpu_ms(pid: int) -> float | None:
+    """User + system CPU a live process has used so far (/proc/<pid>/stat), in ms."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def answer_status(inv: Invocation):
+    if inv.response is None:
+        return "error" if inv.error else "no answer"
+    try:
+        answer = json.loads(inv.response)
+    except ValueError:
+        return "ok"
+    return answer.get("statusCode", "ok") if isinstance(answer, dict) else "ok"
+
+
+def answer_body(inv: Invocation):
+    try:
+        answer = json.loads(inv.response or b"null")
+    except ValueError:
+        return None
+    return answer.get("body") if isinstance(answer, dict) else None
 
 
 def vm_hwm_kb(pid: int) -> int | None:
@@ -461,6 +525,31 @@ class Flow:
               file=sys.stderr)
         return result
 
+    def warm(self, function: str, label: str):
+        """The `events/` sample for `function` twice in one process: cold, then warm (the
+        container's caches filled). Records both rows."""
+        binary, build = self.bin_dir / function, "release"
+        if not binary.exists() and self.fallback_dir is not None:
+            binary, build = self.fallback_dir / function, "fallback"
+        event = event_file(function)
+        self.aws.take()
+        self.stripe.take()
+        calls: list[list[dict]] = []
+        results = run_warm(self.runtime, [str(binary)], self.env, [event, event],
+                           self.out_dir / f"{function}.log",
+                           lambda _: (time.sleep(0.05),
+                                      calls.append(self.aws.take() + self.stripe.take())))
+        for result, taken, step in zip(results, calls, (f"{label} (cold)", f"{label} (warm)")):
+            result.update({"function": function, "step": step, "build": build, "init_ms": None,
+                           "rss_kb": None, "same_process": True, **summarize(taken)})
+            result["modelled_ms"] = round(
+                result["seq_stripe"] * self.delays["stripe_ms"]
+                + result["seq_aws"] * self.delays["aws_ms"] + (result["cpu_ms"] or 0), 1)
+            self.runs.append(result)
+            print(f"  {step:<58} {str(result['status']):>6}  stripe {result['stripe']}  "
+                  f"sequential stripe/aws {result['seq_stripe']}/{result['seq_aws']}  "
+                  f"modelled {result['modelled_ms']} ms", file=sys.stderr)
+
     def stripe_events(self) -> list[dict]:
         events, after = [], None
         while True:
@@ -510,6 +599,7 @@ class Flow:
         self.http("billing-history")
         self.http("billing-payment-methods")
         self.http("subscription-preview")
+        self.warm("subscription-preview", "subscription-preview, one container")
         self.http("subscription-upgrade")
         self.deliver_new_events()
         self.http("subscription-confirm-upgrade")
@@ -895,7 +985,8 @@ def latency_table(flow: list[dict] | None, delays: dict | None):
     for r in flow:
         if r["function"] == "outbox-relay":
             continue  # off the request path: fed by the table's stream
-        key = r["step"] if r["function"] == "stripe-webhook" else r["function"]
+        own_row = r["function"] == "stripe-webhook" or r.get("same_process")
+        key = r["step"] if own_row else r["function"]
         rows.setdefault(key, []).append(r)
     for key, runs in rows.items():
         worst = max(runs, key=lambda r: (r["modelled_ms"], r["seq_stripe"], r["seq_aws"]))
