@@ -64,6 +64,8 @@ class Invocation:
         self.error: str | None = None
         self.done = threading.Event()
         self.release = threading.Event()
+        # Served to the same process on its next poll (a warm invocation), when set.
+        self.follow_up: "Invocation | None" = None
 
 
 class RuntimeApi(ThreadingHTTPServer):
@@ -104,10 +106,12 @@ class RuntimeHandler(BaseHTTPRequestHandler):
         if self.path != "/2018-06-01/runtime/invocation/next" or inv is None:
             return self._reply(404)
         if inv.served:
-            # The next invocation never comes: hold the long poll until the process is killed.
+            # Hold the long poll until the process is killed, or a warm invocation follows.
             inv.release.wait(120)
-            self.close_connection = True
-            return
+            if inv.follow_up is None or inv.follow_up.served:
+                self.close_connection = True
+                return
+            inv = inv.follow_up
         inv.served = True
         inv.t_next = time.perf_counter()
         self._reply(200, inv.payload, {
@@ -187,6 +191,66 @@ def run_cold(runtime: RuntimeApi, argv: list[str], env: dict, payload: dict | by
     return result
 
 
+def run_warm(runtime: RuntimeApi, argv: list[str], env: dict, payloads: list[dict],
+             log: Path, between, timeout: float = 60.0) -> list[dict]:
+    """Starts `argv` once and hands it `payloads` one after another, as Lambda does to a warm
+    container; `between(i)` runs after invocation i answered. Each result has the CPU that
+    invocation used (from /proc, so the first includes init)."""
+    child_env = {**lambda_env(), **env, "AWS_LAMBDA_RUNTIME_API": runtime.address}
+    invocations = [Invocation(json.dumps(p).encode()) for p in payloads]
+    runtime.invocation = invocations[0]
+    results = []
+    with open(log, "ab") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, env=child_env, stdout=out, stderr=out)
+        cpu_before = 0.0
+        for i, inv in enumerate(invocations):
+            if i:
+                previous = invocations[i - 1]
+                previous.follow_up = inv
+                runtime.invocation = inv
+                previous.release.set()
+                t0 = time.perf_counter()
+            inv.done.wait(timeout)
+            cpu = process_cpu_ms(proc.pid)
+            results.append({"first_ms": ms(inv.t_done - t0) if inv.t_done else None,
+                            "cpu_ms": round(cpu - cpu_before, 1) if cpu is not None else None,
+                            "status": answer_status(inv), "body": answer_body(inv)})
+            cpu_before = cpu or 0.0
+            between(i)
+    proc.kill()
+    proc.wait()
+    invocations[-1].release.set()
+    return results
+
+
+def process_cpu_ms(pid: int) -> float | None:
+    """User + system CPU a live process has used so far (/proc/<pid>/stat), in ms."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def answer_status(inv: Invocation):
+    if inv.response is None:
+        return "error" if inv.error else "no answer"
+    try:
+        answer = json.loads(inv.response)
+    except ValueError:
+        return "ok"
+    return answer.get("statusCode", "ok") if isinstance(answer, dict) else "ok"
+
+
+def answer_body(inv: Invocation):
+    try:
+        answer = json.loads(inv.response or b"null")
+    except ValueError:
+        return None
+    return answer.get("body") if isinstance(answer, dict) else None
+
+
 def vm_hwm_kb(pid: int) -> int | None:
     """Peak resident set size of a live process, from /proc (kB)."""
     try:
@@ -236,11 +300,14 @@ class CountingProxy(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, upstream: str, kind: str):
+    def __init__(self, upstream: str, kind: str, delay_ms: float = 0.0):
         super().__init__(("127.0.0.1", 0), ProxyHandler)
         parsed = urllib.parse.urlparse(upstream)
         self.upstream = (parsed.hostname, parsed.port or 80)
         self.kind = kind
+        # The latency model: every call waits this long before it is forwarded, as a real
+        # network round trip would, so calls made concurrently overlap and sequential ones add up.
+        self.delay_s = delay_ms / 1000
         self.calls: list[dict] = []
         self.lock = threading.Lock()
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -284,11 +351,14 @@ class ProxyHandler(BaseHTTPRequestHandler):
                    if k.lower() not in ("transfer-encoding", "connection", "content-length")}
         upstream = http.client.HTTPConnection(*self.server.upstream, timeout=120)
         started = time.perf_counter()
+        if self.server.delay_s:
+            time.sleep(self.server.delay_s)
         upstream.request(self.command, self.path, body=body or None, headers=headers)
         response = upstream.getresponse()
         data = response.read()
         call = self._describe(body, response.status, data)
         call["upstream_ms"] = ms(time.perf_counter() - started)
+        call["span"] = (started, time.perf_counter())
         with self.server.lock:
             self.server.calls.append(call)
         self.send_response(response.status)
@@ -328,13 +398,28 @@ class ProxyHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = _forward
 
 
+def sequential_round_trips(calls: list[dict]) -> dict:
+    """The round trips a caller waits for one after another: the longest chain of calls that do
+    not overlap in time (calls made concurrently overlap, so a batch of them counts once),
+    split into Stripe and AWS."""
+    chain, last_end = [], float("-inf")
+    for call in sorted(calls, key=lambda c: c["span"][1]):
+        if call["span"][0] >= last_end:
+            chain.append(call)
+            last_end = call["span"][1]
+    stripe = sum(1 for c in chain if c["service"] == "stripe")
+    return {"seq_stripe": stripe, "seq_aws": len(chain) - stripe}
+
+
 def summarize(calls: list[dict]) -> dict:
-    """Calls by service and operation, AWS writes, and items DynamoDB queries read."""
+    """Calls by service and operation, AWS writes, items DynamoDB queries read, and the
+    sequential round trips."""
     by_service: dict[str, dict[str, int]] = {}
     for c in calls:
         ops = by_service.setdefault(c["service"], {})
         ops[c["op"]] = ops.get(c["op"], 0) + 1
     return {
+        **sequential_round_trips(calls),
         "by_service": by_service,
         "aws_writes": sum(1 for c in calls if c["service"] != "stripe" and c["op"] in AWS_WRITES),
         "aws_reads": sum(1 for c in calls if c["service"] != "stripe"
@@ -388,19 +473,25 @@ def function_env(stripe_base: str, aws_base: str, outbox: Path) -> dict:
         "HISTORY_CURSOR_SECRET": "bench-history-cursor-secret-0123456789",
         "EMAIL_OUTBOX_DIR": str(outbox),
         "LAGO_WEBHOOK_HMAC_KEY": "lago_hmac_key_local_test_only",
+        # The billing page's URLs (infra/lib.sh writes the same into the local env file).
+        "CHECKOUT_SUCCESS_URL": "http://127.0.0.1:3000/billing?checkout_session_id={CHECKOUT_SESSION_ID}",
+        "CHECKOUT_CANCEL_URL": "http://127.0.0.1:3000/billing?checkout_cancelled=1",
+        "PORTAL_RETURN_URL": "http://127.0.0.1:3000/billing",
     }
 
 
 # ---------------------------------------------------------------- flow: every function, cold
 
 class Flow:
-    def __init__(self, bin_dir: Path, out_dir: Path, fallback_dir: Path | None):
+    def __init__(self, bin_dir: Path, out_dir: Path, fallback_dir: Path | None,
+                 stripe_delay_ms: float = 0.0, aws_delay_ms: float = 0.0):
         self.bin_dir = bin_dir
         self.fallback_dir = fallback_dir
         self.out_dir = out_dir
         self.runtime = RuntimeApi()
-        self.aws = CountingProxy(os.environ["AWS_ENDPOINT_URL"], "aws")
-        self.stripe = CountingProxy(os.environ["STRIPE_API_BASE"], "stripe")
+        self.delays = {"stripe_ms": stripe_delay_ms, "aws_ms": aws_delay_ms}
+        self.aws = CountingProxy(os.environ["AWS_ENDPOINT_URL"], "aws", aws_delay_ms)
+        self.stripe = CountingProxy(os.environ["STRIPE_API_BASE"], "stripe", stripe_delay_ms)
         self.env = function_env(self.stripe.url, self.aws.url, out_dir / "outbox")
         self.runs: list[dict] = []
         # The table's stream, read as Lambda's event source mapping would (not counted: that
@@ -423,11 +514,41 @@ class Flow:
         calls = self.aws.take() + self.stripe.take()
         result.update({"function": function, "step": label or function, "build": build,
                        **summarize(calls)})
+        result["modelled_ms"] = round(
+            result["seq_stripe"] * self.delays["stripe_ms"]
+            + result["seq_aws"] * self.delays["aws_ms"] + (result["cpu_ms"] or 0), 1)
         self.runs.append(result)
         print(f"  {result['step']:<58} {str(result['status']):>6}  init {result['init_ms']} ms"
               f"  cpu {result['cpu_ms']} ms  aws r/w {result['aws_reads']}/{result['aws_writes']}"
-              f"  stripe {result['stripe']}", file=sys.stderr)
+              f"  stripe {result['stripe']}  sequential stripe/aws "
+              f"{result['seq_stripe']}/{result['seq_aws']}  modelled {result['modelled_ms']} ms",
+              file=sys.stderr)
         return result
+
+    def warm(self, function: str, label: str):
+        """The `events/` sample for `function` twice in one process: cold, then warm (the
+        container's caches filled). Records both rows."""
+        binary, build = self.bin_dir / function, "release"
+        if not binary.exists() and self.fallback_dir is not None:
+            binary, build = self.fallback_dir / function, "fallback"
+        event = event_file(function)
+        self.aws.take()
+        self.stripe.take()
+        calls: list[list[dict]] = []
+        results = run_warm(self.runtime, [str(binary)], self.env, [event, event],
+                           self.out_dir / f"{function}.log",
+                           lambda _: (time.sleep(0.05),
+                                      calls.append(self.aws.take() + self.stripe.take())))
+        for result, taken, step in zip(results, calls, (f"{label} (cold)", f"{label} (warm)")):
+            result.update({"function": function, "step": step, "build": build, "init_ms": None,
+                           "rss_kb": None, "same_process": True, **summarize(taken)})
+            result["modelled_ms"] = round(
+                result["seq_stripe"] * self.delays["stripe_ms"]
+                + result["seq_aws"] * self.delays["aws_ms"] + (result["cpu_ms"] or 0), 1)
+            self.runs.append(result)
+            print(f"  {step:<58} {str(result['status']):>6}  stripe {result['stripe']}  "
+                  f"sequential stripe/aws {result['seq_stripe']}/{result['seq_aws']}  "
+                  f"modelled {result['modelled_ms']} ms", file=sys.stderr)
 
     def stripe_events(self) -> list[dict]:
         events, after = [], None
@@ -478,6 +599,7 @@ class Flow:
         self.http("billing-history")
         self.http("billing-payment-methods")
         self.http("subscription-preview")
+        self.warm("subscription-preview", "subscription-preview, one container")
         self.http("subscription-upgrade")
         self.deliver_new_events()
         self.http("subscription-confirm-upgrade")
@@ -791,6 +913,8 @@ def table(out_dir: Path):
               f"({build['command']}).")
     print()
 
+    latency_table(flow, load("latency.json"))
+
     rows = load("init.json")
     print("### Where init goes (medians; a request answered before any network call)")
     print()
@@ -821,6 +945,60 @@ def table(out_dir: Path):
         print("(not measured)")
 
 
+# What the two best-known Stripe billing libraries send to Stripe for the same actions, counted
+# from their source (laravel/cashier-stripe v15.3.1-1-g6c30457; pay-rails/pay v11.7.0).
+ANCHORS = {
+    "billing-checkout": (
+        "2: `createOrGetStripeCustomer` (POST /v1/customers, or GET /v1/customers/:id once "
+        "stored), POST /v1/checkout/sessions",
+        "1–2: POST /v1/customers (only without a stored processor_id), "
+        "POST /v1/checkout/sessions"),
+    "subscription-preview": (
+        "2: GET /v1/subscriptions/:id (items to swap), GET /v1/invoices/upcoming",
+        "1: POST /v1/invoices/create_preview (items from the stored object)"),
+    "subscription-upgrade": (
+        "2: GET /v1/subscriptions/:id (items to swap), POST /v1/subscriptions/:id",
+        "2: POST /v1/subscriptions/:id (item from the stored object), GET /v1/payment_intents/:id "
+        "(the proration invoice's payment)"),
+}
+
+
+def latency_table(flow: list[dict] | None, delays: dict | None):
+    """Per route and per webhook type: sequential round trips and the modelled latency."""
+    print("### Latency a user feels (latency model: every call delayed as a network round trip)")
+    print()
+    if not flow or "seq_stripe" not in flow[0]:
+        print("(not measured)")
+        print()
+        return
+    delays = delays or {"stripe_ms": 0, "aws_ms": 0}
+    print(f"Each Stripe call waits {delays['stripe_ms']:g} ms and each AWS call "
+          f"{delays['aws_ms']:g} ms before it is forwarded; modelled latency = sequential Stripe "
+          f"round trips × {delays['stripe_ms']:g} ms + sequential AWS round trips × "
+          f"{delays['aws_ms']:g} ms + the process's measured CPU. Webhook types show their "
+          f"slowest delivery.")
+    print()
+    print("| route or webhook | deliveries | Stripe calls | sequential Stripe | AWS calls | "
+          "sequential AWS | CPU ms | modelled ms | Laravel Cashier | Pay (Rails) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    rows: dict[str, list[dict]] = {}
+    for r in flow:
+        if r["function"] == "outbox-relay":
+            continue  # off the request path: fed by the table's stream
+        own_row = r["function"] == "stripe-webhook" or r.get("same_process")
+        key = r["step"] if own_row else r["function"]
+        rows.setdefault(key, []).append(r)
+    for key, runs in rows.items():
+        worst = max(runs, key=lambda r: (r["modelled_ms"], r["seq_stripe"], r["seq_aws"]))
+        cashier, pay = ANCHORS.get(key, ("", ""))
+        cpu = fmt(worst["cpu_ms"]) + ("" if worst.get("build", "release") == "release"
+                                      else " (debug)")
+        print(f"| {key} | {len(runs)} | {worst['stripe']} | {worst['seq_stripe']} | "
+              f"{worst['aws_reads'] + worst['aws_writes']} | {worst['seq_aws']} | {cpu} | "
+              f"{fmt(worst['modelled_ms'])} | {cashier} | {pay} |")
+    print()
+
+
 def fmt(value) -> str:
     if value is None:
         return "–"
@@ -838,12 +1016,19 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", default="10,10000,100000")
     parser.add_argument("--due", type=int, default=5)
+    parser.add_argument("--stripe-delay-ms", type=float, default=0.0,
+                        help="flow: latency model, added to every Stripe call")
+    parser.add_argument("--aws-delay-ms", type=float, default=0.0,
+                        help="flow: latency model, added to every AWS call")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "outbox").mkdir(exist_ok=True)
     if args.command == "flow":
-        runs = Flow(args.bin_dir, args.out, args.fallback_bin_dir).run()
+        flow = Flow(args.bin_dir, args.out, args.fallback_bin_dir, args.stripe_delay_ms,
+                    args.aws_delay_ms)
+        runs = flow.run()
         (args.out / "flow.json").write_text(json.dumps(runs, indent=1))
+        (args.out / "latency.json").write_text(json.dumps(flow.delays))
     elif args.command == "peers":
         summary = peers(args.bin_dir, args.out, args.runs)
         (args.out / "peers.json").write_text(json.dumps(summary, indent=1))

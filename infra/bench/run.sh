@@ -9,14 +9,23 @@
 #   infra/bench/run.sh --quick         fewer iterations and runs, tables of 10 and 10k items only
 #   infra/bench/run.sh --clean-build   also time a clean workspace build (own CARGO_TARGET_DIR)
 #   infra/bench/run.sh --table         print the last table again from infra/bench/results/
+#   infra/bench/run.sh --stripe-delay-ms=N --aws-delay-ms=N
+#                                      the latency model: each Stripe / AWS call of the journey
+#                                      waits N ms, as a real round trip would (defaults 300 and 5:
+#                                      see "Latency a user feels" in README.md)
+#   infra/bench/run.sh --flow-only     only the journey (calls, round trips, modelled latency)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source infra/lib.sh
 trap stop_all EXIT
 
-BUILD=1 QUICK=0 CLEAN_BUILD=0 TABLE_ONLY=0
+BUILD=1 QUICK=0 CLEAN_BUILD=0 TABLE_ONLY=0 FLOW_ONLY=0
+STRIPE_DELAY_MS=300 AWS_DELAY_MS=5
 for arg in "$@"; do
   case "$arg" in
+    --stripe-delay-ms=*) STRIPE_DELAY_MS=${arg#*=} ;;
+    --aws-delay-ms=*) AWS_DELAY_MS=${arg#*=} ;;
+    --flow-only) FLOW_ONLY=1 ;;
     --no-build) BUILD=0 ;;
     --quick) QUICK=1 ;;
     --clean-build) CLEAN_BUILD=1 ;;
@@ -56,8 +65,10 @@ PY
 log "peers: stripe-python from PyPI, stripe-node and the AWS SDK from npm (into $BENCH/node_modules)"
 python3 -c 'import stripe, boto3' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check stripe boto3
-[ -d "$BENCH/node_modules/stripe" ] && [ -d "$BENCH/node_modules/@aws-sdk/client-dynamodb" ] ||
-  (cd "$BENCH" && npm install --no-audit --no-fund --loglevel=error)
+if [ "$FLOW_ONLY" = 0 ]; then
+  [ -d "$BENCH/node_modules/stripe" ] && [ -d "$BENCH/node_modules/@aws-sdk/client-dynamodb" ] ||
+    (cd "$BENCH" && npm install --no-audit --no-fund --loglevel=error)
+fi
 
 if [ "$BUILD" = 1 ]; then
   log "building the functions (release, x86_64: these run here) and the tools the suite needs"
@@ -68,6 +79,7 @@ if [ "$BUILD" = 1 ]; then
 fi
 
 
+if [ "$FLOW_ONLY" = 0 ]; then
 log "1. webhook verify + parse: Tierflow, the floor, stripe-node, stripe-python"
 python3 "$BENCH/peers/payload.py" "$OUT/payload.json"
 target/release/verify-bench "$OUT/payload.json" "$ITERATIONS" >"$OUT/verify-rust.json"
@@ -79,6 +91,7 @@ out = sys.argv[1]
 json.dump({k: json.load(open(f"{out}/verify-{k}.json")) for k in ("rust", "python", "node")},
           open(f"{out}/verify.json", "w"))
 PY
+fi
 
 STACK="bench-$$"
 start_aws_emulator "$(free_port)" "$STACK"
@@ -88,7 +101,13 @@ log "creating the catalog's prices in the Stripe emulator"
 target/debug/catalog-sync >"$OUT/catalog-sync.log"
 
 log "2-3. every function, cold, along a user's journey (calls counted at the emulators)"
-python3 "$BENCH/harness.py" flow --out "$OUT" --fallback-bin-dir target/debug
+python3 "$BENCH/harness.py" flow --out "$OUT" --fallback-bin-dir target/debug \
+  --stripe-delay-ms "$STRIPE_DELAY_MS" --aws-delay-ms "$AWS_DELAY_MS"
+if [ "$FLOW_ONLY" = 1 ]; then
+  echo
+  python3 "$BENCH/harness.py" table --out "$OUT"
+  exit 0
+fi
 log "2. cold start of the same webhook: Tierflow vs Python and Node peers ($RUNS runs each)"
 python3 "$BENCH/harness.py" peers --out "$OUT" --runs "$RUNS"
 log "2. where init goes: one layer per binary"

@@ -75,6 +75,11 @@ pub fn apply_subscription(
         profile.pending_change = None;
     }
     profile.subscription_id = Some(sub.id.clone());
+    profile.subscription_item_id = sub.primary_item().map(|item| item.id.clone());
+    profile.subscription_payment_method = sub
+        .default_payment_method
+        .as_ref()
+        .map(|pm| pm.id().to_owned());
     profile.tier = if profile.revocation.is_some() {
         Tier::Free
     } else {

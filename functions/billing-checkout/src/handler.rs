@@ -41,6 +41,7 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
     use tierflow::ports::BillingStore;
+    use tierflow::service::subscriptions::CHECKOUT_REPLAY_WINDOW_SECONDS;
     use tierflow::time::Clock;
     use tierflow_testkit::{body, request, Harness, SAMPLE_USER};
 
@@ -152,6 +153,63 @@ mod tests {
         assert_eq!(resp.headers()["retry-after"], "59");
         h.clock.advance(60);
         assert_eq!(post(&deps, None).await.status(), 200, "a new window");
+    }
+
+    #[tokio::test]
+    async fn a_price_replaced_by_catalog_sync_while_the_container_holds_its_id() {
+        use tierflow::domain::{BillingCycle, Tier};
+        use tierflow::stripe::catalog_sync::{apply, plan};
+        use tierflow::stripe::StripeApi;
+        let h = Harness::start().await;
+        let deps = deps(&h); // one container: its price ids are resolved once
+        let old_amount = h
+            .catalog
+            .price(Tier::Starter, BillingCycle::Monthly)
+            .unwrap()
+            .unit_amount;
+        let first = body(&post(&deps, None).await);
+        assert_eq!(
+            first["session_id"].as_str().map(|s| s.starts_with("cs_")),
+            Some(true)
+        );
+
+        // catalog-sync moves the lookup key to a new price and archives the old one.
+        let mut catalog = h.catalog.clone();
+        let tier = catalog
+            .tiers
+            .iter_mut()
+            .find(|t| t.tier == Tier::Starter)
+            .unwrap();
+        let spec = tier
+            .prices
+            .iter_mut()
+            .find(|p| p.cycle == BillingCycle::Monthly)
+            .unwrap();
+        spec.unit_amount = old_amount + 100;
+        let products = h.stripe.list_products().await.unwrap();
+        let prices = h
+            .stripe
+            .list_prices_by_lookup_keys(&catalog.lookup_keys(), false)
+            .await
+            .unwrap();
+        apply(&h.stripe, &plan(&catalog, &products, &prices), |_| {})
+            .await
+            .unwrap();
+
+        // Past the double-click window, so the click is a new session, not a replay.
+        h.clock.advance(CHECKOUT_REPLAY_WINDOW_SECONDS + 1);
+        let resp = post(&deps, None).await;
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        let session_id = body(&resp)["session_id"].as_str().unwrap().to_owned();
+        assert_ne!(first["session_id"], session_id.as_str());
+        let session = h
+            .stripe_get(&format!("/v1/checkout/sessions/{session_id}"))
+            .await;
+        assert_eq!(
+            session["amount_total"],
+            old_amount + 100,
+            "the new price, not the archived one"
+        );
     }
 
     #[tokio::test]

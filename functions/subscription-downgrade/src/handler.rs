@@ -36,7 +36,7 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
     use tierflow::domain::Tier;
-    use tierflow::ports::{BillingStore, ChangeKind};
+    use tierflow::ports::{BillingStore, ChangeKind, Commit, ProfileWrite};
     use tierflow_testkit::{body, request, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/subscription-downgrade.json");
@@ -50,6 +50,42 @@ mod tests {
 
     async fn downgrade(deps: &Deps, body: Option<Value>) -> Response<Body> {
         handle(deps, request(SAMPLE, body, None)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_stored_period_that_lags_stripe_is_corrected_by_stripes_schedule() {
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let mut profile = h
+            .subscribe(SAMPLE_USER, "professional", "monthly", "pm_card_visa")
+            .await;
+        let end = profile.current_period_end.unwrap();
+        // The stored copy's period is not Stripe's: the schedule Stripe makes says so.
+        let version = profile.version;
+        profile.current_period_end = Some(end - 3600);
+        h.store
+            .commit(Commit {
+                profile: Some(ProfileWrite {
+                    profile,
+                    expected_version: version,
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let resp = downgrade(&deps, None).await;
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        assert_eq!(body(&resp)["effective_at"], tierflow::time::rfc3339(end));
+        let pending = h.profile(SAMPLE_USER).await.pending_change.unwrap();
+        assert_eq!(pending.effective_at, end);
+        let schedule = h
+            .stripe_get(&format!(
+                "/v1/subscription_schedules/{}",
+                pending.schedule_id.unwrap()
+            ))
+            .await;
+        assert_eq!(schedule["phases"][0]["end_date"], end);
+        assert_eq!(schedule["phases"][1]["start_date"], end);
     }
 
     #[tokio::test]

@@ -44,7 +44,7 @@ mod tests {
     use serde_json::{json, Value};
     use tierflow::domain::proration::upgrade_amount;
     use tierflow::domain::Tier;
-    use tierflow::ports::BillingStore;
+    use tierflow::ports::{BillingStore, Commit, ProfileWrite};
     use tierflow::service::subscriptions::PreviewQuery;
     use tierflow_testkit::{as_user, body, caller, request, unique, Harness, SAMPLE_USER};
 
@@ -166,6 +166,48 @@ mod tests {
         );
         let customer = profile.customer_id.unwrap();
         assert_eq!(update_invoices(&h, &customer).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stale_stored_item_is_refused_by_stripe_and_its_copy_decides() {
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let mut profile = h
+            .subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
+            .await;
+        h.advance(86_400).await;
+        let item = profile
+            .subscription_item_id
+            .clone()
+            .expect("the webhook stored the item");
+        // The stored copy names an item the subscription does not have (any lag behind Stripe).
+        let version = profile.version;
+        profile.subscription_item_id = Some("si_replaced0000000000".into());
+        h.store
+            .commit(Commit {
+                profile: Some(ProfileWrite {
+                    profile: profile.clone(),
+                    expected_version: version,
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let resp = upgrade(&deps, SAMPLE_USER, json!({"target_tier": "professional"})).await;
+        assert_eq!(resp.status(), 200, "{}", body(&resp));
+        let after = h.profile(SAMPLE_USER).await;
+        assert_eq!(after.tier, Tier::Professional);
+        assert_eq!(
+            after.subscription_item_id,
+            Some(item),
+            "Stripe's item, again"
+        );
+        let customer = profile.customer_id.unwrap();
+        assert_eq!(
+            update_invoices(&h, &customer).await.len(),
+            1,
+            "charged once"
+        );
     }
 
     #[tokio::test]

@@ -159,7 +159,12 @@ impl Billing {
         session
     }
 
-    /// A subscriber on `tier`, confirmed by the API (the webhook may land before or after).
+    /// A subscriber on `tier`, confirmed by the API (the webhook may land before or after the
+    /// confirmation), with every delivery of the checkout landed before it is returned: once a
+    /// test has advanced the emulator's clock, a checkout delivery landing after the caller's
+    /// next change would look newer than that change's real-time observation, which real
+    /// Stripe's clock never does (seen in e2e: a late checkout event took a just-scheduled
+    /// downgrade for withdrawn).
     async fn subscriber(&self, prefix: &str, tier: &str) -> (String, String) {
         let (user, token) = self.user(prefix).await;
         let session = self.checkout_and_pay(&token, tier, "monthly").await;
@@ -173,6 +178,7 @@ impl Billing {
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["tier"], tier);
+        self.webhooks_delivered().await;
         (user, token)
     }
 }
@@ -354,6 +360,10 @@ async fn cancel_at_period_end_then_resume() {
     assert_eq!(status, 200, "{canceled}");
     assert_eq!(canceled["cancel_at_period_end"], true);
     assert_eq!(canceled["tier"], "starter");
+    // The cancellation's webhook lands before the resume: once another test has advanced the
+    // emulator's clock, a late one would look newer than the resume's real-time observation
+    // (seen in e2e once the resume got quicker), which real Stripe's clock never does.
+    b.webhooks_delivered().await;
     let (status, resumed) = b
         .api("POST", "/api/v1/subscriptions/resume", &token, None)
         .await;

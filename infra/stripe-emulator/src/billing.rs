@@ -286,9 +286,16 @@ pub fn plan_change(
                     continue;
                 }
                 if let Some(p) = &change.price {
-                    price(store, p).map_err(|_| {
+                    let found = price(store, p).map_err(|_| {
                         ApiError::no_such_param("price", p, &format!("{param}[price]"))
                     })?;
+                    // As Stripe: an item may keep an archived price, never move to one.
+                    if !found.active && items[pos].price != *p {
+                        return Err(ApiError::invalid(
+                            "The price specified is inactive. This field only accepts active prices.".into(),
+                            Some(&format!("{param}[price]")),
+                        ));
+                    }
                     items[pos].price = p.clone();
                 }
                 if let Some(q) = change.quantity {

@@ -88,6 +88,7 @@ impl Harness {
                 cancel_url: "https://app.example/billing".into(),
             }),
             change_limit_per_hour: tierflow::service::subscriptions::DEFAULT_CHANGE_LIMIT_PER_HOUR,
+            prices: Default::default(),
         }
     }
 

@@ -183,6 +183,12 @@ pub struct BillingProfile {
     pub customer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_id: Option<String>,
+    /// The subscription's (single) item, as last applied: a price change names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_item_id: Option<String>,
+    /// The subscription's own default payment method, as last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_payment_method: Option<String>,
     pub tier: Tier,
     #[serde(default)]
     pub status: SubscriptionStatus,
@@ -222,6 +228,8 @@ impl BillingProfile {
             email: None,
             customer_id: None,
             subscription_id: None,
+            subscription_item_id: None,
+            subscription_payment_method: None,
             tier: Tier::Free,
             status: SubscriptionStatus::None,
             billing_cycle: None,
@@ -242,6 +250,8 @@ impl BillingProfile {
     /// Back to free with the subscription gone (deleted subscription, deleted customer).
     pub fn clear_subscription(&mut self) {
         self.subscription_id = None;
+        self.subscription_item_id = None;
+        self.subscription_payment_method = None;
         self.tier = Tier::Free;
         self.status = SubscriptionStatus::None;
         self.billing_cycle = None;

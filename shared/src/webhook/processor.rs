@@ -1,8 +1,10 @@
 //! Applies a verified Stripe event exactly once.
 //!
-//! 1. The event's record is read: any record means a duplicate (applied, ignored or failed).
-//! 2. The user is resolved (customer link, the payment an event refers to, or the user id
-//!    Tierflow put on the Stripe object), their profile read, and [`decide`] asked.
+//! 1. In one round of concurrent reads: the event's record (any record means a duplicate:
+//!    applied, ignored or failed), the payments the event may name, and its likely user (the
+//!    customer's link, else the user id Tierflow put on the Stripe object) with their profile.
+//! 2. The user is resolved (customer link, the payment an event refers to, or the user id on
+//!    the object), their profile read if the first round read another's, and [`decide`] asked.
 //! 3. One transaction writes the new profile (conditional on the version read), the audit
 //!    items, payments, customer links and the event record with its outbox (conditional on
 //!    not existing). A concurrent delivery of the same event loses that race and becomes a
@@ -131,13 +133,107 @@ impl Processor {
             );
             return Ok(Outcome::Unhandled);
         }
-        if let Some(existing) = self.store.event_record(&event.id).await? {
-            if existing.payload_hash != hash {
-                warn!(event_id = %existing.event_id, "a known event id arrived with a different payload; keeping the first");
-            }
+        // The event's record is read alongside what the event needs (see `attempt`).
+        self.attempt(event, hash, 1, Recorded::Unknown).await
+    }
+
+    /// [`Self::process`] for a stream of events that are mostly known already (a
+    /// reconciliation run): the event's record is read first, so a known event costs one read.
+    #[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = %event.kind))]
+    pub async fn process_unless_recorded(
+        &self,
+        event: &Event,
+        hash: &str,
+    ) -> Result<Outcome, ProcessError> {
+        if !HANDLED_EVENT_TYPES.contains(&event.kind.as_str()) {
+            return Ok(Outcome::Unhandled);
+        }
+        if self.already_recorded(event, hash).await? {
             return Ok(Outcome::Duplicate);
         }
-        self.attempt(event, hash, 1).await
+        self.attempt(event, hash, 1, Recorded::Checked).await
+    }
+
+    /// Whether a first delivery was processed before: any record makes it a duplicate.
+    async fn already_recorded(&self, event: &Event, hash: &str) -> Result<bool, ProcessError> {
+        let Some(existing) = self.store.event_record(&event.id).await? else {
+            return Ok(false);
+        };
+        if existing.payload_hash != hash {
+            warn!(event_id = %existing.event_id, "a known event id arrived with a different payload; keeping the first");
+        }
+        Ok(true)
+    }
+
+    /// The first of `refs` the payment history knows, all looked up concurrently.
+    async fn first_known_payment(
+        &self,
+        refs: &[String],
+    ) -> Result<Option<PaymentRecord>, ProcessError> {
+        let mut reads = tokio::task::JoinSet::new();
+        for (index, stripe_id) in refs.iter().enumerate() {
+            let (store, stripe_id) = (self.store.clone(), stripe_id.clone());
+            reads.spawn(async move { (index, store.payment_by_ref(&stripe_id).await) });
+        }
+        let mut first: Option<(usize, PaymentRecord)> = None;
+        while let Some(joined) = reads.join_next().await {
+            let (index, read) = joined.map_err(|e| ProcessError(format!("payment read: {e}")))?;
+            if let Some(payment) = read? {
+                if first.as_ref().is_none_or(|(seen, _)| index < *seen) {
+                    first = Some((index, payment));
+                }
+            }
+        }
+        Ok(first.map(|(_, payment)| payment))
+    }
+
+    /// The user the event's customer is linked to, else the user id Tierflow put on the
+    /// object, with that user's profile (read alongside the link when the object names the
+    /// user; the payment reads never hold it up). `from_link` says which of the two it is.
+    async fn likely_user(
+        &self,
+        subject: &super::decide::Subject,
+    ) -> Result<Option<Prefetched>, ProcessError> {
+        let hinted = subject
+            .user_hint
+            .as_deref()
+            .and_then(|u| UserId::parse(u).ok());
+        // The hinted user's profile is read alongside the customer link: the link usually
+        // names the same user, and then the profile does not wait for it.
+        let (linked, hinted_profile) = tokio::join!(
+            async {
+                match &subject.customer_id {
+                    Some(customer) => self.store.user_for_customer(customer).await,
+                    None => Ok(None),
+                }
+            },
+            async {
+                match &hinted {
+                    Some(user) => self.store.profile(user).await.map(Some),
+                    None => Ok(None),
+                }
+            }
+        );
+        let (linked, hinted_profile) = (linked?, hinted_profile?);
+        match (linked, hinted) {
+            (Some(user), hinted) => {
+                let profile = match hinted_profile {
+                    Some(profile) if hinted.as_ref() == Some(&user) => profile,
+                    _ => self.store.profile(&user).await?,
+                };
+                Ok(Some(Prefetched {
+                    user,
+                    profile,
+                    from_link: true,
+                }))
+            }
+            (None, Some(user)) => Ok(Some(Prefetched {
+                user,
+                profile: hinted_profile.flatten(),
+                from_link: false,
+            })),
+            (None, None) => Ok(None),
+        }
     }
 
     /// Runs an event recorded as failed through the core again (its cause fixed, say), as
@@ -151,21 +247,28 @@ impl Processor {
             None => self.process(event, hash).await,
             Some(record) if record.status == EventStatus::Failed => {
                 info!(attempt = record.attempts + 1, previous = ?record.detail, "replaying a failed event");
-                self.attempt(event, hash, record.attempts + 1).await
+                self.attempt(event, hash, record.attempts + 1, Recorded::Checked)
+                    .await
             }
             Some(_) => Ok(Outcome::Duplicate),
         }
     }
 
-    /// One attempt at an event: decide and commit, recording it as attempt `attempt`.
+    /// One attempt at an event: decide and commit, recording it as attempt `attempt`. With
+    /// [`Recorded::Unknown`] the event's record is read too: any record makes it a duplicate.
     async fn attempt(
         &self,
         event: &Event,
         hash: &str,
         attempt: u32,
+        recorded: Recorded,
     ) -> Result<Outcome, ProcessError> {
+        let first_delivery = recorded == Recorded::Unknown;
         let object = match event.object() {
             Ok(object) => object,
+            Err(_) if first_delivery && self.already_recorded(event, hash).await? => {
+                return Ok(Outcome::Duplicate)
+            }
             Err(e) => {
                 return self
                     .finish_unapplied(
@@ -179,18 +282,32 @@ impl Processor {
             }
         };
         if let Some(reason) = ignore_regardless_of_user(event, &object) {
+            if first_delivery && self.already_recorded(event, hash).await? {
+                return Ok(Outcome::Duplicate);
+            }
             return self
                 .finish_unapplied(event, hash, attempt, EventStatus::Ignored, reason)
                 .await;
         }
         let subject = subject_of(&object);
-        let mut existing_payment: Option<PaymentRecord> = None;
-        for r in &subject.payment_refs {
-            if let Some(p) = self.store.payment_by_ref(r).await? {
-                existing_payment = Some(p);
-                break;
-            }
+        // One round of concurrent reads: the event's record, the payments it may name, and
+        // its user with their profile (the customer link, then the profile).
+        let (recorded, payment, likely) = tokio::join!(
+            async {
+                if first_delivery {
+                    self.already_recorded(event, hash).await
+                } else {
+                    Ok(false)
+                }
+            },
+            self.first_known_payment(&subject.payment_refs),
+            self.likely_user(&subject),
+        );
+        if recorded? {
+            return Ok(Outcome::Duplicate);
         }
+        let mut existing_payment = payment?;
+        let likely = likely?;
         let mut linked_invoice = None;
         if let (None, Some(intent)) = (&existing_payment, &subject.invoice_of_payment_intent) {
             match self.invoice_paid_by(intent).await {
@@ -215,10 +332,7 @@ impl Processor {
                 }
             }
         }
-        let Some(user_id) = self
-            .resolve_user(&subject, existing_payment.as_ref())
-            .await?
-        else {
+        let Some(user_id) = resolve_user(likely.as_ref(), existing_payment.as_ref()) else {
             let who = subject
                 .customer_id
                 .clone()
@@ -243,9 +357,16 @@ impl Processor {
                 .await;
         };
 
+        // The profile read with the user, when it is the user resolved; a retry reads anew.
+        let mut prefetched = likely.filter(|l| l.user == user_id).map(|l| l.profile);
         let mut fetched = None;
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let stored = self.store.profile(&user_id).await?;
+            let stored = match prefetched.take() {
+                Some(profile) => profile,
+                None => self.store.profile(&user_id).await?,
+            };
+            // Kept for deciding again with Stripe's copy: nothing was written in between.
+            let read = stored.clone();
             let expected_version = stored.as_ref().map_or(0, |p| p.version);
             let profile = stored.unwrap_or_else(|| BillingProfile::new_free(user_id.clone()));
             let input = Input {
@@ -274,6 +395,7 @@ impl Processor {
                         Ok(sub) => {
                             info!(subscription = %id, "fetched the subscription to decide");
                             fetched = Some(sub);
+                            prefetched = Some(read);
                             continue;
                         }
                         Err(e) if e.is_transient() => {
@@ -369,25 +491,6 @@ impl Processor {
         }
     }
 
-    async fn resolve_user(
-        &self,
-        subject: &super::decide::Subject,
-        payment: Option<&PaymentRecord>,
-    ) -> Result<Option<UserId>, ProcessError> {
-        if let Some(customer) = &subject.customer_id {
-            if let Some(user) = self.store.user_for_customer(customer).await? {
-                return Ok(Some(user));
-            }
-        }
-        if let Some(p) = payment {
-            return Ok(Some(p.user_id.clone()));
-        }
-        Ok(subject
-            .user_hint
-            .as_deref()
-            .and_then(|u| UserId::parse(u).ok()))
-    }
-
     async fn finish_unapplied(
         &self,
         event: &Event,
@@ -427,5 +530,30 @@ impl Processor {
                 Outcome::Ignored(reason)
             }
         })
+    }
+}
+
+/// Whether the caller has already looked for the event's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    Unknown,
+    Checked,
+}
+
+/// A user read ahead with their profile (see `Processor::likely_user`).
+struct Prefetched {
+    user: UserId,
+    profile: Option<BillingProfile>,
+    from_link: bool,
+}
+
+/// The event's user: the customer's link, else the payment's user, else the user id Tierflow
+/// put on the object.
+fn resolve_user(likely: Option<&Prefetched>, payment: Option<&PaymentRecord>) -> Option<UserId> {
+    match (likely, payment) {
+        (Some(l), _) if l.from_link => Some(l.user.clone()),
+        (_, Some(p)) => Some(p.user_id.clone()),
+        (Some(l), None) => Some(l.user.clone()),
+        (None, None) => None,
     }
 }

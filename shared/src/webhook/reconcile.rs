@@ -89,7 +89,10 @@ async fn replay_missed_events(
     let mut first_retry: Option<i64> = None;
     for event in &events {
         let payload = serde_json::to_vec(event).map_err(|e| ProcessError(e.to_string()))?;
-        match processor.process(event, &payload_hash(&payload)).await {
+        match processor
+            .process_unless_recorded(event, &payload_hash(&payload))
+            .await
+        {
             Ok(outcome) => {
                 report.count(&outcome);
                 newest_done = newest_done.max(event.created);

@@ -33,8 +33,7 @@ impl SubscriptionService {
         request_id: &str,
     ) -> Result<SubscriptionView, ApiError> {
         let at_period_end = request.at_period_end.unwrap_or(true);
-        self.limit_changes(caller).await?;
-        let snapshot = self.load(&caller.user_id).await?;
+        let snapshot = self.limit_and_load(caller, false).await?;
         let sub_id = snapshot
             .live_subscription()
             .map(str::to_owned)
@@ -79,8 +78,7 @@ impl SubscriptionService {
         caller: &Caller,
         request_id: &str,
     ) -> Result<SubscriptionView, ApiError> {
-        self.limit_changes(caller).await?;
-        let snapshot = self.load(&caller.user_id).await?;
+        let snapshot = self.limit_and_load(caller, false).await?;
         let sub_id = snapshot
             .live_subscription()
             .map(str::to_owned)

@@ -112,47 +112,54 @@ impl SubscriptionService {
                 ),
             ));
         }
-        let customer = self.ensure_customer(caller, snapshot, request_id).await?;
+        let (customer, ()) = tokio::join!(
+            self.ensure_customer(caller, snapshot, request_id),
+            self.prefetch_prices()
+        );
+        let (customer, new_customer) = customer?;
         // The stored profile lags the webhook: ask Stripe too, so a second click after paying
-        // (before the webhook landed) cannot start a second subscription.
-        let subscriptions = self
-            .stripe
-            .list_customer_subscriptions(&customer)
-            .await
-            .map_err(|e| stripe_failure("list subscriptions", e))?;
-        if subscriptions
-            .iter()
-            .any(|s| crate::domain::SubscriptionStatus::from_stripe(&s.status).is_live())
-        {
-            return Err(live_subscription_conflict());
+        // (before the webhook landed) cannot start a second subscription. A customer this
+        // request created and linked has none: a session is only ever made for a linked one.
+        if !new_customer {
+            let subscriptions = self
+                .stripe
+                .list_customer_subscriptions(&customer)
+                .await
+                .map_err(|e| stripe_failure("list subscriptions", e))?;
+            if subscriptions
+                .iter()
+                .any(|s| crate::domain::SubscriptionStatus::from_stripe(&s.status).is_live())
+            {
+                return Err(live_subscription_conflict());
+            }
         }
-        let price = self.price_id(tier, cycle).await?;
         let user = caller.user_id.as_str();
-        let params = NewCheckoutSession {
-            mode: CheckoutMode::Subscription {
-                price,
-                quantity: 1,
-                metadata: Metadata::from([("user_id".to_owned(), user.to_owned())]),
-            },
-            customer: Some(customer),
-            customer_email: None,
-            client_reference_id: Some(user.to_owned()),
-            success_url: urls.success_url.clone(),
-            cancel_url: urls.cancel_url.clone(),
-            metadata: Metadata::from([
-                ("user_id".to_owned(), user.to_owned()),
-                ("tier".to_owned(), tier.as_str().to_owned()),
-                ("billing_cycle".to_owned(), cycle.as_str().to_owned()),
-            ]),
-        };
         let bucket = (now.div_euclid(CHECKOUT_REPLAY_WINDOW_SECONDS)).to_string();
         let scope =
             IdempotencyScope::new(["checkout", user, tier.as_str(), cycle.as_str(), &bucket]);
         let session = self
-            .stripe
-            .create_checkout_session(&params, &scope)
-            .await
-            .map_err(|e| stripe_failure("create checkout session", e))?;
+            .with_price(tier, cycle, "create checkout session", |price| {
+                let params = NewCheckoutSession {
+                    mode: CheckoutMode::Subscription {
+                        price,
+                        quantity: 1,
+                        metadata: Metadata::from([("user_id".to_owned(), user.to_owned())]),
+                    },
+                    customer: Some(customer.clone()),
+                    customer_email: None,
+                    client_reference_id: Some(user.to_owned()),
+                    success_url: urls.success_url.clone(),
+                    cancel_url: urls.cancel_url.clone(),
+                    metadata: Metadata::from([
+                        ("user_id".to_owned(), user.to_owned()),
+                        ("tier".to_owned(), tier.as_str().to_owned()),
+                        ("billing_cycle".to_owned(), cycle.as_str().to_owned()),
+                    ]),
+                };
+                let scope = &scope;
+                async move { self.stripe.create_checkout_session(&params, scope).await }
+            })
+            .await?;
         let checkout_url = session.url.clone().ok_or_else(|| {
             error!(session = %session.id, "Stripe returned a checkout session without a URL");
             ApiError::unavailable()
@@ -165,15 +172,16 @@ impl SubscriptionService {
     }
 
     /// The user's one Stripe customer: the profile's, else the one tagged with their user id,
-    /// else a new one (idempotent per user). Linked to the profile before it is used.
+    /// else a new one (idempotent per user). Linked to the profile before it is used. `true`
+    /// with a customer this call created and linked.
     async fn ensure_customer(
         &self,
         caller: &Caller,
         mut snapshot: Snapshot,
         request_id: &str,
-    ) -> Result<String, ApiError> {
+    ) -> Result<(String, bool), ApiError> {
         if let Some(id) = &snapshot.profile.customer_id {
-            return Ok(id.clone());
+            return Ok((id.clone(), false));
         }
         let user = caller.user_id.as_str();
         let found = self
@@ -181,21 +189,22 @@ impl SubscriptionService {
             .find_customer_by_user_id(user)
             .await
             .map_err(|e| stripe_failure("search customers", e))?;
-        let customer = match found {
-            Some(c) => c.id,
+        let (customer, created) = match found {
+            Some(c) => (c.id, false),
             None => {
                 let params = NewCustomer::for_user(user, caller.email.as_deref());
-                self.stripe
+                let created = self
+                    .stripe
                     .create_customer(&params, &IdempotencyScope::new(["customer", user]))
                     .await
-                    .map_err(|e| stripe_failure("create customer", e))?
-                    .id
+                    .map_err(|e| stripe_failure("create customer", e))?;
+                (created.id, true)
             }
         };
         let cause = api_cause("customer", &caller.user_id, request_id);
         for _ in 0..MAX_ATTEMPTS {
             if let Some(existing) = &snapshot.profile.customer_id {
-                return Ok(existing.clone());
+                return Ok((existing.clone(), false));
             }
             let mut profile = snapshot.profile.clone();
             profile.customer_id = Some(customer.clone());
@@ -208,7 +217,7 @@ impl SubscriptionService {
                 Committed::Conflict | Committed::AlreadyDone => {
                     snapshot = self.load(&caller.user_id).await?;
                 }
-                _ => return Ok(customer),
+                _ => return Ok((customer, created)),
             }
         }
         Err(super::busy())

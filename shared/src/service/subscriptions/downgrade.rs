@@ -5,11 +5,11 @@
 //! a pending scheduled item, due at period end, that `apply-scheduled-changes` settles.
 
 use super::{
-    api_cause, busy, no_subscription, pending_change_id, record, stripe_failure, Committed,
-    Planned, SubscriptionService, MAX_ATTEMPTS,
+    api_cause, busy, no_subscription, pending_change_id, record, refused_as_stale, stripe_failure,
+    Committed, LiveSubscription, Planned, SubscriptionService, MAX_ATTEMPTS,
 };
 use crate::auth::Caller;
-use crate::domain::{classify, BillingCycle, PendingChange, Tier, Transition};
+use crate::domain::{classify, BillingCycle, BillingProfile, PendingChange, Tier, Transition};
 use crate::http::ApiError;
 use crate::ports::ChangeKind;
 use crate::service::current_subscription::SubscriptionView;
@@ -59,8 +59,7 @@ impl SubscriptionService {
             ),
             None => None,
         };
-        self.limit_changes(caller).await?;
-        let snapshot = self.load(&caller.user_id).await?;
+        let snapshot = self.limit_and_load(caller, true).await?;
         let sub_id = snapshot
             .live_subscription()
             .map(str::to_owned)
@@ -71,33 +70,29 @@ impl SubscriptionService {
                 "the subscription ends at period end; resume it before changing plans",
             ));
         }
-        let sub = self
-            .stripe
-            .retrieve_subscription(&sub_id)
-            .await
-            .map_err(|e| stripe_failure("retrieve subscription", e))?;
+        // The stored profile's copy where it is current; Stripe's when it is not, or when the
+        // stored copy would refuse or Stripe's answer contradicts it.
+        let mut live = match LiveSubscription::from_profile(&snapshot.profile, self.stripe_now()) {
+            Some(stored) => stored,
+            None => self.live_from_stripe(&sub_id).await?,
+        };
         let profile = &snapshot.profile;
-        let current = self.plan_of(sub.price()).unwrap_or((
-            profile.tier,
-            profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
-        ));
-        let cycle = requested_cycle.unwrap_or(current.1);
-        match classify(&self.catalog, (current.0, Some(current.1)), (target, cycle)) {
-            Transition::Downgrade => {}
-            Transition::Invalid(why) => return Err(ApiError::bad_request("invalid_plan", why)),
-            Transition::Same => {
-                return Err(ApiError::bad_request(
-                    "not_a_downgrade",
-                    "you are already on that plan",
-                ))
+        let scheduled = loop {
+            match self
+                .schedule_with(caller, profile, &live, target, requested_cycle)
+                .await?
+            {
+                Some(done) => break done,
+                None => {
+                    info!(subscription = %live.id, "the stored copy does not decide; asking Stripe");
+                    live = self.live_from_stripe(&sub_id).await?;
+                }
             }
-            Transition::Upgrade => {
-                return Err(ApiError::bad_request(
-                    "not_a_downgrade",
-                    "that is an upgrade: use /api/v1/subscriptions/upgrade",
-                ))
-            }
-        }
+        };
+        let (current, cycle) = match &scheduled {
+            Scheduling::Scheduled { current, cycle, .. }
+            | Scheduling::AlreadyPending { current, cycle, .. } => (*current, *cycle),
+        };
         let new_price = self
             .catalog
             .price(target, cycle)
@@ -112,53 +107,11 @@ impl SubscriptionService {
             new_price,
             currency: currency.clone(),
         };
-        if let Some(pending) = &profile.pending_change {
-            if pending.target_tier == target && pending.billing_cycle == Some(cycle) {
-                return Ok(view(pending.effective_at));
-            }
-        }
-        let (item, start, end) = match (
-            sub.primary_item(),
-            sub.current_period_start(),
-            sub.current_period_end(),
-        ) {
-            (Some(i), Some(s), Some(e)) => (i, s, e),
-            _ => return Err(no_subscription()),
+        let (end, schedule) = match scheduled {
+            Scheduling::AlreadyPending { effective_at, .. } => return Ok(view(effective_at)),
+            Scheduling::Scheduled { end, schedule, .. } => (end, schedule),
         };
-        let current_price = item.price.id.clone();
-        let price = self.price_id(target, cycle).await?;
-        let schedule = match sub.schedule_id() {
-            Some(id) => id.to_owned(),
-            None => {
-                let scope = IdempotencyScope::new([
-                    "downgrade",
-                    caller.user_id.as_str(),
-                    &sub.id,
-                    &end.to_string(),
-                ]);
-                self.stripe
-                    .create_schedule_from_subscription(&sub.id, &scope)
-                    .await
-                    .map_err(|e| stripe_failure("create schedule", e))?
-                    .id
-            }
-        };
-        let change = ScheduledPriceChange {
-            current_price,
-            phase_start: start,
-            change_at: end,
-            new_price: price,
-            quantity: item.quantity.unwrap_or(1).max(1) as u32,
-            metadata: Metadata::from([
-                ("user_id".to_owned(), caller.user_id.as_str().to_owned()),
-                ("tierflow_change".to_owned(), "downgrade".to_owned()),
-                ("target_tier".to_owned(), target.as_str().to_owned()),
-            ]),
-        };
-        self.stripe
-            .schedule_price_change(&schedule, &change)
-            .await
-            .map_err(|e| stripe_failure("schedule price change", e))?;
+        let sub_id = live.id.clone();
 
         let cause = api_cause("downgrade", &caller.user_id, request_id);
         let mut snapshot = snapshot;
@@ -175,7 +128,7 @@ impl SubscriptionService {
             );
             scheduled.due_at = Some(end);
             scheduled.pending = true;
-            scheduled.stripe_refs = vec![sub.id.clone(), schedule.clone()];
+            scheduled.stripe_refs = vec![sub_id.clone(), schedule.clone()];
             let mut next = snapshot.profile.clone();
             next.pending_change = Some(PendingChange {
                 target_tier: target,
@@ -221,15 +174,127 @@ impl SubscriptionService {
         Err(busy())
     }
 
+    /// Checks the downgrade against `live` and schedules it in Stripe (phase 0: the current
+    /// price until period end, phase 1: the target's). A schedule made from the stored copy
+    /// is checked against Stripe's answer: its first phase is the subscription as it is.
+    /// `None`: the stored copy did not decide; read Stripe's and try again.
+    async fn schedule_with(
+        &self,
+        caller: &Caller,
+        profile: &BillingProfile,
+        live: &LiveSubscription,
+        target: Tier,
+        requested_cycle: Option<BillingCycle>,
+    ) -> Result<Option<Scheduling>, ApiError> {
+        let refuse = |e: ApiError| {
+            if live.from_profile {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        };
+        let current = live.plan.unwrap_or((
+            profile.tier,
+            profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
+        ));
+        let cycle = requested_cycle.unwrap_or(current.1);
+        match classify(&self.catalog, (current.0, Some(current.1)), (target, cycle)) {
+            Transition::Downgrade => {}
+            Transition::Invalid(why) => return refuse(ApiError::bad_request("invalid_plan", why)),
+            Transition::Same => {
+                return refuse(ApiError::bad_request(
+                    "not_a_downgrade",
+                    "you are already on that plan",
+                ))
+            }
+            Transition::Upgrade => {
+                return refuse(ApiError::bad_request(
+                    "not_a_downgrade",
+                    "that is an upgrade: use /api/v1/subscriptions/upgrade",
+                ))
+            }
+        }
+        if let Some(pending) = &profile.pending_change {
+            if pending.target_tier == target && pending.billing_cycle == Some(cycle) {
+                return Ok(Some(Scheduling::AlreadyPending {
+                    current,
+                    cycle,
+                    effective_at: pending.effective_at,
+                }));
+            }
+        }
+        let (Some(_), Some((start, end))) = (&live.item_id, live.period) else {
+            return refuse(no_subscription());
+        };
+        // Resolved before anything changes in Stripe: a plan without a price stops here.
+        self.price_id(target, cycle).await?;
+        let (schedule, quantity) = match &live.schedule {
+            Some(id) => (id.clone(), live.quantity),
+            None => {
+                let scope = IdempotencyScope::new([
+                    "downgrade",
+                    caller.user_id.as_str(),
+                    &live.id,
+                    &end.to_string(),
+                ]);
+                let created = match self
+                    .stripe
+                    .create_schedule_from_subscription(&live.id, &scope)
+                    .await
+                {
+                    Ok(created) => created,
+                    Err(e) if refused_as_stale(live, &e) => return Ok(None),
+                    Err(e) => return Err(stripe_failure("create schedule", e)),
+                };
+                let phase = created.phases.first();
+                let phase_item = phase.and_then(|p| p.items.first());
+                let as_stored = phase_item.map(|i| i.price.id()) == live.price_id.as_deref()
+                    && phase.and_then(|p| p.start_date.zip(p.end_date)) == Some((start, end));
+                if live.from_profile && !as_stored {
+                    // Stripe's copy shows the schedule just made, and it is reused.
+                    return Ok(None);
+                }
+                let quantity = phase_item.and_then(|i| i.quantity).or(live.quantity);
+                (created.id, quantity)
+            }
+        };
+        let Some(current_price) = live.price_id.clone() else {
+            error!(subscription = %live.id, "a subscription item without a price");
+            return Err(ApiError::unavailable());
+        };
+        self.with_price(target, cycle, "schedule price change", |price| {
+            let change = ScheduledPriceChange {
+                current_price: current_price.clone(),
+                phase_start: start,
+                change_at: end,
+                new_price: price,
+                quantity: quantity.unwrap_or(1).max(1) as u32,
+                metadata: Metadata::from([
+                    ("user_id".to_owned(), caller.user_id.as_str().to_owned()),
+                    ("tierflow_change".to_owned(), "downgrade".to_owned()),
+                    ("target_tier".to_owned(), target.as_str().to_owned()),
+                ]),
+            };
+            let schedule = &schedule;
+            async move { self.stripe.schedule_price_change(schedule, &change).await }
+        })
+        .await?;
+        Ok(Some(Scheduling::Scheduled {
+            current,
+            cycle,
+            end,
+            schedule,
+        }))
+    }
+
     /// Withdraws the caller's scheduled downgrade and releases its Stripe schedule.
     pub async fn withdraw_pending_change(
         &self,
         caller: &Caller,
         request_id: &str,
     ) -> Result<SubscriptionView, ApiError> {
-        self.limit_changes(caller).await?;
         let cause = api_cause("withdraw", &caller.user_id, request_id);
-        let mut snapshot = self.load(&caller.user_id).await?;
+        let mut snapshot = self.limit_and_load(caller, false).await?;
         let mut released = false;
         for _ in 0..MAX_ATTEMPTS {
             let Some(pending) = snapshot.profile.pending_change.clone() else {
@@ -285,4 +350,21 @@ impl SubscriptionService {
         }
         Err(busy())
     }
+}
+
+/// How one try at scheduling a downgrade ended.
+enum Scheduling {
+    /// Scheduled in Stripe: `schedule` changes the price at `end`.
+    Scheduled {
+        current: (Tier, BillingCycle),
+        cycle: BillingCycle,
+        end: i64,
+        schedule: String,
+    },
+    /// The same downgrade is already scheduled.
+    AlreadyPending {
+        current: (Tier, BillingCycle),
+        cycle: BillingCycle,
+        effective_at: i64,
+    },
 }

@@ -105,6 +105,132 @@ pub struct SubscriptionService {
     pub checkout: Option<CheckoutUrls>,
     /// Changes per user and hour (see [`DEFAULT_CHANGE_LIMIT_PER_HOUR`]).
     pub change_limit_per_hour: u64,
+    /// The catalog's Stripe price ids, resolved once per container.
+    pub prices: PriceIds,
+}
+
+/// Stripe price ids by lookup key, resolved once per container: a click then needs no
+/// `GET /v1/prices`. An id Stripe refuses is forgotten and looked up again (see
+/// [`SubscriptionService::with_price`]), so a `catalog-sync` that replaced a price never
+/// leaves a container on the old one.
+#[derive(Debug, Default)]
+pub struct PriceIds(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl PriceIds {
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn get(&self, lookup_key: &str) -> Option<String> {
+        self.lock().get(lookup_key).cloned()
+    }
+
+    fn remember(&self, lookup_key: &str, price_id: &str) {
+        self.lock()
+            .insert(lookup_key.to_owned(), price_id.to_owned());
+    }
+
+    /// Drops every lookup key that resolved to `price_id`.
+    fn forget(&self, price_id: &str) {
+        self.lock().retain(|_, id| id != price_id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        // The map holds plain strings: a panic elsewhere cannot leave it half-written.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// What a price change needs to know about the live subscription: Stripe's copy, or the
+/// stored profile's where that is current (see [`LiveSubscription::from_profile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LiveSubscription {
+    id: String,
+    customer: String,
+    item_id: Option<String>,
+    /// The item's price and quantity (the stored copy knows no quantity).
+    price_id: Option<String>,
+    quantity: Option<u64>,
+    /// The plan it bills for, when the catalog knows its price.
+    plan: Option<(Tier, BillingCycle)>,
+    period: Option<(UnixTime, UnixTime)>,
+    schedule: Option<String>,
+    /// The subscription names its own default payment method.
+    has_payment_method: bool,
+    live: bool,
+    /// Read from the stored profile, not from Stripe.
+    from_profile: bool,
+}
+
+impl LiveSubscription {
+    /// Stripe's copy; `plan` is what its price bills for.
+    fn from_stripe(sub: &crate::stripe::Subscription, plan: Option<(Tier, BillingCycle)>) -> Self {
+        Self {
+            id: sub.id.clone(),
+            customer: sub.customer_id().to_owned(),
+            item_id: sub.primary_item().map(|item| item.id.clone()),
+            price_id: sub.price().map(|price| price.id.clone()),
+            quantity: sub.primary_item().and_then(|item| item.quantity),
+            plan,
+            period: sub.current_period_start().zip(sub.current_period_end()),
+            schedule: sub.schedule_id().map(str::to_owned),
+            has_payment_method: sub.default_payment_method.is_some(),
+            live: crate::domain::SubscriptionStatus::from_stripe(&sub.status).is_live(),
+            from_profile: false,
+        }
+    }
+
+    /// The stored profile's copy, when nothing says it lags Stripe: an active (or trialing)
+    /// subscription inside its current period, with its item known, no scheduled change, no
+    /// cancellation pending and no revocation. Anything else is asked of Stripe. What the
+    /// profile cannot see (a change made in the Customer Portal a moment ago) Stripe still
+    /// decides: an update naming a stale item or a scheduled subscription fails, and the
+    /// caller retries once from Stripe's copy.
+    fn from_profile(profile: &BillingProfile, now: UnixTime) -> Option<Self> {
+        use crate::domain::SubscriptionStatus::{Active, Trialing};
+        let (start, end) = profile
+            .current_period_start
+            .zip(profile.current_period_end)?;
+        let current = matches!(profile.status, Active | Trialing)
+            && start <= now
+            && now < end
+            && profile.pending_change.is_none()
+            && !profile.cancel_at_period_end
+            && profile.revocation.is_none()
+            && profile.deleted_at.is_none();
+        if !current {
+            return None;
+        }
+        Some(Self {
+            id: profile.subscription_id.clone()?,
+            customer: profile.customer_id.clone()?,
+            item_id: Some(profile.subscription_item_id.clone()?),
+            price_id: Some(profile.price.as_ref()?.price_id.clone()),
+            quantity: None,
+            plan: Some((profile.tier, profile.billing_cycle?)),
+            period: Some((start, end)),
+            schedule: None,
+            has_payment_method: profile.subscription_payment_method.is_some(),
+            live: true,
+            from_profile: true,
+        })
+    }
+}
+
+/// Stripe refused a call made from the stored profile's copy of the subscription (an item or
+/// state that is no longer so): ask Stripe for its copy and decide again.
+fn refused_as_stale(live: &LiveSubscription, e: &StripeError) -> bool {
+    live.from_profile && e.kind == ErrorKind::InvalidRequest
+}
+
+/// Stripe refused a price the request named: unknown (`resource_missing`) or archived.
+fn is_price_error(e: &StripeError) -> bool {
+    e.kind == ErrorKind::InvalidRequest
+        && e.param
+            .as_deref()
+            .is_some_and(|p| p == "price" || p.ends_with("[price]"))
 }
 
 pub use crate::wiring::InitError;
@@ -123,6 +249,7 @@ impl SubscriptionService {
             checkout,
             change_limit_per_hour: Env(&ProcessEnv)
                 .parsed("CHANGE_LIMIT_PER_HOUR", DEFAULT_CHANGE_LIMIT_PER_HOUR)?,
+            prices: PriceIds::default(),
         })
     }
 
@@ -158,6 +285,27 @@ impl SubscriptionService {
         Ok(())
     }
 
+    /// Counts one change against the caller's hourly limit and reads their profile, in one
+    /// round of concurrent calls (with `prices`, also the catalog's price ids on a cold
+    /// container).
+    async fn limit_and_load(
+        &self,
+        caller: &crate::auth::Caller,
+        prices: bool,
+    ) -> Result<Snapshot, ApiError> {
+        let (limited, snapshot, ()) = tokio::join!(
+            self.limit_changes(caller),
+            self.load(&caller.user_id),
+            async {
+                if prices {
+                    self.prefetch_prices().await;
+                }
+            }
+        );
+        limited?;
+        snapshot
+    }
+
     /// The caller's profile as stored, with the version the next write is conditioned on.
     async fn load(&self, user: &UserId) -> Result<Snapshot, ApiError> {
         let stored = self.store.profile(user).await.map_err(|e| {
@@ -176,27 +324,104 @@ impl SubscriptionService {
         subscription_view(profile, &self.catalog, self.clock.now())
     }
 
-    /// The Stripe price id of a catalog price, found by its lookup key.
-    async fn price_id(&self, tier: Tier, cycle: BillingCycle) -> Result<String, ApiError> {
+    /// The Stripe price id of a catalog price, found by its lookup key once per container,
+    /// and whether it came from that cache.
+    async fn price_id(&self, tier: Tier, cycle: BillingCycle) -> Result<(String, bool), ApiError> {
         let spec = self.catalog.price(tier, cycle).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_plan",
                 format!("there is no {cycle} price for {tier}"),
             )
         })?;
+        let key = spec.lookup_key.as_str();
+        if let Some(id) = self.prices.get(key) {
+            return Ok((id, true));
+        }
+        self.load_prices().await?;
+        self.prices.get(key).map(|id| (id, false)).ok_or_else(|| {
+            error!(lookup_key = %key, "no active Stripe price has this lookup key: run catalog-sync");
+            ApiError::unavailable()
+        })
+    }
+
+    /// Resolves every catalog price in one call: a click needs one, the others come free.
+    async fn load_prices(&self) -> Result<(), ApiError> {
+        let keys = self.catalog.lookup_keys();
         let prices = self
             .stripe
-            .list_prices_by_lookup_keys(&[spec.lookup_key.as_str()], true)
+            .list_prices_by_lookup_keys(&keys, true)
             .await
             .map_err(|e| stripe_failure("list prices", e))?;
-        prices
-            .into_iter()
-            .find(|p| p.lookup_key.as_deref() == Some(spec.lookup_key.as_str()))
-            .map(|p| p.id)
-            .ok_or_else(|| {
-                error!(lookup_key = %spec.lookup_key, "no active Stripe price has this lookup key: run catalog-sync");
-                ApiError::unavailable()
-            })
+        for price in prices {
+            if let Some(key) = price.lookup_key.as_deref().filter(|k| keys.contains(k)) {
+                self.prices.remember(key, &price.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves the catalog's price ids alongside a call that does not need them yet, so a
+    /// cold container waits for one round trip instead of two; a failure is left to the call
+    /// that needs an id.
+    async fn prefetch_prices(&self) {
+        if self.prices.is_empty() {
+            let _ = self.load_prices().await;
+        }
+    }
+
+    /// Runs `call` with the Stripe price id of a catalog plan. When Stripe refuses a cached id
+    /// (`catalog-sync` replaced and archived that price since), the id is looked up again and
+    /// `call` runs once more with the fresh one; `what` names the call in errors.
+    async fn with_price<T, F, Fut>(
+        &self,
+        tier: Tier,
+        cycle: BillingCycle,
+        what: &str,
+        call: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StripeError>>,
+    {
+        self.with_price_answer(tier, cycle, call)
+            .await?
+            .map_err(|e| stripe_failure(what, e))
+    }
+
+    /// [`Self::with_price`], with Stripe's refusal of the call left to the caller.
+    async fn with_price_answer<T, F, Fut>(
+        &self,
+        tier: Tier,
+        cycle: BillingCycle,
+        call: F,
+    ) -> Result<Result<T, StripeError>, ApiError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StripeError>>,
+    {
+        let (price, cached) = self.price_id(tier, cycle).await?;
+        match call(price.clone()).await {
+            Err(e) if cached && is_price_error(&e) => {
+                warn!(%price, error = %e, "Stripe refused the cached price id; looking it up again");
+                self.prices.forget(&price);
+                let (fresh, _) = self.price_id(tier, cycle).await?;
+                Ok(call(fresh).await)
+            }
+            answer => Ok(answer),
+        }
+    }
+
+    /// Stripe's copy of a live subscription, read while the catalog's price ids are looked up.
+    async fn live_from_stripe(&self, subscription: &str) -> Result<LiveSubscription, ApiError> {
+        let (sub, ()) = tokio::join!(
+            self.stripe.retrieve_subscription(subscription),
+            self.prefetch_prices()
+        );
+        let sub = sub.map_err(|e| stripe_failure("retrieve subscription", e))?;
+        Ok(LiveSubscription::from_stripe(
+            &sub,
+            self.plan_of(sub.price()),
+        ))
     }
 
     /// Which catalog plan a Stripe price bills for, a legacy price included.

@@ -2,12 +2,14 @@
 //! For an upgrade, Stripe's invoice preview at a fixed proration instant, returned so the
 //! upgrade can charge exactly that; for a downgrade, when it takes effect and the new price.
 
-use super::{no_subscription, stripe_failure, SubscriptionService};
+use super::{
+    no_subscription, refused_as_stale, stripe_failure, LiveSubscription, SubscriptionService,
+};
 use crate::auth::Caller;
 use crate::domain::proration::proration_instant;
-use crate::domain::{classify, BillingCycle, Tier, Transition};
+use crate::domain::{classify, BillingCycle, BillingProfile, Tier, Transition};
 use crate::http::ApiError;
-use crate::stripe::{Invoice, InvoiceLine, PriceChangePreview, ProrationBehavior, Subscription};
+use crate::stripe::{Invoice, InvoiceLine, PriceChangePreview, ProrationBehavior};
 use crate::time::{add_months, rfc3339, UnixTime};
 use serde::Serialize;
 
@@ -114,7 +116,8 @@ impl SubscriptionService {
             .ok_or_else(|| ApiError::bad_request("invalid_tier", "target_tier is required"))?;
         let target =
             Tier::parse(raw_tier).map_err(|e| ApiError::bad_request("invalid_tier", e.0))?;
-        let snapshot = self.load(&caller.user_id).await?;
+        let (snapshot, ()) = tokio::join!(self.load(&caller.user_id), self.prefetch_prices());
+        let snapshot = snapshot?;
         let profile = &snapshot.profile;
         let cycle = match &query.billing_cycle {
             Some(raw) => BillingCycle::parse(raw)
@@ -149,12 +152,34 @@ impl SubscriptionService {
                 proration_date: None,
             });
         };
-        let sub = self
-            .stripe
-            .retrieve_subscription(sub_id)
-            .await
-            .map_err(|e| stripe_failure("retrieve subscription", e))?;
-        let current = self.plan_of(sub.price()).unwrap_or((
+        // The stored profile's copy where it is current; Stripe's when it is not, or when
+        // the stored copy would refuse or Stripe refuses what it said.
+        let mut live = match LiveSubscription::from_profile(profile, self.stripe_now()) {
+            Some(stored) => stored,
+            None => self.live_from_stripe(sub_id).await?,
+        };
+        loop {
+            match self
+                .preview_with(profile, &live, target, cycle, &currency)
+                .await?
+            {
+                Some(view) => return Ok(view),
+                None => live = self.live_from_stripe(sub_id).await?,
+            }
+        }
+    }
+
+    /// The preview against `live`; `None` when `live` is the stored copy and it would refuse,
+    /// or Stripe refused what it said: then Stripe's copy decides.
+    async fn preview_with(
+        &self,
+        profile: &BillingProfile,
+        live: &LiveSubscription,
+        target: Tier,
+        cycle: BillingCycle,
+        currency: &str,
+    ) -> Result<Option<PreviewView>, ApiError> {
+        let current = live.plan.unwrap_or((
             profile.tier,
             profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
         ));
@@ -162,21 +187,29 @@ impl SubscriptionService {
             .catalog
             .price(target, cycle)
             .map_or(0, |p| p.unit_amount);
+        let refuse = |e: ApiError| {
+            if live.from_profile {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        };
         match classify(&self.catalog, (current.0, Some(current.1)), (target, cycle)) {
-            Transition::Invalid(why) => Err(ApiError::bad_request("invalid_plan", why)),
-            Transition::Same => Err(same_plan()),
+            Transition::Invalid(why) => refuse(ApiError::bad_request("invalid_plan", why)),
+            Transition::Same => refuse(same_plan()),
             Transition::Downgrade => {
-                let end = sub
-                    .current_period_end()
+                let end = live
+                    .period
+                    .map(|(_, end)| end)
                     .or(profile.current_period_end)
                     .unwrap_or_else(|| self.clock.now());
-                Ok(PreviewView {
+                Ok(Some(PreviewView {
                     change: "downgrade",
                     is_upgrade: false,
                     current_tier: current.0,
                     target_tier: target,
                     billing_cycle: cycle,
-                    currency,
+                    currency: currency.to_owned(),
                     amount_due: 0,
                     new_price,
                     next_renewal: new_price,
@@ -184,17 +217,19 @@ impl SubscriptionService {
                     lines: Vec::new(),
                     effective_at: rfc3339(end),
                     proration_date: None,
-                })
+                }))
             }
             Transition::Upgrade => {
-                let (when, invoice) = self.preview_upgrade(&sub, target, cycle).await?;
+                let Some((when, invoice)) = self.preview_upgrade(live, target, cycle).await? else {
+                    return Ok(None);
+                };
                 // `preview_upgrade` refused a subscription without a current period.
-                let period_end = sub.current_period_end().unwrap_or(when);
+                let period_end = live.period.map_or(when, |(_, end)| end);
                 let currency = invoice
                     .currency
                     .clone()
                     .unwrap_or_else(|| self.catalog.currency.as_str().to_owned());
-                Ok(PreviewView {
+                Ok(Some(PreviewView {
                     change: "upgrade",
                     is_upgrade: true,
                     current_tier: current.0,
@@ -208,42 +243,45 @@ impl SubscriptionService {
                     lines: preview_lines(&invoice),
                     effective_at: rfc3339(self.clock.now()),
                     proration_date: Some(when),
-                })
+                }))
             }
         }
     }
 
-    /// Stripe's preview of the upgrade at a proration instant fixed now: (instant, invoice).
+    /// Stripe's preview of the upgrade at a proration instant fixed now: (instant, invoice);
+    /// `None` when Stripe refused what the stored copy said.
     async fn preview_upgrade(
         &self,
-        sub: &Subscription,
+        live: &LiveSubscription,
         target: Tier,
         cycle: BillingCycle,
-    ) -> Result<(i64, Invoice), ApiError> {
-        let item = sub.primary_item().ok_or_else(|| {
-            tracing::error!(subscription = %sub.id, "a subscription without items");
-            ApiError::unavailable()
-        })?;
-        let (start, end) = match (sub.current_period_start(), sub.current_period_end()) {
-            (Some(s), Some(e)) => (s, e),
-            _ => return Err(no_subscription()),
+    ) -> Result<Option<(i64, Invoice)>, ApiError> {
+        let Some(item_id) = live.item_id.as_deref() else {
+            tracing::error!(subscription = %live.id, "a subscription without items");
+            return Err(ApiError::unavailable());
+        };
+        let Some((start, end)) = live.period else {
+            return Err(no_subscription());
         };
         let when = proration_instant(self.clock.now(), start, end);
-        let price = self.price_id(target, cycle).await?;
-        let params = PriceChangePreview {
-            customer: Some(sub.customer_id().to_owned()).filter(|c| !c.is_empty()),
-            subscription: sub.id.clone(),
-            item_id: item.id.clone(),
-            price,
-            proration_date: when,
-            proration_behavior: ProrationBehavior::AlwaysInvoice,
-        };
-        let invoice = self
-            .stripe
-            .preview_price_change(&params)
-            .await
-            .map_err(|e| stripe_failure("preview invoice", e))?;
-        Ok((when, invoice))
+        let answer = self
+            .with_price_answer(target, cycle, |price| {
+                let params = PriceChangePreview {
+                    customer: Some(live.customer.clone()).filter(|c| !c.is_empty()),
+                    subscription: live.id.clone(),
+                    item_id: item_id.to_owned(),
+                    price,
+                    proration_date: when,
+                    proration_behavior: ProrationBehavior::AlwaysInvoice,
+                };
+                async move { self.stripe.preview_price_change(&params).await }
+            })
+            .await?;
+        match answer {
+            Ok(invoice) => Ok(Some((when, invoice))),
+            Err(e) if refused_as_stale(live, &e) => Ok(None),
+            Err(e) => Err(stripe_failure("preview invoice", e)),
+        }
     }
 }
 

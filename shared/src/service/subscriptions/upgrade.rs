@@ -4,12 +4,12 @@
 
 use super::checkout::CheckoutView;
 use super::{
-    api_cause, busy, no_subscription, pending_change_id, record, stripe_failure, Committed,
-    Planned, SubscriptionService, MAX_ATTEMPTS,
+    api_cause, busy, no_subscription, pending_change_id, record, refused_as_stale, stripe_failure,
+    Committed, LiveSubscription, Planned, SubscriptionService, MAX_ATTEMPTS,
 };
 use crate::auth::Caller;
 use crate::domain::proration::{accept_proration_date, proration_instant};
-use crate::domain::{classify, BillingCycle, Currency, Money, Tier, Transition};
+use crate::domain::{classify, BillingCycle, BillingProfile, Currency, Money, Tier, Transition};
 use crate::http::ApiError;
 use crate::ports::ChangeKind;
 use crate::stripe::{
@@ -101,8 +101,7 @@ impl SubscriptionService {
             ),
             None => None,
         };
-        self.limit_changes(caller).await?;
-        let snapshot = self.load(&caller.user_id).await?;
+        let snapshot = self.limit_and_load(caller, true).await?;
         let Some(sub_id) = snapshot.live_subscription().map(str::to_owned) else {
             let cycle = requested_cycle.unwrap_or(BillingCycle::Monthly);
             return match classify(&self.catalog, (Tier::Free, None), (target, cycle)) {
@@ -114,74 +113,29 @@ impl SubscriptionService {
                 _ => Err(not_an_upgrade("you have no subscription to upgrade")),
             };
         };
-        let sub = self
-            .stripe
-            .retrieve_subscription(&sub_id)
-            .await
-            .map_err(|e| stripe_failure("retrieve subscription", e))?;
-        if !crate::domain::SubscriptionStatus::from_stripe(&sub.status).is_live() {
-            return Err(no_subscription());
-        }
+        // The stored profile's copy of the subscription where it is current (no Stripe read);
+        // otherwise, and once more when Stripe refuses what the profile said, Stripe's copy.
+        let mut live = match LiveSubscription::from_profile(&snapshot.profile, self.stripe_now()) {
+            Some(stored) => stored,
+            None => self.live_from_stripe(&sub_id).await?,
+        };
         let profile = &snapshot.profile;
-        let current = self.plan_of(sub.price()).unwrap_or((
-            profile.tier,
-            profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
-        ));
-        let cycle = requested_cycle.unwrap_or(current.1);
-        match classify(&self.catalog, (current.0, Some(current.1)), (target, cycle)) {
-            Transition::Upgrade => {}
-            Transition::Invalid(why) => return Err(ApiError::bad_request("invalid_plan", why)),
-            Transition::Same => return Err(not_an_upgrade("you are already on that plan")),
-            Transition::Downgrade => {
-                return Err(not_an_upgrade(
-                    "that is a downgrade: use /api/v1/subscriptions/downgrade",
-                ))
-            }
-        }
-        let item = sub.primary_item().ok_or_else(|| {
-            error!(subscription = %sub.id, "a subscription without items");
-            ApiError::unavailable()
-        })?;
-        let (start, end) = match (sub.current_period_start(), sub.current_period_end()) {
-            (Some(s), Some(e)) => (s, e),
-            _ => return Err(no_subscription()),
-        };
-        let now = self.clock.now();
-        let proration_date = match request.proration_date {
-            Some(date) => accept_proration_date(date, now, start, end)
-                .map_err(|e| ApiError::bad_request("invalid_proration_date", e.0))?,
-            None => proration_instant(now, start, end),
-        };
-        self.require_saved_card(&sub).await?;
-        let price = self.price_id(target, cycle).await?;
-
         // A pending downgrade is superseded: its schedule would refuse the price change.
         let superseded = pending_change_id(profile);
-        if let Some(schedule) = sub.schedule_id() {
-            if let Err(e) = self.stripe.release_schedule(schedule).await {
-                if e.is_transient() {
-                    return Err(stripe_failure("release schedule", e));
+        let (updated, proration_date, cycle) = loop {
+            match self
+                .change_price(caller, request, profile, &live, target, requested_cycle)
+                .await?
+            {
+                PriceChange::Done(updated, proration_date, cycle) => {
+                    break (*updated, proration_date, cycle)
                 }
-                warn!(schedule, error = %e, "the schedule could not be released; it may already be");
+                PriceChange::AskStripe => {
+                    info!(subscription = %live.id, "the stored copy does not decide; asking Stripe");
+                    live = self.live_from_stripe(&sub_id).await?;
+                }
             }
-        }
-
-        let params = SubscriptionPriceChange {
-            item_id: item.id.clone(),
-            price: price.clone(),
-            proration_behavior: UPGRADE_PRORATION,
-            proration_date: Some(proration_date),
-            payment_behavior: Some(PaymentBehavior::PendingIfIncomplete),
-            metadata: Default::default(),
         };
-        // Same user, subscription, target and proration instant: a double click replays the
-        // first answer instead of charging twice.
-        let scope = IdempotencyScope::new(["upgrade", caller.user_id.as_str(), &sub.id]);
-        let updated = self
-            .stripe
-            .change_subscription_price(&sub.id, &params, &scope)
-            .await
-            .map_err(|e| stripe_failure("change subscription price", e))?;
         let invoice = self.latest_invoice(&updated).await?;
         let paid = updated.pending_update.is_none()
             && invoice
@@ -268,13 +222,108 @@ impl SubscriptionService {
     }
 
     /// Refuses an upgrade Stripe could only leave unpaid: no card to charge.
-    async fn require_saved_card(&self, sub: &Subscription) -> Result<(), ApiError> {
-        if sub.default_payment_method.is_some() {
+    /// Checks the upgrade against `live` and changes the price in Stripe. What `live` read
+    /// from the stored profile would refuse, or Stripe refuses, is asked of Stripe's copy
+    /// instead ([`PriceChange::AskStripe`]).
+    async fn change_price(
+        &self,
+        caller: &Caller,
+        request: &UpgradeRequest,
+        profile: &BillingProfile,
+        live: &LiveSubscription,
+        target: Tier,
+        requested_cycle: Option<BillingCycle>,
+    ) -> Result<PriceChange, ApiError> {
+        let refuse = |e: ApiError| {
+            if live.from_profile {
+                Ok(PriceChange::AskStripe)
+            } else {
+                Err(e)
+            }
+        };
+        if !live.live {
+            return refuse(no_subscription());
+        }
+        let current = live.plan.unwrap_or((
+            profile.tier,
+            profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
+        ));
+        let cycle = requested_cycle.unwrap_or(current.1);
+        match classify(&self.catalog, (current.0, Some(current.1)), (target, cycle)) {
+            Transition::Upgrade => {}
+            Transition::Invalid(why) => return refuse(ApiError::bad_request("invalid_plan", why)),
+            Transition::Same => return refuse(not_an_upgrade("you are already on that plan")),
+            Transition::Downgrade => {
+                return refuse(not_an_upgrade(
+                    "that is a downgrade: use /api/v1/subscriptions/downgrade",
+                ))
+            }
+        }
+        let Some(item_id) = live.item_id.as_deref() else {
+            error!(subscription = %live.id, "a subscription without items");
+            return Err(ApiError::unavailable());
+        };
+        let Some((start, end)) = live.period else {
+            return refuse(no_subscription());
+        };
+        let now = self.clock.now();
+        let proration_date = match request.proration_date {
+            Some(date) => match accept_proration_date(date, now, start, end) {
+                Ok(date) => date,
+                Err(e) => return refuse(ApiError::bad_request("invalid_proration_date", e.0)),
+            },
+            None => proration_instant(now, start, end),
+        };
+        self.require_saved_card(live).await?;
+        // Resolved before anything changes in Stripe: a plan without a price stops here.
+        self.price_id(target, cycle).await?;
+        if let Some(schedule) = &live.schedule {
+            if let Err(e) = self.stripe.release_schedule(schedule).await {
+                if e.is_transient() {
+                    return Err(stripe_failure("release schedule", e));
+                }
+                warn!(schedule, error = %e, "the schedule could not be released; it may already be");
+            }
+        }
+        // Same user, subscription, target and proration instant: a double click replays the
+        // first answer instead of charging twice. The retry from Stripe's copy is another call.
+        let copy = if live.from_profile { "" } else { "stripe" };
+        let scope = IdempotencyScope::new(["upgrade", caller.user_id.as_str(), &live.id, copy]);
+        let answer = self
+            .with_price_answer(target, cycle, |price| {
+                let params = SubscriptionPriceChange {
+                    item_id: item_id.to_owned(),
+                    price,
+                    proration_behavior: UPGRADE_PRORATION,
+                    proration_date: Some(proration_date),
+                    payment_behavior: Some(PaymentBehavior::PendingIfIncomplete),
+                    metadata: Default::default(),
+                };
+                let (sub_id, scope) = (&live.id, &scope);
+                async move {
+                    self.stripe
+                        .change_subscription_price(sub_id, &params, scope)
+                        .await
+                }
+            })
+            .await?;
+        match answer {
+            Ok(updated) => Ok(PriceChange::Done(Box::new(updated), proration_date, cycle)),
+            Err(e) if refused_as_stale(live, &e) => {
+                warn!(subscription = %live.id, error = %e, "Stripe refused the stored copy's price change");
+                Ok(PriceChange::AskStripe)
+            }
+            Err(e) => Err(stripe_failure("change subscription price", e)),
+        }
+    }
+
+    async fn require_saved_card(&self, live: &LiveSubscription) -> Result<(), ApiError> {
+        if live.has_payment_method {
             return Ok(());
         }
         let customer = self
             .stripe
-            .retrieve_customer(sub.customer_id())
+            .retrieve_customer(&live.customer)
             .await
             .map_err(|e| stripe_failure("retrieve customer", e))?;
         if customer.default_payment_method_id().is_some() {
@@ -282,7 +331,7 @@ impl SubscriptionService {
         }
         let cards = self
             .stripe
-            .list_card_payment_methods(sub.customer_id())
+            .list_card_payment_methods(&live.customer)
             .await
             .map_err(|e| stripe_failure("list payment methods", e))?;
         if cards.is_empty() {
@@ -369,4 +418,12 @@ impl SubscriptionService {
 
 fn not_an_upgrade(message: &str) -> ApiError {
     ApiError::bad_request("not_an_upgrade", message)
+}
+
+/// How one try at the price change ended.
+enum PriceChange {
+    /// Stripe's answer, the proration instant and the billing cycle.
+    Done(Box<Subscription>, i64, BillingCycle),
+    /// The stored copy did not decide: read Stripe's and try again.
+    AskStripe,
 }
