@@ -181,15 +181,28 @@ def keycloak_user(username):
 
 
 def count_responses(har_path):
-    """(requests, 5xx answers, [(status, method, url)] of the 5xx) from the HAR report."""
+    """(requests, [(status, method, url, HAR entry)] of the 5xx) from the HAR report."""
     har = json.loads(pathlib.Path(har_path).read_text())
     entries = har.get("log", {}).get("entries", [])
     errors = [
-        (e["response"]["status"], e["request"]["method"], e["request"]["url"])
+        (e["response"]["status"], e["request"]["method"], e["request"]["url"], e)
         for e in entries
         if e.get("response", {}).get("status", 0) >= 500
     ]
     return len(entries), errors
+
+
+def describe(entry):
+    """A 5xx's request headers (credentials left out), its time and its answer, so a failure
+    that happened once can be read back from the CI log."""
+    request, response = entry.get("request", {}), entry.get("response", {})
+    headers = {
+        h["name"]: h["value"]
+        for h in request.get("headers", [])
+        if h["name"].lower() not in ("authorization", "cookie")
+    }
+    body = (response.get("content") or {}).get("text", "")[:300]
+    return f"    at {entry.get('startedDateTime')}, {entry.get('time')} ms; request headers {headers}; answer {body!r}"
 
 
 def main():
@@ -265,8 +278,9 @@ def main():
         requests, server_errors = count_responses(har) if os.path.exists(har) else (0, [])
 
     print(f"fuzz: {requests} requests, {len(server_errors)} answered 5xx")
-    for status, method, url in server_errors[:20]:
+    for status, method, url, entry in server_errors[:20]:
         print(f"  {status} {method} {url}")
+        print(describe(entry))
     if run.returncode != 0 or server_errors or requests == 0:
         sys.exit(1)
 
