@@ -51,6 +51,29 @@ impl Effects {
         });
     }
 
+    /// As [`Effects::add_email`], but the message takes the place of the one the change itself
+    /// would send (a won dispute says why access is back, not a plain confirmation).
+    pub fn replace_email(
+        &mut self,
+        user: &BillingProfile,
+        template: &str,
+        fields: Map<String, Value>,
+        cause: &str,
+    ) {
+        match self
+            .outbox
+            .jobs
+            .iter_mut()
+            .find(|j| j.user_id == user.user_id)
+        {
+            Some(job) if job.email.is_some() => {
+                job.email = Some(template.to_owned());
+                job.email_fields = fields;
+            }
+            _ => self.add_email(user, template, fields, cause),
+        }
+    }
+
     /// Adds a change the worker makes in Stripe, on the user's job when there is one (one job
     /// per event and user).
     pub fn add_stripe_action(

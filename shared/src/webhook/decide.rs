@@ -7,7 +7,7 @@ use crate::domain::ordering::{order, IncomingVersion, Order};
 use crate::domain::profile::{Revocation, RevocationAction, RevocationPolicy};
 use crate::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
 use crate::effects::{describe_change, Effects};
-use crate::ports::{PaymentRecord, PaymentStatus, StripeAction, SubscriptionChange, SyncTarget};
+use crate::ports::{PaymentRecord, PaymentStatus, StripeAction, SubscriptionChange};
 use crate::stripe::{
     Charge, CheckoutSession, Customer, Dispute, Event, EventObject, Invoice, PaymentIntent,
     Subscription,
@@ -795,23 +795,11 @@ fn dispute_closed(
         format!("dispute {} closed: {outcome}", dispute.id),
     );
     if restored {
-        // One message that says why access is back, instead of a plain confirmation.
-        if let Some(job) = app
-            .effects
-            .outbox
-            .jobs
-            .iter_mut()
-            .find(|j| &j.user_id == input.user_id)
-        {
-            job.email = None;
-            job.email_fields = Map::new();
-            job.targets.retain(|t| *t != SyncTarget::Email);
-        }
         let mut fields = Map::new();
         fields.insert("amount".into(), json!(dispute.amount));
         fields.insert("currency".into(), json!(dispute.currency));
         app.effects
-            .add_email(&app.profile, "dispute_won", fields, &event.id);
+            .replace_email(&app.profile, "dispute_won", fields, &event.id);
     }
     if let Some(action) = resume {
         app.effects
