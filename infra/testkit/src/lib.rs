@@ -196,6 +196,36 @@ impl Harness {
         self.profile(user).await
     }
 
+    /// The webhook core over `store`, with this harness's Stripe, catalog and clock.
+    pub fn processor(
+        &self,
+        store: Arc<MemoryStore>,
+        revocation: tierflow::domain::profile::RevocationPolicy,
+    ) -> tierflow::webhook::Processor {
+        tierflow::webhook::Processor {
+            store,
+            stripe: self.stripe.clone(),
+            catalog: self.catalog.clone(),
+            grace_days: 3,
+            revocation,
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// Stripe's events of `types`, oldest first.
+    pub async fn stripe_events(&self, types: &[&str]) -> Vec<tierflow::stripe::Event> {
+        let mut events = self
+            .stripe
+            .list_events(&tierflow::stripe::EventQuery {
+                types: types.iter().map(|t| (*t).to_owned()).collect(),
+                ..tierflow::stripe::EventQuery::default()
+            })
+            .await
+            .expect("events");
+        events.reverse();
+        events
+    }
+
     /// The stored profile (it must exist).
     pub async fn profile(&self, user: &str) -> BillingProfile {
         self.store

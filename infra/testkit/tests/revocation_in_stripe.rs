@@ -8,21 +8,9 @@ use tierflow::adapters::memory::MemoryStore;
 use tierflow::domain::profile::{RevocationAction, RevocationPolicy};
 use tierflow::domain::{Tier, UserId};
 use tierflow::ports::{BillingStore, PaymentStatus, SubscriptionChange, SyncJob};
-use tierflow::stripe::{Event, EventQuery, StripeApi};
 use tierflow::sync::worker::{EmailSettings, Worker};
 use tierflow::webhook::{Outcome, Processor};
 use tierflow_testkit::{unique, Harness};
-
-fn processor(h: &Harness, store: Arc<MemoryStore>, revocation: RevocationPolicy) -> Processor {
-    Processor {
-        store,
-        stripe: h.stripe.clone(),
-        catalog: h.catalog.clone(),
-        grace_days: 3,
-        revocation,
-        clock: h.clock.clone(),
-    }
-}
 
 /// The worker with Stripe only: Keycloak, Lago and email are not what this test is about.
 fn worker(h: &Harness, store: Arc<MemoryStore>) -> Worker {
@@ -42,20 +30,6 @@ fn worker(h: &Harness, store: Arc<MemoryStore>) -> Worker {
     }
 }
 
-/// Events of `types`, oldest first.
-async fn events_of(h: &Harness, types: &[&str]) -> Vec<Event> {
-    let mut events = h
-        .stripe
-        .list_events(&EventQuery {
-            types: types.iter().map(|t| (*t).to_owned()).collect(),
-            ..EventQuery::default()
-        })
-        .await
-        .expect("events");
-    events.reverse();
-    events
-}
-
 /// A subscriber's store and processor: the checkout and its payment applied.
 async fn subscriber(
     h: &Harness,
@@ -65,10 +39,10 @@ async fn subscriber(
     h.subscribe(&user, "professional", "monthly", "pm_card_visa")
         .await;
     let store = Arc::new(MemoryStore::new());
-    let p = processor(h, store.clone(), revocation);
+    let p = h.processor(store.clone(), revocation);
     // The checkout first: it links the customer to the user.
     for kind in ["checkout.session.completed", "invoice.paid"] {
-        let event = events_of(h, &[kind]).await.pop().expect(kind);
+        let event = h.stripe_events(&[kind]).await.pop().expect(kind);
         assert_eq!(
             p.process(&event, &event.id).await.expect("applied"),
             Outcome::Applied
@@ -85,7 +59,7 @@ async fn process_latest(
     store: &MemoryStore,
     kind: &str,
 ) -> Vec<SyncJob> {
-    let event = events_of(h, &[kind]).await.pop().expect(kind);
+    let event = h.stripe_events(&[kind]).await.pop().expect(kind);
     assert_eq!(
         p.process(&event, &event.id).await.expect("processed"),
         Outcome::Applied,

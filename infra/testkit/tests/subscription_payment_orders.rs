@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tierflow::adapters::memory::MemoryStore;
 use tierflow::domain::{Tier, UserId};
 use tierflow::ports::{BillingStore, EventRecord, PaymentStatus};
-use tierflow::stripe::{Event, EventQuery, StripeApi};
+use tierflow::stripe::Event;
 use tierflow::webhook::{Outcome, Processor};
 use tierflow_testkit::{unique, Harness};
 
@@ -18,30 +18,6 @@ const PAYMENT_EVENTS: [&str; 4] = [
     "invoice.paid",
     "invoice.payment_succeeded",
 ];
-
-fn processor(h: &Harness, store: Arc<MemoryStore>) -> Processor {
-    Processor {
-        store,
-        stripe: h.stripe.clone(),
-        catalog: h.catalog.clone(),
-        grace_days: 3,
-        revocation: Default::default(),
-        clock: h.clock.clone(),
-    }
-}
-
-async fn events_of(h: &Harness, types: &[&str]) -> Vec<Event> {
-    let mut events = h
-        .stripe
-        .list_events(&EventQuery {
-            types: types.iter().map(|t| (*t).to_owned()).collect(),
-            ..EventQuery::default()
-        })
-        .await
-        .expect("events");
-    events.reverse();
-    events
-}
 
 async fn process(p: &Processor, event: &Event) -> Outcome {
     let outcome = p.process(event, &event.id).await.expect("processed");
@@ -57,7 +33,7 @@ async fn process(p: &Processor, event: &Event) -> Outcome {
 /// payment event.
 async fn subscribed_store(h: &Harness, checkout: &Event) -> (Arc<MemoryStore>, Processor) {
     let store = Arc::new(MemoryStore::new());
-    let p = processor(h, store.clone());
+    let p = h.processor(store.clone(), Default::default());
     assert_eq!(process(&p, checkout).await, Outcome::Applied);
     store.take_stream();
     (store, p)
@@ -99,8 +75,8 @@ async fn every_delivery_order_of_a_subscription_payment_gives_one_item_one_recei
     h.subscribe(&user, "professional", "monthly", "pm_card_visa")
         .await;
     let user_id = UserId::parse(&user).expect("user");
-    let checkout = events_of(&h, &["checkout.session.completed"]).await;
-    let payment = events_of(&h, &PAYMENT_EVENTS).await;
+    let checkout = h.stripe_events(&["checkout.session.completed"]).await;
+    let payment = h.stripe_events(&PAYMENT_EVENTS).await;
     let kinds: Vec<&str> = payment.iter().map(|e| e.kind.as_str()).collect();
     for kind in PAYMENT_EVENTS {
         assert_eq!(
@@ -166,15 +142,15 @@ async fn a_full_refund_of_a_subscription_payment_revokes_the_tier_whatever_was_s
     h.subscribe(&user, "professional", "monthly", "pm_card_visa")
         .await;
     let user_id = UserId::parse(&user).expect("user");
-    let checkout = events_of(&h, &["checkout.session.completed"]).await;
-    let payment = events_of(&h, &PAYMENT_EVENTS).await;
+    let checkout = h.stripe_events(&["checkout.session.completed"]).await;
+    let payment = h.stripe_events(&PAYMENT_EVENTS).await;
     let charges = h.stripe_get("/v1/charges").await;
     let charge = charges["data"][0]["id"].as_str().expect("the charge");
     let refund = h
         .emulator_call("POST", "/v1/refunds", &[("charge", charge)])
         .await;
     assert_eq!(refund["status"], "succeeded", "{refund}");
-    let refunded = events_of(&h, &["charge.refunded"]).await;
+    let refunded = h.stripe_events(&["charge.refunded"]).await;
 
     // Before the refund: every payment event, only the invoice's, or nothing of the payment.
     let seen: [&[&str]; 3] = [&PAYMENT_EVENTS, &["invoice.paid"], &[]];
