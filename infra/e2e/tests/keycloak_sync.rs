@@ -142,14 +142,6 @@ async fn upgrade(stack: &Stack, token: &str, tier: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-/// The table the functions under test use.
-async fn store() -> DynamoStore {
-    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
-    let table = std::env::var("TABLE_NAME").expect("TABLE_NAME: run through infra/test.sh");
-    let aws = tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await;
-    DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)
-}
-
 /// The permanent sync failures recorded for `user`.
 async fn failures_for(store: &DynamoStore, user: &str) -> Vec<SyncFailure> {
     store
@@ -261,7 +253,7 @@ async fn a_deleted_keycloak_user_is_a_recorded_permanent_failure_not_a_dead_lett
     // The token outlives the user: the API still serves them and the change is synced.
     upgrade(&stack, &token, "professional").await;
 
-    let store = store().await;
+    let store = support::table_store().await;
     let mut recorded = Vec::new();
     for _ in 0..300 {
         recorded = failures_for(&store, &user).await;
@@ -278,25 +270,7 @@ async fn a_deleted_keycloak_user_is_a_recorded_permanent_failure_not_a_dead_lett
     );
 
     // Acknowledged, not retried: nothing about the user waits in the dead-letter queue.
-    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
-    let dlq = std::env::var("SYNC_DLQ_URL").expect("SYNC_DLQ_URL: run through infra/test.sh");
-    let sqs = aws_sdk_sqs::Client::new(
-        &tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await,
-    );
-    let received = sqs
-        .receive_message()
-        .queue_url(&dlq)
-        .max_number_of_messages(10)
-        .visibility_timeout(0)
-        .send()
-        .await
-        .expect("receive from the DLQ");
-    let about_user = received
-        .messages()
-        .iter()
-        .filter(|m| m.body().is_some_and(|b| b.contains(&user)))
-        .count();
-    assert_eq!(about_user, 0);
+    assert!(!support::dead_lettered(&user).await);
 }
 
 /// A worker like the deployed one, syncing to `realm` with the test stack's sync client.
@@ -338,7 +312,7 @@ async fn a_realm_that_does_not_declare_the_attributes_fails_permanently_naming_t
     )
     .await;
     let id = kc.user_id(realm, &username).await;
-    let worker = worker_for(realm, store().await);
+    let worker = worker_for(realm, support::table_store().await);
     let job = SyncJob::state(UserId::parse(&id).expect("id"), "e2e-undeclared");
     let body = serde_json::to_string(&job).expect("job");
 
@@ -347,7 +321,7 @@ async fn a_realm_that_does_not_declare_the_attributes_fails_permanently_naming_t
         .settle_message(Some(&body))
         .await
         .expect("acknowledged");
-    let recorded = failures_for(&store().await, &id).await;
+    let recorded = failures_for(&support::table_store().await, &id).await;
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     let reason = &recorded[0].reason;
     assert!(reason.contains("did not store"), "{reason}");
@@ -371,7 +345,7 @@ async fn a_user_with_a_read_only_attribute_is_updated_and_keeps_everything_else(
     let (_, before) = kc.user(realm, &id).await;
     assert_eq!(attribute(&before, "employee_number"), Some("E-1001"));
 
-    let worker = worker_for(realm, store().await);
+    let worker = worker_for(realm, support::table_store().await);
     let job = SyncJob::state(UserId::parse(&id).expect("id"), "e2e-readonly");
     let report = worker.sync(&job).await.expect("synced");
     assert!(report.keycloak);

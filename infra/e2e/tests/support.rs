@@ -292,3 +292,33 @@ pub fn unique_user(prefix: &str) -> String {
         .unwrap_or(0);
     format!("{prefix}-{nanos}")
 }
+
+/// The stack's table (where the sync worker records permanent failures, among the rest).
+pub async fn table_store() -> tierflow::adapters::dynamodb::DynamoStore {
+    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
+    let table = std::env::var("TABLE_NAME").expect("TABLE_NAME: run through infra/test.sh");
+    let aws = tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await;
+    tierflow::adapters::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)
+}
+
+/// Whether the sync dead-letter queue holds a job naming `user`.
+pub async fn dead_lettered(user: &str) -> bool {
+    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
+    let dlq = std::env::var("SYNC_DLQ_URL").expect("SYNC_DLQ_URL: run through infra/test.sh");
+    let sqs = aws_sdk_sqs::Client::new(
+        &tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await,
+    );
+    let received = sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .expect("receive from the DLQ");
+    received
+        .messages()
+        .iter()
+        .any(|m| m.body().is_some_and(|b| b.contains(user)))
+}

@@ -250,29 +250,6 @@ async fn sync_queue_drained() {
     panic!("the sync queue never drained: is infra/sync_relay.py running?");
 }
 
-/// Whether the sync dead-letter queue holds a job naming `user`.
-async fn dead_lettered(user: &str) -> bool {
-    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
-    let dlq = std::env::var("SYNC_DLQ_URL").expect("run through infra/test.sh");
-    let sqs = aws_sdk_sqs::Client::new(
-        &tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await,
-    );
-    let received = sqs
-        .receive_message()
-        .queue_url(&dlq)
-        .max_number_of_messages(10)
-        .visibility_timeout(0)
-        .wait_time_seconds(0)
-        .send()
-        .await
-        .expect("receive");
-    received
-        .messages
-        .unwrap_or_default()
-        .iter()
-        .any(|m| m.body().is_some_and(|b| b.contains(user)))
-}
-
 #[tokio::test]
 #[ignore = "needs the local stack: run infra/test.sh"]
 async fn a_deleted_accounts_sync_jobs_succeed_without_the_identity_provider() {
@@ -312,7 +289,7 @@ async fn a_deleted_accounts_sync_jobs_succeed_without_the_identity_provider() {
     // nothing is retried into the DLQ.
     eventually(&stack, &token, "free", |b| b["tier"] == "free").await;
     sync_queue_drained().await;
-    let failures: Vec<_> = sync_failures_store()
+    let failures: Vec<_> = support::table_store()
         .await
         .sync_failures(1000)
         .await
@@ -321,15 +298,7 @@ async fn a_deleted_accounts_sync_jobs_succeed_without_the_identity_provider() {
         .filter(|f| f.job.user_id.as_str() == user)
         .collect();
     assert!(failures.is_empty(), "{failures:?}");
-    assert!(!dead_lettered(&user).await);
-}
-
-/// The stack's table, where the sync worker records permanent failures.
-async fn sync_failures_store() -> tierflow::adapters::dynamodb::DynamoStore {
-    let endpoint = std::env::var("TIERFLOW_TEST_AWS_ENDPOINT").expect("run through infra/test.sh");
-    let table = std::env::var("TABLE_NAME").expect("run through infra/test.sh");
-    let aws = tierflow::adapters::aws::sdk_config_for_endpoint(&endpoint).await;
-    tierflow::adapters::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)
+    assert!(!support::dead_lettered(&user).await);
 }
 
 #[tokio::test]
