@@ -69,12 +69,27 @@ wait_for_http() {
 }
 
 stop_all() {
+  local pid deadline
   for pid in "${PIDS[@]:-}"; do
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
   done
+  # A process still running 15 s after SIGTERM is killed: a run never hangs in its own cleanup.
+  deadline=$((SECONDS + 15))
   for pid in "${PIDS[@]:-}"; do
-    if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
+    [ -n "$pid" ] || continue
+    while running "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
+    if running "$pid"; then
+      log "process $pid ($(ps -o args= -p "$pid" | cut -c1-80)) ignored SIGTERM: killed"
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
   done
+}
+
+# Whether a process runs (an exited child waiting to be reaped does not).
+running() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $state != Z* ]]
 }
 
 # Starts moto server on loopback and provisions template.yaml's resources into it.

@@ -140,7 +140,7 @@ if [ -z "${TIERFLOW_E2E_FILTER:-}" ] || [ "$TIERFLOW_E2E_FILTER" = browser ]; th
   bash infra/web.sh install
   (cd functions/billing-page/web && BILLING_PAGE_URL="http://127.0.0.1:$API_PORT/billing" \
     TIERFLOW_TEST_USERS="[{\"username\":\"alice\",\"password\":\"$KEYCLOAK_USER_PASSWORD\"},{\"username\":\"bob\",\"password\":\"$KEYCLOAK_USER_PASSWORD\"}]" \
-    node --test tests/browser.test.mjs)
+    timeout --kill-after=15 900 node --test tests/browser.test.mjs)
 fi
 
 # Fuzzing takes a few minutes: every full run; a filtered run only with TIERFLOW_FUZZ=1.

@@ -39,6 +39,11 @@ const CHROMIUM_FLAGS = [
   "--disable-sync",
 ];
 const profiles = [];
+// Every browser launched, closed after the tests even when one failed (an open one keeps node's
+// test process alive, and the run would never end).
+const browsers = [];
+// A test that takes longer has hung: it fails rather than holding the run.
+const TEST_TIMEOUT_MS = 240_000;
 
 before(async () => {
   if (SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
@@ -53,7 +58,8 @@ before(async () => {
   }
 });
 
-after(() => {
+after(async () => {
+  await Promise.allSettled(browsers.map((browser) => browser.close()));
   for (const dir of profiles) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -61,7 +67,9 @@ after(() => {
 async function freshBrowser(viewport) {
   const profile = mkdtempSync(join(tmpdir(), "tierflow-chromium-"));
   profiles.push(profile);
-  return chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport });
+  const browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport });
+  browsers.push(browser);
+  return browser;
 }
 
 /** A fresh browser context (its own storage) signed in as `user` through the identity provider. */
@@ -146,7 +154,7 @@ async function makeOneTimePayments(page, count) {
 }
 
 describe("billing page", () => {
-  test("subscribe through Checkout, upgrade at the previewed amount, downgrade and withdraw, cancel and resume, history", async () => {
+  test("subscribe through Checkout, upgrade at the previewed amount, downgrade and withdraw, cancel and resume, history", { timeout: TEST_TIMEOUT_MS }, async () => {
     const { context, page } = await signedIn(ALICE);
     await page.getByRole("heading", { name: "Choose a plan" }).waitFor();
     await assertAccessible(page, "signed in, no subscription");
@@ -253,7 +261,7 @@ describe("billing page", () => {
     await context.close();
   });
 
-  test("3-D Secure on Checkout and on an upgrade; a failed check leaves the plan; a second user sees only their own billing", async () => {
+  test("3-D Secure on Checkout and on an upgrade; a failed check leaves the plan; a second user sees only their own billing", { timeout: TEST_TIMEOUT_MS }, async () => {
     const { context, page } = await signedIn(BOB);
     await page.getByRole("heading", { name: "Choose a plan" }).waitFor();
     await page.getByTestId("no-history").waitFor();
