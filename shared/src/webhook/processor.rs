@@ -453,6 +453,9 @@ impl Processor {
                 }
                 Err(CommitError::ProfileConflict) => {
                     warn!(user_id = %user_id, "profile changed concurrently; deciding again");
+                    // Stripe's copy was fetched before the concurrent write and may be older than
+                    // what it applied: the guard decides again, and asks Stripe again if need be.
+                    fetched = None;
                     continue;
                 }
                 Err(CommitError::EventAlreadyRecorded) => return Ok(Outcome::Duplicate),
