@@ -19,6 +19,31 @@ pub struct Observation<'a> {
     pub at: UnixTime,
     /// `previous_attributes.status` of the event, when it changed the status.
     pub previous_status: Option<&'a str>,
+    /// How the subscription was seen: what its copy can say about a scheduled change.
+    pub kind: Seen,
+}
+
+/// How a subscription's copy was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// An event's object: its state when the event was created, possibly delivered late.
+    Delivered,
+    /// Asked from Stripe after the profile it is applied to was read: newer than anything that
+    /// profile holds.
+    Fetched,
+    /// The answer to Tierflow's own call, at [`Observation::at`].
+    Answered,
+}
+
+/// Whether a delivered `sub` lacks the schedule of the profile's pending change without having
+/// carried it out: only Stripe's current copy can say whether the schedule was released.
+pub fn schedule_missing(profile: &BillingProfile, sub: &Subscription) -> bool {
+    profile.pending_change.as_ref().is_some_and(|change| {
+        change.schedule_id.is_some()
+            && sub.schedule_id().is_none()
+            && profile.subscription_id.as_deref() == Some(sub.id.as_str())
+            && !matches!(sub.status.as_str(), "canceled" | "incomplete_expired")
+    })
 }
 
 /// Copies `sub` onto `profile` and records it as the applied version (never older than the
@@ -112,16 +137,22 @@ pub fn apply_subscription(
         _ => profile.grace_until = None,
     }
     // A scheduled change that Stripe has now carried out (or that no schedule carries any
-    // more) is no longer pending. Only a state observed after the change was scheduled can say
-    // the schedule is gone: a late delivery of an older event never shows it.
+    // more) is no longer pending. Only a state known to be newer than the scheduling can say
+    // the schedule is gone: a delivery may be a late one from before it (its `created` has one
+    // second's resolution, too coarse to tell), so the webhook asks Stripe instead (see
+    // [`schedule_missing`]).
     if let Some(change) = &profile.pending_change {
         let carried_out = change.target_tier == profile.tier
             && change
                 .billing_cycle
                 .is_none_or(|c| Some(c) == profile.billing_cycle);
-        let schedule_gone = change.schedule_id.is_some()
-            && sub.schedule_id().is_none()
-            && change.scheduled_at.is_none_or(|at| seen.at > at);
+        let newer_than_scheduling = match seen.kind {
+            Seen::Delivered => false,
+            Seen::Fetched => true,
+            Seen::Answered => change.scheduled_at.is_none_or(|at| seen.at > at),
+        };
+        let schedule_gone =
+            change.schedule_id.is_some() && sub.schedule_id().is_none() && newer_than_scheduling;
         if carried_out || schedule_gone {
             profile.pending_change = None;
         }
@@ -158,6 +189,7 @@ mod tests {
             source: "evt_1",
             at: 5_000,
             previous_status: None,
+            kind: Seen::Delivered,
         };
         let mut sub = professional_without_schedule();
         let price = &mut sub.items.data[0].price;
@@ -209,23 +241,40 @@ mod tests {
     }
 
     #[test]
-    fn only_a_state_seen_after_the_downgrade_can_withdraw_it() {
+    fn only_a_state_known_newer_than_the_downgrade_can_withdraw_it() {
         let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
         let sub = professional_without_schedule();
-        // (observed at, still pending?)
-        for (at, pending) in [(4_000, true), (5_000, true), (5_001, false)] {
+        // (how seen, observed at, still pending?)
+        let cases = [
+            (Seen::Answered, 4_000, true),
+            (Seen::Answered, 5_000, true),
+            (Seen::Answered, 5_001, false),
+            // A delivery created later may still be from before the scheduling (one-second
+            // `created`, clocks apart): it never withdraws, the webhook asks Stripe.
+            (Seen::Delivered, 4_000, true),
+            (Seen::Delivered, 9_000, true),
+            // Stripe's copy fetched after the profile was read is newer than the scheduling
+            // whatever the event's `created` says.
+            (Seen::Fetched, 4_000, false),
+        ];
+        for (kind, at, pending) in cases {
             let mut profile = downgrading(5_000);
             let seen = Observation {
                 source: "evt_1",
                 at,
                 previous_status: None,
+                kind,
             };
             apply_subscription(&mut profile, &sub, &seen, 6_000, &catalog, 3).expect("applied");
             assert_eq!(
                 profile.pending_change.is_some(),
                 pending,
-                "observed at {at}"
+                "{kind:?} observed at {at}"
             );
         }
+        let mut profile = downgrading(5_000);
+        assert!(schedule_missing(&profile, &sub));
+        profile.pending_change = None;
+        assert!(!schedule_missing(&profile, &sub));
     }
 }

@@ -998,3 +998,73 @@ fn payments_record_the_invoice_pdf_and_the_successful_charges_receipt() {
         assert_eq!(payment.receipt_url.as_deref(), receipt, "{name}");
     }
 }
+
+/// A professional subscriber whose downgrade to starter was scheduled at `T + 10`.
+fn downgrading() -> BillingProfile {
+    let mut p = professional();
+    p.pending_change = Some(tierflow::domain::profile::PendingChange {
+        target_tier: Tier::Starter,
+        billing_cycle: Some(tierflow::domain::BillingCycle::Monthly),
+        effective_at: T + 2_592_000,
+        schedule_id: Some("sub_sched_1".into()),
+        change_id: Some("chg_1".into()),
+        scheduled_at: Some(T + 10),
+    });
+    p
+}
+
+#[test]
+fn a_delivery_without_the_schedule_asks_stripe_and_only_stripes_copy_withdraws_the_change() {
+    let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
+    let policy = Policy {
+        catalog: &catalog,
+        grace_days: 3,
+        revocation: Default::default(),
+    };
+    let user = UserId::parse("u1").expect("user");
+    let profile = downgrading();
+    // Created after the scheduling by its clock, yet it may be a late delivery from before it.
+    let updated = event(
+        "customer.subscription.updated",
+        T + 11,
+        subscription("sub_1", "active", "tierflow_professional_monthly"),
+        None,
+    );
+    let object = updated.object().expect("object");
+    let mut input = Input {
+        user_id: &user,
+        profile: &profile,
+        existing_payment: None,
+        linked_invoice: None,
+        fetched_subscription: None,
+        now: T + 20,
+    };
+    assert_eq!(
+        decide(&updated, &object, &input, policy),
+        Decision::FetchSubscription("sub_1".into())
+    );
+
+    // Stripe still has the schedule: the change stays pending.
+    let mut scheduled = subscription("sub_1", "active", "tierflow_professional_monthly");
+    scheduled["schedule"] = json!("sub_sched_1");
+    let still: Subscription = serde_json::from_value(scheduled).expect("subscription");
+    input.fetched_subscription = Some(&still);
+    let Decision::Apply(app) = decide(&updated, &object, &input, policy) else {
+        panic!("applied from Stripe's copy");
+    };
+    assert!(app.profile.pending_change.is_some());
+
+    // Stripe has released it (the portal, say): the change is withdrawn.
+    let released: Subscription = serde_json::from_value(subscription(
+        "sub_1",
+        "active",
+        "tierflow_professional_monthly",
+    ))
+    .expect("subscription");
+    input.fetched_subscription = Some(&released);
+    let Decision::Apply(app) = decide(&updated, &object, &input, policy) else {
+        panic!("applied from Stripe's copy");
+    };
+    assert_eq!(app.profile.pending_change, None);
+    assert_eq!(app.profile.tier, Tier::Professional);
+}

@@ -12,7 +12,7 @@ use crate::stripe::{
     Charge, CheckoutSession, Customer, Dispute, Event, EventObject, Invoice, PaymentIntent,
     Subscription,
 };
-use crate::subscription_state::Observation;
+use crate::subscription_state::{schedule_missing, Observation, Seen};
 use crate::time::{rfc3339, UnixTime};
 use serde_json::{json, Map};
 
@@ -82,6 +82,8 @@ pub fn subject_of(object: &EventObject) -> Subject {
         },
         EventObject::Invoice(i) => Subject {
             customer_id: i.customer_id().map(str::to_owned),
+            // A subscription invoice carries the subscription's metadata, Tierflow's user id in it.
+            user_hint: i.subscription_metadata().and_then(meta_user),
             payment_refs: invoice_refs(i),
             ..Subject::default()
         },
@@ -393,6 +395,10 @@ fn subscription_changed(
             Order::Undecidable => return Decision::FetchSubscription(sub.id.clone()),
             Order::Newer => {}
         }
+        if schedule_missing(profile, sub) {
+            // Released, or a late delivery from before the scheduling: Stripe's copy says.
+            return Decision::FetchSubscription(sub.id.clone());
+        }
     }
     let mut next = profile.clone();
     let prev = if fetched.is_some() {
@@ -423,10 +429,16 @@ fn apply_subscription(
     input: &Input<'_>,
     policy: Policy<'_>,
 ) -> Result<(), String> {
+    let fetched = input.fetched_subscription.is_some_and(|f| f.id == sub.id);
     let seen = Observation {
         source: &event.id,
         at: event.created,
         previous_status,
+        kind: if fetched {
+            Seen::Fetched
+        } else {
+            Seen::Delivered
+        },
     };
     crate::subscription_state::apply_subscription(
         profile,

@@ -10,7 +10,7 @@ use crate::http::ApiError;
 use crate::ports::ChangeKind;
 use crate::service::current_subscription::SubscriptionView;
 use crate::stripe::Subscription;
-use crate::subscription_state::{apply_subscription, Observation};
+use crate::subscription_state::{apply_subscription, Observation, Seen};
 use serde::Deserialize;
 use tracing::{error, info, warn};
 
@@ -137,6 +137,7 @@ impl SubscriptionService {
                 source: cause,
                 at: self.stripe_now(),
                 previous_status: None,
+                kind: Seen::Answered,
             };
             apply_subscription(
                 &mut next,

@@ -9,7 +9,7 @@ use crate::auth::Caller;
 use crate::http::ApiError;
 use crate::service::current_subscription::SubscriptionView;
 use crate::stripe::{CheckoutSession, ErrorKind, Subscription};
-use crate::subscription_state::{apply_subscription, Observation};
+use crate::subscription_state::{apply_subscription, Observation, Seen};
 use tracing::{error, warn};
 
 impl SubscriptionService {
@@ -43,6 +43,7 @@ impl SubscriptionService {
                 source: &cause,
                 at: self.stripe_now(),
                 previous_status: None,
+                kind: Seen::Answered,
             };
             if let Some(customer) = session.customer_id() {
                 profile.customer_id = Some(customer.to_owned());

@@ -8,7 +8,7 @@ use super::{pending_change_id, record, Committed, Planned, SubscriptionService, 
 use crate::domain::SubscriptionStatus;
 use crate::ports::{ChangeKind, ChangeRecord};
 use crate::stripe::ErrorKind;
-use crate::subscription_state::{apply_subscription, Observation};
+use crate::subscription_state::{apply_subscription, Observation, Seen};
 use crate::time::UnixTime;
 use serde::Serialize;
 use serde_json::json;
@@ -134,6 +134,7 @@ impl SubscriptionService {
                     source: &cause,
                     at: self.stripe_now(),
                     previous_status: None,
+                    kind: Seen::Answered,
                 };
                 apply_subscription(
                     &mut next,

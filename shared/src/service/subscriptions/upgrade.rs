@@ -16,7 +16,7 @@ use crate::stripe::{
     IdempotencyScope, Invoice, PaymentBehavior, PaymentIntent, ProrationBehavior, Subscription,
     SubscriptionPriceChange,
 };
-use crate::subscription_state::{apply_subscription, Observation};
+use crate::subscription_state::{apply_subscription, Observation, Seen};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map};
@@ -163,6 +163,7 @@ impl SubscriptionService {
                 source: &cause,
                 at: self.stripe_now(),
                 previous_status: None,
+                kind: Seen::Answered,
             };
             apply_subscription(
                 &mut next,

@@ -6,7 +6,7 @@
 use super::{Committed, Planned, SubscriptionService, MAX_ATTEMPTS};
 use crate::domain::{SubscriptionStatus, UserId};
 use crate::stripe::{ErrorKind, StripeError, Subscription};
-use crate::subscription_state::{apply_subscription, Observation};
+use crate::subscription_state::{apply_subscription, Observation, Seen};
 use serde::Serialize;
 use tracing::{info, warn};
 
@@ -71,6 +71,7 @@ impl SubscriptionService {
                     source: &cause,
                     at: self.stripe_now(),
                     previous_status: None,
+                    kind: Seen::Answered,
                 };
                 apply_subscription(
                     &mut next,
