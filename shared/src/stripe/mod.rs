@@ -6,6 +6,7 @@
 
 pub mod catalog_sync;
 mod client;
+mod customer_of_user;
 mod error;
 pub mod form;
 mod idempotency;
@@ -14,6 +15,7 @@ mod params;
 mod retry;
 
 pub use client::{ClientBuildError, StripeClient, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+pub use customer_of_user::{customer_scope, find_or_create_customer, UserCustomer};
 pub use error::{ErrorKind, StripeError};
 pub use form::Form;
 pub use idempotency::{derive_key, unique_key, IdempotencyScope};

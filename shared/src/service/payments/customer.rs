@@ -1,15 +1,15 @@
 //! The caller's Stripe customer: read from the profile, or found or created and then linked.
 //!
-//! The subscriptions module has its own get-or-create; both create with the same idempotency
-//! scope (the user id) and parameters, so concurrent first calls from either route end up with
-//! one customer.
+//! The subscriptions module links a customer the same way; both find or create it with
+//! [`find_or_create_customer`] (one idempotency scope and parameters), so concurrent first calls
+//! from either route end up with one customer.
 
 use super::{provider_failure, store_unavailable};
 use crate::auth::Caller;
 use crate::domain::BillingProfile;
 use crate::http::ApiError;
 use crate::ports::{BillingStore, Commit, CommitError, ProfileWrite};
-use crate::stripe::{IdempotencyScope, NewCustomer, StripeApi};
+use crate::stripe::{find_or_create_customer, StripeApi};
 use crate::time::UnixTime;
 use lambda_http::http::StatusCode;
 
@@ -45,25 +45,10 @@ pub async fn ensure_customer(
     if let Some(customer) = profile.as_ref().and_then(|p| p.customer_id.clone()) {
         return Ok(customer);
     }
-    let found = stripe
-        .find_customer_by_user_id(user.as_str())
+    let customer = find_or_create_customer(stripe, user.as_str(), caller.email.as_deref())
         .await
-        .map_err(|e| provider_failure("customer_search", &e))?;
-    let customer = match found {
-        Some(customer) => customer.id,
-        None => {
-            // Search lags behind writes in Stripe; the idempotency key makes a repeat of this
-            // creation (a retry, a second tab) answer the same customer instead of a second one.
-            stripe
-                .create_customer(
-                    &NewCustomer::for_user(user.as_str(), caller.email.as_deref()),
-                    &IdempotencyScope::new([user.as_str()]),
-                )
-                .await
-                .map_err(|e| provider_failure("customer_create", &e))?
-                .id
-        }
-    };
+        .map_err(|(call, e)| provider_failure(call, &e))?
+        .id;
     link_customer(store, caller, customer, profile, now).await
 }
 

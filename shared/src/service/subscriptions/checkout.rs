@@ -6,7 +6,9 @@ use super::{
 use crate::auth::Caller;
 use crate::domain::{classify, BillingCycle, Tier, Transition};
 use crate::http::ApiError;
-use crate::stripe::{CheckoutMode, IdempotencyScope, Metadata, NewCheckoutSession, NewCustomer};
+use crate::stripe::{
+    find_or_create_customer, CheckoutMode, IdempotencyScope, Metadata, NewCheckoutSession,
+};
 use crate::time::UnixTime;
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -172,8 +174,8 @@ impl SubscriptionService {
     }
 
     /// The user's one Stripe customer: the profile's, else the one tagged with their user id,
-    /// else a new one (idempotent per user). Linked to the profile before it is used. `true`
-    /// with a customer this call created and linked.
+    /// else a new one (idempotent per user; see [`find_or_create_customer`]). Linked to the
+    /// profile before it is used. `true` with a customer this call created and linked.
     async fn ensure_customer(
         &self,
         caller: &Caller,
@@ -183,24 +185,14 @@ impl SubscriptionService {
         if let Some(id) = &snapshot.profile.customer_id {
             return Ok((id.clone(), false));
         }
-        let user = caller.user_id.as_str();
-        let found = self
-            .stripe
-            .find_customer_by_user_id(user)
-            .await
-            .map_err(|e| stripe_failure("search customers", e))?;
-        let (customer, created) = match found {
-            Some(c) => (c.id, false),
-            None => {
-                let params = NewCustomer::for_user(user, caller.email.as_deref());
-                let created = self
-                    .stripe
-                    .create_customer(&params, &IdempotencyScope::new(["customer", user]))
-                    .await
-                    .map_err(|e| stripe_failure("create customer", e))?;
-                (created.id, true)
-            }
-        };
+        let found = find_or_create_customer(
+            self.stripe.as_ref(),
+            caller.user_id.as_str(),
+            caller.email.as_deref(),
+        )
+        .await
+        .map_err(|(call, e)| stripe_failure(call, e))?;
+        let (customer, created) = (found.id, found.created);
         let cause = api_cause("customer", &caller.user_id, request_id);
         for _ in 0..MAX_ATTEMPTS {
             if let Some(existing) = &snapshot.profile.customer_id {

@@ -228,6 +228,19 @@ impl Invoice {
         self.customer.as_ref().map(Expandable::id)
     }
 
+    /// The subscription's metadata as it was when the invoice was made
+    /// (`parent.subscription_details.metadata`; empty for other invoices).
+    pub fn subscription_metadata(&self) -> Option<&Metadata> {
+        Some(
+            &self
+                .parent
+                .as_ref()?
+                .subscription_details
+                .as_ref()?
+                .metadata,
+        )
+    }
+
     /// The payments, when `payments` was expanded (never in a webhook).
     fn payment_items(&self) -> impl Iterator<Item = &InvoicePayment> {
         self.payments.iter().flat_map(|list| list.data.iter())
