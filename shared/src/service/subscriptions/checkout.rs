@@ -69,16 +69,31 @@ impl SubscriptionService {
                 "free needs no checkout",
             ));
         }
-        let snapshot = self.load(&caller.user_id).await?;
+        // The profile and the rate-limit count in one round trip.
+        let (snapshot, count) =
+            tokio::join!(self.load(&caller.user_id), self.count_checkout(caller));
+        let snapshot = snapshot?;
         if snapshot.live_subscription().is_some() {
             return Err(live_subscription_conflict());
         }
-        self.start_checkout(caller, snapshot, tier, cycle, request_id)
+        self.start_checkout_counted(caller, snapshot, tier, cycle, request_id, count?)
             .await
     }
 
-    /// Rate-limits, makes sure the user has exactly one Stripe customer and no live
-    /// subscription, and creates (or replays) the Checkout session.
+    /// Counts one checkout against the caller's per-minute limit; returns the window's count.
+    async fn count_checkout(&self, caller: &Caller) -> Result<u64, ApiError> {
+        let now = self.clock.now();
+        let window_end = now - now.rem_euclid(RATE_WINDOW_SECONDS) + RATE_WINDOW_SECONDS;
+        self.store
+            .count_in_window(&format!("checkout#{}", caller.user_id), window_end)
+            .await
+            .map_err(|e| {
+                error!(error = %e, "rate-limit counter failed");
+                ApiError::unavailable()
+            })
+    }
+
+    /// [`Self::start_checkout_counted`], counting the checkout first.
     pub(super) async fn start_checkout(
         &self,
         caller: &Caller,
@@ -86,6 +101,23 @@ impl SubscriptionService {
         tier: Tier,
         cycle: BillingCycle,
         request_id: &str,
+    ) -> Result<CheckoutView, ApiError> {
+        let count = self.count_checkout(caller).await?;
+        self.start_checkout_counted(caller, snapshot, tier, cycle, request_id, count)
+            .await
+    }
+
+    /// Rate-limits (`count`: this checkout's place in its window), makes sure the user has
+    /// exactly one Stripe customer and no live subscription, and creates (or replays) the
+    /// Checkout session.
+    async fn start_checkout_counted(
+        &self,
+        caller: &Caller,
+        snapshot: Snapshot,
+        tier: Tier,
+        cycle: BillingCycle,
+        request_id: &str,
+        count: u64,
     ) -> Result<CheckoutView, ApiError> {
         let urls = self.checkout.as_ref().ok_or_else(|| {
             error!(
@@ -95,14 +127,6 @@ impl SubscriptionService {
         })?;
         let now = self.clock.now();
         let window_end = now - now.rem_euclid(RATE_WINDOW_SECONDS) + RATE_WINDOW_SECONDS;
-        let count = self
-            .store
-            .count_in_window(&format!("checkout#{}", caller.user_id), window_end)
-            .await
-            .map_err(|e| {
-                error!(error = %e, "rate-limit counter failed");
-                ApiError::unavailable()
-            })?;
         if count > CHECKOUT_LIMIT_PER_MINUTE {
             info!(user_id = %caller.user_id, count, "checkout rate limit reached");
             return Err(ApiError::new(
