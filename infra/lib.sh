@@ -246,7 +246,10 @@ start_keycloak() {
   cp "$KEYCLOAK_HOME/bin/kc.sh" "$home/bin/"
   for part in lib conf providers themes; do ln -s "$KEYCLOAK_HOME/$part" "$home/$part"; done
   cp "$TIERFLOW_ROOT"/infra/keycloak/realm-*.json "$home/data/import/"
-  # Keycloak 26 needs Java 21 or later: the Temurin JDK when the default java is older.
+  # Keycloak 26 needs Java 21 or later: the Temurin JDK when the default java is older. On Java
+  # 24+ its worker threads reset their thread-locals through java.lang's internals; without
+  # that package opened each worker dies after its first task (IllegalAccessError in the log)
+  # and requests wait for new ones: the stack stalled for tens of seconds late in CI runs.
   local java_home=${TIERFLOW_KEYCLOAK_JAVA_HOME:-}
   if [ -z "$java_home" ] && [ -d /usr/lib/jvm/temurin-25-jdk-amd64 ]; then
     java_home=/usr/lib/jvm/temurin-25-jdk-amd64
@@ -258,6 +261,7 @@ start_keycloak() {
     TIERFLOW_KEYCLOAK_SYNC_SECRET="$KEYCLOAK_SYNC_SECRET" \
     TIERFLOW_KEYCLOAK_USER_PASSWORD="$KEYCLOAK_USER_PASSWORD" \
     JAVA_OPTS_KC_HEAP="-Xms64m -Xmx512m" \
+    JAVA_OPTS_APPEND="--add-opens=java.base/java.lang=ALL-UNNAMED" \
     "$home/bin/kc.sh" start-dev --db=dev-mem --http-host=127.0.0.1 --http-port="$port" \
     --http-management-port="$(free_port)" --import-realm >"$LOG_DIR/keycloak.log" 2>&1 &
   PIDS+=($!)

@@ -152,6 +152,12 @@ fi
 log "Stripe conformance: the recorded traffic against stripe==12.1.0's declared params and fields"
 python3 infra/stripe_conformance.py "$STRIPE_RECORDING"
 
+log "Keycloak ran without a thread dying (its log names every one)"
+if grep -n 'Exception in thread' "$LOG_DIR/keycloak.log"; then
+  log "Keycloak threads died during the run (above)"
+  exit 1
+fi
+
 log "log hygiene: no secret, card number or webhook body in this run's logs"
 python3 infra/log_hygiene.py --env-file "$ENV_FILE" "$LOG_DIR"/*.log
 
