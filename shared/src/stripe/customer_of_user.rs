@@ -4,7 +4,9 @@
 use super::{IdempotencyScope, NewCustomer, StripeApi, StripeError};
 use tracing::warn;
 
-/// The customer to link, and whether this call's creation made it.
+/// The customer to link, and whether it is the one this call's creation answered (made now,
+/// or replayed from an earlier call whose link was never written): such a customer has no
+/// subscription, because sessions are only ever made for a linked customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserCustomer {
     pub id: String,
@@ -35,7 +37,12 @@ pub async fn find_or_create_customer(
         stripe.create_customer(&params, &scope)
     );
     match (found.map_err(|e| ("search customers", e))?, created) {
-        (Some(existing), Ok(extra)) if extra.id != existing.id => {
+        // The search already sees the customer the creation answered.
+        (Some(existing), Ok(new)) if new.id == existing.id => Ok(UserCustomer {
+            id: new.id,
+            created: true,
+        }),
+        (Some(existing), Ok(extra)) => {
             warn!(customer = %existing.id, extra = %extra.id, "the user's customer was found in Stripe but not linked; the customer created alongside stays empty");
             Ok(UserCustomer {
                 id: existing.id,
