@@ -12,6 +12,7 @@ usage: aws_emulator.py -H 127.0.0.1 -p 5050
 
 import argparse
 import copy
+import gc
 import threading
 
 from moto.dynamodb.models.table import StreamShard
@@ -46,13 +47,24 @@ class SerializedDynamoDB:
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return self.app(environ, start_response)
         with self.lock:
-            result = self.app(environ, start_response)
+            # A transaction's rollback copy of the tables is garbage with reference cycles once
+            # the request is done. Collected during the request, its objects would be promoted
+            # to the oldest generation and freed only by full collections, which then pause the
+            # whole server for tens of seconds once the table is large (seen late in CI runs).
+            # With the collector off during the request, one young collection afterwards frees
+            # the copy at the cost of the copy.
+            gc.disable()
             try:
-                body = b"".join(result)
+                result = self.app(environ, start_response)
+                try:
+                    body = b"".join(result)
+                finally:
+                    close = getattr(result, "close", None)
+                    if close:
+                        close()
             finally:
-                close = getattr(result, "close", None)
-                if close:
-                    close()
+                gc.enable()
+                gc.collect(0)
             return [body]
 
 

@@ -5,8 +5,8 @@
 //! | profile | `USER#{user}` | `PROFILE` | `version` guards every write |
 //! | change | `USER#{user}` | `CHANGE#{change_id}` | pending ones carry `GSI1PK=DUE`, `GSI1SK={due_at}#…` |
 //! | payment | `USER#{user}` | `PAYMENT#{created}#{id}` | read newest first |
-//! | payment ref | `PAYREF#{stripe id}` | `PAYREF` | a copy of the payment, written with it; `payment_sk` names the payment item |
-//! | customer link | `CUSTOMER#{cus}` | `CUSTOMER` | created once per customer; `profile`: a copy of the profile as last written while it named this customer |
+//! | payment ref | `PAYREF#{stripe id}` | `PAYREF` | points at the payment item |
+//! | customer link | `CUSTOMER#{cus}` | `CUSTOMER` | created once per customer |
 //! | event record | `EVENT#{evt}` | `EVENT` | created once (a replay may replace a failed one); `outbox` when it has effects; failed ones carry `GSI2PK=FAILED`, `GSI2SK={updated_at}#{evt}`; TTL `expires_at` |
 //! | rate counter | `RATE#{key}` | `WINDOW#{end}` | TTL `expires_at` |
 //! | checkpoint | `CHECKPOINT#{name}` | `CHECKPOINT` | |
@@ -24,13 +24,13 @@
 use super::memory::payment_sort_key;
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
-    BillingStore, ChangeRecord, Commit, CommitError, CustomerOwner, EventRecord, EventStatus,
-    LagoWebhookRecord, PaymentPage, PaymentRecord, StoreError, SyncFailure,
+    BillingStore, ChangeRecord, Commit, CommitError, EventRecord, EventStatus, LagoWebhookRecord,
+    PaymentPage, PaymentRecord, StoreError, SyncFailure,
 };
 use crate::time::UnixTime;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::HashMap;
@@ -296,27 +296,6 @@ impl BillingStore for DynamoStore {
             .and_then(|u| UserId::parse(&u).ok()))
     }
 
-    async fn customer_owner(&self, customer_id: &str) -> Result<Option<CustomerOwner>, StoreError> {
-        let Some(mut item) = self
-            .get(format!("CUSTOMER#{customer_id}"), "CUSTOMER")
-            .await?
-        else {
-            return Ok(None);
-        };
-        let Some(user) = item
-            .get("user_id")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|u| UserId::parse(u).ok())
-        else {
-            return Ok(None);
-        };
-        let profile = match item.remove("profile") {
-            Some(AttributeValue::M(copy)) => Some(from_item(copy)?),
-            _ => None,
-        };
-        Ok(Some(CustomerOwner { user, profile }))
-    }
-
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
         let mut items: Vec<TransactWriteItem> = Vec::new();
         let mut guards: Vec<Guard> = Vec::new();
@@ -338,47 +317,8 @@ impl BillingStore for DynamoStore {
             items.push(TransactWriteItem::builder().put(put).build());
             guards.push(Guard::Profile);
         }
-        if let (Some((user, version)), None) = (&commit.profile_unchanged, &commit.profile) {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(user_pk(user), "PROFILE")));
-            let check = if *version == 0 {
-                check.condition_expression("attribute_not_exists(PK)")
-            } else {
-                check
-                    .condition_expression("#v = :expected")
-                    .expression_attribute_names("#v", "version")
-                    .expression_attribute_values(":expected", n(*version))
-            }
-            .build()
-            .map_err(|e| StoreError(e.to_string()))?;
-            items.push(TransactWriteItem::builder().condition_check(check).build());
-            guards.push(Guard::Profile);
-        }
-        // The profile's own customer link carries a copy of the profile, written with it: an
-        // event about the customer finds its user and their profile in one read.
-        let own_customer = match &commit.profile {
-            Some(write) => write
-                .profile
-                .customer_id
-                .as_ref()
-                .map(|customer| {
-                    let mut copy = write.profile.clone();
-                    copy.version = write.expected_version + 1;
-                    to_item(&copy).map(|item| (customer.clone(), copy.user_id, item))
-                })
-                .transpose()?,
-            None => None,
-        };
-        let mut links: Vec<(&String, &UserId)> =
-            commit.customer_links.iter().map(|(c, u)| (c, u)).collect();
-        if let Some((customer, user, _)) = &own_customer {
-            if !links.contains(&(customer, user)) {
-                links.push((customer, user));
-            }
-        }
-        for (customer, user) in links {
-            let mut item = keyed(
+        for (customer, user) in &commit.customer_links {
+            let item = keyed(
                 HashMap::from([
                     ("user_id".to_owned(), s(user.as_str())),
                     ("item_type".to_owned(), s("customer_link")),
@@ -386,11 +326,6 @@ impl BillingStore for DynamoStore {
                 format!("CUSTOMER#{customer}"),
                 "CUSTOMER".into(),
             );
-            if let Some((own, owner, copy)) = &own_customer {
-                if own == customer && owner == user {
-                    item.insert("profile".into(), AttributeValue::M(copy.clone()));
-                }
-            }
             let put = self
                 .put(item)
                 .condition_expression("attribute_not_exists(PK) OR user_id = :u")
@@ -426,16 +361,16 @@ impl BillingStore for DynamoStore {
             item.insert("item_type".into(), s("payment"));
             items.push(self.plain_put(item)?);
             guards.push(Guard::None);
-            // Each ref carries a copy of the payment, rewritten with it in this transaction:
-            // an event finds its payment in one read, not a pointer and then the payment.
             for stripe_ref in &payment.stripe_refs {
-                let mut pointer = keyed(
-                    to_item(payment)?,
+                let pointer = keyed(
+                    HashMap::from([
+                        ("user_id".to_owned(), s(payment.user_id.as_str())),
+                        ("payment_sk".to_owned(), s(sk.clone())),
+                        ("item_type".to_owned(), s("payment_ref")),
+                    ]),
                     format!("PAYREF#{stripe_ref}"),
                     "PAYREF".into(),
                 );
-                pointer.insert("payment_sk".into(), s(sk.clone()));
-                pointer.insert("item_type".into(), s("payment_ref"));
                 items.push(self.plain_put(pointer)?);
                 guards.push(Guard::None);
             }
@@ -583,10 +518,6 @@ impl BillingStore for DynamoStore {
         let Some(pointer) = self.get(format!("PAYREF#{stripe_id}"), "PAYREF").await? else {
             return Ok(None);
         };
-        if pointer.contains_key("payment_id") {
-            return from_item(pointer).map(Some);
-        }
-        // A ref written before refs carried their payment: follow it.
         let (Some(user), Some(sk)) = (
             pointer.get("user_id").and_then(|v| v.as_s().ok()),
             pointer.get("payment_sk").and_then(|v| v.as_s().ok()),

@@ -6,9 +6,9 @@ pub mod event_bus;
 pub mod sync_queue;
 
 pub use billing_store::{
-    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, CustomerOwner, EventRecord,
-    EventStatus, LagoWebhookRecord, Outbox, PaymentPage, PaymentRecord, PaymentStatus,
-    ProfileWrite, StoreError, SyncFailure,
+    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, EventRecord, EventStatus,
+    LagoWebhookRecord, Outbox, PaymentPage, PaymentRecord, PaymentStatus, ProfileWrite, StoreError,
+    SyncFailure,
 };
 pub use event_bus::{DomainEvent, EventBus, PublishError};
 pub use sync_queue::{

@@ -198,12 +198,12 @@ impl Processor {
             .user_hint
             .as_deref()
             .and_then(|u| UserId::parse(u).ok());
-        // The customer's link carries a copy of its user's profile; the hinted user's profile
-        // is read alongside it, for a link without a copy and for an object with no link yet.
+        // The hinted user's profile is read alongside the customer link: the link usually
+        // names the same user, and then the profile does not wait for it.
         let (linked, hinted_profile) = tokio::join!(
             async {
                 match &subject.customer_id {
-                    Some(customer) => self.store.customer_owner(customer).await,
+                    Some(customer) => self.store.user_for_customer(customer).await,
                     None => Ok(None),
                 }
             },
@@ -216,25 +216,21 @@ impl Processor {
         );
         let (linked, hinted_profile) = (linked?, hinted_profile?);
         match (linked, hinted) {
-            (Some(owner), hinted) => {
-                let user = owner.user;
-                let (profile, from_copy) = match (hinted_profile, owner.profile) {
-                    (Some(profile), _) if hinted.as_ref() == Some(&user) => (profile, false),
-                    (_, Some(copy)) => (Some(copy), true),
-                    _ => (self.store.profile(&user).await?, false),
+            (Some(user), hinted) => {
+                let profile = match hinted_profile {
+                    Some(profile) if hinted.as_ref() == Some(&user) => profile,
+                    _ => self.store.profile(&user).await?,
                 };
                 Ok(Some(Prefetched {
                     user,
                     profile,
                     from_link: true,
-                    from_copy,
                 }))
             }
             (None, Some(user)) => Ok(Some(Prefetched {
                 user,
                 profile: hinted_profile.flatten(),
                 from_link: false,
-                from_copy: false,
             })),
             (None, None) => Ok(None),
         }
@@ -362,18 +358,13 @@ impl Processor {
         };
 
         // The profile read with the user, when it is the user resolved; a retry reads anew.
-        let mut prefetched = likely
-            .filter(|l| l.user == user_id)
-            .map(|l| (l.profile, l.from_copy));
+        let mut prefetched = likely.filter(|l| l.user == user_id).map(|l| l.profile);
         let mut fetched = None;
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let (stored, from_copy) = match prefetched.take() {
-                Some(read) => read,
-                None => (self.store.profile(&user_id).await?, false),
+            let stored = match prefetched.take() {
+                Some(profile) => profile,
+                None => self.store.profile(&user_id).await?,
             };
-            // A decision taken from the link's copy commits only if the copy was current.
-            let decided_from =
-                from_copy.then(|| (user_id.clone(), stored.as_ref().map_or(0, |p| p.version)));
             // Kept for deciding again with Stripe's copy: nothing was written in between.
             let read = stored.clone();
             let expected_version = stored.as_ref().map_or(0, |p| p.version);
@@ -389,52 +380,22 @@ impl Processor {
             let decision = decide(event, &object, &input, self.policy());
             let app = match decision {
                 Decision::Apply(app) => app,
-                // A decision from the link's copy that turns out older than the profile is
-                // taken again from the profile.
                 Decision::Ignore(reason) => {
-                    match self
-                        .record_unapplied(
-                            event,
-                            hash,
-                            attempt,
-                            EventStatus::Ignored,
-                            reason,
-                            decided_from,
-                        )
-                        .await?
-                    {
-                        Some(outcome) => return Ok(outcome),
-                        None => {
-                            fetched = None;
-                            continue;
-                        }
-                    }
+                    return self
+                        .finish_unapplied(event, hash, attempt, EventStatus::Ignored, reason)
+                        .await
                 }
                 Decision::Fail(reason) => {
-                    match self
-                        .record_unapplied(
-                            event,
-                            hash,
-                            attempt,
-                            EventStatus::Failed,
-                            reason,
-                            decided_from,
-                        )
-                        .await?
-                    {
-                        Some(outcome) => return Ok(outcome),
-                        None => {
-                            fetched = None;
-                            continue;
-                        }
-                    }
+                    return self
+                        .finish_unapplied(event, hash, attempt, EventStatus::Failed, reason)
+                        .await
                 }
                 Decision::FetchSubscription(id) if fetched.is_none() => {
                     match self.stripe.retrieve_subscription(&id).await {
                         Ok(sub) => {
                             info!(subscription = %id, "fetched the subscription to decide");
                             fetched = Some(sub);
-                            prefetched = Some((read, from_copy));
+                            prefetched = Some(read);
                             continue;
                         }
                         Err(e) if e.is_transient() => {
@@ -472,7 +433,6 @@ impl Processor {
                     profile: app.profile.clone(),
                     expected_version,
                 }),
-                profile_unchanged: decided_from.filter(|_| !profile_changed),
                 customer_links: app.customer_links.clone(),
                 changes: app.effects.changes.clone(),
                 settle_changes: vec![],
@@ -542,22 +502,6 @@ impl Processor {
         status: EventStatus,
         reason: String,
     ) -> Result<Outcome, ProcessError> {
-        self.record_unapplied(event, hash, attempt, status, reason, None)
-            .await?
-            .ok_or_else(|| ProcessError("unexpected profile conflict".into()))
-    }
-
-    /// Records the event as ignored or failed; with `decided_from` (user, version), only while
-    /// that profile is still at that version (`None`: it changed, decide again).
-    async fn record_unapplied(
-        &self,
-        event: &Event,
-        hash: &str,
-        attempt: u32,
-        status: EventStatus,
-        reason: String,
-        decided_from: Option<(UserId, u64)>,
-    ) -> Result<Option<Outcome>, ProcessError> {
         let record = self.record(
             event,
             hash,
@@ -570,21 +514,16 @@ impl Processor {
             .store
             .commit(Commit {
                 event: Some(record),
-                profile_unchanged: decided_from,
                 ..Default::default()
             })
             .await
         {
             Ok(()) => {}
-            Err(CommitError::EventAlreadyRecorded) => return Ok(Some(Outcome::Duplicate)),
-            Err(CommitError::ProfileConflict) => {
-                info!("the link's profile copy was older than the profile; deciding again");
-                return Ok(None);
-            }
+            Err(CommitError::EventAlreadyRecorded) => return Ok(Outcome::Duplicate),
             Err(CommitError::Store(e)) => return Err(e.into()),
             Err(other) => return Err(ProcessError(other.to_string())),
         }
-        Ok(Some(match status {
+        Ok(match status {
             EventStatus::Failed => {
                 error!(metric = "stripe_event_failed", reason = %reason, "event recorded as failed; needs a person");
                 Outcome::Failed(reason)
@@ -593,7 +532,7 @@ impl Processor {
                 info!(reason = %reason, "event ignored");
                 Outcome::Ignored(reason)
             }
-        }))
+        })
     }
 }
 
@@ -609,8 +548,6 @@ struct Prefetched {
     user: UserId,
     profile: Option<BillingProfile>,
     from_link: bool,
-    /// The profile is the link's copy, which may be older than the profile itself.
-    from_copy: bool,
 }
 
 /// The event's user: the customer's link, else the payment's user, else the user id Tierflow

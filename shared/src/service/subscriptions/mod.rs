@@ -507,7 +507,6 @@ impl SubscriptionService {
             settle_changes: settle,
             payments: vec![],
             event,
-            profile_unchanged: None,
         };
         match self.store.commit(commit).await {
             Ok(()) => {}
