@@ -684,6 +684,7 @@ fn every_event_type_has_the_expected_effect() {
             existing_payment: row.payment.as_ref(),
             linked_invoice: row.linked.as_ref(),
             fetched_subscription: row.fetched.as_ref(),
+            fetched_at: 0,
             now,
         };
         let decision = decide(&row.event, &object, &input, policy);
@@ -776,6 +777,7 @@ fn a_failed_payment_email_names_the_grace_end() {
         existing_payment: None,
         linked_invoice: None,
         fetched_subscription: None,
+        fetched_at: 0,
         now: T,
     };
     let Decision::Apply(app) = decide(
@@ -988,6 +990,7 @@ fn payments_record_the_invoice_pdf_and_the_successful_charges_receipt() {
             existing_payment: existing.as_ref(),
             linked_invoice: linked.as_ref(),
             fetched_subscription: None,
+            fetched_at: 0,
             now: event.created + 1,
         };
         let Decision::Apply(app) = decide(&event, &object, &input, policy) else {
@@ -1037,6 +1040,7 @@ fn a_delivery_without_the_schedule_asks_stripe_and_only_stripes_copy_withdraws_t
         existing_payment: None,
         linked_invoice: None,
         fetched_subscription: None,
+        fetched_at: 0,
         now: T + 20,
     };
     assert_eq!(
@@ -1067,4 +1071,70 @@ fn a_delivery_without_the_schedule_asks_stripe_and_only_stripes_copy_withdraws_t
     };
     assert_eq!(app.profile.pending_change, None);
     assert_eq!(app.profile.tier, Tier::Professional);
+}
+
+#[test]
+fn a_copy_fetched_for_a_late_event_is_versioned_when_fetched_so_older_deliveries_stay_older() {
+    let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
+    let policy = Policy {
+        catalog: &catalog,
+        grace_days: 3,
+        revocation: Default::default(),
+    };
+    let user = UserId::parse("u1").expect("user");
+    let profile = professional();
+    // An event whose guard cannot decide (same second as the applied state) asks Stripe; the
+    // copy comes back at T + 50, already on enterprise.
+    let late = event(
+        "customer.subscription.updated",
+        T,
+        subscription("sub_1", "active", "tierflow_professional_monthly"),
+        None,
+    );
+    let now: Subscription = serde_json::from_value(subscription(
+        "sub_1",
+        "active",
+        "tierflow_enterprise_monthly",
+    ))
+    .expect("subscription");
+    let input = Input {
+        user_id: &user,
+        profile: &profile,
+        existing_payment: None,
+        linked_invoice: None,
+        fetched_subscription: Some(&now),
+        fetched_at: T + 50,
+        now: T + 60,
+    };
+    let object = late.object().expect("object");
+    let Decision::Apply(app) = decide(&late, &object, &input, policy) else {
+        panic!("applied from Stripe's copy");
+    };
+    assert_eq!(app.profile.tier, Tier::Enterprise);
+    assert_eq!(
+        app.profile.subscription_version.as_ref().map(|v| v.created),
+        Some(T + 50)
+    );
+    // A delivery created before the fetch (the professional state at T + 20) is older.
+    let older = event(
+        "customer.subscription.updated",
+        T + 20,
+        subscription("sub_1", "active", "tierflow_professional_monthly"),
+        None,
+    );
+    let after = app.profile.clone();
+    let input = Input {
+        user_id: &user,
+        profile: &after,
+        existing_payment: None,
+        linked_invoice: None,
+        fetched_subscription: None,
+        fetched_at: 0,
+        now: T + 70,
+    };
+    let object = older.object().expect("object");
+    assert!(matches!(
+        decide(&older, &object, &input, policy),
+        Decision::Ignore(_)
+    ));
 }

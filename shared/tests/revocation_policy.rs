@@ -105,6 +105,7 @@ fn run(case: &Case<'_>) -> Decision {
         existing_payment: Some(&case.payment),
         linked_invoice: None,
         fetched_subscription: case.fetched,
+        fetched_at: 0,
         now: T + 31,
     };
     let policy = Policy {

@@ -482,6 +482,7 @@ fn every_basil_event_drives_a_decision() {
             existing_payment: existing,
             linked_invoice: None,
             fetched_subscription: None,
+            fetched_at: 0,
             now: event.created,
         };
         let stranger = decide(&event, &object, &input(None), policy);
@@ -539,6 +540,7 @@ fn real_invoices_and_charges_give_the_history_its_documents() {
             existing_payment: None,
             linked_invoice: None,
             fetched_subscription: None,
+            fetched_at: 0,
             now: event.created,
         };
         let Decision::Apply(app) = decide(&event, &object, &input, policy) else {

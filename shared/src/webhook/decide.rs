@@ -166,6 +166,10 @@ pub struct Input<'a> {
     pub linked_invoice: Option<&'a Invoice>,
     /// The subscription as Stripe has it now, when the decision asked for it.
     pub fetched_subscription: Option<&'a Subscription>,
+    /// When that copy was fetched, in Stripe's clock (0 when nothing was fetched). The copy is
+    /// versioned at this time, not at the event's `created`: it may be newer than deliveries
+    /// created after the event, which must not look newer than it.
+    pub fetched_at: UnixTime,
     pub now: UnixTime,
 }
 
@@ -432,7 +436,11 @@ fn apply_subscription(
     let fetched = input.fetched_subscription.is_some_and(|f| f.id == sub.id);
     let seen = Observation {
         source: &event.id,
-        at: event.created,
+        at: if fetched {
+            input.fetched_at.max(event.created)
+        } else {
+            event.created
+        },
         previous_status,
         kind: if fetched {
             Seen::Fetched

@@ -360,6 +360,7 @@ impl Processor {
         // The profile read with the user, when it is the user resolved; a retry reads anew.
         let mut prefetched = likely.filter(|l| l.user == user_id).map(|l| l.profile);
         let mut fetched = None;
+        let mut fetched_at = 0;
         for _ in 0..MAX_CONFLICT_RETRIES {
             let stored = match prefetched.take() {
                 Some(profile) => profile,
@@ -375,6 +376,7 @@ impl Processor {
                 existing_payment: existing_payment.as_ref(),
                 linked_invoice: linked_invoice.as_ref(),
                 fetched_subscription: fetched.as_ref(),
+                fetched_at,
                 now: self.clock.now(),
             };
             let decision = decide(event, &object, &input, self.policy());
@@ -395,6 +397,7 @@ impl Processor {
                         Ok(sub) => {
                             info!(subscription = %id, "fetched the subscription to decide");
                             fetched = Some(sub);
+                            fetched_at = self.stripe.stripe_time(self.clock.now());
                             prefetched = Some(read);
                             continue;
                         }
