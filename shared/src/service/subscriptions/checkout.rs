@@ -83,7 +83,7 @@ impl SubscriptionService {
     /// Counts one checkout against the caller's per-minute limit; returns the window's count.
     async fn count_checkout(&self, caller: &Caller) -> Result<u64, ApiError> {
         let now = self.clock.now();
-        let window_end = now - now.rem_euclid(RATE_WINDOW_SECONDS) + RATE_WINDOW_SECONDS;
+        let window_end = now + checkout_retry_after(now);
         self.store
             .count_in_window(&format!("checkout#{}", caller.user_id), window_end)
             .await
@@ -126,7 +126,6 @@ impl SubscriptionService {
             ApiError::unavailable()
         })?;
         let now = self.clock.now();
-        let window_end = now - now.rem_euclid(RATE_WINDOW_SECONDS) + RATE_WINDOW_SECONDS;
         if count > CHECKOUT_LIMIT_PER_MINUTE {
             info!(user_id = %caller.user_id, count, "checkout rate limit reached");
             return Err(ApiError::new(
@@ -134,7 +133,7 @@ impl SubscriptionService {
                 "rate_limited",
                 format!(
                     "at most {CHECKOUT_LIMIT_PER_MINUTE} checkouts a minute; retry in {} seconds",
-                    window_end - now
+                    checkout_retry_after(now)
                 ),
             ));
         }
