@@ -145,6 +145,25 @@ start_stripe_recorder() {
   fi
 }
 
+# Serves every function with `cargo lambda watch` on 127.0.0.1:$1 with the env file $2 (further
+# arguments go to the watch), their Runtime API through infra/runtime_relay.py: the watch loses
+# responses larger than its first read without it. Output goes to stdout unless $WATCH_LOG is set.
+serve_functions() {
+  local port=$1 env_file=$2
+  shift 2
+  local relay_port host
+  relay_port=$(free_port)
+  python3 "$TIERFLOW_ROOT/infra/runtime_relay.py" --port "$relay_port" --upstream "http://127.0.0.1:$port" \
+    >"$LOG_DIR/runtime-relay.log" 2>&1 &
+  PIDS+=($!)
+  host=$(rustc -vV | sed -n 's/^host: //p' | tr '[:lower:]-' '[:upper:]_')
+  log "serving every function with cargo lambda watch on 127.0.0.1:$port (Runtime API relayed on $relay_port)"
+  env "CARGO_TARGET_${host}_RUNNER=$TIERFLOW_ROOT/infra/lambda-runner.sh" \
+    TIERFLOW_RUNTIME_UPSTREAM="127.0.0.1:$port" TIERFLOW_RUNTIME_RELAY="127.0.0.1:$relay_port" \
+    cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$env_file" "$@" >"${WATCH_LOG:-/dev/stdout}" 2>&1 &
+  PIDS+=($!)
+}
+
 # Starts the Lago emulator (infra/lago-emulator) with the catalog's plans (zero base amount),
 # its Stripe connection on the Stripe emulator, and hmac-signed webhooks to $2; exports
 # LAGO_API_URL and LAGO_API_KEY. Needs STRIPE_API_BASE and STRIPE_SECRET_KEY.

@@ -99,7 +99,6 @@ fi
 provision_stack "tierflow-e2e-$$"
 
 wait_for_keycloak
-log "serving every function with cargo lambda watch on 127.0.0.1:$API_PORT"
 # One env file per run: functions under watch read it at their first call, and parallel runs
 # (which pick their own ports) must not read each other's secrets.
 ENV_FILE="$STATE_DIR/functions-test-$$.env"
@@ -107,8 +106,7 @@ write_functions_env "$ENV_FILE"
 # The end-to-end tests see both kinds of stop: a dispute ends the subscription at period end
 # (so winning it can resume one that still lives), a full refund cancels now (the default).
 printf 'ON_DISPUTE=cancel_at_period_end\nON_FULL_REFUND=cancel_now\n' >>"$ENV_FILE"
-cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --ignore-changes --env-file "$ENV_FILE" >"$LOG_DIR/watch.log" 2>&1 &
-PIDS+=($!)
+WATCH_LOG="$LOG_DIR/watch.log" serve_functions "$API_PORT" "$ENV_FILE" --ignore-changes
 wait_for_http "http://127.0.0.1:$API_PORT/api/v1/billing/config" 120
 # The table's stream to outbox-relay, as Lambda's event source mapping does it in AWS.
 python3 infra/stream_relay.py --aws "$AWS_ENDPOINT_URL" --table "$TABLE_NAME" \

@@ -58,9 +58,7 @@ cat <<MSG
                -d password=$KEYCLOAK_USER_PASSWORD $KEYCLOAK_URL/realms/tierflow/protocol/openid-connect/token
 
 MSG
-log "serving every function with cargo lambda watch on 127.0.0.1:$API_PORT"
-cargo lambda watch -A 127.0.0.1 -P "$API_PORT" --env-file "$ENV_FILE" &
-PIDS+=($!)
+serve_functions "$API_PORT" "$ENV_FILE"
 wait_for_http "http://127.0.0.1:$API_PORT/api/v1/billing/config" 300
 log "relaying the table's stream to outbox-relay (Lambda's event source mapping, locally)"
 python3 infra/stream_relay.py --aws "$AWS_ENDPOINT_URL" --table "$TABLE_NAME" \
