@@ -61,12 +61,12 @@ const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
     (
         "sync",
         "wiring",
-        "the sync worker's and lago-webhook's from_env return wiring::InitError",
+        "the sync worker's, lago-webhook's and redrive's from_env build their adapters with wiring::Core",
     ),
     (
         "outbox",
         "wiring",
-        "the relay builds its publisher through wiring",
+        "republish-outbox builds its store and publisher with wiring::Core",
     ),
 ];
 

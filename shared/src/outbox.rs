@@ -84,13 +84,9 @@ pub async fn republish_with_env(
     event_ids: &[String],
 ) -> Result<Vec<(String, Republished)>, RelayError> {
     let failed = |e: crate::wiring::InitError| RelayError(e.to_string());
-    let table = crate::config::TableConfig::from_env().map_err(|e| RelayError(e.to_string()))?;
-    let aws = crate::adapters::aws::sdk_config().await;
-    let publisher = crate::wiring::publisher_with(&aws).map_err(failed)?;
-    let store = crate::adapters::dynamodb::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        table.table_name,
-    );
+    let core = crate::wiring::Core::load().await;
+    let publisher = core.publisher().map_err(failed)?;
+    let store = core.store().map_err(|e| RelayError(e.to_string()))?;
     let mut done = Vec::with_capacity(event_ids.len());
     for id in event_ids {
         let outcome =

@@ -1,38 +1,26 @@
-//! Builds the real adapters from configuration, once per cold start.
+//! The composition root: builds the real adapters from configuration, once per cold start.
+//! Functions and tools get their dependencies here and never see an AWS SDK client.
 
 use crate::adapters::aws::sdk_config;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::eventbridge::EventBridgeBus;
 use crate::adapters::sqs::SqsSyncQueue;
-use crate::config::{BusConfig, PolicyConfig, QueueConfig, StripeConfig, TableConfig};
+use crate::config::{BusConfig, ConfigError, PolicyConfig, QueueConfig, StripeConfig, TableConfig};
 use crate::domain::Catalog;
 use crate::ports::{EventBus, SyncQueue};
 use crate::stripe::StripeClient;
 use crate::time::SystemClock;
 use crate::webhook::Processor;
+use aws_types::SdkConfig;
 use std::sync::Arc;
 
 /// Any init failure, with a message naming what is missing.
 pub type InitError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The event-processing core with DynamoDB and Stripe behind it.
-pub async fn processor_from_env() -> Result<Processor, InitError> {
-    let table = TableConfig::from_env()?;
-    let stripe = StripeConfig::from_env()?;
-    let policy = PolicyConfig::from_env()?;
-    let catalog = Catalog::from_env()?;
-    let aws = sdk_config().await;
-    Ok(Processor {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            table.table_name,
-        )),
-        stripe: Arc::new(StripeClient::new(&stripe)?),
-        catalog,
-        grace_days: policy.grace_days,
-        revocation: policy.revocation,
-        clock: Arc::new(SystemClock),
-    })
+/// The AWS configuration loaded once (region, credentials, `AWS_ENDPOINT_URL` locally), from
+/// which every adapter is made.
+pub struct Core {
+    aws: SdkConfig,
 }
 
 /// Where committed outboxes are published: the SQS sync queue and the EventBridge bus.
@@ -41,23 +29,70 @@ pub struct Publisher {
     pub bus: Arc<dyn EventBus>,
 }
 
-/// The sync queue and the bus from `SYNC_QUEUE_URL` and `EVENT_BUS_NAME`.
-pub async fn publisher_from_env() -> Result<Publisher, InitError> {
-    publisher_with(&sdk_config().await)
+impl Core {
+    /// Loads the AWS configuration from the environment Lambda provides.
+    pub async fn load() -> Self {
+        Self {
+            aws: sdk_config().await,
+        }
+    }
+
+    /// The SDK configuration, for an adapter this root does not build (SES, SQS redrive).
+    pub fn aws(&self) -> &SdkConfig {
+        &self.aws
+    }
+
+    /// The billing table named by `TABLE_NAME`.
+    pub fn store(&self) -> Result<DynamoStore, ConfigError> {
+        let table = TableConfig::from_env()?;
+        Ok(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.aws),
+            table.table_name,
+        ))
+    }
+
+    /// The sync queue named by `SYNC_QUEUE_URL`.
+    pub fn sync_queue(&self) -> Result<SqsSyncQueue, ConfigError> {
+        let queue = QueueConfig::from_env()?;
+        Ok(SqsSyncQueue::new(
+            aws_sdk_sqs::Client::new(&self.aws),
+            queue.sync_queue_url,
+        ))
+    }
+
+    /// The sync queue and the bus (`SYNC_QUEUE_URL`, `EVENT_BUS_NAME`).
+    pub fn publisher(&self) -> Result<Publisher, InitError> {
+        let bus = BusConfig::from_env()?;
+        Ok(Publisher {
+            queue: Arc::new(self.sync_queue()?),
+            bus: Arc::new(EventBridgeBus::new(
+                aws_sdk_eventbridge::Client::new(&self.aws),
+                bus.event_bus_name,
+            )),
+        })
+    }
+
+    /// The event-processing core with the table and Stripe behind it.
+    pub fn processor(&self) -> Result<Processor, InitError> {
+        let stripe = StripeConfig::from_env()?;
+        let policy = PolicyConfig::from_env()?;
+        Ok(Processor {
+            store: Arc::new(self.store()?),
+            stripe: Arc::new(StripeClient::new(&stripe)?),
+            catalog: Catalog::from_env()?,
+            grace_days: policy.grace_days,
+            revocation: policy.revocation,
+            clock: Arc::new(SystemClock),
+        })
+    }
 }
 
-/// [`publisher_from_env`] on an SDK configuration the caller already loaded.
-pub fn publisher_with(aws: &aws_types::SdkConfig) -> Result<Publisher, InitError> {
-    let queue = QueueConfig::from_env()?;
-    let bus = BusConfig::from_env()?;
-    Ok(Publisher {
-        queue: Arc::new(SqsSyncQueue::new(
-            aws_sdk_sqs::Client::new(aws),
-            queue.sync_queue_url,
-        )),
-        bus: Arc::new(EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(aws),
-            bus.event_bus_name,
-        )),
-    })
+/// [`Core::processor`] for a function that needs nothing else.
+pub async fn processor_from_env() -> Result<Processor, InitError> {
+    Core::load().await.processor()
+}
+
+/// [`Core::publisher`] for a function that needs nothing else.
+pub async fn publisher_from_env() -> Result<Publisher, InitError> {
+    Core::load().await.publisher()
 }

@@ -623,15 +623,6 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `payment_failed`: Stripe declined the card; the message is Stripe's customer-facing reason. */
-        PaymentFailed: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["Error"];
-            };
-        };
         /** @description `not_found`: the Stripe object on record no longer exists. */
         StripeObjectGone: {
             headers: {
@@ -641,7 +632,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `no_billing_account`: the caller has never subscribed nor paid. */
+        /** @description `no_billing_account`: the caller has never subscribed nor paid; `not_found`: the Stripe customer on record no longer exists. */
         NoBillingAccount: {
             headers: {
                 [name: string]: unknown;
@@ -675,6 +666,15 @@ export interface components {
             headers: {
                 /** @description Seconds until the window ends. */
                 "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `stripe_refused`: Stripe refused the request in the account's present state; its message says why. */
+        StripeRefused: {
+            headers: {
                 [name: string]: unknown;
             };
             content: {
@@ -825,6 +825,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimitedRetryAfter"];
+            502: components["responses"]["PaymentProviderError"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -849,8 +850,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            402: components["responses"]["PaymentFailed"];
+            402: components["responses"]["CardDeclined"];
             404: components["responses"]["NoBillingAccount"];
+            409: components["responses"]["StripeRefused"];
             502: components["responses"]["PaymentProviderError"];
             503: components["responses"]["Unavailable"];
         };
@@ -874,7 +876,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            402: components["responses"]["PaymentFailed"];
+            402: components["responses"]["CardDeclined"];
+            404: components["responses"]["StripeObjectGone"];
+            409: components["responses"]["StripeRefused"];
             502: components["responses"]["PaymentProviderError"];
             503: components["responses"]["Unavailable"];
         };
@@ -911,8 +915,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            402: components["responses"]["PaymentFailed"];
-            /** @description `billing_account_conflict`: the caller's Stripe customer needs support's attention. */
+            402: components["responses"]["CardDeclined"];
+            404: components["responses"]["StripeObjectGone"];
+            /** @description `billing_account_conflict`: the caller's Stripe customer needs support's attention; `stripe_refused`: Stripe refused the payment (its message says why). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -926,6 +931,8 @@ export interface operations {
             /** @description `rate_limited`: too many payment attempts this hour. */
             429: {
                 headers: {
+                    /** @description Seconds until the window ends. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1037,6 +1044,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            502: components["responses"]["PaymentProviderError"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1103,6 +1111,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["ChangeRateLimited"];
+            502: components["responses"]["PaymentProviderError"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1155,6 +1164,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            502: components["responses"]["PaymentProviderError"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1204,6 +1214,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["ChangeRateLimited"];
+            502: components["responses"]["PaymentProviderError"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1246,6 +1257,7 @@ export interface operations {
                 };
             };
             429: components["responses"]["ChangeRateLimited"];
+            502: components["responses"]["PaymentProviderError"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1287,6 +1299,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["ChangeRateLimited"];
+            502: components["responses"]["PaymentProviderError"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1321,6 +1334,7 @@ export interface operations {
                 };
             };
             429: components["responses"]["ChangeRateLimited"];
+            502: components["responses"]["PaymentProviderError"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -1,6 +1,7 @@
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use tierflow::service::subscriptions::{parse_event_time, SubscriptionService};
+use tierflow::telemetry::RetryableFailure;
 
 /// Changes applied per run; the rest wait for the next run (every 5 minutes).
 const BATCH: u32 = 200;
@@ -21,7 +22,7 @@ impl Deps {
 /// One run "as of" the schedule's tick (the event's `time`, never earlier than now). A change
 /// is only recorded once Stripe's subscription agrees, so a late or early tick is harmless.
 /// Items that failed transiently fail the invocation, so EventBridge retries it.
-pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, RetryableFailure> {
     let now = deps.service.clock.now();
     let tick = event
         .payload
@@ -29,11 +30,18 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Err
         .and_then(Value::as_str)
         .and_then(parse_event_time);
     let as_of = tick.map_or(now, |t| t.max(now));
-    let report = deps.service.apply_due_changes(as_of, BATCH).await?;
+    let report = deps
+        .service
+        .apply_due_changes(as_of, BATCH)
+        .await
+        .map_err(RetryableFailure::of)?;
     if report.failed > 0 {
-        return Err(format!("{} scheduled change(s) failed; see the log", report.failed).into());
+        return Err(RetryableFailure(format!(
+            "{} scheduled change(s) failed; see the log",
+            report.failed
+        )));
     }
-    Ok(serde_json::to_value(report)?)
+    serde_json::to_value(report).map_err(RetryableFailure::of)
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use tierflow::auth::Authenticator;
+use tierflow::http::ApiError;
 use tierflow::http::{parse_json_body, respond};
 use tierflow::service::subscriptions::CheckoutRequest;
-use tierflow::service::subscriptions::{
-    request_id, with_retry_after, CheckoutUrls, SubscriptionService,
-};
+use tierflow::service::subscriptions::CheckoutView;
+use tierflow::service::subscriptions::{request_id, CheckoutUrls, SubscriptionService};
 
 /// What the handler needs, built once at init.
 pub struct Deps {
@@ -22,18 +22,15 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = async {
-        let caller = deps.auth.caller(&req).await?;
-        let request = parse_json_body::<CheckoutRequest>(&req)?;
-        deps.service
-            .checkout(&caller, &request, &request_id(&req))
-            .await
-    }
-    .await;
-    Ok(with_retry_after(
-        respond(StatusCode::OK, outcome),
-        deps.service.clock.now(),
-    ))
+    Ok(respond(StatusCode::OK, checkout(deps, &req).await))
+}
+
+async fn checkout(deps: &Deps, req: &Request) -> Result<CheckoutView, ApiError> {
+    let caller = deps.auth.caller(req).await?;
+    let request = parse_json_body::<CheckoutRequest>(req)?;
+    deps.service
+        .checkout(&caller, &request, &request_id(req))
+        .await
 }
 
 #[cfg(test)]

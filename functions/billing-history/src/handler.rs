@@ -1,12 +1,14 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use std::sync::Arc;
-use tierflow::adapters::{aws::sdk_config, dynamodb::DynamoStore};
 use tierflow::auth::Authenticator;
-use tierflow::config::{Secret, TableConfig};
+use tierflow::config::Secret;
+use tierflow::http::ApiError;
 use tierflow::http::{query_param, respond};
 use tierflow::ports::BillingStore;
+use tierflow::service::payments::history::HistoryView;
 use tierflow::service::payments::history::{payment_history, HistoryQuery};
 use tierflow::service::payments::CursorConfig;
+use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
 pub struct Deps {
@@ -17,15 +19,10 @@ pub struct Deps {
 
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
-        let table = TableConfig::from_env()?;
         let cursor = CursorConfig::from_env()?;
         let auth = Authenticator::from_env()?;
-        let aws = sdk_config().await;
         Ok(Self {
-            store: Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                table.table_name,
-            )),
+            store: Arc::new(Core::load().await.store()?),
             auth,
             cursor_key: cursor.key,
         })
@@ -33,23 +30,22 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = match deps.auth.caller(&req).await {
-        Ok(caller) => {
-            let query = HistoryQuery {
-                limit: query_param(&req, "limit"),
-                cursor: query_param(&req, "cursor"),
-            };
-            payment_history(
-                deps.store.as_ref(),
-                deps.cursor_key.expose().as_bytes(),
-                &caller,
-                &query,
-            )
-            .await
-        }
-        Err(e) => Err(e),
+    Ok(respond(StatusCode::OK, history(deps, &req).await))
+}
+
+async fn history(deps: &Deps, req: &Request) -> Result<HistoryView, ApiError> {
+    let caller = deps.auth.caller(req).await?;
+    let query = HistoryQuery {
+        limit: query_param(req, "limit"),
+        cursor: query_param(req, "cursor"),
     };
-    Ok(respond(StatusCode::OK, outcome))
+    payment_history(
+        deps.store.as_ref(),
+        deps.cursor_key.expose().as_bytes(),
+        &caller,
+        &query,
+    )
+    .await
 }
 
 #[cfg(test)]

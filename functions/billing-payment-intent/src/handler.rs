@@ -1,8 +1,7 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use std::sync::Arc;
-use tierflow::adapters::{aws::sdk_config, dynamodb::DynamoStore};
 use tierflow::auth::Authenticator;
-use tierflow::config::{StripeConfig, TableConfig};
+use tierflow::config::StripeConfig;
 use tierflow::http::{parse_json_body, respond, ApiError};
 use tierflow::ports::BillingStore;
 use tierflow::service::payments::payment_intent::{
@@ -11,6 +10,7 @@ use tierflow::service::payments::payment_intent::{
 use tierflow::service::payments::PaymentsConfig;
 use tierflow::stripe::{StripeApi, StripeClient};
 use tierflow::time::{Clock, SystemClock};
+use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
 pub struct Deps {
@@ -23,16 +23,11 @@ pub struct Deps {
 
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
-        let table = TableConfig::from_env()?;
         let stripe = StripeConfig::from_env()?;
         let config = PaymentsConfig::from_env()?;
         let auth = Authenticator::from_env()?;
-        let aws = sdk_config().await;
         Ok(Self {
-            store: Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                table.table_name,
-            )),
+            store: Arc::new(Core::load().await.store()?),
             stripe: Arc::new(StripeClient::new(&stripe)?),
             auth,
             clock: Arc::new(SystemClock),
@@ -288,12 +283,20 @@ mod tests {
             let body = json!({"amount": 500 + n, "currency": "usd"});
             assert_eq!(call(&h, request(Some(body), None)).await.0, 200);
         }
-        let (status, body) = call(
-            &h,
+        let resp = handle(
+            &h.deps,
             request(Some(json!({"amount": 700, "currency": "usd"})), None),
         )
-        .await;
-        assert_eq!(status, 429, "{body}");
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 429);
+        let retry_after: i64 = resp.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3600).contains(&retry_after), "{retry_after}");
+        let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
         assert_eq!(body["error"]["code"], "rate_limited");
         // Another user has their own allowance.
         let (status, _) = call(&h, request(None, Some("someone-else"))).await;

@@ -1,13 +1,15 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use std::sync::Arc;
-use tierflow::adapters::{aws::sdk_config, dynamodb::DynamoStore};
 use tierflow::auth::Authenticator;
-use tierflow::config::{StripeConfig, TableConfig};
+use tierflow::config::StripeConfig;
 use tierflow::http::respond;
+use tierflow::http::ApiError;
 use tierflow::ports::BillingStore;
 use tierflow::service::payments::portal::open_portal;
+use tierflow::service::payments::portal::PortalView;
 use tierflow::service::payments::PortalConfig;
 use tierflow::stripe::{StripeApi, StripeClient};
+use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
 pub struct Deps {
@@ -19,16 +21,11 @@ pub struct Deps {
 
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
-        let table = TableConfig::from_env()?;
         let stripe = StripeConfig::from_env()?;
         let config = PortalConfig::from_env()?;
         let auth = Authenticator::from_env()?;
-        let aws = sdk_config().await;
         Ok(Self {
-            store: Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                table.table_name,
-            )),
+            store: Arc::new(Core::load().await.store()?),
             stripe: Arc::new(StripeClient::new(&stripe)?),
             auth,
             config,
@@ -37,19 +34,18 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = match deps.auth.caller(&req).await {
-        Ok(caller) => {
-            open_portal(
-                deps.store.as_ref(),
-                deps.stripe.as_ref(),
-                &deps.config,
-                &caller,
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    Ok(respond(StatusCode::OK, outcome))
+    Ok(respond(StatusCode::OK, portal(deps, &req).await))
+}
+
+async fn portal(deps: &Deps, req: &Request) -> Result<PortalView, ApiError> {
+    let caller = deps.auth.caller(req).await?;
+    open_portal(
+        deps.store.as_ref(),
+        deps.stripe.as_ref(),
+        &deps.config,
+        &caller,
+    )
+    .await
 }
 
 #[cfg(test)]

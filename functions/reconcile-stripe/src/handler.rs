@@ -1,5 +1,6 @@
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
+use tierflow::telemetry::RetryableFailure;
 use tierflow::webhook::reconcile::reconcile;
 use tierflow::webhook::Processor;
 
@@ -18,10 +19,12 @@ impl Deps {
 
 /// One run; the scheduled event's content does not matter. A transient failure fails the
 /// invocation (the next hourly run starts from the checkpoint it left).
-pub async fn handle(deps: &Deps, _event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn handle(deps: &Deps, _event: LambdaEvent<Value>) -> Result<Value, RetryableFailure> {
     let now = deps.processor.clock.now();
-    let report = reconcile(&deps.processor, now).await?;
-    Ok(serde_json::to_value(report)?)
+    let report = reconcile(&deps.processor, now)
+        .await
+        .map_err(RetryableFailure::of)?;
+    serde_json::to_value(report).map_err(RetryableFailure::of)
 }
 
 #[cfg(test)]

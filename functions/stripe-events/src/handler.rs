@@ -1,6 +1,7 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{json, Value};
+use tierflow::telemetry::RetryableFailure;
 use tierflow::webhook::delivery::parse_event;
 use tierflow::webhook::processor::payload_hash;
 use tierflow::webhook::Processor;
@@ -25,8 +26,8 @@ impl Deps {
 pub async fn handle(
     deps: &Deps,
     event: LambdaEvent<EventBridgeEvent<Value>>,
-) -> Result<Value, Error> {
-    let payload = serde_json::to_vec(&event.payload.detail)?;
+) -> Result<Value, RetryableFailure> {
+    let payload = serde_json::to_vec(&event.payload.detail).map_err(RetryableFailure::of)?;
     let stripe_event = match parse_event(&payload) {
         Ok(e) => e,
         Err(e) => {
@@ -37,7 +38,8 @@ pub async fn handle(
     let outcome = deps
         .processor
         .process(&stripe_event, &payload_hash(&payload))
-        .await?;
+        .await
+        .map_err(RetryableFailure::of)?;
     Ok(json!({"event_id": stripe_event.id, "outcome": outcome.label()}))
 }
 

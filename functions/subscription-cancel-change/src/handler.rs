@@ -2,6 +2,8 @@ use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use tierflow::auth::Authenticator;
 use tierflow::http::respond;
 
+use tierflow::http::ApiError;
+use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::service::subscriptions::{request_id, SubscriptionService};
 
 /// What the handler needs, built once at init.
@@ -20,14 +22,14 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = async {
-        let caller = deps.auth.caller(&req).await?;
-        deps.service
-            .withdraw_pending_change(&caller, &request_id(&req))
-            .await
-    }
-    .await;
-    Ok(respond(StatusCode::OK, outcome))
+    Ok(respond(StatusCode::OK, withdraw(deps, &req).await))
+}
+
+async fn withdraw(deps: &Deps, req: &Request) -> Result<SubscriptionView, ApiError> {
+    let caller = deps.auth.caller(req).await?;
+    deps.service
+        .withdraw_pending_change(&caller, &request_id(req))
+        .await
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use tierflow::auth::Authenticator;
+use tierflow::http::ApiError;
 use tierflow::http::{parse_json_body, respond};
+use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::service::subscriptions::CancelRequest;
 use tierflow::service::subscriptions::{request_id, SubscriptionService};
 
@@ -20,15 +22,15 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = async {
-        let caller = deps.auth.caller(&req).await?;
-        let request = parse_json_body::<CancelRequest>(&req)?;
-        deps.service
-            .cancel(&caller, &request, &request_id(&req))
-            .await
-    }
-    .await;
-    Ok(respond(StatusCode::OK, outcome))
+    Ok(respond(StatusCode::OK, cancel(deps, &req).await))
+}
+
+async fn cancel(deps: &Deps, req: &Request) -> Result<SubscriptionView, ApiError> {
+    let caller = deps.auth.caller(req).await?;
+    let request = parse_json_body::<CancelRequest>(req)?;
+    deps.service
+        .cancel(&caller, &request, &request_id(req))
+        .await
 }
 
 #[cfg(test)]

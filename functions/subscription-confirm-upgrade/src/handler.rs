@@ -2,6 +2,7 @@ use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use tierflow::auth::Authenticator;
 use tierflow::http::respond;
 use tierflow::http::{query_param, ApiError};
+use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::service::subscriptions::{request_id, SubscriptionService};
 
 /// What the handler needs, built once at init.
@@ -20,20 +21,20 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = async {
-        let caller = deps.auth.caller(&req).await?;
-        let session_id = query_param(&req, "checkout_session_id").ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_checkout_session_id",
-                "checkout_session_id is required",
-            )
-        })?;
-        deps.service
-            .confirm_checkout(&caller, &session_id, &request_id(&req))
-            .await
-    }
-    .await;
-    Ok(respond(StatusCode::OK, outcome))
+    Ok(respond(StatusCode::OK, confirm(deps, &req).await))
+}
+
+async fn confirm(deps: &Deps, req: &Request) -> Result<SubscriptionView, ApiError> {
+    let caller = deps.auth.caller(req).await?;
+    let session_id = query_param(req, "checkout_session_id").ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_checkout_session_id",
+            "checkout_session_id is required",
+        )
+    })?;
+    deps.service
+        .confirm_checkout(&caller, &session_id, &request_id(req))
+        .await
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use std::sync::Arc;
-use tierflow::adapters::{aws::sdk_config, dynamodb::DynamoStore};
 use tierflow::auth::Authenticator;
-use tierflow::config::TableConfig;
 use tierflow::domain::Catalog;
 use tierflow::http::respond;
+use tierflow::http::ApiError;
 use tierflow::ports::BillingStore;
 use tierflow::service::current_subscription::current_subscription;
+use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::time::{Clock, SystemClock};
+use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
 pub struct Deps {
@@ -19,15 +20,10 @@ pub struct Deps {
 
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
-        let table = TableConfig::from_env()?;
         let auth = Authenticator::from_env()?;
         let catalog = Catalog::from_env()?;
-        let aws = sdk_config().await;
         Ok(Self {
-            store: Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                table.table_name,
-            )),
+            store: Arc::new(Core::load().await.store()?),
             catalog,
             auth,
             clock: Arc::new(SystemClock),
@@ -36,19 +32,18 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = match deps.auth.caller(&req).await {
-        Ok(caller) => {
-            current_subscription(
-                deps.store.as_ref(),
-                &deps.catalog,
-                &caller,
-                deps.clock.now(),
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    Ok(respond(StatusCode::OK, outcome))
+    Ok(respond(StatusCode::OK, current(deps, &req).await))
+}
+
+async fn current(deps: &Deps, req: &Request) -> Result<SubscriptionView, ApiError> {
+    let caller = deps.auth.caller(req).await?;
+    current_subscription(
+        deps.store.as_ref(),
+        &deps.catalog,
+        &caller,
+        deps.clock.now(),
+    )
+    .await
 }
 
 #[cfg(test)]

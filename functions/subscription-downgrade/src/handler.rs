@@ -1,7 +1,9 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use tierflow::auth::Authenticator;
+use tierflow::http::ApiError;
 use tierflow::http::{parse_json_body, respond};
 use tierflow::service::subscriptions::DowngradeRequest;
+use tierflow::service::subscriptions::DowngradeView;
 use tierflow::service::subscriptions::{request_id, SubscriptionService};
 
 /// What the handler needs, built once at init.
@@ -20,15 +22,15 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = async {
-        let caller = deps.auth.caller(&req).await?;
-        let request = parse_json_body::<DowngradeRequest>(&req)?;
-        deps.service
-            .schedule_downgrade(&caller, &request, &request_id(&req))
-            .await
-    }
-    .await;
-    Ok(respond(StatusCode::OK, outcome))
+    Ok(respond(StatusCode::OK, downgrade(deps, &req).await))
+}
+
+async fn downgrade(deps: &Deps, req: &Request) -> Result<DowngradeView, ApiError> {
+    let caller = deps.auth.caller(req).await?;
+    let request = parse_json_body::<DowngradeRequest>(req)?;
+    deps.service
+        .schedule_downgrade(&caller, &request, &request_id(req))
+        .await
 }
 
 #[cfg(test)]

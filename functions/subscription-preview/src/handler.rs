@@ -2,7 +2,9 @@ use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use tierflow::auth::Authenticator;
 use tierflow::http::query_param;
 use tierflow::http::respond;
+use tierflow::http::ApiError;
 use tierflow::service::subscriptions::PreviewQuery;
+use tierflow::service::subscriptions::PreviewView;
 use tierflow::service::subscriptions::SubscriptionService;
 
 /// What the handler needs, built once at init.
@@ -21,16 +23,16 @@ impl Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = async {
-        let caller = deps.auth.caller(&req).await?;
-        let query = PreviewQuery {
-            target_tier: query_param(&req, "target_tier"),
-            billing_cycle: query_param(&req, "billing_cycle"),
-        };
-        deps.service.preview_change(&caller, &query).await
-    }
-    .await;
-    Ok(respond(StatusCode::OK, outcome))
+    Ok(respond(StatusCode::OK, preview(deps, &req).await))
+}
+
+async fn preview(deps: &Deps, req: &Request) -> Result<PreviewView, ApiError> {
+    let caller = deps.auth.caller(req).await?;
+    let query = PreviewQuery {
+        target_tier: query_param(req, "target_tier"),
+        billing_cycle: query_param(req, "billing_cycle"),
+    };
+    deps.service.preview_change(&caller, &query).await
 }
 
 #[cfg(test)]

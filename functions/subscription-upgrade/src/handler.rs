@@ -1,8 +1,10 @@
 use lambda_http::{Body, Error, Request, Response};
 use tierflow::auth::Authenticator;
+use tierflow::http::ApiError;
 use tierflow::http::{error_response, json_response, parse_json_body};
+use tierflow::service::subscriptions::UpgradeOutcome;
 use tierflow::service::subscriptions::{
-    request_id, with_retry_after, CheckoutUrls, SubscriptionService, UpgradeRequest,
+    request_id, CheckoutUrls, SubscriptionService, UpgradeRequest,
 };
 
 /// What the handler needs, built once at init.
@@ -23,19 +25,18 @@ impl Deps {
 /// 200 upgraded; 202 with `requires_action` (3-D Secure) or `checkout_required` (no
 /// subscription yet); 402 declined, the plan unchanged; 400 not an upgrade.
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    let outcome = async {
-        let caller = deps.auth.caller(&req).await?;
-        let request = parse_json_body::<UpgradeRequest>(&req)?;
-        deps.service
-            .upgrade(&caller, &request, &request_id(&req))
-            .await
-    }
-    .await;
-    let response = match outcome {
+    Ok(match upgrade(deps, &req).await {
         Ok(done) => json_response(done.status_code(), &done),
         Err(e) => error_response(&e),
-    };
-    Ok(with_retry_after(response, deps.service.clock.now()))
+    })
+}
+
+async fn upgrade(deps: &Deps, req: &Request) -> Result<UpgradeOutcome, ApiError> {
+    let caller = deps.auth.caller(req).await?;
+    let request = parse_json_body::<UpgradeRequest>(req)?;
+    deps.service
+        .upgrade(&caller, &request, &request_id(req))
+        .await
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{json, Value};
 use tierflow::domain::UserId;
 use tierflow::service::subscriptions::SubscriptionService;
+use tierflow::telemetry::RetryableFailure;
 
 /// What the handler needs, built once at init.
 pub struct Deps {
@@ -19,7 +20,7 @@ impl Deps {
 /// The EventBridge event `user.deleted` with `detail.user_id`. A malformed event is a
 /// permanent failure (logged, acknowledged, never retried); a Stripe or store failure fails
 /// the invocation so EventBridge retries it.
-pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, RetryableFailure> {
     let payload = &event.payload;
     let raw = payload
         .pointer("/detail/user_id")
@@ -39,8 +40,9 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Err
     let report = deps
         .service
         .cancel_for_deleted_user(&user, event_id)
-        .await?;
-    Ok(serde_json::to_value(report)?)
+        .await
+        .map_err(RetryableFailure::of)?;
+    serde_json::to_value(report).map_err(RetryableFailure::of)
 }
 
 #[cfg(test)]

@@ -4,4 +4,5 @@
 pub mod billing_config;
 pub mod current_subscription;
 pub mod payments;
+pub mod stripe_failure;
 pub mod subscriptions;

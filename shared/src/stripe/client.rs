@@ -675,7 +675,11 @@ mod tests {
         assert_eq!(segment("sub_1AbC-x").ok(), Some("sub_1AbC-x"));
         for bad in ["", "..", "../v1/x", "cus_1?expand[]=x", "a b", "é"] {
             let err = segment(bad).unwrap_err();
-            assert_eq!(err.http_status(), 400, "{bad:?}");
+            assert_eq!(
+                err.kind,
+                crate::stripe::ErrorKind::InvalidRequest,
+                "{bad:?}"
+            );
             assert!(!err.is_transient());
         }
     }

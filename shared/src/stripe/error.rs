@@ -179,8 +179,9 @@ impl StripeError {
     }
 
     /// The status a Tierflow API answer should carry for this failure: 402 for a declined card,
-    /// 404 for a missing object, 503 for anything transient, 400 for a refused request, and
-    /// 502 for what only Tierflow's own configuration can fix (keys, permissions, bad bodies).
+    /// 404 for a missing object, 503 for anything transient, 409 for a request Stripe refused
+    /// in the account's present state, and 502 for what only Tierflow's own configuration can
+    /// fix (keys, permissions, bad bodies). `service::stripe_failure` builds the answer.
     pub fn http_status(&self) -> u16 {
         if self.is_transient() {
             return 503;
@@ -188,8 +189,7 @@ impl StripeError {
         match self.kind {
             ErrorKind::Card => 402,
             _ if self.is_not_found() => 404,
-            ErrorKind::InvalidRequest => 400,
-            ErrorKind::Idempotency => 409,
+            ErrorKind::InvalidRequest | ErrorKind::Idempotency => 409,
             _ => 502,
         }
     }
@@ -242,7 +242,7 @@ mod tests {
                 r#"{"error":{"type":"invalid_request_error","message":"Missing required param: items.","param":"items"}}"#,
                 ErrorKind::InvalidRequest,
                 false,
-                400,
+                409,
             ),
             (
                 400,

@@ -386,8 +386,6 @@ impl LagoWebhookReceiver {
     /// Builds the receiver from the environment (table, sync queue, Lago verification
     /// settings) and logs which signature algorithms it accepts.
     pub async fn from_env() -> Result<Self, crate::wiring::InitError> {
-        let table = crate::config::TableConfig::from_env()?;
-        let queue = crate::config::QueueConfig::from_env()?;
         let source = crate::config::ProcessEnv;
         let clock: Arc<dyn Clock> = Arc::new(crate::time::SystemClock);
         let lago = super::lago::LagoConfig::load(&source)?
@@ -412,17 +410,11 @@ impl LagoWebhookReceiver {
         } else {
             info!("{line}");
         }
-        let aws = crate::adapters::aws::sdk_config().await;
+        let core = crate::wiring::Core::load().await;
         Ok(Self {
             verifier,
-            store: Arc::new(crate::adapters::dynamodb::DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                table.table_name,
-            )),
-            queue: Arc::new(crate::adapters::sqs::SqsSyncQueue::new(
-                aws_sdk_sqs::Client::new(&aws),
-                queue.sync_queue_url,
-            )),
+            store: Arc::new(core.store()?),
+            queue: Arc::new(core.sync_queue()?),
             clock,
             catalog: Catalog::from_env()?,
         })

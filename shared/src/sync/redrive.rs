@@ -88,8 +88,8 @@ pub async fn redrive_with_env_client(
     queue_url: &str,
     limit: u64,
 ) -> Result<u64, RedriveError> {
-    let aws = crate::adapters::aws::sdk_config().await;
-    redrive(&Client::new(&aws), dead_letter_url, queue_url, limit).await
+    let core = crate::wiring::Core::load().await;
+    redrive(&Client::new(core.aws()), dead_letter_url, queue_url, limit).await
 }
 
 /// The table and the sync queue from the environment (`TABLE_NAME`, `SYNC_QUEUE_URL`;
@@ -101,16 +101,8 @@ pub async fn failure_ports_from_env() -> Result<
     ),
     crate::config::ConfigError,
 > {
-    let table = crate::config::TableConfig::from_env()?;
-    let queue = crate::config::Env(&crate::config::ProcessEnv).required("SYNC_QUEUE_URL")?;
-    let aws = crate::adapters::aws::sdk_config().await;
-    Ok((
-        crate::adapters::dynamodb::DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            table.table_name,
-        ),
-        crate::adapters::sqs::SqsSyncQueue::new(Client::new(&aws), queue),
-    ))
+    let core = crate::wiring::Core::load().await;
+    Ok((core.store()?, core.sync_queue()?))
 }
 
 /// Re-enqueues recorded permanent sync failures (all, or one user's) once their cause is fixed,

@@ -9,10 +9,8 @@ use super::keycloak::{KeycloakClient, KeycloakConfig, KeycloakError, KeycloakUse
 use super::lago::{LagoClient, LagoConfig, LagoCustomer, LagoCustomerState, LagoError, StripeLink};
 use super::mailer::{EmailConfig, EmailMessage, MailError, Mailer, OutboxMailer, SesMailer};
 use super::templates::{render, EmailContext, TemplateError};
-use crate::adapters::aws::sdk_config;
-use crate::adapters::dynamodb::DynamoStore;
 use crate::config::StripeConfig;
-use crate::config::{EnvSource, ProcessEnv, TableConfig};
+use crate::config::{EnvSource, ProcessEnv};
 use crate::domain::access::effective_tier;
 use crate::domain::SubscriptionStatus;
 use crate::domain::{BillingProfile, Catalog, UserId};
@@ -167,17 +165,14 @@ impl Worker {
     /// Builds the worker from the environment and logs one line per integration saying
     /// whether it is enabled.
     pub async fn from_env() -> Result<Self, crate::wiring::InitError> {
-        let table = TableConfig::from_env()?;
         let catalog = Catalog::from_env()?;
-        let aws = sdk_config().await;
-        let store = Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            table.table_name,
-        ));
+        let core = crate::wiring::Core::load().await;
+        let aws = core.aws();
+        let store = Arc::new(core.store()?);
         let worker =
             Self::with_integrations(store, &ProcessEnv, catalog, Arc::new(SystemClock), |cfg| {
                 Arc::new(SesMailer::new(
-                    aws_sdk_sesv2::Client::new(&aws),
+                    aws_sdk_sesv2::Client::new(aws),
                     cfg.from.clone(),
                     cfg.configuration_set.clone(),
                 )) as Arc<dyn Mailer>

@@ -4,11 +4,12 @@
 //! [`find_or_create_customer`] (one idempotency scope and parameters), so concurrent first calls
 //! from either route end up with one customer.
 
-use super::{provider_failure, store_unavailable};
+use super::store_unavailable;
 use crate::auth::Caller;
 use crate::domain::BillingProfile;
 use crate::http::ApiError;
 use crate::ports::{BillingStore, Commit, CommitError, ProfileWrite};
+use crate::service::stripe_failure::stripe_failure;
 use crate::stripe::{find_or_create_customer, StripeApi};
 use crate::time::UnixTime;
 use lambda_http::http::StatusCode;
@@ -47,7 +48,7 @@ pub async fn ensure_customer(
     }
     let customer = find_or_create_customer(stripe, user.as_str(), caller.email.as_deref())
         .await
-        .map_err(|(call, e)| provider_failure(call, &e))?
+        .map_err(|(call, e)| stripe_failure(call, &e))?
         .id;
     link_customer(store, caller, customer, profile, now).await
 }

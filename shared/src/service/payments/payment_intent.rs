@@ -4,11 +4,12 @@
 //! by the customer link or by `metadata[user_id]`.
 
 use super::customer::ensure_customer;
-use super::{provider_failure, store_unavailable, PaymentsConfig};
+use super::{store_unavailable, PaymentsConfig};
 use crate::auth::Caller;
 use crate::domain::Currency;
 use crate::http::ApiError;
 use crate::ports::BillingStore;
+use crate::service::stripe_failure::stripe_failure;
 use crate::stripe::{IdempotencyScope, Metadata, NewPaymentIntent, StripeApi};
 use crate::time::{rfc3339, UnixTime};
 use lambda_http::http::StatusCode;
@@ -236,13 +237,12 @@ pub async fn create_one_time_payment(
         .map_err(|e| store_unavailable(&e))?;
     if attempts > config.intents_per_hour {
         tracing::warn!(user_id = %caller.user_id, attempts, "payment intents rate-limited");
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+        return Err(ApiError::rate_limited(
             format!(
                 "too many payment attempts: try again after {}",
                 rfc3339(window_end)
             ),
+            window_end - now,
         ));
     }
     let customer = ensure_customer(store, stripe, caller, now).await?;
@@ -259,7 +259,7 @@ pub async fn create_one_time_payment(
         .map_err(|e| match e.code.as_deref() {
             // Stripe's own per-currency minimum or maximum: its message names the bound.
             Some("amount_too_small" | "amount_too_large") => invalid_amount(e.message.clone()),
-            _ => provider_failure("payment_intent_create", &e),
+            _ => stripe_failure("payment_intent_create", &e),
         })?;
     let Some(client_secret) = intent.client_secret.clone() else {
         tracing::error!(payment_intent = %intent.id, "Stripe returned a PaymentIntent without a client secret");

@@ -5,10 +5,10 @@
 //! so an account page renders "no saved cards" without special-casing an error.
 
 use super::customer::stored_customer;
-use super::provider_failure;
 use crate::auth::Caller;
 use crate::http::ApiError;
 use crate::ports::BillingStore;
+use crate::service::stripe_failure::stripe_failure;
 use crate::stripe::{PaymentMethod, StripeApi};
 use serde::Serialize;
 
@@ -69,12 +69,12 @@ pub async fn list_payment_methods(
         Ok(c) if c.deleted => return Ok(empty),
         Ok(c) => c,
         Err(e) if gone(&e) => return Ok(empty),
-        Err(e) => return Err(provider_failure("customer_retrieve", &e)),
+        Err(e) => return Err(stripe_failure("customer_retrieve", &e)),
     };
     let methods = match methods {
         Ok(m) => m,
         Err(e) if gone(&e) => return Ok(empty),
-        Err(e) => return Err(provider_failure("payment_methods_list", &e)),
+        Err(e) => return Err(stripe_failure("payment_methods_list", &e)),
     };
     Ok(PaymentMethodsView {
         payment_methods: card_views(&methods, customer.default_payment_method_id()),

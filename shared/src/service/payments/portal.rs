@@ -1,10 +1,11 @@
 //! `POST /api/v1/billing/portal`: a Stripe Customer Portal session for the caller's customer.
 
 use super::customer::stored_customer;
-use super::{no_billing_account, provider_failure, PortalConfig};
+use super::{no_billing_account, PortalConfig};
 use crate::auth::Caller;
 use crate::http::ApiError;
 use crate::ports::BillingStore;
+use crate::service::stripe_failure::stripe_failure;
 use crate::stripe::catalog_sync::find_portal_configuration;
 use crate::stripe::{NewPortalSession, StripeApi};
 use lambda_http::http::StatusCode;
@@ -33,7 +34,7 @@ pub async fn open_portal(
     let configs = stripe
         .list_portal_configurations()
         .await
-        .map_err(|e| provider_failure("portal_configuration_list", &e))?;
+        .map_err(|e| stripe_failure("portal_configuration_list", &e))?;
     let Some(configuration) = find_portal_configuration(&configs) else {
         tracing::error!("no Tierflow portal configuration in Stripe: run catalog-sync");
         return Err(ApiError::new(
@@ -54,7 +55,7 @@ pub async fn open_portal(
                 tracing::warn!(customer_id = %customer, "the stored customer is gone from Stripe");
                 no_billing_account()
             } else {
-                provider_failure("portal_session_create", &e)
+                stripe_failure("portal_session_create", &e)
             }
         })?;
     Ok(PortalView {

@@ -50,7 +50,7 @@ impl SubscriptionService {
             // A schedule refuses cancel_at_period_end; the cancellation supersedes it.
             if let Err(e) = self.stripe.release_schedule(schedule).await {
                 if e.is_transient() {
-                    return Err(stripe_failure("release schedule", e));
+                    return Err(stripe_failure("release schedule", &e));
                 }
                 warn!(schedule, error = %e, "the schedule was not active");
             }
@@ -60,7 +60,7 @@ impl SubscriptionService {
         } else {
             self.stripe.cancel_subscription(&sub_id).await
         }
-        .map_err(|e| stripe_failure("cancel subscription", e))?;
+        .map_err(|e| stripe_failure("cancel subscription", &e))?;
         info!(user_id = %caller.user_id, at_period_end, "subscription canceled");
         let label = if at_period_end {
             "cancellation_scheduled"
@@ -108,7 +108,7 @@ impl SubscriptionService {
             .stripe
             .set_cancel_at_period_end(&sub_id, false)
             .await
-            .map_err(|e| stripe_failure("resume subscription", e))?;
+            .map_err(|e| stripe_failure("resume subscription", &e))?;
         if !crate::domain::SubscriptionStatus::from_stripe(&updated.status).is_live() {
             return Err(ApiError::conflict(
                 "period_ended",

@@ -10,7 +10,6 @@ use crate::stripe::{
     find_or_create_customer, CheckoutMode, IdempotencyScope, Metadata, NewCheckoutSession,
 };
 use crate::time::UnixTime;
-use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
@@ -128,13 +127,12 @@ impl SubscriptionService {
         let now = self.clock.now();
         if count > CHECKOUT_LIMIT_PER_MINUTE {
             info!(user_id = %caller.user_id, count, "checkout rate limit reached");
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+            let retry_after = checkout_retry_after(now);
+            return Err(ApiError::rate_limited(
                 format!(
-                    "at most {CHECKOUT_LIMIT_PER_MINUTE} checkouts a minute; retry in {} seconds",
-                    checkout_retry_after(now)
+                    "at most {CHECKOUT_LIMIT_PER_MINUTE} checkouts a minute; retry in {retry_after} seconds"
                 ),
+                retry_after,
             ));
         }
         let (customer, ()) = tokio::join!(
@@ -150,7 +148,7 @@ impl SubscriptionService {
                 .stripe
                 .list_customer_subscriptions(&customer)
                 .await
-                .map_err(|e| stripe_failure("list subscriptions", e))?;
+                .map_err(|e| stripe_failure("list subscriptions", &e))?;
             if subscriptions
                 .iter()
                 .any(|s| crate::domain::SubscriptionStatus::from_stripe(&s.status).is_live())
@@ -214,7 +212,7 @@ impl SubscriptionService {
             caller.email.as_deref(),
         )
         .await
-        .map_err(|(call, e)| stripe_failure(call, e))?;
+        .map_err(|(call, e)| stripe_failure(call, &e))?;
         let (customer, created) = (found.id, found.created);
         let cause = api_cause("customer", &caller.user_id, request_id);
         for _ in 0..MAX_ATTEMPTS {

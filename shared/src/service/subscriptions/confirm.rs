@@ -94,7 +94,7 @@ impl SubscriptionService {
             Err(e) if e.kind == ErrorKind::InvalidRequest && e.status == Some(404) => {
                 return Err(not_found())
             }
-            Err(e) => return Err(stripe_failure("retrieve checkout session", e)),
+            Err(e) => return Err(stripe_failure("retrieve checkout session", &e)),
         };
         let user = caller.user_id.as_str();
         let subscription_user = session
@@ -135,6 +135,6 @@ impl SubscriptionService {
         self.stripe
             .retrieve_subscription(id)
             .await
-            .map_err(|e| stripe_failure("retrieve subscription", e))
+            .map_err(|e| stripe_failure("retrieve subscription", &e))
     }
 }

@@ -244,7 +244,7 @@ impl SubscriptionService {
                 {
                     Ok(created) => created,
                     Err(e) if refused_as_stale(live, &e) => return Ok(None),
-                    Err(e) => return Err(stripe_failure("create schedule", e)),
+                    Err(e) => return Err(stripe_failure("create schedule", &e)),
                 };
                 let phase = created.phases.first();
                 let phase_item = phase.and_then(|p| p.items.first());
@@ -307,7 +307,7 @@ impl SubscriptionService {
                 if let Some(schedule) = &pending.schedule_id {
                     if let Err(e) = self.stripe.release_schedule(schedule).await {
                         if e.is_transient() {
-                            return Err(stripe_failure("release schedule", e));
+                            return Err(stripe_failure("release schedule", &e));
                         }
                         // Already released or completed: nothing left to undo in Stripe.
                         warn!(schedule, error = %e, "the schedule was not active");

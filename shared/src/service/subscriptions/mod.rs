@@ -35,9 +35,9 @@ use crate::ports::{
     ProfileWrite, SyncTarget,
 };
 use crate::service::current_subscription::{subscription_view, SubscriptionView};
+use crate::service::stripe_failure::stripe_failure;
 use crate::stripe::{ErrorKind, StripeApi, StripeError};
 use crate::time::{Clock, UnixTime};
-use lambda_http::http::StatusCode;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tracing::{error, info, warn};
@@ -351,7 +351,7 @@ impl SubscriptionService {
             .stripe
             .list_prices_by_lookup_keys(&keys, true)
             .await
-            .map_err(|e| stripe_failure("list prices", e))?;
+            .map_err(|e| stripe_failure("list prices", &e))?;
         for price in prices {
             if let Some(key) = price.lookup_key.as_deref().filter(|k| keys.contains(k)) {
                 self.prices.remember(key, &price.id);
@@ -385,7 +385,7 @@ impl SubscriptionService {
     {
         self.with_price_answer(tier, cycle, call)
             .await?
-            .map_err(|e| stripe_failure(what, e))
+            .map_err(|e| stripe_failure(what, &e))
     }
 
     /// [`Self::with_price`], with Stripe's refusal of the call left to the caller.
@@ -417,7 +417,7 @@ impl SubscriptionService {
             self.stripe.retrieve_subscription(subscription),
             self.prefetch_prices()
         );
-        let sub = sub.map_err(|e| stripe_failure("retrieve subscription", e))?;
+        let sub = sub.map_err(|e| stripe_failure("retrieve subscription", &e))?;
         Ok(LiveSubscription::from_stripe(
             &sub,
             self.plan_of(sub.price()),
@@ -643,36 +643,6 @@ fn record(
     }
 }
 
-/// A Stripe failure as the caller sees it: a decline is 402 with Stripe's reason, a refusal of
-/// the request is 409 with Stripe's message, anything transient or unexpected is 503.
-fn stripe_failure(operation: &str, e: StripeError) -> ApiError {
-    match e.kind {
-        ErrorKind::Card => {
-            let reason = e
-                .decline_code
-                .as_deref()
-                .or(e.code.as_deref())
-                .unwrap_or("card_declined");
-            ApiError::new(
-                StatusCode::PAYMENT_REQUIRED,
-                "card_declined",
-                format!("{} ({reason})", e.message),
-            )
-        }
-        ErrorKind::InvalidRequest if e.status == Some(404) => {
-            ApiError::not_found("not_found", "the billing object no longer exists")
-        }
-        ErrorKind::InvalidRequest => {
-            warn!(operation, error = %e, "stripe refused the request");
-            ApiError::conflict("stripe_refused", e.message)
-        }
-        _ => {
-            error!(operation, error = %e, "stripe call failed");
-            ApiError::unavailable()
-        }
-    }
-}
-
 /// The error when a change needs a subscription the caller does not have.
 fn no_subscription() -> ApiError {
     ApiError::conflict(
@@ -704,22 +674,6 @@ pub fn request_id(req: &lambda_http::Request) -> String {
         .or_else(|| req.lambda_context_ref().map(|c| c.request_id.clone()))
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| crate::stripe::unique_key("request"))
-}
-
-/// Adds the checkout window's `Retry-After` to a 429 answer that has none.
-pub fn with_retry_after(
-    mut response: lambda_http::Response<lambda_http::Body>,
-    now: UnixTime,
-) -> lambda_http::Response<lambda_http::Body> {
-    if response.status() == StatusCode::TOO_MANY_REQUESTS
-        && !response.headers().contains_key("retry-after")
-    {
-        let seconds = checkout_retry_after(now).to_string();
-        if let Ok(value) = lambda_http::http::HeaderValue::from_str(&seconds) {
-            response.headers_mut().insert("retry-after", value);
-        }
-    }
-    response
 }
 
 /// The cause recorded for an API request: the operation and the gateway's request id, so a
@@ -767,27 +721,5 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("CHECKOUT_SUCCESS_URL is invalid"));
-    }
-
-    #[test]
-    fn declines_are_402_with_stripes_reason_and_refusals_409() {
-        let decline = StripeError::from_response(
-            402,
-            r#"{"error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds","message":"Your card has insufficient funds."}}"#,
-            None,
-            None,
-        );
-        let e = stripe_failure("x", decline);
-        assert_eq!((e.status.as_u16(), e.code), (402, "card_declined"));
-        assert!(e.message.contains("insufficient_funds"), "{}", e.message);
-        let refused = StripeError::from_response(
-            400,
-            r#"{"error":{"type":"invalid_request_error","message":"nope"}}"#,
-            None,
-            None,
-        );
-        assert_eq!(stripe_failure("x", refused).status.as_u16(), 409);
-        let down = StripeError::network("connection refused");
-        assert_eq!(stripe_failure("x", down).status.as_u16(), 503);
     }
 }

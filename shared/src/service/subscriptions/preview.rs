@@ -280,7 +280,7 @@ impl SubscriptionService {
         match answer {
             Ok(invoice) => Ok(Some((when, invoice))),
             Err(e) if refused_as_stale(live, &e) => Ok(None),
-            Err(e) => Err(stripe_failure("preview invoice", e)),
+            Err(e) => Err(stripe_failure("preview invoice", &e)),
         }
     }
 }

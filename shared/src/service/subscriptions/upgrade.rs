@@ -281,7 +281,7 @@ impl SubscriptionService {
         if let Some(schedule) = &live.schedule {
             if let Err(e) = self.stripe.release_schedule(schedule).await {
                 if e.is_transient() {
-                    return Err(stripe_failure("release schedule", e));
+                    return Err(stripe_failure("release schedule", &e));
                 }
                 warn!(schedule, error = %e, "the schedule could not be released; it may already be");
             }
@@ -314,7 +314,7 @@ impl SubscriptionService {
                 warn!(subscription = %live.id, error = %e, "Stripe refused the stored copy's price change");
                 Ok(PriceChange::AskStripe)
             }
-            Err(e) => Err(stripe_failure("change subscription price", e)),
+            Err(e) => Err(stripe_failure("change subscription price", &e)),
         }
     }
 
@@ -326,7 +326,7 @@ impl SubscriptionService {
             .stripe
             .retrieve_customer(&live.customer)
             .await
-            .map_err(|e| stripe_failure("retrieve customer", e))?;
+            .map_err(|e| stripe_failure("retrieve customer", &e))?;
         if customer.default_payment_method_id().is_some() {
             return Ok(());
         }
@@ -334,7 +334,7 @@ impl SubscriptionService {
             .stripe
             .list_card_payment_methods(&live.customer)
             .await
-            .map_err(|e| stripe_failure("list payment methods", e))?;
+            .map_err(|e| stripe_failure("list payment methods", &e))?;
         if cards.is_empty() {
             return Err(ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
@@ -356,7 +356,7 @@ impl SubscriptionService {
                     .retrieve_invoice(inv.id())
                     .await
                     .map(Some)
-                    .map_err(|e| stripe_failure("retrieve invoice", e)),
+                    .map_err(|e| stripe_failure("retrieve invoice", &e)),
             },
         }
     }
@@ -377,7 +377,7 @@ impl SubscriptionService {
                         self.stripe
                             .retrieve_payment_intent(id)
                             .await
-                            .map_err(|e| stripe_failure("retrieve payment intent", e))?,
+                            .map_err(|e| stripe_failure("retrieve payment intent", &e))?,
                     ),
                     None => None,
                 },
