@@ -174,6 +174,20 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The id of the API request (API Gateway's, else the invocation's), naming its cause.
+pub fn request_id(req: &lambda_http::Request) -> String {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    let gateway = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    gateway
+        .or_else(|| req.lambda_context_ref().map(|c| c.request_id.clone()))
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| crate::stripe::unique_key("request"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

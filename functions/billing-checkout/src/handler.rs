@@ -1,10 +1,11 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use tierflow::auth::Authenticator;
+use tierflow::http::request_id;
 use tierflow::http::ApiError;
 use tierflow::http::{parse_json_body, respond};
 use tierflow::service::subscriptions::CheckoutRequest;
 use tierflow::service::subscriptions::CheckoutView;
-use tierflow::service::subscriptions::{request_id, CheckoutUrls, SubscriptionService};
+use tierflow::service::subscriptions::{CheckoutUrls, SubscriptionService};
 
 /// What the handler needs, built once at init.
 pub struct Deps {

@@ -1,9 +1,10 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use tierflow::auth::Authenticator;
+use tierflow::http::request_id;
 use tierflow::http::respond;
 use tierflow::http::{query_param, ApiError};
 use tierflow::service::current_subscription::SubscriptionView;
-use tierflow::service::subscriptions::{request_id, SubscriptionService};
+use tierflow::service::subscriptions::SubscriptionService;
 
 /// What the handler needs, built once at init.
 pub struct Deps {

@@ -1,11 +1,10 @@
 use lambda_http::{Body, Error, Request, Response};
 use tierflow::auth::Authenticator;
+use tierflow::http::request_id;
 use tierflow::http::ApiError;
 use tierflow::http::{error_response, json_response, parse_json_body};
 use tierflow::service::subscriptions::UpgradeOutcome;
-use tierflow::service::subscriptions::{
-    request_id, CheckoutUrls, SubscriptionService, UpgradeRequest,
-};
+use tierflow::service::subscriptions::{CheckoutUrls, SubscriptionService, UpgradeRequest};
 
 /// What the handler needs, built once at init.
 pub struct Deps {

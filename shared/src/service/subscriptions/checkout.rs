@@ -4,6 +4,7 @@ use super::{
     api_cause, stripe_failure, Committed, Planned, Snapshot, SubscriptionService, MAX_ATTEMPTS,
 };
 use crate::auth::Caller;
+use crate::config::{ConfigError, Env, EnvSource, ProcessEnv};
 use crate::domain::{classify, BillingCycle, Tier, Transition};
 use crate::http::ApiError;
 use crate::stripe::{
@@ -12,6 +13,42 @@ use crate::stripe::{
 use crate::time::UnixTime;
 use serde::{Deserialize, Serialize};
 use tracing::{error, info};
+
+/// Where Checkout sends the customer back: configuration only, never a URL from the caller
+/// (no open redirects). `{CHECKOUT_SESSION_ID}` in the success URL is filled in by Stripe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutUrls {
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+impl CheckoutUrls {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(&ProcessEnv)
+    }
+
+    /// `CHECKOUT_SUCCESS_URL` and `CHECKOUT_CANCEL_URL`, absolute http(s) URLs.
+    pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let env = Env(source);
+        let url = |name: &'static str| -> Result<String, ConfigError> {
+            let value = env.required(name)?;
+            let ok = (value.starts_with("https://") || value.starts_with("http://"))
+                && !value.contains(char::is_whitespace);
+            if ok {
+                Ok(value)
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    reason: "an absolute http(s) URL is required".into(),
+                })
+            }
+        };
+        Ok(Self {
+            success_url: url("CHECKOUT_SUCCESS_URL")?,
+            cancel_url: url("CHECKOUT_CANCEL_URL")?,
+        })
+    }
+}
 
 /// Checkout sessions a user may create per minute.
 pub const CHECKOUT_LIMIT_PER_MINUTE: u64 = 5;

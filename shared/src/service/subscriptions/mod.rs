@@ -9,23 +9,29 @@ mod cancel;
 mod checkout;
 mod confirm;
 mod downgrade;
+mod live;
 mod preview;
+mod prices;
 mod scheduled;
 mod upgrade;
 mod user_deleted;
 
 pub use cancel::CancelRequest;
+pub use checkout::CheckoutUrls;
 pub use checkout::{
     checkout_retry_after, CheckoutRequest, CheckoutView, CHECKOUT_LIMIT_PER_MINUTE,
     CHECKOUT_REPLAY_WINDOW_SECONDS,
 };
 pub use downgrade::{DowngradeRequest, DowngradeView};
 pub use preview::{PreviewQuery, PreviewView};
+pub use prices::PriceIds;
 pub use scheduled::{parse_event_time, DueChangeError, DueChangesReport};
 pub use upgrade::{UpgradeOutcome, UpgradeRequest, UPGRADE_PRORATION};
 pub use user_deleted::{UserDeletedError, UserDeletedReport};
 
-use crate::config::{ConfigError, Env, EnvSource, ProcessEnv};
+use live::{is_price_error, refused_as_stale, LiveSubscription};
+
+use crate::config::{Env, ProcessEnv};
 use crate::domain::{BillingCycle, BillingProfile, Catalog, Money, Tier, UserId};
 use crate::effects::{describe_change, Effects};
 use crate::http::ApiError;
@@ -36,7 +42,7 @@ use crate::ports::{
 };
 use crate::service::current_subscription::{subscription_view, SubscriptionView};
 use crate::service::stripe_failure::stripe_failure;
-use crate::stripe::{ErrorKind, StripeApi, StripeError};
+use crate::stripe::{StripeApi, StripeError};
 use crate::time::{Clock, UnixTime};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -57,42 +63,6 @@ pub fn change_window_end(now: UnixTime) -> UnixTime {
     now - now.rem_euclid(CHANGE_WINDOW_SECONDS) + CHANGE_WINDOW_SECONDS
 }
 
-/// Where Checkout sends the customer back: configuration only, never a URL from the caller
-/// (no open redirects). `{CHECKOUT_SESSION_ID}` in the success URL is filled in by Stripe.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckoutUrls {
-    pub success_url: String,
-    pub cancel_url: String,
-}
-
-impl CheckoutUrls {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::load(&ProcessEnv)
-    }
-
-    /// `CHECKOUT_SUCCESS_URL` and `CHECKOUT_CANCEL_URL`, absolute http(s) URLs.
-    pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let env = Env(source);
-        let url = |name: &'static str| -> Result<String, ConfigError> {
-            let value = env.required(name)?;
-            let ok = (value.starts_with("https://") || value.starts_with("http://"))
-                && !value.contains(char::is_whitespace);
-            if ok {
-                Ok(value)
-            } else {
-                Err(ConfigError::Invalid {
-                    name,
-                    reason: "an absolute http(s) URL is required".into(),
-                })
-            }
-        };
-        Ok(Self {
-            success_url: url("CHECKOUT_SUCCESS_URL")?,
-            cancel_url: url("CHECKOUT_CANCEL_URL")?,
-        })
-    }
-}
-
 /// Everything the subscription use cases need, built once per cold start.
 pub struct SubscriptionService {
     pub store: Arc<dyn BillingStore>,
@@ -107,130 +77,6 @@ pub struct SubscriptionService {
     pub change_limit_per_hour: u64,
     /// The catalog's Stripe price ids, resolved once per container.
     pub prices: PriceIds,
-}
-
-/// Stripe price ids by lookup key, resolved once per container: a click then needs no
-/// `GET /v1/prices`. An id Stripe refuses is forgotten and looked up again (see
-/// [`SubscriptionService::with_price`]), so a `catalog-sync` that replaced a price never
-/// leaves a container on the old one.
-#[derive(Debug, Default)]
-pub struct PriceIds(std::sync::Mutex<std::collections::HashMap<String, String>>);
-
-impl PriceIds {
-    fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
-    fn get(&self, lookup_key: &str) -> Option<String> {
-        self.lock().get(lookup_key).cloned()
-    }
-
-    fn remember(&self, lookup_key: &str, price_id: &str) {
-        self.lock()
-            .insert(lookup_key.to_owned(), price_id.to_owned());
-    }
-
-    /// Drops every lookup key that resolved to `price_id`.
-    fn forget(&self, price_id: &str) {
-        self.lock().retain(|_, id| id != price_id);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
-        // The map holds plain strings: a panic elsewhere cannot leave it half-written.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// What a price change needs to know about the live subscription: Stripe's copy, or the
-/// stored profile's where that is current (see [`LiveSubscription::from_profile`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct LiveSubscription {
-    id: String,
-    customer: String,
-    item_id: Option<String>,
-    /// The item's price and quantity (the stored copy knows no quantity).
-    price_id: Option<String>,
-    quantity: Option<u64>,
-    /// The plan it bills for, when the catalog knows its price.
-    plan: Option<(Tier, BillingCycle)>,
-    period: Option<(UnixTime, UnixTime)>,
-    schedule: Option<String>,
-    /// The subscription names its own default payment method.
-    has_payment_method: bool,
-    live: bool,
-    /// Read from the stored profile, not from Stripe.
-    from_profile: bool,
-}
-
-impl LiveSubscription {
-    /// Stripe's copy; `plan` is what its price bills for.
-    fn from_stripe(sub: &crate::stripe::Subscription, plan: Option<(Tier, BillingCycle)>) -> Self {
-        Self {
-            id: sub.id.clone(),
-            customer: sub.customer_id().to_owned(),
-            item_id: sub.primary_item().map(|item| item.id.clone()),
-            price_id: sub.price().map(|price| price.id.clone()),
-            quantity: sub.primary_item().and_then(|item| item.quantity),
-            plan,
-            period: sub.current_period_start().zip(sub.current_period_end()),
-            schedule: sub.schedule_id().map(str::to_owned),
-            has_payment_method: sub.default_payment_method.is_some(),
-            live: crate::domain::SubscriptionStatus::from_stripe(&sub.status).is_live(),
-            from_profile: false,
-        }
-    }
-
-    /// The stored profile's copy, when nothing says it lags Stripe: an active (or trialing)
-    /// subscription inside its current period, with its item known, no scheduled change, no
-    /// cancellation pending and no revocation. Anything else is asked of Stripe. What the
-    /// profile cannot see (a change made in the Customer Portal a moment ago) Stripe still
-    /// decides: an update naming a stale item or a scheduled subscription fails, and the
-    /// caller retries once from Stripe's copy.
-    fn from_profile(profile: &BillingProfile, now: UnixTime) -> Option<Self> {
-        use crate::domain::SubscriptionStatus::{Active, Trialing};
-        let (start, end) = profile
-            .current_period_start
-            .zip(profile.current_period_end)?;
-        let current = matches!(profile.status, Active | Trialing)
-            && start <= now
-            && now < end
-            && profile.pending_change.is_none()
-            && !profile.cancel_at_period_end
-            && profile.revocation.is_none()
-            && profile.deleted_at.is_none();
-        if !current {
-            return None;
-        }
-        Some(Self {
-            id: profile.subscription_id.clone()?,
-            customer: profile.customer_id.clone()?,
-            item_id: Some(profile.subscription_item_id.clone()?),
-            price_id: Some(profile.price.as_ref()?.price_id.clone()),
-            quantity: None,
-            plan: Some((profile.tier, profile.billing_cycle?)),
-            period: Some((start, end)),
-            schedule: None,
-            has_payment_method: profile.subscription_payment_method.is_some(),
-            live: true,
-            from_profile: true,
-        })
-    }
-}
-
-/// Stripe refused a call made from the stored profile's copy of the subscription (an item or
-/// state that is no longer so): ask Stripe for its copy and decide again.
-fn refused_as_stale(live: &LiveSubscription, e: &StripeError) -> bool {
-    live.from_profile && e.kind == ErrorKind::InvalidRequest
-}
-
-/// Stripe refused a price the request named: unknown (`resource_missing`) or archived.
-fn is_price_error(e: &StripeError) -> bool {
-    e.kind == ErrorKind::InvalidRequest
-        && e.param
-            .as_deref()
-            .is_some_and(|p| p == "price" || p.ends_with("[price]"))
 }
 
 pub use crate::wiring::InitError;
@@ -660,20 +506,6 @@ fn busy() -> ApiError {
 /// The pending scheduled change's id, when it is one Tierflow recorded.
 fn pending_change_id(profile: &BillingProfile) -> Option<String> {
     profile.pending_change.as_ref()?.change_id.clone()
-}
-
-/// The id of the API request (API Gateway's, else the invocation's), naming its cause.
-pub fn request_id(req: &lambda_http::Request) -> String {
-    use lambda_http::request::RequestContext;
-    use lambda_http::RequestExt;
-    let gateway = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-        _ => None,
-    };
-    gateway
-        .or_else(|| req.lambda_context_ref().map(|c| c.request_id.clone()))
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| crate::stripe::unique_key("request"))
 }
 
 /// The cause recorded for an API request: the operation and the gateway's request id, so a
