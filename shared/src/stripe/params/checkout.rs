@@ -1,0 +1,153 @@
+//! Checkout sessions, and the Customer Portal with its configuration.
+
+use super::subscription::ProrationBehavior;
+use crate::stripe::form::Form;
+use crate::stripe::objects::Metadata;
+
+/// What a Checkout session sells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutMode {
+    /// A subscription to a recurring price; `metadata` lands on the subscription.
+    Subscription {
+        price: String,
+        quantity: u32,
+        metadata: Metadata,
+    },
+    /// A one-time payment of an ad-hoc amount; `metadata` lands on the PaymentIntent, and
+    /// `save_card` keeps the card for later off-session charges.
+    Payment {
+        amount: i64,
+        currency: String,
+        product_name: String,
+        save_card: bool,
+        metadata: Metadata,
+    },
+    /// Collects a card without charging it.
+    Setup { currency: String },
+}
+
+/// `POST /v1/checkout/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCheckoutSession {
+    pub mode: CheckoutMode,
+    pub customer: Option<String>,
+    /// Prefills the email when there is no customer yet.
+    pub customer_email: Option<String>,
+    /// Tierflow puts the user id here, to find the user again on completion.
+    pub client_reference_id: Option<String>,
+    /// May contain `{CHECKOUT_SESSION_ID}`, which Stripe fills in.
+    pub success_url: String,
+    pub cancel_url: String,
+    pub metadata: Metadata,
+}
+
+impl NewCheckoutSession {
+    /// The encoded parameters.
+    pub fn form(&self) -> Form {
+        let form = match &self.mode {
+            CheckoutMode::Subscription {
+                price,
+                quantity,
+                metadata,
+            } => Form::new()
+                .field("mode", "subscription")
+                .field("line_items[0][price]", price)
+                .field("line_items[0][quantity]", *quantity)
+                .map("subscription_data[metadata]", metadata),
+            CheckoutMode::Payment {
+                amount,
+                currency,
+                product_name,
+                save_card,
+                metadata,
+            } => Form::new()
+                .field("mode", "payment")
+                .field("line_items[0][price_data][currency]", currency)
+                .field("line_items[0][price_data][unit_amount]", *amount)
+                .field(
+                    "line_items[0][price_data][product_data][name]",
+                    product_name,
+                )
+                .field("line_items[0][quantity]", 1u32)
+                .opt(
+                    "payment_intent_data[setup_future_usage]",
+                    save_card.then_some("off_session"),
+                )
+                .map("payment_intent_data[metadata]", metadata),
+            CheckoutMode::Setup { currency } => Form::new()
+                .field("mode", "setup")
+                .field("currency", currency),
+        };
+        form.opt("customer", self.customer.as_deref())
+            .opt(
+                "customer_email",
+                self.customer_email
+                    .as_deref()
+                    .filter(|_| self.customer.is_none()),
+            )
+            .opt("client_reference_id", self.client_reference_id.as_deref())
+            .field("success_url", &self.success_url)
+            .field("cancel_url", &self.cancel_url)
+            .map("metadata", &self.metadata)
+    }
+}
+
+/// `POST /v1/billing_portal/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPortalSession {
+    pub customer: String,
+    pub return_url: String,
+    /// The portal configuration to open (Tierflow's own, so the portal keeps the catalog's rules).
+    pub configuration: Option<String>,
+}
+
+impl NewPortalSession {
+    /// The encoded parameters.
+    pub fn form(&self) -> Form {
+        Form::new()
+            .field("customer", &self.customer)
+            .field("return_url", &self.return_url)
+            .opt("configuration", self.configuration.as_deref())
+    }
+}
+
+/// `POST /v1/billing_portal/configurations[/{id}]`: what the Customer Portal lets a customer
+/// do. Plan switches are limited to `products`; a switch that lowers the price waits for the
+/// period end; cancellation waits for the period end; cards can be updated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalConfigurationParams {
+    /// `(product id, price ids)` a subscription may switch between.
+    pub products: Vec<(String, Vec<String>)>,
+    /// How an immediate switch (one that raises the price) is prorated.
+    pub proration_behavior: ProrationBehavior,
+    pub metadata: Metadata,
+}
+
+impl PortalConfigurationParams {
+    /// The encoded parameters.
+    pub fn form(&self) -> Form {
+        let update = "features[subscription_update]";
+        let mut form = Form::new()
+            .field("features[customer_update][enabled]", false)
+            .field("features[invoice_history][enabled]", true)
+            .field("features[payment_method_update][enabled]", true)
+            .field("features[subscription_cancel][enabled]", true)
+            .field("features[subscription_cancel][mode]", "at_period_end")
+            .field("features[subscription_cancel][proration_behavior]", "none")
+            .field(format!("{update}[enabled]"), true)
+            .list(&format!("{update}[default_allowed_updates]"), ["price"])
+            .field(
+                format!("{update}[proration_behavior]"),
+                self.proration_behavior.as_str(),
+            )
+            .field(
+                format!("{update}[schedule_at_period_end][conditions][0][type]"),
+                "decreasing_item_amount",
+            );
+        for (i, (product, prices)) in self.products.iter().enumerate() {
+            form = form.field(format!("{update}[products][{i}][product]"), product);
+            form = form.list(&format!("{update}[products][{i}][prices]"), prices);
+        }
+        form.map("metadata", &self.metadata)
+    }
+}

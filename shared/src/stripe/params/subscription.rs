@@ -1,0 +1,151 @@
+//! Changing a subscription: its price now, a preview of that, or at the period end through a schedule.
+
+use crate::stripe::form::Form;
+use crate::stripe::objects::Metadata;
+
+/// How Stripe accounts for a mid-period price change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProrationBehavior {
+    /// Credit and charge the difference on the next invoice.
+    CreateProrations,
+    /// Invoice (and charge) the difference now: immediate upgrades.
+    AlwaysInvoice,
+    /// No proration: scheduled downgrades.
+    None,
+}
+
+impl ProrationBehavior {
+    /// Stripe's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProrationBehavior::CreateProrations => "create_prorations",
+            ProrationBehavior::AlwaysInvoice => "always_invoice",
+            ProrationBehavior::None => "none",
+        }
+    }
+}
+
+/// What Stripe does when the payment a subscription change needs does not succeed at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentBehavior {
+    AllowIncomplete,
+    DefaultIncomplete,
+    ErrorIfIncomplete,
+    /// Keep the old price until the invoice is paid (`pending_update`): an upgrade is only
+    /// applied once paid.
+    PendingIfIncomplete,
+}
+
+impl PaymentBehavior {
+    /// Stripe's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentBehavior::AllowIncomplete => "allow_incomplete",
+            PaymentBehavior::DefaultIncomplete => "default_incomplete",
+            PaymentBehavior::ErrorIfIncomplete => "error_if_incomplete",
+            PaymentBehavior::PendingIfIncomplete => "pending_if_incomplete",
+        }
+    }
+}
+
+/// Expansions for a subscription change, so one answer says whether the invoice was paid and,
+/// if not, which PaymentIntent needs 3-D Secure. Basil removed `invoice.payment_intent`; the
+/// PaymentIntent is reached through the invoice's `payments`.
+pub const SUBSCRIPTION_CHANGE_EXPAND: [&str; 1] = ["latest_invoice.payments"];
+
+/// `POST /v1/subscriptions/{id}` moving its one item to another price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionPriceChange {
+    /// The subscription item (`si_...`) being repriced.
+    pub item_id: String,
+    pub price: String,
+    pub proration_behavior: ProrationBehavior,
+    /// The instant the proration is computed for: pass the preview's, so the charge matches
+    /// the amount the user was shown to the cent.
+    pub proration_date: Option<i64>,
+    pub payment_behavior: Option<PaymentBehavior>,
+    pub metadata: Metadata,
+}
+
+impl SubscriptionPriceChange {
+    /// The encoded parameters, with [`SUBSCRIPTION_CHANGE_EXPAND`].
+    pub fn form(&self) -> Form {
+        Form::new()
+            .field("items[0][id]", &self.item_id)
+            .field("items[0][price]", &self.price)
+            .field("proration_behavior", self.proration_behavior.as_str())
+            .opt("proration_date", self.proration_date)
+            .opt(
+                "payment_behavior",
+                self.payment_behavior.map(PaymentBehavior::as_str),
+            )
+            .map("metadata", &self.metadata)
+            .list("expand", SUBSCRIPTION_CHANGE_EXPAND)
+    }
+}
+
+/// `POST /v1/invoices/create_preview` for a price change of a subscription's one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceChangePreview {
+    pub customer: Option<String>,
+    pub subscription: String,
+    pub item_id: String,
+    pub price: String,
+    /// Keep it and pass it to the change itself so both compute the same proration.
+    pub proration_date: i64,
+    pub proration_behavior: ProrationBehavior,
+}
+
+impl PriceChangePreview {
+    /// The encoded parameters.
+    pub fn form(&self) -> Form {
+        Form::new()
+            .opt("customer", self.customer.as_deref())
+            .field("subscription", &self.subscription)
+            .field("subscription_details[items][0][id]", &self.item_id)
+            .field("subscription_details[items][0][price]", &self.price)
+            .field("subscription_details[proration_date]", self.proration_date)
+            .field(
+                "subscription_details[proration_behavior]",
+                self.proration_behavior.as_str(),
+            )
+    }
+}
+
+/// `POST /v1/subscription_schedules/{id}` turning a schedule made `from_subscription` into
+/// "current price until `change_at`, then `new_price`", released afterwards, no proration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledPriceChange {
+    pub current_price: String,
+    /// The current phase's `start_date` (Stripe refuses to move it).
+    pub phase_start: i64,
+    /// When the new price takes over: the current period's end.
+    pub change_at: i64,
+    pub new_price: String,
+    pub quantity: u32,
+    pub metadata: Metadata,
+}
+
+impl ScheduledPriceChange {
+    /// The encoded parameters.
+    pub fn form(&self) -> Form {
+        let current = Form::new()
+            .field("items[0][price]", &self.current_price)
+            .field("items[0][quantity]", self.quantity)
+            .field("start_date", self.phase_start)
+            .field("end_date", self.change_at)
+            .field("proration_behavior", "none");
+        // The last phase has no end: it lasts one period, then the schedule releases the
+        // subscription, which keeps renewing at the new price.
+        let next = Form::new()
+            .field("items[0][price]", &self.new_price)
+            .field("items[0][quantity]", self.quantity)
+            .field("proration_behavior", "none");
+        Form::new()
+            .field("end_behavior", "release")
+            .field("proration_behavior", "none")
+            .nest("phases[0]", current)
+            .nest("phases[1]", next)
+            .map("metadata", &self.metadata)
+    }
+}
