@@ -1,8 +1,7 @@
 //! The first endpoints served end to end through `cargo lambda watch`.
 
-mod support;
-
 use support::{unique_user, Stack};
+use tierflow_e2e::support;
 
 #[tokio::test]
 #[ignore = "needs the local stack: run infra/test.sh"]

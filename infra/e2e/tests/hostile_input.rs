@@ -4,14 +4,12 @@
 //! clear 4xx with the JSON envelope, and nothing is written: the caller's billing, history and
 //! Stripe customer are as before, and a refused webhook event id is still new afterwards.
 
-mod stripe_flows;
-mod support;
-
 use serde_json::{json, Value};
 use std::time::Duration;
 use stripe_flows::StripeEmulator;
 use support::{unique_user, Stack};
 use tierflow::webhook::signature::sign;
+use tierflow_e2e::{stripe_flows, support};
 
 /// Sends a raw body with an optional content type.
 async fn send(

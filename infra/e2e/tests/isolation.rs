@@ -5,14 +5,12 @@
 //! own empty billing, never A's data; A's billing is exactly as it was afterwards, in Tierflow
 //! and in Stripe.
 
-mod stripe_flows;
-mod support;
-
 use serde_json::{json, Value};
 use std::time::Duration;
 use stripe_flows::{StripeEmulator, Subscribed};
 use support::Stack;
 use tierflow::stripe::Form;
+use tierflow_e2e::{stripe_flows, support};
 
 /// Calls the API with a raw JSON body (or none).
 async fn call(

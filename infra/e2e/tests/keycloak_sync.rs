@@ -3,9 +3,6 @@
 //! `sync-worker`, which writes the six billing attributes to the real Keycloak and the emails to
 //! the local outbox; what Keycloak refuses for good is recorded as a permanent sync failure.
 
-mod stripe_flows;
-mod support;
-
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +15,7 @@ use tierflow::ports::{BillingStore, SyncFailure, SyncJob};
 use tierflow::stripe::Form;
 use tierflow::sync::keycloak::SUBSCRIPTION_ATTRIBUTES;
 use tierflow::sync::worker::Worker;
+use tierflow_e2e::{stripe_flows, support};
 
 /// The emulator's clock is global: the tests that move it or subscribe take turns.
 static EMULATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

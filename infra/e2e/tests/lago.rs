@@ -2,13 +2,11 @@
 //! `sync-worker` under `cargo lambda watch` against the Lago emulator (`infra/lago-emulator`),
 //! whose hmac-signed webhooks `lago-webhook` verifies and records.
 
-mod stripe_flows;
-mod support;
-
 use serde_json::{json, Value};
 use std::time::Duration;
 use stripe_flows::StripeEmulator;
 use support::Stack;
+use tierflow_e2e::{stripe_flows, support};
 
 /// The Lago emulator the stack's functions talk to.
 struct Lago {

@@ -2,12 +2,11 @@
 //! emulator, recorded by the webhook and read back from the history; refunds; the portal; saved
 //! cards; paging 45 real payments.
 
-mod support;
-
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use support::{unique_user, Stack};
+use tierflow_e2e::support;
 
 /// Where the payer returns after a redirect: real Stripe refuses a server-side confirmation
 /// that could redirect (automatic payment methods, the default) without one.

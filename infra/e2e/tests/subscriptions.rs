@@ -4,11 +4,10 @@
 //! Tests share one Stripe emulator, whose clock is global: the one test that moves it holds
 //! the clock lock exclusively, every other test holds it shared.
 
-mod support;
-
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::Stack;
+use tierflow_e2e::support;
 use tokio::sync::RwLock;
 
 static CLOCK: RwLock<()> = RwLock::const_new(());

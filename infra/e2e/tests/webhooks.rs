@@ -4,14 +4,12 @@
 //! (invoked by `infra/stream_relay.py`, the local event source mapping) and on to SQS, which
 //! `infra/sync_relay.py` feeds to `sync-worker`.
 
-mod stripe_flows;
-mod support;
-
 use serde_json::Value;
 use std::time::Duration;
 use stripe_flows::StripeEmulator;
 use support::Stack;
 use tierflow::stripe::Form;
+use tierflow_e2e::{stripe_flows, support};
 
 /// The emulator's clock is global: tests that advance it, or that drop deliveries, take turns.
 static EMULATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -8,9 +8,6 @@
 //! it moves the emulator's clock two months ahead of the functions' clock, which the other
 //! files' tests of scheduled changes do not expect.
 
-mod stripe_flows;
-mod support;
-
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,6 +15,7 @@ use stripe_flows::{StripeEmulator, Subscribed};
 use support::{unique_user, Stack};
 use tierflow::ports::BillingStore;
 use tierflow::stripe::Form;
+use tierflow_e2e::{stripe_flows, support};
 
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 

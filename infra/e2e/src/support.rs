@@ -1,5 +1,4 @@
-//! Shared helpers for end-to-end tests (included with `mod support;`).
-#![allow(dead_code)]
+//! Shared helpers for end-to-end tests: the stack under test, Keycloak, the table and queues.
 
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};

@@ -1,6 +1,4 @@
-//! Driving the Stripe emulator the way a customer and Stripe would (included with
-//! `mod stripe_flows;` next to `mod support;`).
-#![allow(dead_code)]
+//! Driving the Stripe emulator the way a customer and Stripe would.
 
 use serde_json::Value;
 use std::time::Duration;
