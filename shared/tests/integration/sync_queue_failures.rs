@@ -5,16 +5,13 @@
 //! dead-lettered. Also the Lago webhook record's conditional put on DynamoDB.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-mod support;
-mod sync_support;
-
+use crate::support::{local_aws, unique};
+use crate::sync_support::{FakeKeycloak, LagoEmulator, LagoOptions, StripeSide};
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{local_aws, unique};
-use sync_support::{FakeKeycloak, LagoEmulator, LagoOptions, StripeSide};
 use tierflow::adapters::aws::sdk_config_for_endpoint;
 use tierflow::adapters::dynamodb::DynamoStore;
 use tierflow::adapters::sqs::SqsSyncQueue;

@@ -3,8 +3,7 @@
 //! change, and how many sync jobs a change costs.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-mod sync_support;
-
+use crate::sync_support::{LagoEmulator, LagoOptions, StripeSide, LAGO_API_KEY};
 use aws_lambda_events::event::sqs::SqsEvent;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use sync_support::{LagoEmulator, LagoOptions, StripeSide, LAGO_API_KEY};
 use tierflow::adapters::memory::{MemoryQueue, MemoryStore};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::{BillingProfile, Catalog, PendingChange, SubscriptionStatus, Tier, UserId};
@@ -427,7 +425,10 @@ async fn jwt_chosen_with_a_key_that_cannot_read_the_public_key_fails_at_start() 
     let lago = LagoEmulator::start(LagoOptions::default()).await;
     let source = env(&[
         ("LAGO_API_URL", &lago.url),
-        ("LAGO_API_KEY", sync_support::LAGO_KEY_WITHOUT_PUBLIC_KEY),
+        (
+            "LAGO_API_KEY",
+            crate::sync_support::LAGO_KEY_WITHOUT_PUBLIC_KEY,
+        ),
         ("LAGO_WEBHOOK_SIGNATURE", "jwt"),
     ]);
     let verifier = LagoSignatureVerifier::new(

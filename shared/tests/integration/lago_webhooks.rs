@@ -4,13 +4,11 @@
 //! nothing recorded.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-mod sync_support;
-
+use crate::sync_support::{lago_config, LagoEmulator, LagoOptions};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
-use sync_support::{lago_config, LagoEmulator, LagoOptions};
 use tierflow::adapters::memory::{MemoryQueue, MemoryStore};
 use tierflow::domain::{BillingProfile, SubscriptionStatus, Tier, UserId};
 use tierflow::ports::{BillingStore, Commit, ProfileWrite, SyncTarget};

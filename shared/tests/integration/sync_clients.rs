@@ -4,15 +4,13 @@
 //! emulator behind it.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-mod sync_support;
-
-use serde_json::json;
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use sync_support::{
+use crate::sync_support::{
     lago_config, FakeKeycloak, LagoEmulator, LagoOptions, MockServer, StripeSide, CLIENT_ID,
     CLIENT_SECRET, REALM,
 };
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use tierflow::adapters::memory::MemoryStore;
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
@@ -339,7 +337,8 @@ async fn lagos_answers_are_classified_and_only_a_named_404_counts_as_terminated(
     assert!(err.to_string().contains("404"), "{err}");
 
     let mut restricted = lago.config();
-    restricted.api_key = tierflow::config::Secret::new(sync_support::LAGO_KEY_WITHOUT_PUBLIC_KEY);
+    restricted.api_key =
+        tierflow::config::Secret::new(crate::sync_support::LAGO_KEY_WITHOUT_PUBLIC_KEY);
     let forbidden = LagoClient::new(restricted)
         .unwrap()
         .webhook_public_key()

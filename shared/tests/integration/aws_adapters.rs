@@ -1,9 +1,7 @@
 //! The DynamoDB, SQS and EventBridge adapters against the local AWS emulator (moto server),
 //! with the real aws-sdk clients pointed at it by endpoint URL.
 
-mod support;
-
-use support::{local_aws, stream_batch, unique, LocalAws};
+use crate::support::{local_aws, stream_batch, unique, LocalAws};
 use tierflow::adapters::aws::sdk_config_for_endpoint;
 use tierflow::adapters::dynamodb::DynamoStore;
 use tierflow::adapters::eventbridge::EventBridgeBus;

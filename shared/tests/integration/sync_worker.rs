@@ -2,13 +2,11 @@
 //! Keycloak, Lago or email (all three hang here), and a full job reaches all three.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-mod sync_support;
-
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use sync_support::{
+use crate::sync_support::{
     lago_config, start_hanging_server, FakeKeycloak, LagoEmulator, LagoOptions, StripeSide,
 };
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tierflow::adapters::memory::{MemoryBus, MemoryQueue, MemoryStore};
 use tierflow::config::{Secret, StripeConfig, WebhookConfig};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;

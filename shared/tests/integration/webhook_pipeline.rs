@@ -2,10 +2,8 @@
 //! deliveries (state, and the outbox relayed from the table's stream to SQS and EventBridge),
 //! and order-independence of a subscription's history.
 
-mod support;
-
+use crate::support::{local_aws, stream_batch, unique, LocalAws};
 use std::sync::Arc;
-use support::{local_aws, stream_batch, unique, LocalAws};
 use tierflow::adapters::aws::sdk_config_for_endpoint;
 use tierflow::adapters::dynamodb::DynamoStore;
 use tierflow::adapters::eventbridge::EventBridgeBus;

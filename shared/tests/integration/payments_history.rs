@@ -1,10 +1,8 @@
 //! The payment history use case over the real DynamoDB adapter, against the local AWS emulator:
 //! newest first, paged by signed cursors, inside the caller's own partition only.
 
-mod support;
-
+use crate::support::{local_aws, unique, LocalAws};
 use std::collections::HashSet;
-use support::{local_aws, unique, LocalAws};
 use tierflow::adapters::aws::sdk_config_for_endpoint;
 use tierflow::adapters::dynamodb::DynamoStore;
 use tierflow::auth::Caller;
