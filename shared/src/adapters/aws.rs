@@ -58,7 +58,7 @@ fn build(
         // The HTTP client sends each (small, in-memory) request body whole, without polling it
         // as a stream: the SDK's upload throughput monitor would see 0 B/s while the service
         // works and time the attempt out, and the retry of an applied conditional write would
-        // then fail its own condition (shared/tests/webhook_pipeline.rs caught it against the
+        // then fail its own condition (shared/tests/integration/webhook_pipeline.rs caught it against the
         // emulator). Responses are still watched.
         .stalled_stream_protection(
             StalledStreamProtectionConfig::enabled()
