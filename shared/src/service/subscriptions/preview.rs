@@ -74,7 +74,7 @@ impl PreviewLine {
 /// When the first renewal after an upgrade bills: a change of interval starts a new period,
 /// billed in full by the preview's one non-proration charge (its period end); otherwise the
 /// prorations run to the current period's end, where the renewal bills.
-pub fn renewal_after_upgrade(invoice: &Invoice, current_period_end: UnixTime) -> UnixTime {
+pub(super) fn renewal_after_upgrade(invoice: &Invoice, current_period_end: UnixTime) -> UnixTime {
     invoice
         .lines
         .data
@@ -94,7 +94,7 @@ fn first_period_end(start: UnixTime, cycle: BillingCycle) -> UnixTime {
 }
 
 /// The lines of a preview invoice, in Stripe's order.
-pub fn preview_lines(invoice: &Invoice) -> Vec<PreviewLine> {
+pub(super) fn preview_lines(invoice: &Invoice) -> Vec<PreviewLine> {
     invoice
         .lines
         .data
