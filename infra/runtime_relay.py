@@ -20,6 +20,7 @@ import argparse
 import http.client
 import http.server
 import queue
+import socket
 import sys
 import urllib.parse
 
@@ -53,6 +54,15 @@ def read_body(rfile, headers):
     return rfile.read(length) if length else b""
 
 
+class NoDelayConnection(http.client.HTTPConnection):
+    """An upstream connection that sends each write at once: with Nagle's algorithm a request
+    written in two parts waits for the peer's delayed ACK (40 ms) before its second part."""
+
+    def connect(self):
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class UpstreamPool:
     """Kept connections to the emulator. One is never closed after an answer: the emulator may
     still be reading the body it answered early, and a close would cut it off."""
@@ -66,7 +76,7 @@ class UpstreamPool:
         try:
             return self.idle.get_nowait(), True
         except queue.Empty:
-            return http.client.HTTPConnection(self.host, self.port), False
+            return NoDelayConnection(self.host, self.port), False
 
     def give_back(self, conn):
         self.idle.put(conn)
@@ -82,7 +92,7 @@ class UpstreamPool:
             if not reused:
                 raise
             # The emulator closed that kept connection while it was idle: a new one.
-            conn = http.client.HTTPConnection(self.host, self.port)
+            conn = NoDelayConnection(self.host, self.port)
             conn.request(method, path, body=body, headers=headers)
             answer = conn.getresponse()
         payload = answer.read()
@@ -93,6 +103,10 @@ class UpstreamPool:
 def make_handler(pool):
     class Relay(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, fmt, *args):
             pass  # one line per runtime call would drown the watch log
@@ -111,13 +125,15 @@ def make_handler(pool):
                 )
                 self.send_error(502, "cargo lambda watch is not answering")
                 return
-            self.send_response_only(status, reason)
-            for name, value in answer_headers:
-                if name.lower() not in HOP_BY_HOP:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            # The head and the body in one write, so neither waits on a delayed ACK.
+            head = [f"HTTP/1.1 {status} {reason}"]
+            head += [
+                f"{name}: {value}"
+                for name, value in answer_headers
+                if name.lower() not in HOP_BY_HOP
+            ]
+            head.append(f"Content-Length: {len(payload)}")
+            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
 
         do_GET = do_POST = do_PUT = _relay
 
