@@ -5,9 +5,11 @@ use crate::adapters::aws::sdk_config;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::eventbridge::EventBridgeBus;
 use crate::adapters::sqs::SqsSyncQueue;
+use crate::auth::Authenticator;
 use crate::config::{BusConfig, ConfigError, PolicyConfig, QueueConfig, StripeConfig, TableConfig};
 use crate::domain::Catalog;
 use crate::ports::{EventBus, SyncQueue};
+use crate::service::subscriptions::{CheckoutUrls, SubscriptionService};
 use crate::stripe::StripeClient;
 use crate::time::SystemClock;
 use crate::webhook::Processor;
@@ -83,6 +85,28 @@ impl Core {
             grace_days: policy.grace_days,
             revocation: policy.revocation,
             clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// What every subscription route needs: the use cases and the caller's authentication.
+pub struct SubscriptionRoute {
+    pub service: SubscriptionService,
+    pub auth: Authenticator,
+}
+
+impl SubscriptionRoute {
+    /// From the environment; `opens_checkout` for the routes that may start a Checkout session
+    /// (they need `CHECKOUT_SUCCESS_URL` and `CHECKOUT_CANCEL_URL`).
+    pub async fn from_env(opens_checkout: bool) -> Result<Self, InitError> {
+        let checkout = if opens_checkout {
+            Some(CheckoutUrls::from_env()?)
+        } else {
+            None
+        };
+        Ok(Self {
+            auth: Authenticator::from_env()?,
+            service: SubscriptionService::from_env(checkout).await?,
         })
     }
 }

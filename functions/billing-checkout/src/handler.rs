@@ -1,32 +1,13 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::auth::Authenticator;
-use tierflow::http::request_id;
-use tierflow::http::ApiError;
-use tierflow::http::{parse_json_body, respond};
-use tierflow::service::subscriptions::CheckoutRequest;
-use tierflow::service::subscriptions::CheckoutView;
-use tierflow::service::subscriptions::{CheckoutUrls, SubscriptionService};
+use tierflow::http::{parse_json_body, request_id, respond, ApiError};
+use tierflow::service::subscriptions::{CheckoutRequest, CheckoutView};
+use tierflow::wiring::SubscriptionRoute;
 
-/// What the handler needs, built once at init.
-pub struct Deps {
-    pub service: SubscriptionService,
-    pub auth: Authenticator,
-}
-
-impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            auth: Authenticator::from_env()?,
-            service: SubscriptionService::from_env(Some(CheckoutUrls::from_env()?)).await?,
-        })
-    }
-}
-
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, checkout(deps, &req).await))
 }
 
-async fn checkout(deps: &Deps, req: &Request) -> Result<CheckoutView, ApiError> {
+async fn checkout(deps: &SubscriptionRoute, req: &Request) -> Result<CheckoutView, ApiError> {
     let caller = deps.auth.caller(req).await?;
     let request = parse_json_body::<CheckoutRequest>(req)?;
     deps.service
@@ -45,21 +26,14 @@ mod tests {
 
     const SAMPLE: &str = include_str!("../../../events/billing-checkout.json");
 
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            service: h.service(),
-            auth: Authenticator::ApiGateway,
-        }
-    }
-
-    async fn post(deps: &Deps, body: Option<Value>) -> Response<Body> {
+    async fn post(deps: &SubscriptionRoute, body: Option<Value>) -> Response<Body> {
         handle(deps, request(SAMPLE, body, None)).await.unwrap()
     }
 
     #[tokio::test]
     async fn starts_checkout_with_one_customer_and_configured_urls() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         let resp = post(&deps, None).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         let b = body(&resp);
@@ -92,7 +66,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_bad_bodies_plans_and_redirects() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         let cases = [
             (json!("{not json"), 400, "invalid_body"),
             (json!({"tier": "gold"}), 400, "invalid_tier"),
@@ -131,7 +105,7 @@ mod tests {
         let h = Harness::start().await;
         h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
             .await;
-        let resp = post(&deps(&h), Some(json!({"tier": "professional"}))).await;
+        let resp = post(&h.route(), Some(json!({"tier": "professional"}))).await;
         assert_eq!(resp.status(), 409);
         assert_eq!(body(&resp)["error"]["code"], "subscription_exists");
     }
@@ -139,7 +113,7 @@ mod tests {
     #[tokio::test]
     async fn the_sixth_checkout_in_a_minute_is_429_with_retry_after() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         let now = h.clock.now();
         h.clock.set(now - now.rem_euclid(60) + 1);
         for _ in 0..5 {
@@ -159,7 +133,7 @@ mod tests {
         use tierflow::stripe::catalog_sync::{apply, plan};
         use tierflow::stripe::StripeApi;
         let h = Harness::start().await;
-        let deps = deps(&h); // one container: its price ids are resolved once
+        let deps = h.route(); // one container: its price ids are resolved once
         let old_amount = h
             .catalog
             .price(Tier::Starter, BillingCycle::Monthly)
@@ -218,7 +192,7 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("authorizer");
-        let resp = handle(&deps(&h), request(&event.to_string(), None, None))
+        let resp = handle(&h.route(), request(&event.to_string(), None, None))
             .await
             .unwrap();
         assert_eq!(resp.status(), 401);
@@ -228,6 +202,6 @@ mod tests {
     async fn a_store_outage_is_503() {
         let h = Harness::start().await;
         h.store.set_unavailable(true);
-        assert_eq!(post(&deps(&h), None).await.status(), 503);
+        assert_eq!(post(&h.route(), None).await.status(), 503);
     }
 }

@@ -1,32 +1,14 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::auth::Authenticator;
-use tierflow::http::request_id;
-use tierflow::http::respond;
+use tierflow::http::{request_id, respond, ApiError};
 
-use tierflow::http::ApiError;
 use tierflow::service::current_subscription::SubscriptionView;
-use tierflow::service::subscriptions::SubscriptionService;
+use tierflow::wiring::SubscriptionRoute;
 
-/// What the handler needs, built once at init.
-pub struct Deps {
-    pub service: SubscriptionService,
-    pub auth: Authenticator,
-}
-
-impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            auth: Authenticator::from_env()?,
-            service: SubscriptionService::from_env(None).await?,
-        })
-    }
-}
-
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, withdraw(deps, &req).await))
 }
 
-async fn withdraw(deps: &Deps, req: &Request) -> Result<SubscriptionView, ApiError> {
+async fn withdraw(deps: &SubscriptionRoute, req: &Request) -> Result<SubscriptionView, ApiError> {
     let caller = deps.auth.caller(req).await?;
     deps.service
         .withdraw_pending_change(&caller, &request_id(req))
@@ -41,13 +23,6 @@ mod tests {
     use tierflow_testkit::{body, caller, request, unique, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/subscription-cancel-change.json");
-
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            service: h.service(),
-            auth: Authenticator::ApiGateway,
-        }
-    }
 
     #[tokio::test]
     async fn withdraws_the_downgrade_and_releases_the_schedule() {
@@ -73,7 +48,7 @@ mod tests {
             .unwrap()
             .schedule_id
             .unwrap();
-        let resp = handle(&deps(&h), request(SAMPLE, None, None))
+        let resp = handle(&h.route(), request(SAMPLE, None, None))
             .await
             .unwrap();
         assert_eq!(resp.status(), 200, "{}", body(&resp));
@@ -92,7 +67,7 @@ mod tests {
             .await;
         assert!(sub["schedule"].is_null());
 
-        let again = handle(&deps(&h), request(SAMPLE, None, None))
+        let again = handle(&h.route(), request(SAMPLE, None, None))
             .await
             .unwrap();
         assert_eq!(again.status(), 404);
@@ -102,7 +77,7 @@ mod tests {
     #[tokio::test]
     async fn changes_beyond_the_hourly_limit_are_429_with_retry_after() {
         let h = Harness::start().await;
-        let d = deps(&h);
+        let d = h.route();
         let limit = d.service.change_limit_per_hour;
         for _ in 0..limit {
             let resp = handle(&d, request(SAMPLE, None, None)).await.unwrap();

@@ -1,32 +1,14 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::auth::Authenticator;
-use tierflow::http::request_id;
-use tierflow::http::ApiError;
-use tierflow::http::{parse_json_body, respond};
+use tierflow::http::{parse_json_body, request_id, respond, ApiError};
 use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::service::subscriptions::CancelRequest;
-use tierflow::service::subscriptions::SubscriptionService;
+use tierflow::wiring::SubscriptionRoute;
 
-/// What the handler needs, built once at init.
-pub struct Deps {
-    pub service: SubscriptionService,
-    pub auth: Authenticator,
-}
-
-impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            auth: Authenticator::from_env()?,
-            service: SubscriptionService::from_env(None).await?,
-        })
-    }
-}
-
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, cancel(deps, &req).await))
 }
 
-async fn cancel(deps: &Deps, req: &Request) -> Result<SubscriptionView, ApiError> {
+async fn cancel(deps: &SubscriptionRoute, req: &Request) -> Result<SubscriptionView, ApiError> {
     let caller = deps.auth.caller(req).await?;
     let request = parse_json_body::<CancelRequest>(req)?;
     deps.service
@@ -45,14 +27,7 @@ mod tests {
 
     const SAMPLE: &str = include_str!("../../../events/subscription-cancel.json");
 
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            service: h.service(),
-            auth: Authenticator::ApiGateway,
-        }
-    }
-
-    async fn cancel(deps: &Deps, body: Option<Value>) -> Response<Body> {
+    async fn cancel(deps: &SubscriptionRoute, body: Option<Value>) -> Response<Body> {
         handle(deps, request(SAMPLE, body, None)).await.unwrap()
     }
 
@@ -73,7 +48,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let resp = cancel(&deps(&h), Some(json!({}))).await;
+        let resp = cancel(&h.route(), Some(json!({}))).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         let b = body(&resp);
         assert_eq!(b["cancel_at_period_end"], true);
@@ -100,7 +75,7 @@ mod tests {
         let h = Harness::start().await;
         h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
             .await;
-        let resp = cancel(&deps(&h), Some(json!({"at_period_end": false}))).await;
+        let resp = cancel(&h.route(), Some(json!({"at_period_end": false}))).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         assert_eq!(body(&resp)["tier"], "free");
         assert_eq!(h.profile(SAMPLE_USER).await.tier, Tier::Free);
@@ -109,10 +84,10 @@ mod tests {
     #[tokio::test]
     async fn refuses_bad_bodies_and_users_without_a_subscription() {
         let h = Harness::start().await;
-        let resp = cancel(&deps(&h), None).await;
+        let resp = cancel(&h.route(), None).await;
         assert_eq!(resp.status(), 409);
         assert_eq!(body(&resp)["error"]["code"], "no_subscription");
-        let resp = cancel(&deps(&h), Some(json!({"at_period_end": "soon"}))).await;
+        let resp = cancel(&h.route(), Some(json!({"at_period_end": "soon"}))).await;
         assert_eq!(resp.status(), 400);
     }
 }

@@ -1,31 +1,13 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::auth::Authenticator;
-use tierflow::http::request_id;
-use tierflow::http::respond;
-use tierflow::http::{query_param, ApiError};
+use tierflow::http::{query_param, request_id, respond, ApiError};
 use tierflow::service::current_subscription::SubscriptionView;
-use tierflow::service::subscriptions::SubscriptionService;
+use tierflow::wiring::SubscriptionRoute;
 
-/// What the handler needs, built once at init.
-pub struct Deps {
-    pub service: SubscriptionService,
-    pub auth: Authenticator,
-}
-
-impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            auth: Authenticator::from_env()?,
-            service: SubscriptionService::from_env(None).await?,
-        })
-    }
-}
-
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, confirm(deps, &req).await))
 }
 
-async fn confirm(deps: &Deps, req: &Request) -> Result<SubscriptionView, ApiError> {
+async fn confirm(deps: &SubscriptionRoute, req: &Request) -> Result<SubscriptionView, ApiError> {
     let caller = deps.auth.caller(req).await?;
     let session_id = query_param(req, "checkout_session_id").ok_or_else(|| {
         ApiError::bad_request(
@@ -51,14 +33,7 @@ mod tests {
 
     const SAMPLE: &str = include_str!("../../../events/subscription-confirm-upgrade.json");
 
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            service: h.service(),
-            auth: Authenticator::ApiGateway,
-        }
-    }
-
-    async fn confirm(deps: &Deps, user: &str, session: &str) -> Response<Body> {
+    async fn confirm(deps: &SubscriptionRoute, user: &str, session: &str) -> Response<Body> {
         let req = request(
             &as_user(SAMPLE, user),
             None,
@@ -88,7 +63,7 @@ mod tests {
     #[tokio::test]
     async fn confirms_once_and_a_repeat_changes_nothing() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         let session = paid_session(&h, SAMPLE_USER).await;
         let resp = confirm(&deps, SAMPLE_USER, &session).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
@@ -134,7 +109,7 @@ mod tests {
         assert_eq!(profile.tier, Tier::Starter);
         let (jobs, published) = (h.jobs().await.len(), h.events().await.len());
 
-        let resp = confirm(&deps(&h), SAMPLE_USER, &session).await;
+        let resp = confirm(&h.route(), SAMPLE_USER, &session).await;
         assert_eq!(resp.status(), 200);
         assert_eq!(body(&resp)["tier"], "starter");
         assert_eq!(
@@ -152,7 +127,7 @@ mod tests {
     async fn another_users_session_is_404_and_changes_nothing() {
         let h = Harness::start().await;
         let session = paid_session(&h, "someone-else").await;
-        let resp = confirm(&deps(&h), SAMPLE_USER, &session).await;
+        let resp = confirm(&h.route(), SAMPLE_USER, &session).await;
         assert_eq!(resp.status(), 404);
         assert_eq!(body(&resp)["error"]["code"], "checkout_session_not_found");
         let mine = h
@@ -172,7 +147,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_missing_malformed_unknown_and_unpaid_sessions() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         let missing = handle(&deps, request(SAMPLE, None, Some(&[])))
             .await
             .unwrap();

@@ -1,32 +1,13 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::auth::Authenticator;
-use tierflow::http::request_id;
-use tierflow::http::ApiError;
-use tierflow::http::{parse_json_body, respond};
-use tierflow::service::subscriptions::DowngradeRequest;
-use tierflow::service::subscriptions::DowngradeView;
-use tierflow::service::subscriptions::SubscriptionService;
+use tierflow::http::{parse_json_body, request_id, respond, ApiError};
+use tierflow::service::subscriptions::{DowngradeRequest, DowngradeView};
+use tierflow::wiring::SubscriptionRoute;
 
-/// What the handler needs, built once at init.
-pub struct Deps {
-    pub service: SubscriptionService,
-    pub auth: Authenticator,
-}
-
-impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            auth: Authenticator::from_env()?,
-            service: SubscriptionService::from_env(None).await?,
-        })
-    }
-}
-
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, downgrade(deps, &req).await))
 }
 
-async fn downgrade(deps: &Deps, req: &Request) -> Result<DowngradeView, ApiError> {
+async fn downgrade(deps: &SubscriptionRoute, req: &Request) -> Result<DowngradeView, ApiError> {
     let caller = deps.auth.caller(req).await?;
     let request = parse_json_body::<DowngradeRequest>(req)?;
     deps.service
@@ -44,21 +25,14 @@ mod tests {
 
     const SAMPLE: &str = include_str!("../../../events/subscription-downgrade.json");
 
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            service: h.service(),
-            auth: Authenticator::ApiGateway,
-        }
-    }
-
-    async fn downgrade(deps: &Deps, body: Option<Value>) -> Response<Body> {
+    async fn downgrade(deps: &SubscriptionRoute, body: Option<Value>) -> Response<Body> {
         handle(deps, request(SAMPLE, body, None)).await.unwrap()
     }
 
     #[tokio::test]
     async fn a_stored_period_that_lags_stripe_is_corrected_by_stripes_schedule() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         let mut profile = h
             .subscribe(SAMPLE_USER, "professional", "monthly", "pm_card_visa")
             .await;
@@ -94,7 +68,7 @@ mod tests {
     #[tokio::test]
     async fn schedules_the_lower_plan_for_period_end() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         let before = h
             .subscribe(SAMPLE_USER, "professional", "monthly", "pm_card_visa")
             .await;
@@ -139,7 +113,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_what_is_not_a_downgrade() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         let resp = downgrade(&deps, None).await;
         assert_eq!(resp.status(), 409, "no subscription");
         assert_eq!(body(&resp)["error"]["code"], "no_subscription");

@@ -1,32 +1,13 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::auth::Authenticator;
-use tierflow::http::query_param;
-use tierflow::http::respond;
-use tierflow::http::ApiError;
-use tierflow::service::subscriptions::PreviewQuery;
-use tierflow::service::subscriptions::PreviewView;
-use tierflow::service::subscriptions::SubscriptionService;
+use tierflow::http::{query_param, respond, ApiError};
+use tierflow::service::subscriptions::{PreviewQuery, PreviewView};
+use tierflow::wiring::SubscriptionRoute;
 
-/// What the handler needs, built once at init.
-pub struct Deps {
-    pub service: SubscriptionService,
-    pub auth: Authenticator,
-}
-
-impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            auth: Authenticator::from_env()?,
-            service: SubscriptionService::from_env(None).await?,
-        })
-    }
-}
-
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, preview(deps, &req).await))
 }
 
-async fn preview(deps: &Deps, req: &Request) -> Result<PreviewView, ApiError> {
+async fn preview(deps: &SubscriptionRoute, req: &Request) -> Result<PreviewView, ApiError> {
     let caller = deps.auth.caller(req).await?;
     let query = PreviewQuery {
         target_tier: query_param(req, "target_tier"),
@@ -42,14 +23,7 @@ mod tests {
 
     const SAMPLE: &str = include_str!("../../../events/subscription-preview.json");
 
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            service: h.service(),
-            auth: Authenticator::ApiGateway,
-        }
-    }
-
-    async fn preview(deps: &Deps, query: Option<&[(&str, &str)]>) -> Response<Body> {
+    async fn preview(deps: &SubscriptionRoute, query: Option<&[(&str, &str)]>) -> Response<Body> {
         handle(deps, request(SAMPLE, None, query)).await.unwrap()
     }
 
@@ -60,7 +34,7 @@ mod tests {
             .subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
             .await;
         h.advance(10 * 86_400).await;
-        let resp = preview(&deps(&h), None).await;
+        let resp = preview(&h.route(), None).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         let b = body(&resp);
         assert_eq!(b["change"], "upgrade");
@@ -98,7 +72,7 @@ mod tests {
         let profile = h
             .subscribe(SAMPLE_USER, "professional", "monthly", "pm_card_visa")
             .await;
-        let resp = preview(&deps(&h), Some(&[("target_tier", "starter")])).await;
+        let resp = preview(&h.route(), Some(&[("target_tier", "starter")])).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         let b = body(&resp);
         assert_eq!(b["is_upgrade"], false);
@@ -117,7 +91,7 @@ mod tests {
     async fn a_free_user_previews_the_full_first_price() {
         let h = Harness::start().await;
         let resp = preview(
-            &deps(&h),
+            &h.route(),
             Some(&[("target_tier", "enterprise"), ("billing_cycle", "yearly")]),
         )
         .await;
@@ -138,7 +112,7 @@ mod tests {
             .await;
         h.advance(10 * 86_400).await;
         let resp = preview(
-            &deps(&h),
+            &h.route(),
             Some(&[("target_tier", "professional"), ("billing_cycle", "yearly")]),
         )
         .await;
@@ -164,7 +138,7 @@ mod tests {
         let h = Harness::start().await;
         h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
             .await;
-        let deps = deps(&h);
+        let deps = h.route();
         let cases: [(&[(&str, &str)], &str); 5] = [
             (&[], "invalid_tier"),
             (&[("target_tier", "gold")], "invalid_tier"),

@@ -1,32 +1,14 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::auth::Authenticator;
-use tierflow::http::request_id;
-use tierflow::http::respond;
+use tierflow::http::{request_id, respond, ApiError};
 
-use tierflow::http::ApiError;
 use tierflow::service::current_subscription::SubscriptionView;
-use tierflow::service::subscriptions::SubscriptionService;
+use tierflow::wiring::SubscriptionRoute;
 
-/// What the handler needs, built once at init.
-pub struct Deps {
-    pub service: SubscriptionService,
-    pub auth: Authenticator,
-}
-
-impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            auth: Authenticator::from_env()?,
-            service: SubscriptionService::from_env(None).await?,
-        })
-    }
-}
-
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, resume(deps, &req).await))
 }
 
-async fn resume(deps: &Deps, req: &Request) -> Result<SubscriptionView, ApiError> {
+async fn resume(deps: &SubscriptionRoute, req: &Request) -> Result<SubscriptionView, ApiError> {
     let caller = deps.auth.caller(req).await?;
     deps.service.resume(&caller, &request_id(req)).await
 }
@@ -38,13 +20,6 @@ mod tests {
     use tierflow_testkit::{body, caller, request, unique, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/subscription-resume.json");
-
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            service: h.service(),
-            auth: Authenticator::ApiGateway,
-        }
-    }
 
     async fn cancel_at_period_end(h: &Harness) {
         h.service()
@@ -63,7 +38,7 @@ mod tests {
         h.subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
             .await;
         cancel_at_period_end(&h).await;
-        let resp = handle(&deps(&h), request(SAMPLE, None, None))
+        let resp = handle(&h.route(), request(SAMPLE, None, None))
             .await
             .unwrap();
         assert_eq!(resp.status(), 200, "{}", body(&resp));
@@ -73,7 +48,7 @@ mod tests {
             .await
             .iter()
             .any(|j| j.email.as_deref() == Some("resumed")));
-        let again = handle(&deps(&h), request(SAMPLE, None, None))
+        let again = handle(&h.route(), request(SAMPLE, None, None))
             .await
             .unwrap();
         assert_eq!(again.status(), 409);
@@ -89,7 +64,7 @@ mod tests {
         cancel_at_period_end(&h).await;
         h.advance(profile.current_period_end.unwrap() - h.stripe_now().await + 10)
             .await;
-        let resp = handle(&deps(&h), request(SAMPLE, None, None))
+        let resp = handle(&h.route(), request(SAMPLE, None, None))
             .await
             .unwrap();
         assert_eq!(resp.status(), 409);
@@ -99,7 +74,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_subscription_it_is_409() {
         let h = Harness::start().await;
-        let resp = handle(&deps(&h), request(SAMPLE, None, None))
+        let resp = handle(&h.route(), request(SAMPLE, None, None))
             .await
             .unwrap();
         assert_eq!(resp.status(), 409);

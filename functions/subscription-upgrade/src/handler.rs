@@ -1,36 +1,18 @@
 use lambda_http::{Body, Error, Request, Response};
-use tierflow::auth::Authenticator;
-use tierflow::http::request_id;
-use tierflow::http::ApiError;
-use tierflow::http::{error_response, json_response, parse_json_body};
-use tierflow::service::subscriptions::UpgradeOutcome;
-use tierflow::service::subscriptions::{CheckoutUrls, SubscriptionService, UpgradeRequest};
-
-/// What the handler needs, built once at init.
-pub struct Deps {
-    pub service: SubscriptionService,
-    pub auth: Authenticator,
-}
-
-impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            auth: Authenticator::from_env()?,
-            service: SubscriptionService::from_env(Some(CheckoutUrls::from_env()?)).await?,
-        })
-    }
-}
+use tierflow::http::{error_response, json_response, parse_json_body, request_id, ApiError};
+use tierflow::service::subscriptions::{UpgradeOutcome, UpgradeRequest};
+use tierflow::wiring::SubscriptionRoute;
 
 /// 200 upgraded; 202 with `requires_action` (3-D Secure) or `checkout_required` (no
 /// subscription yet); 402 declined, the plan unchanged; 400 not an upgrade.
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
     Ok(match upgrade(deps, &req).await {
         Ok(done) => json_response(done.status_code(), &done),
         Err(e) => error_response(&e),
     })
 }
 
-async fn upgrade(deps: &Deps, req: &Request) -> Result<UpgradeOutcome, ApiError> {
+async fn upgrade(deps: &SubscriptionRoute, req: &Request) -> Result<UpgradeOutcome, ApiError> {
     let caller = deps.auth.caller(req).await?;
     let request = parse_json_body::<UpgradeRequest>(req)?;
     deps.service
@@ -50,14 +32,7 @@ mod tests {
 
     const SAMPLE: &str = include_str!("../../../events/subscription-upgrade.json");
 
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            service: h.service(),
-            auth: Authenticator::ApiGateway,
-        }
-    }
-
-    async fn upgrade(deps: &Deps, user: &str, body: Value) -> Response<Body> {
+    async fn upgrade(deps: &SubscriptionRoute, user: &str, body: Value) -> Response<Body> {
         handle(deps, request(&as_user(SAMPLE, user), Some(body), None))
             .await
             .unwrap()
@@ -84,7 +59,7 @@ mod tests {
     #[tokio::test]
     async fn the_charge_equals_the_preview_at_random_dates() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         // Offsets into a 30-day month, spread out (a fixed list keeps failures reproducible).
         for (n, offset) in [3_607_i64, 431_999, 1_000_003, 1_728_017, 2_419_111]
             .into_iter()
@@ -150,7 +125,7 @@ mod tests {
     #[tokio::test]
     async fn a_double_click_charges_once() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         let profile = h
             .subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
             .await;
@@ -171,7 +146,7 @@ mod tests {
     #[tokio::test]
     async fn a_stale_stored_item_is_refused_by_stripe_and_its_copy_decides() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         let mut profile = h
             .subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
             .await;
@@ -214,7 +189,7 @@ mod tests {
     async fn without_a_subscription_it_answers_with_checkout() {
         let h = Harness::start().await;
         let resp = upgrade(
-            &deps(&h),
+            &h.route(),
             SAMPLE_USER,
             json!({"target_tier": "professional"}),
         )
@@ -248,7 +223,7 @@ mod tests {
         h.emulator_call("POST", &sub_path, &[("default_payment_method", &card)])
             .await;
         let resp = upgrade(
-            &deps(&h),
+            &h.route(),
             SAMPLE_USER,
             json!({"target_tier": "professional"}),
         )
@@ -285,7 +260,7 @@ mod tests {
         )
         .await;
         let resp = upgrade(
-            &deps(&h),
+            &h.route(),
             SAMPLE_USER,
             json!({"target_tier": "professional"}),
         )
@@ -301,7 +276,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_what_is_not_an_upgrade() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let deps = h.route();
         h.subscribe(SAMPLE_USER, "professional", "monthly", "pm_card_visa")
             .await;
         let now = h.stripe_now().await;

@@ -75,6 +75,14 @@ impl Harness {
     }
 
     /// A service over the harness's ports, with Checkout URLs configured.
+    /// A subscription route's dependencies over this harness, callers trusted from API Gateway.
+    pub fn route(&self) -> tierflow::wiring::SubscriptionRoute {
+        tierflow::wiring::SubscriptionRoute {
+            service: self.service(),
+            auth: tierflow::auth::Authenticator::ApiGateway,
+        }
+    }
+
     pub fn service(&self) -> SubscriptionService {
         SubscriptionService {
             store: self.store.clone(),
