@@ -5,6 +5,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
+/// Any init failure, with a message naming what is missing.
+pub type InitError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A configuration problem found at init; the message names the variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

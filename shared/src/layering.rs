@@ -53,21 +53,6 @@ const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
         "sync",
         "the Keycloak JWKS client is built with sync::http_client",
     ),
-    (
-        "service",
-        "wiring",
-        "SubscriptionService::from_env builds its core through wiring",
-    ),
-    (
-        "sync",
-        "wiring",
-        "the sync worker's, lago-webhook's and redrive's from_env build their adapters with wiring::Core",
-    ),
-    (
-        "outbox",
-        "wiring",
-        "republish-outbox builds its store and publisher with wiring::Core",
-    ),
 ];
 
 /// Importing module → imported module → where (`file:line`).

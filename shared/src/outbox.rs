@@ -78,24 +78,6 @@ pub async fn republish(
     })
 }
 
-/// [`republish`] with the table, queue and bus of the environment (`TABLE_NAME`,
-/// `SYNC_QUEUE_URL`, `EVENT_BUS_NAME`; `AWS_ENDPOINT_URL` locally), for `republish-outbox`.
-pub async fn republish_with_env(
-    event_ids: &[String],
-) -> Result<Vec<(String, Republished)>, RelayError> {
-    let failed = |e: crate::wiring::InitError| RelayError(e.to_string());
-    let core = crate::wiring::Core::load().await;
-    let publisher = core.publisher().map_err(failed)?;
-    let store = core.store().map_err(|e| RelayError(e.to_string()))?;
-    let mut done = Vec::with_capacity(event_ids.len());
-    for id in event_ids {
-        let outcome =
-            republish(&store, publisher.queue.as_ref(), publisher.bus.as_ref(), id).await?;
-        done.push((id.clone(), outcome));
-    }
-    Ok(done)
-}
-
 /// Relays one batch of the table's stream, in order. At the first record that cannot be
 /// published it stops and reports that record: Lambda retries the batch from it (the records
 /// before it are done), and after the retries the batch goes to the relay's failure queue

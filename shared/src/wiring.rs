@@ -7,17 +7,22 @@ use crate::adapters::eventbridge::EventBridgeBus;
 use crate::adapters::sqs::SqsSyncQueue;
 use crate::auth::Authenticator;
 use crate::config::{BusConfig, ConfigError, PolicyConfig, QueueConfig, StripeConfig, TableConfig};
+use crate::config::{Env, ProcessEnv};
 use crate::domain::Catalog;
 use crate::ports::{EventBus, SyncQueue};
-use crate::service::subscriptions::{CheckoutUrls, SubscriptionService};
+use crate::service::subscriptions::{
+    CheckoutUrls, PriceIds, SubscriptionService, DEFAULT_CHANGE_LIMIT_PER_HOUR,
+};
 use crate::stripe::StripeClient;
+use crate::sync::lago_webhook::LagoWebhookReceiver;
+use crate::sync::mailer::{Mailer, SesMailer};
+use crate::sync::worker::Worker;
 use crate::time::SystemClock;
 use crate::webhook::Processor;
 use aws_types::SdkConfig;
 use std::sync::Arc;
 
-/// Any init failure, with a message naming what is missing.
-pub type InitError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::config::InitError;
 
 /// The AWS configuration loaded once (region, credentials, `AWS_ENDPOINT_URL` locally), from
 /// which every adapter is made.
@@ -106,8 +111,59 @@ impl SubscriptionRoute {
         };
         Ok(Self {
             auth: Authenticator::from_env()?,
-            service: SubscriptionService::from_env(checkout).await?,
+            service: Core::load().await.subscription_service(checkout)?,
         })
+    }
+}
+
+impl Core {
+    /// The use cases of the subscription routes; `checkout` for those that open Checkout.
+    pub fn subscription_service(
+        &self,
+        checkout: Option<CheckoutUrls>,
+    ) -> Result<SubscriptionService, InitError> {
+        let processor = self.processor()?;
+        Ok(SubscriptionService {
+            store: processor.store,
+            stripe: processor.stripe,
+            catalog: processor.catalog,
+            clock: processor.clock,
+            grace_days: processor.grace_days,
+            checkout,
+            change_limit_per_hour: Env(&ProcessEnv)
+                .parsed("CHANGE_LIMIT_PER_HOUR", DEFAULT_CHANGE_LIMIT_PER_HOUR)?,
+            prices: PriceIds::default(),
+        })
+    }
+
+    /// The sync worker with the integrations the environment configures (SES for email unless
+    /// a local outbox is set); logs which are enabled.
+    pub fn sync_worker(&self) -> Result<Worker, InitError> {
+        let worker = Worker::with_integrations(
+            Arc::new(self.store()?),
+            &ProcessEnv,
+            Catalog::from_env()?,
+            Arc::new(SystemClock),
+            |cfg| {
+                Arc::new(SesMailer::new(
+                    aws_sdk_sesv2::Client::new(&self.aws),
+                    cfg.from.clone(),
+                    cfg.configuration_set.clone(),
+                )) as Arc<dyn Mailer>
+            },
+        )?;
+        worker.log_startup();
+        Ok(worker)
+    }
+
+    /// The Lago webhook receiver over the table and the sync queue.
+    pub async fn lago_webhook_receiver(&self) -> Result<LagoWebhookReceiver, InitError> {
+        LagoWebhookReceiver::configured(Arc::new(self.store()?), Arc::new(self.sync_queue()?)).await
+    }
+
+    /// An SQS client, for moving messages between queues (`redrive`).
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.aws)
     }
 }
 

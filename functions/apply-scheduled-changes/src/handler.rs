@@ -14,7 +14,9 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
         Ok(Self {
-            service: SubscriptionService::from_env(None).await?,
+            service: tierflow::wiring::Core::load()
+                .await
+                .subscription_service(None)?,
         })
     }
 }

@@ -11,7 +11,10 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
         Ok(Self {
-            receiver: LagoWebhookReceiver::from_env().await?,
+            receiver: tierflow::wiring::Core::load()
+                .await
+                .lago_webhook_receiver()
+                .await?,
         })
     }
 }

@@ -11,7 +11,7 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
         Ok(Self {
-            worker: Arc::new(Worker::from_env().await?),
+            worker: Arc::new(tierflow::wiring::Core::load().await.sync_worker()?),
         })
     }
 }

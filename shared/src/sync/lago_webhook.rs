@@ -383,9 +383,12 @@ pub struct LagoWebhookReceiver {
 }
 
 impl LagoWebhookReceiver {
-    /// Builds the receiver from the environment (table, sync queue, Lago verification
-    /// settings) and logs which signature algorithms it accepts.
-    pub async fn from_env() -> Result<Self, crate::wiring::InitError> {
+    /// Builds the receiver over `store` and `queue` with the Lago verification settings of the
+    /// environment, and logs which signature algorithms it accepts.
+    pub async fn configured(
+        store: Arc<dyn BillingStore>,
+        queue: Arc<dyn SyncQueue>,
+    ) -> Result<Self, crate::config::InitError> {
         let source = crate::config::ProcessEnv;
         let clock: Arc<dyn Clock> = Arc::new(crate::time::SystemClock);
         let lago = super::lago::LagoConfig::load(&source)?
@@ -410,11 +413,10 @@ impl LagoWebhookReceiver {
         } else {
             info!("{line}");
         }
-        let core = crate::wiring::Core::load().await;
         Ok(Self {
             verifier,
-            store: Arc::new(core.store()?),
-            queue: Arc::new(core.sync_queue()?),
+            store,
+            queue,
             clock,
             catalog: Catalog::from_env()?,
         })

@@ -81,30 +81,6 @@ pub async fn redrive(
     Ok(moved)
 }
 
-/// [`redrive`] with an SQS client from the environment (`AWS_ENDPOINT_URL` points it at the
-/// local emulator), for the `redrive` command.
-pub async fn redrive_with_env_client(
-    dead_letter_url: &str,
-    queue_url: &str,
-    limit: u64,
-) -> Result<u64, RedriveError> {
-    let core = crate::wiring::Core::load().await;
-    redrive(&Client::new(core.aws()), dead_letter_url, queue_url, limit).await
-}
-
-/// The table and the sync queue from the environment (`TABLE_NAME`, `SYNC_QUEUE_URL`;
-/// `AWS_ENDPOINT_URL` points them at the local emulator), for `redrive --failed`.
-pub async fn failure_ports_from_env() -> Result<
-    (
-        crate::adapters::dynamodb::DynamoStore,
-        crate::adapters::sqs::SqsSyncQueue,
-    ),
-    crate::config::ConfigError,
-> {
-    let core = crate::wiring::Core::load().await;
-    Ok((core.store()?, core.sync_queue()?))
-}
-
 /// Re-enqueues recorded permanent sync failures (all, or one user's) once their cause is fixed,
 /// and clears each record after its job is back on the queue; returns the failures replayed. A
 /// job that fails permanently again is recorded again, with the new reason.

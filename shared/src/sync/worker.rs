@@ -7,10 +7,10 @@
 
 use super::keycloak::{KeycloakClient, KeycloakConfig, KeycloakError, KeycloakUser};
 use super::lago::{LagoClient, LagoConfig, LagoCustomer, LagoCustomerState, LagoError, StripeLink};
-use super::mailer::{EmailConfig, EmailMessage, MailError, Mailer, OutboxMailer, SesMailer};
+use super::mailer::{EmailConfig, EmailMessage, MailError, Mailer, OutboxMailer};
 use super::templates::{render, EmailContext, TemplateError};
+use crate::config::EnvSource;
 use crate::config::StripeConfig;
-use crate::config::{EnvSource, ProcessEnv};
 use crate::domain::access::effective_tier;
 use crate::domain::SubscriptionStatus;
 use crate::domain::{BillingProfile, Catalog, UserId};
@@ -18,7 +18,7 @@ use crate::ports::{
     BillingStore, StoreError, StripeAction, SubscriptionChange, SyncFailure, SyncJob, SyncTarget,
 };
 use crate::stripe::{IdempotencyScope, StripeApi, StripeClient, StripeError};
-use crate::time::{rfc3339, Clock, SystemClock, UnixTime};
+use crate::time::{rfc3339, Clock, UnixTime};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -162,29 +162,15 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Builds the worker from the environment and logs one line per integration saying
-    /// whether it is enabled.
-    pub async fn from_env() -> Result<Self, crate::wiring::InitError> {
-        let catalog = Catalog::from_env()?;
-        let core = crate::wiring::Core::load().await;
-        let aws = core.aws();
-        let store = Arc::new(core.store()?);
-        let worker =
-            Self::with_integrations(store, &ProcessEnv, catalog, Arc::new(SystemClock), |cfg| {
-                Arc::new(SesMailer::new(
-                    aws_sdk_sesv2::Client::new(aws),
-                    cfg.from.clone(),
-                    cfg.configuration_set.clone(),
-                )) as Arc<dyn Mailer>
-            })?;
-        for line in worker.startup_report() {
+    /// Logs one line per integration saying whether it is enabled (at init).
+    pub fn log_startup(&self) {
+        for line in self.startup_report() {
             if line.contains("disabled") {
                 warn!("{line}");
             } else {
                 info!("{line}");
             }
         }
-        Ok(worker)
     }
 
     /// Builds the integrations that `source` configures; `ses` makes the SES mailer when email
@@ -195,7 +181,7 @@ impl Worker {
         catalog: Catalog,
         clock: Arc<dyn Clock>,
         ses: impl FnOnce(&EmailConfig) -> Arc<dyn Mailer>,
-    ) -> Result<Self, crate::wiring::InitError> {
+    ) -> Result<Self, crate::config::InitError> {
         let keycloak = KeycloakConfig::load(source)?
             .map(|cfg| KeycloakClient::new(cfg, clock.clone()))
             .transpose()?;

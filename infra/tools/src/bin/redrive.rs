@@ -10,9 +10,8 @@
 use std::process::ExitCode;
 use tierflow::domain::UserId;
 use tierflow::ports::BillingStore;
-use tierflow::sync::redrive::{
-    failure_ports_from_env, redrive_with_env_client, replay_sync_failures,
-};
+use tierflow::sync::redrive::{redrive, replay_sync_failures};
+use tierflow::wiring::Core;
 
 const USAGE: &str = "usage: redrive [--limit N]\n\
     \x20      redrive --failed [--replay] [--user ID] [--limit N]\n\
@@ -62,7 +61,8 @@ async fn main() -> ExitCode {
         eprintln!("redrive: SYNC_DLQ_URL and SYNC_QUEUE_URL must be set\n{USAGE}");
         return ExitCode::from(2);
     };
-    match redrive_with_env_client(&dlq, &queue, args.limit.unwrap_or(u64::MAX)).await {
+    let sqs = Core::load().await.sqs();
+    match redrive(&sqs, &dlq, &queue, args.limit.unwrap_or(u64::MAX)).await {
         Ok(moved) => {
             println!("redrive: moved {moved} message(s) from {dlq} to {queue}");
             ExitCode::SUCCESS
@@ -75,7 +75,11 @@ async fn main() -> ExitCode {
 }
 
 async fn failed(args: &Args) -> ExitCode {
-    let (store, queue) = match failure_ports_from_env().await {
+    let core = Core::load().await;
+    let (store, queue) = match core
+        .store()
+        .and_then(|store| Ok((store, core.sync_queue()?)))
+    {
         Ok(ports) => ports,
         Err(e) => {
             eprintln!("redrive: {e}\n{USAGE}");

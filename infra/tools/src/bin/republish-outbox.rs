@@ -5,7 +5,8 @@
 //! per cause, domain events carry a stable id.
 
 use std::process::ExitCode;
-use tierflow::outbox::{republish_with_env, Republished};
+use tierflow::outbox::{republish, RelayError, Republished};
+use tierflow::wiring::Core;
 
 const USAGE: &str = "usage: republish-outbox EVENT_ID...\n\
     Publishes the outbox of each recorded event (a Stripe event id or an API request id) again.\n\
@@ -18,7 +19,7 @@ async fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     }
-    match republish_with_env(&ids).await {
+    match republish_all(&ids).await {
         Ok(done) => {
             let mut unknown = false;
             for (id, outcome) in done {
@@ -44,4 +45,18 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// [`republish`] of each id with the table, queue and bus of the environment.
+async fn republish_all(event_ids: &[String]) -> Result<Vec<(String, Republished)>, RelayError> {
+    let core = Core::load().await;
+    let publisher = core.publisher().map_err(|e| RelayError(e.to_string()))?;
+    let store = core.store().map_err(|e| RelayError(e.to_string()))?;
+    let mut done = Vec::with_capacity(event_ids.len());
+    for id in event_ids {
+        let outcome =
+            republish(&store, publisher.queue.as_ref(), publisher.bus.as_ref(), id).await?;
+        done.push((id.clone(), outcome));
+    }
+    Ok(done)
 }

@@ -31,7 +31,6 @@ pub use user_deleted::{UserDeletedError, UserDeletedReport};
 
 use live::{is_price_error, refused_as_stale, LiveSubscription};
 
-use crate::config::{Env, ProcessEnv};
 use crate::domain::{BillingCycle, BillingProfile, Catalog, Money, Tier, UserId};
 use crate::effects::{describe_change, Effects};
 use crate::http::ApiError;
@@ -79,26 +78,7 @@ pub struct SubscriptionService {
     pub prices: PriceIds,
 }
 
-pub use crate::wiring::InitError;
-
 impl SubscriptionService {
-    /// The real adapters (DynamoDB, Stripe) from the environment: the same
-    /// wiring as the webhook's processing core.
-    pub async fn from_env(checkout: Option<CheckoutUrls>) -> Result<Self, InitError> {
-        let core = crate::wiring::processor_from_env().await?;
-        Ok(Self {
-            store: core.store,
-            stripe: core.stripe,
-            catalog: core.catalog,
-            clock: core.clock,
-            grace_days: core.grace_days,
-            checkout,
-            change_limit_per_hour: Env(&ProcessEnv)
-                .parsed("CHANGE_LIMIT_PER_HOUR", DEFAULT_CHANGE_LIMIT_PER_HOUR)?,
-            prices: PriceIds::default(),
-        })
-    }
-
     /// Now in Stripe's clock: when what a call just answered was true there, comparable with
     /// the `created` of Stripe's events (see [`StripeApi::stripe_time`]).
     fn stripe_now(&self) -> crate::time::UnixTime {
