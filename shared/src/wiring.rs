@@ -6,8 +6,9 @@ use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::eventbridge::EventBridgeBus;
 use crate::adapters::sqs::SqsSyncQueue;
 use crate::auth::Authenticator;
-use crate::config::{BusConfig, ConfigError, PolicyConfig, QueueConfig, StripeConfig, TableConfig};
-use crate::config::{Env, ProcessEnv};
+use crate::config::{
+    BusConfig, ConfigError, Env, PolicyConfig, ProcessEnv, QueueConfig, StripeConfig, TableConfig,
+};
 use crate::domain::Catalog;
 use crate::ports::{EventBus, SyncQueue};
 use crate::service::subscriptions::{
@@ -42,11 +43,6 @@ impl Core {
         Self {
             aws: sdk_config().await,
         }
-    }
-
-    /// The SDK configuration, for an adapter this root does not build (SES, SQS redrive).
-    pub fn aws(&self) -> &SdkConfig {
-        &self.aws
     }
 
     /// The billing table named by `TABLE_NAME`.
@@ -92,31 +88,7 @@ impl Core {
             clock: Arc::new(SystemClock),
         })
     }
-}
 
-/// What every subscription route needs: the use cases and the caller's authentication.
-pub struct SubscriptionRoute {
-    pub service: SubscriptionService,
-    pub auth: Authenticator,
-}
-
-impl SubscriptionRoute {
-    /// From the environment; `opens_checkout` for the routes that may start a Checkout session
-    /// (they need `CHECKOUT_SUCCESS_URL` and `CHECKOUT_CANCEL_URL`).
-    pub async fn from_env(opens_checkout: bool) -> Result<Self, InitError> {
-        let checkout = if opens_checkout {
-            Some(CheckoutUrls::from_env()?)
-        } else {
-            None
-        };
-        Ok(Self {
-            auth: Authenticator::from_env()?,
-            service: Core::load().await.subscription_service(checkout)?,
-        })
-    }
-}
-
-impl Core {
     /// The use cases of the subscription routes; `checkout` for those that open Checkout.
     pub fn subscription_service(
         &self,
@@ -164,6 +136,28 @@ impl Core {
     /// An SQS client, for moving messages between queues (`redrive`).
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.aws)
+    }
+}
+
+/// What every subscription route needs: the use cases and the caller's authentication.
+pub struct SubscriptionRoute {
+    pub service: SubscriptionService,
+    pub auth: Authenticator,
+}
+
+impl SubscriptionRoute {
+    /// From the environment; `opens_checkout` for the routes that may start a Checkout session
+    /// (they need `CHECKOUT_SUCCESS_URL` and `CHECKOUT_CANCEL_URL`).
+    pub async fn from_env(opens_checkout: bool) -> Result<Self, InitError> {
+        let checkout = if opens_checkout {
+            Some(CheckoutUrls::from_env()?)
+        } else {
+            None
+        };
+        Ok(Self {
+            auth: Authenticator::from_env()?,
+            service: Core::load().await.subscription_service(checkout)?,
+        })
     }
 }
 
