@@ -45,6 +45,12 @@ impl Clock for FixedClock {
     }
 }
 
+/// The end of the fixed window of `length` seconds that `now` falls in (windows start at
+/// multiples of `length`): what every per-user rate limit counts in.
+pub fn window_end(now: UnixTime, length: i64) -> UnixTime {
+    now - now.rem_euclid(length) + length
+}
+
 /// RFC 3339 UTC (`2026-11-22T23:46:05Z`) for API responses and Keycloak attributes.
 pub fn rfc3339(t: UnixTime) -> String {
     let days = t.div_euclid(86_400);
@@ -101,6 +107,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_windows_end_at_the_next_multiple_of_their_length() {
+        // (now, length, end)
+        for (now, length, end) in [(0, 60, 60), (59, 60, 60), (60, 60, 120), (-1, 60, 0)] {
+            assert_eq!(window_end(now, length), end, "{now} {length}");
+        }
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -230,7 +230,7 @@ pub async fn create_one_time_payment(
     now: UnixTime,
 ) -> Result<PaymentIntentView, ApiError> {
     let payment = OneTimePayment::parse(body, config)?;
-    let window_end = (now.div_euclid(RATE_WINDOW_SECONDS) + 1) * RATE_WINDOW_SECONDS;
+    let window_end = crate::time::window_end(now, RATE_WINDOW_SECONDS);
     let attempts = store
         .count_in_window(&format!("payment-intent#{}", caller.user_id), window_end)
         .await

@@ -77,7 +77,7 @@ pub struct CheckoutView {
 
 /// Seconds until the rate-limit window that `now` falls in ends (the `Retry-After` value).
 pub fn checkout_retry_after(now: UnixTime) -> i64 {
-    RATE_WINDOW_SECONDS - now.rem_euclid(RATE_WINDOW_SECONDS)
+    crate::time::window_end(now, RATE_WINDOW_SECONDS) - now
 }
 
 impl SubscriptionService {
@@ -119,7 +119,7 @@ impl SubscriptionService {
     /// Counts one checkout against the caller's per-minute limit; returns the window's count.
     async fn count_checkout(&self, caller: &Caller) -> Result<u64, ApiError> {
         let now = self.clock.now();
-        let window_end = now + checkout_retry_after(now);
+        let window_end = crate::time::window_end(now, RATE_WINDOW_SECONDS);
         self.store
             .count_in_window(&format!("checkout#{}", caller.user_id), window_end)
             .await

@@ -59,7 +59,7 @@ const CHANGE_WINDOW_SECONDS: i64 = 3600;
 
 /// The end of the fixed hourly window of the change limit that `now` falls in.
 pub fn change_window_end(now: UnixTime) -> UnixTime {
-    now - now.rem_euclid(CHANGE_WINDOW_SECONDS) + CHANGE_WINDOW_SECONDS
+    crate::time::window_end(now, CHANGE_WINDOW_SECONDS)
 }
 
 /// Everything the subscription use cases need, built once per cold start.
