@@ -75,13 +75,17 @@ impl Core {
         })
     }
 
+    /// The Stripe client (`STRIPE_SECRET_KEY`, `STRIPE_API_BASE` locally).
+    pub fn stripe(&self) -> Result<StripeClient, InitError> {
+        Ok(StripeClient::new(&StripeConfig::from_env()?)?)
+    }
+
     /// The event-processing core with the table and Stripe behind it.
     pub fn processor(&self) -> Result<Processor, InitError> {
-        let stripe = StripeConfig::from_env()?;
         let policy = PolicyConfig::from_env()?;
         Ok(Processor {
             store: Arc::new(self.store()?),
-            stripe: Arc::new(StripeClient::new(&stripe)?),
+            stripe: Arc::new(self.stripe()?),
             catalog: Catalog::from_env()?,
             grace_days: policy.grace_days,
             revocation: policy.revocation,

@@ -1,14 +1,13 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use std::sync::Arc;
 use tierflow::auth::Authenticator;
-use tierflow::config::StripeConfig;
 use tierflow::http::{parse_json_body, respond, ApiError};
 use tierflow::ports::BillingStore;
 use tierflow::service::payments::payment_intent::{
     create_one_time_payment, PaymentIntentBody, PaymentIntentView,
 };
 use tierflow::service::payments::PaymentsConfig;
-use tierflow::stripe::{StripeApi, StripeClient};
+use tierflow::stripe::StripeApi;
 use tierflow::time::{Clock, SystemClock};
 use tierflow::wiring::Core;
 
@@ -23,12 +22,12 @@ pub struct Deps {
 
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
-        let stripe = StripeConfig::from_env()?;
         let config = PaymentsConfig::from_env()?;
         let auth = Authenticator::from_env()?;
+        let core = Core::load().await;
         Ok(Self {
-            store: Arc::new(Core::load().await.store()?),
-            stripe: Arc::new(StripeClient::new(&stripe)?),
+            store: Arc::new(core.store()?),
+            stripe: Arc::new(core.stripe()?),
             auth,
             clock: Arc::new(SystemClock),
             config,
@@ -60,8 +59,9 @@ mod tests {
     use serde_json::{json, Value};
     use stripe_emulator::Emulator;
     use tierflow::adapters::memory::MemoryStore;
-    use tierflow::config::Secret;
+    use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::UserId;
+    use tierflow::stripe::StripeClient;
     use tierflow::stripe::{IdempotencyScope, NewCustomer, RetryPolicy};
     use tierflow::time::FixedClock;
 

@@ -1,12 +1,11 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use std::sync::Arc;
 use tierflow::auth::Authenticator;
-use tierflow::config::StripeConfig;
 use tierflow::http::{respond, ApiError};
 use tierflow::ports::BillingStore;
 use tierflow::service::payments::payment_methods::list_payment_methods;
 use tierflow::service::payments::payment_methods::PaymentMethodsView;
-use tierflow::stripe::{StripeApi, StripeClient};
+use tierflow::stripe::StripeApi;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
@@ -18,11 +17,11 @@ pub struct Deps {
 
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
-        let stripe = StripeConfig::from_env()?;
         let auth = Authenticator::from_env()?;
+        let core = Core::load().await;
         Ok(Self {
-            store: Arc::new(Core::load().await.store()?),
-            stripe: Arc::new(StripeClient::new(&stripe)?),
+            store: Arc::new(core.store()?),
+            stripe: Arc::new(core.stripe()?),
             auth,
         })
     }
@@ -43,9 +42,10 @@ mod tests {
     use serde_json::{json, Value};
     use stripe_emulator::Emulator;
     use tierflow::adapters::memory::MemoryStore;
-    use tierflow::config::Secret;
+    use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::{BillingProfile, UserId};
     use tierflow::ports::{Commit, ProfileWrite};
+    use tierflow::stripe::StripeClient;
     use tierflow::stripe::{CustomerUpdate, IdempotencyScope, NewCustomer, RetryPolicy};
 
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";

@@ -1,13 +1,12 @@
 use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use std::sync::Arc;
 use tierflow::auth::Authenticator;
-use tierflow::config::StripeConfig;
 use tierflow::http::{respond, ApiError};
 use tierflow::ports::BillingStore;
 use tierflow::service::payments::portal::open_portal;
 use tierflow::service::payments::portal::PortalView;
 use tierflow::service::payments::PortalConfig;
-use tierflow::stripe::{StripeApi, StripeClient};
+use tierflow::stripe::StripeApi;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
@@ -20,12 +19,12 @@ pub struct Deps {
 
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
-        let stripe = StripeConfig::from_env()?;
         let config = PortalConfig::from_env()?;
         let auth = Authenticator::from_env()?;
+        let core = Core::load().await;
         Ok(Self {
-            store: Arc::new(Core::load().await.store()?),
-            stripe: Arc::new(StripeClient::new(&stripe)?),
+            store: Arc::new(core.store()?),
+            stripe: Arc::new(core.stripe()?),
             auth,
             config,
         })
@@ -53,12 +52,13 @@ mod tests {
     use serde_json::{json, Value};
     use stripe_emulator::Emulator;
     use tierflow::adapters::memory::MemoryStore;
-    use tierflow::config::Secret;
+    use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
     use tierflow::domain::Catalog;
     use tierflow::domain::{BillingProfile, UserId};
     use tierflow::ports::{Commit, ProfileWrite};
     use tierflow::stripe::catalog_sync::{apply, plan, sync_portal};
+    use tierflow::stripe::StripeClient;
     use tierflow::stripe::{IdempotencyScope, NewCustomer, RetryPolicy};
 
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
