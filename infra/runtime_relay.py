@@ -84,17 +84,17 @@ class UpstreamPool:
     def exchange(self, method, path, headers, body):
         """(status, reason, headers, payload) of one request, on a kept connection if there is one."""
         conn, reused = self.take()
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            answer = conn.getresponse()
-        except (ConnectionError, http.client.RemoteDisconnected):
-            conn.close()
-            if not reused:
-                raise
-            # The emulator closed that kept connection while it was idle: a new one.
-            conn = NoDelayConnection(self.host, self.port)
-            conn.request(method, path, body=body, headers=headers)
-            answer = conn.getresponse()
+        while True:
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                answer = conn.getresponse()
+                break
+            except (ConnectionError, http.client.RemoteDisconnected):
+                conn.close()
+                if not reused:
+                    raise
+                # The emulator closed that kept connection while it was idle: a new one.
+                conn, reused = NoDelayConnection(self.host, self.port), False
         payload = answer.read()
         self.give_back(conn)
         return answer.status, answer.reason, answer.getheaders(), payload
