@@ -7,6 +7,7 @@ pub type UnixTime = i64;
 
 /// Where "now" comes from.
 pub trait Clock: Send + Sync {
+    /// Seconds since the Unix epoch, now.
     fn now(&self) -> UnixTime;
 }
 
@@ -28,12 +29,15 @@ impl Clock for SystemClock {
 pub struct FixedClock(AtomicI64);
 
 impl FixedClock {
+    /// A clock that reads `now` until moved.
     pub fn at(now: UnixTime) -> Self {
         Self(AtomicI64::new(now))
     }
+    /// Moves the clock to `now`.
     pub fn set(&self, now: UnixTime) {
         self.0.store(now, Ordering::SeqCst);
     }
+    /// Moves the clock `seconds` on.
     pub fn advance(&self, seconds: i64) {
         self.0.fetch_add(seconds, Ordering::SeqCst);
     }

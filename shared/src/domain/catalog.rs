@@ -11,13 +11,18 @@ pub const BUILT_IN_CATALOG: &str = include_str!("../../catalog.json");
 /// A catalog file that cannot be used; the message says what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
+    /// The text is not JSON of the catalog's shape.
     #[error("catalog is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// `CATALOG_FILE` names a file that cannot be read.
     #[error("catalog file {path}: {source}")]
     Io {
+        /// The path as `CATALOG_FILE` gives it.
         path: String,
+        /// Why reading it failed.
         source: std::io::Error,
     },
+    /// Well-formed JSON that breaks a catalog rule; the message names the rule.
     #[error("catalog is invalid: {0}")]
     Invalid(String),
 }
@@ -28,6 +33,7 @@ pub type Entitlements = BTreeMap<String, Option<u64>>;
 /// One recurring price of a tier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriceSpec {
+    /// How often it bills.
     pub cycle: BillingCycle,
     /// Minor units of the catalog's currency.
     pub unit_amount: i64,
@@ -38,10 +44,15 @@ pub struct PriceSpec {
 /// One tier with what it grants and what it costs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TierSpec {
+    /// Which tier this entry defines.
     pub tier: Tier,
+    /// The display name shown on the billing page and in email.
     pub name: String,
+    /// The Lago plan a subscriber of this tier is put on.
     pub lago_plan_code: String,
+    /// What the tier grants, by entitlement name.
     pub entitlements: Entitlements,
+    /// Its recurring prices, at most one per cycle; empty for the free tier.
     pub prices: Vec<PriceSpec>,
 }
 
@@ -49,15 +60,20 @@ pub struct TierSpec {
 /// subscribers of a tier (grandfathered, or made before catalog-sync marked its prices).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LegacyPrice {
+    /// Stripe's price id (`price_…`).
     pub price_id: String,
+    /// The paid tier its subscribers have.
     pub tier: Tier,
+    /// The cycle it bills on.
     pub cycle: BillingCycle,
 }
 
 /// The validated catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
+    /// The one currency every price is in.
     pub currency: Currency,
+    /// Every tier once, in `Tier::ALL` order (checked by [`Catalog::parse`]).
     pub tiers: Vec<TierSpec>,
     /// Old prices still billing someone, by price id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -68,23 +84,30 @@ pub struct Catalog {
 /// the domain needs no Stripe types.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PriceFacts<'a> {
+    /// The price's id (`price_…`).
     pub price_id: &'a str,
+    /// Its `lookup_key`, if it has one.
     pub lookup_key: Option<&'a str>,
-    /// `metadata[tierflow_tier]` and `metadata[tierflow_cycle]` of the price.
+    /// `metadata[tierflow_tier]` of the price.
     pub tier_mark: Option<&'a str>,
+    /// `metadata[tierflow_cycle]` of the price.
     pub cycle_mark: Option<&'a str>,
-    /// The product's `metadata[tierflow_tier]` (when the product was expanded) or its id.
+    /// The product's `metadata[tierflow_tier]`, when the product was expanded.
     pub product_tier_mark: Option<&'a str>,
+    /// The product's id (`tierflow_<tier>` for products catalog-sync made).
     pub product_id: Option<&'a str>,
-    /// `recurring.interval` and `recurring.interval_count`.
+    /// `recurring.interval` (`month`, `year`, …).
     pub interval: Option<&'a str>,
+    /// `recurring.interval_count`; absent means 1.
     pub interval_count: Option<u32>,
 }
 
 /// The catalog plan a price bills for, and whether it is the catalog's current price for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanMatch {
+    /// The paid tier the price bills for.
     pub tier: Tier,
+    /// The cycle it bills on.
     pub cycle: BillingCycle,
     /// Found other than by the catalog's lookup key: a grandfathered or custom price.
     pub legacy: bool,
@@ -165,6 +188,7 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// The entry of `tier` (every tier has one).
     pub fn tier(&self, tier: Tier) -> &TierSpec {
         // `parse` guarantees every tier is present, in `Tier::ALL` order.
         &self.tiers[Tier::ALL.iter().position(|t| *t == tier).unwrap_or(0)]
@@ -239,12 +263,14 @@ impl Catalog {
             .collect()
     }
 
+    /// The price's amount as money in the catalog's currency.
     pub fn amount(&self, price: &PriceSpec) -> Money {
         Money::new(price.unit_amount, self.currency.clone())
     }
 }
 
 impl TierSpec {
+    /// The tier's price for `cycle`, if it offers one.
     pub fn price(&self, cycle: BillingCycle) -> Option<&PriceSpec> {
         self.prices.iter().find(|p| p.cycle == cycle)
     }

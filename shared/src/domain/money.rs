@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct Currency(String);
 
 impl Currency {
+    /// Normalises to lowercase; anything but three ASCII letters is refused.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let code = raw.trim().to_ascii_lowercase();
         if code.len() == 3 && code.chars().all(|c| c.is_ascii_lowercase()) {
@@ -20,6 +21,7 @@ impl Currency {
         }
     }
 
+    /// The code as Stripe writes it (`usd`).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -28,11 +30,14 @@ impl Currency {
 /// An amount in minor units (cents for USD) with its currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
+    /// Minor units (cents for USD); negative for credits.
     pub amount: i64,
+    /// The currency the amount is in.
     pub currency: Currency,
 }
 
 impl Money {
+    /// `amount` minor units of `currency`.
     pub fn new(amount: i64, currency: Currency) -> Self {
         Self { amount, currency }
     }

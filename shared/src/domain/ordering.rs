@@ -8,9 +8,13 @@ use super::profile::AppliedVersion;
 /// What an incoming event's object says about its version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingVersion<'a> {
+    /// The Stripe object the event is about (`sub_…`, `in_…`).
     pub object_id: &'a str,
+    /// The event (`evt_…`), recorded as the applied version.
     pub event_id: &'a str,
+    /// The event's `created`, Unix seconds in Stripe's clock.
     pub created: i64,
+    /// The object's status as the event carries it.
     pub status: &'a str,
     /// `previous_attributes.status`, when the event changed the status.
     pub previous_status: Option<&'a str>,

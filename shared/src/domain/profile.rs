@@ -9,15 +9,24 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
+    /// No subscription: never subscribed, or it is gone.
     #[default]
     None,
+    /// Created, first payment not yet made (Stripe's `incomplete`); grants nothing.
     Incomplete,
+    /// The first payment never came within 23 hours; the subscription is void.
     IncompleteExpired,
+    /// In a trial: access without a charge yet.
     Trialing,
+    /// Paid and current.
     Active,
+    /// A renewal failed; Stripe is retrying it.
     PastDue,
+    /// Retries ran out and Stripe keeps the subscription open without charging.
     Unpaid,
+    /// Ended; it will not bill again.
     Canceled,
+    /// A trial ended without a payment method and the subscription waits for one.
     Paused,
 }
 
@@ -37,6 +46,7 @@ impl SubscriptionStatus {
         }
     }
 
+    /// Stripe's spelling (`past_due`), and `none`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::None => "none",
@@ -64,8 +74,11 @@ impl SubscriptionStatus {
 /// A change scheduled for later (a downgrade or cancellation at period end).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingChange {
+    /// The tier the user will have once it takes effect (free for a cancellation).
     pub target_tier: Tier,
+    /// The cycle of the target tier's price; none for a cancellation.
     pub billing_cycle: Option<BillingCycle>,
+    /// When it takes effect: the end of the current period.
     pub effective_at: UnixTime,
     /// The Stripe subscription schedule carrying it, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,7 +94,9 @@ pub struct PendingChange {
 /// Why paid access was withdrawn before its time (a dispute, a full refund).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
+    /// What withdrew access (`dispute`, `full_refund`), for support and the API.
     pub reason: String,
+    /// When access was withdrawn.
     pub at: UnixTime,
     /// What the revocation asked Stripe to do with the subscription, when it asked anything
     /// (a dispute won after a cancellation at period end resumes it).
@@ -132,7 +147,9 @@ impl std::str::FromStr for RevocationAction {
 /// (a customer without access is never billed again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RevocationPolicy {
+    /// `ON_DISPUTE`: what a dispute opened on a subscription payment does.
     pub on_dispute: RevocationAction,
+    /// `ON_FULL_REFUND`: what refunding a subscription payment in full does.
     pub on_full_refund: RevocationAction,
 }
 
@@ -149,9 +166,11 @@ impl Default for RevocationPolicy {
 /// move (grandfathered subscribers keep theirs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaidPrice {
+    /// Stripe's price id (`price_…`).
     pub price_id: String,
     /// Minor units of `currency`.
     pub amount: i64,
+    /// Lowercase ISO code, as Stripe writes it.
     pub currency: String,
     /// Stripe's `recurring.interval`: `month` or `year`.
     pub interval: String,
@@ -162,9 +181,11 @@ pub struct PaidPrice {
 /// The latest Stripe state applied for one object, used to refuse older events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedVersion {
+    /// The Stripe object (`sub_…`) this version is of.
     pub object_id: String,
     /// The applied event's `created` (seconds).
     pub created: UnixTime,
+    /// The applied event (`evt_…`), or a marker for a copy fetched from Stripe.
     pub event_id: String,
     /// The status the applied event left the object in, for same-second tie-breaks.
     pub status: String,
@@ -176,11 +197,15 @@ pub struct AppliedVersion {
 /// Everything Tierflow knows about one user's billing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillingProfile {
+    /// The identity provider's user id (Keycloak's `sub`): the profile's key.
     pub user_id: UserId,
+    /// The user's email as the identity provider or Stripe last gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The user's Stripe customer (`cus_…`), once one exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    /// The user's current Stripe subscription (`sub_…`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_id: Option<String>,
     /// The subscription's (single) item, as last applied: a price change names it.
@@ -189,25 +214,36 @@ pub struct BillingProfile {
     /// The subscription's own default payment method, as last applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_payment_method: Option<String>,
+    /// The tier the user has access to now.
     pub tier: Tier,
+    /// The subscription's Stripe status as last applied.
     #[serde(default)]
     pub status: SubscriptionStatus,
+    /// The cycle of the paid price; none on the free tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_cycle: Option<BillingCycle>,
+    /// The price the subscriber pays; none on the free tier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<PaidPrice>,
+    /// Start of the paid period, from the subscription item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_period_start: Option<UnixTime>,
+    /// End of the paid period: when it renews, or ends if cancelling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_period_end: Option<UnixTime>,
+    /// The subscription ends at `current_period_end` instead of renewing.
     #[serde(default)]
     pub cancel_at_period_end: bool,
+    /// While a renewal is past due, access is kept until this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace_until: Option<UnixTime>,
+    /// Set while paid access is withdrawn early (a dispute, a full refund).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation: Option<Revocation>,
+    /// A downgrade or cancellation scheduled for period end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_change: Option<PendingChange>,
+    /// The latest subscription state applied, which the version guard compares against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_version: Option<AppliedVersion>,
     /// When the identity provider deleted the account: the user is no longer there to sync.
@@ -216,6 +252,7 @@ pub struct BillingProfile {
     /// Optimistic-concurrency counter: every write is conditional on the version it read.
     #[serde(default)]
     pub version: u64,
+    /// When the profile was last written (our clock).
     #[serde(default)]
     pub updated_at: UnixTime,
 }

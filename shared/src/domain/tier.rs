@@ -8,14 +8,20 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
+    /// No subscription: what every user has by default.
     Free,
+    /// The entry paid tier.
     Trial,
+    /// The first full paid tier.
     Starter,
+    /// The middle paid tier.
     Professional,
+    /// The top tier.
     Enterprise,
 }
 
 impl Tier {
+    /// Every tier, lowest first (the catalog lists them in this order).
     pub const ALL: [Tier; 5] = [
         Tier::Free,
         Tier::Trial,
@@ -24,6 +30,7 @@ impl Tier {
         Tier::Enterprise,
     ];
 
+    /// Case-insensitive; the error lists the tiers there are.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         Self::ALL
             .into_iter()
@@ -35,6 +42,7 @@ impl Tier {
             })
     }
 
+    /// The lowercase name the API, Stripe metadata and Keycloak use.
     pub fn as_str(self) -> &'static str {
         match self {
             Tier::Free => "free",
@@ -61,7 +69,9 @@ impl fmt::Display for Tier {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BillingCycle {
+    /// Every calendar month (Stripe `month`).
     Monthly,
+    /// Every year (Stripe `year`).
     Yearly,
 }
 
@@ -77,6 +87,7 @@ impl BillingCycle {
         }
     }
 
+    /// The API's word (`monthly`, `yearly`).
     pub fn as_str(self) -> &'static str {
         match self {
             BillingCycle::Monthly => "monthly",
@@ -106,6 +117,7 @@ impl fmt::Display for BillingCycle {
 pub struct UserId(String);
 
 impl UserId {
+    /// At most 128 characters of letters, digits and `-_.@|:`; anything else is refused.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let ok = !raw.is_empty()
             && raw.len() <= 128
@@ -121,6 +133,7 @@ impl UserId {
         }
     }
 
+    /// The id as the identity provider issued it.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -31,6 +31,7 @@ pub enum CommitError {
     /// The Stripe customer already belongs to another user.
     #[error("the Stripe customer is linked to another user")]
     CustomerLinkedElsewhere,
+    /// The store failed; worth retrying.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -38,7 +39,9 @@ pub enum CommitError {
 /// A profile write conditioned on the version that was read (`expected_version` 0 = new user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileWrite {
+    /// The profile as it is to be written, its `version` already advanced.
     pub profile: BillingProfile,
+    /// The version read; the write fails with `ProfileConflict` if the stored one differs.
     pub expected_version: u64,
 }
 
@@ -46,17 +49,29 @@ pub struct ProfileWrite {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
+    /// A first paid subscription started.
     Subscribed,
+    /// Moved to a higher tier at once, with proration.
     Upgraded,
+    /// A lower tier was scheduled for period end.
     DowngradeScheduled,
+    /// A scheduled downgrade took effect.
     Downgraded,
+    /// The subscription was set to end at period end.
     CancellationScheduled,
+    /// A scheduled cancellation or downgrade was withdrawn by the user.
     Resumed,
+    /// The subscription ended; the user is on the free tier.
     Canceled,
+    /// Paid access was withdrawn early (a dispute, a full refund).
     AccessRevoked,
+    /// A revocation was lifted (a dispute won).
     AccessRestored,
+    /// A renewal failed and the grace period began.
     GraceStarted,
+    /// Stripe changed the subscription's status without a tier change.
     StatusChanged,
+    /// A scheduled change disappeared in Stripe (schedule released elsewhere).
     ChangeWithdrawn,
 }
 
@@ -64,14 +79,20 @@ pub enum ChangeKind {
 /// change found by the sparse due index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeRecord {
+    /// Whose change it is.
     pub user_id: UserId,
     /// Unique per user; sorts by time.
     pub change_id: String,
+    /// What happened.
     pub kind: ChangeKind,
+    /// The tier before the change.
     pub from_tier: Tier,
+    /// The tier after it (or once it takes effect).
     pub to_tier: Tier,
+    /// The cycle of the new price, when the change has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_cycle: Option<BillingCycle>,
+    /// When Tierflow recorded it (our clock).
     pub recorded_at: UnixTime,
     /// When a scheduled change takes effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,10 +114,15 @@ pub struct ChangeRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
+    /// Paid.
     Succeeded,
+    /// The charge was declined or failed.
     Failed,
+    /// Waiting on the customer (3-D Secure).
     RequiresAction,
+    /// Refunded in full.
     Refunded,
+    /// Part of the amount was refunded.
     PartiallyRefunded,
     /// Disputed with the bank, not decided yet.
     Disputed,
@@ -130,6 +156,7 @@ impl PaymentStatus {
 /// One payment in a user's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentRecord {
+    /// Whose payment it is.
     pub user_id: UserId,
     /// The primary Stripe id (payment intent, else invoice, else charge).
     pub payment_id: String,
@@ -137,15 +164,22 @@ pub struct PaymentRecord {
     pub stripe_refs: Vec<String>,
     /// Sort time: when the payment was created in Stripe.
     pub created: UnixTime,
+    /// Minor units of `currency`.
     pub amount: i64,
+    /// Lowercase ISO code, as Stripe writes it.
     pub currency: String,
+    /// Where the payment stands.
     pub status: PaymentStatus,
+    /// What it paid for, as the history shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The card's brand (`visa`), when paid by card.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_brand: Option<String>,
+    /// The card's last four digits, when paid by card.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_last4: Option<String>,
+    /// The hosted invoice page (`hosted_invoice_url`), for invoice payments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_url: Option<String>,
     /// The invoice's PDF (`invoice_pdf`), for invoice payments.
@@ -154,12 +188,16 @@ pub struct PaymentRecord {
     /// The successful charge's receipt page (`receipt_url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt_url: Option<String>,
+    /// When the payment succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_at: Option<UnixTime>,
+    /// Minor units refunded so far.
     #[serde(default)]
     pub amount_refunded: i64,
+    /// When the latest refund was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded_at: Option<UnixTime>,
+    /// Stripe's decline or failure message, for a failed payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
     /// The subscription an invoice payment paid for; `None` for one-time payments.
@@ -170,6 +208,7 @@ pub struct PaymentRecord {
 /// A page of history, newest first, and where the next one starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentPage {
+    /// At most the page's limit, newest first.
     pub payments: Vec<PaymentRecord>,
     /// Opaque position after the last item; `None` on the last page.
     pub next: Option<String>,
@@ -191,11 +230,14 @@ pub enum EventStatus {
 /// in the event record, and published from the table's stream by `outbox-relay`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outbox {
+    /// Sync jobs for the queue (Keycloak, Lago, email, Stripe actions).
     pub jobs: Vec<SyncJob>,
+    /// Domain events for the event bus.
     pub events: Vec<DomainEvent>,
 }
 
 impl Outbox {
+    /// Nothing to publish.
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty() && self.events.is_empty()
     }
@@ -204,8 +246,11 @@ impl Outbox {
 /// The idempotency record of one Stripe event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRecord {
+    /// Stripe's event id (`evt_…`): the record's key.
     pub event_id: String,
+    /// Stripe's event type (`invoice.paid`).
     pub event_type: String,
+    /// What processing it came to.
     pub status: EventStatus,
     /// The event's `created`.
     pub created: UnixTime,
@@ -214,10 +259,13 @@ pub struct EventRecord {
     /// Which processing of the event this records: 1, or N > 1 for an operator's replay of a
     /// failed record (which replaces attempt N - 1 only while that is still failed).
     pub attempts: u32,
+    /// Why it was ignored or failed, for the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// What its processing must publish (written with the state).
     #[serde(default)]
     pub outbox: Outbox,
+    /// When this record was written (our clock).
     pub updated_at: UnixTime,
     /// TTL: DynamoDB may delete the record after this.
     pub expires_at: UnixTime,
@@ -226,8 +274,11 @@ pub struct EventRecord {
 /// A verified Lago webhook: its idempotency key (`X-Lago-Unique-Key`) and the audit summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LagoWebhookRecord {
+    /// `X-Lago-Unique-Key`: the record's key.
     pub unique_key: String,
+    /// Lago's `webhook_type` (`invoice.created`).
     pub webhook_type: String,
+    /// Lago's `object_type` (`invoice`, `subscription`).
     pub object_type: String,
     /// The Lago customer's external id when it is a Tierflow user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,6 +286,7 @@ pub struct LagoWebhookRecord {
     /// What the audit keeps of the object (ids, plan, status, amounts), never the whole body.
     #[serde(default)]
     pub summary: serde_json::Map<String, serde_json::Value>,
+    /// When Tierflow received it.
     pub received_at: UnixTime,
     /// TTL for records kept only for dedupe; audited ones (subscription.*, invoice.*) have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,9 +298,11 @@ pub struct LagoWebhookRecord {
 /// retried into the dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncFailure {
+    /// The job as it was queued, to replay unchanged.
     pub job: SyncJob,
     /// What failed, as the integration answered it.
     pub reason: String,
+    /// When it failed for good.
     pub failed_at: UnixTime,
 }
 
@@ -268,12 +322,15 @@ impl SyncFailure {
 /// Everything one decision writes, applied atomically or not at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Commit {
+    /// The profile to write, conditioned on the version read.
     pub profile: Option<ProfileWrite>,
     /// Stripe customer → user links to create (or confirm).
     pub customer_links: Vec<(String, UserId)>,
+    /// Audit entries (and scheduled changes) to add.
     pub changes: Vec<ChangeRecord>,
     /// Scheduled changes (user, change id) that stop being pending; fails if one already did.
     pub settle_changes: Vec<(UserId, String)>,
+    /// Payment history entries to write or replace.
     pub payments: Vec<PaymentRecord>,
     /// Created only if no record of this event exists yet; with `attempts` N > 1, written only
     /// over the failed record of attempt N - 1 (a replay).
@@ -325,6 +382,7 @@ pub trait BillingStore: Send + Sync {
     /// A named checkpoint (e.g. the last Stripe event time reconciled).
     async fn checkpoint(&self, name: &str) -> Result<Option<i64>, StoreError>;
 
+    /// Sets the named checkpoint.
     async fn set_checkpoint(&self, name: &str, value: i64) -> Result<(), StoreError>;
 
     /// Records a Lago webhook unless its unique key is already recorded; true if this call

@@ -13,8 +13,11 @@ pub const EVENT_SOURCE: &str = "tierflow.billing";
 pub struct DomainEvent {
     /// Stable id (derived from the cause) so consumers can dedupe an at-least-once delivery.
     pub id: String,
+    /// EventBridge `detail-type`: what happened (`subscription.tier_changed`).
     pub detail_type: String,
+    /// The user it happened to.
     pub user_id: UserId,
+    /// EventBridge `detail`: the event's fields, never card data or secrets.
     pub detail: serde_json::Value,
 }
 
@@ -26,5 +29,6 @@ pub struct PublishError(pub String);
 /// Publishes domain events.
 #[async_trait]
 pub trait EventBus: Send + Sync {
+    /// Publishes all of them or fails; a retry may publish some twice, so consumers dedupe by `id`.
     async fn publish(&self, events: &[DomainEvent]) -> Result<(), PublishError>;
 }

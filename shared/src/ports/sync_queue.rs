@@ -9,15 +9,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncTarget {
+    /// The user's tier attributes in Keycloak.
     Keycloak,
+    /// The user's customer and plan in Lago.
     Lago,
+    /// A billing email to the user.
     Email,
 }
 
 /// One job: a user, what to sync, and (for email) which message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncJob {
+    /// Whose state to push.
     pub user_id: UserId,
+    /// Where to push it.
     pub targets: Vec<SyncTarget>,
     /// The email template to send, when `targets` includes email.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,7 +41,9 @@ pub struct SyncJob {
 /// A change the worker makes to a Stripe subscription on behalf of an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StripeAction {
+    /// The Stripe subscription (`sub_…`) to change.
     pub subscription_id: String,
+    /// What to do to it.
     pub change: SubscriptionChange,
     /// The event that asked for it: the idempotency scope, so a retried or replayed job sends
     /// Stripe the same key and never acts twice.
@@ -89,5 +96,6 @@ pub struct EnqueueError(pub String);
 /// Sends sync jobs.
 #[async_trait]
 pub trait SyncQueue: Send + Sync {
+    /// Queues every job or fails; a retry may queue some twice, which the level-triggered worker absorbs.
     async fn enqueue(&self, jobs: &[SyncJob]) -> Result<(), EnqueueError>;
 }
