@@ -1,39 +1,142 @@
 #!/usr/bin/env python3
-"""The local AWS emulator: moto's server app, with DynamoDB requests serialized and table
-streams copied cheaply.
+"""The local AWS emulator: moto's server app, with DynamoDB requests serialized and
+transactions that cost what they write.
 
 moto serves requests on threads, and its TransactWriteItems deep-copies tables for rollback
 while other threads write to them ("dictionary changed size during iteration", a 500). Real
 DynamoDB applies each request atomically; serializing DynamoDB requests here gives the same
 guarantee without slowing SQS long polls or EventBridge, which stay concurrent.
 
+moto also deep-copies every table a transaction names, each time, so a transaction's cost grew
+with every item ever written, and the copies' garbage paused the server for tens of seconds late
+in long runs. `transact_write_items` below checks every condition first and keeps a copy of only
+the items it writes, which is all a rollback needs.
+
 usage: aws_emulator.py -H 127.0.0.1 -p 5050
 """
 
 import argparse
 import copy
-import gc
+import json
 import threading
 
-from moto.dynamodb.models.table import StreamShard
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
-
-def _copy_stream_shard(shard, memo):
-    """moto deep-copies a table before each transaction (to roll back on failure), and with it
-    every record of the table's stream, so each transaction got slower with every write ever
-    made. Stream records are never changed once written: the copy shares them and copies only
-    the list, which is all a rollback needs to forget the failed transaction's records."""
-    clone = StreamShard.__new__(StreamShard)
-    memo[id(shard)] = clone
-    clone.__dict__.update(shard.__dict__)
-    clone.table = copy.deepcopy(shard.table, memo)
-    clone.items = list(shard.items)
-    return clone
+WRITE_OPS = {"Put", "Delete", "Update"}
 
 
-StreamShard.__deepcopy__ = _copy_stream_shard
+def transact_write_items(self, transact_items):
+    """TransactWriteItems as DynamoDB applies it: every condition is checked against the state
+    before the transaction (no two operations may name one item, so their order cannot matter),
+    and only if all hold is anything written. A write refused while applying (an update
+    expression that does not fit the item) undoes the writes before it, and their stream records."""
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    planned, reasons, named = [], [], set()
+    for entry in transact_items:
+        if len(entry) != 1:
+            raise TransactWriteSingleOpException()
+        kind, op = next(iter(entry.items()))
+        try:
+            if kind not in WRITE_OPS | {"ConditionCheck"}:
+                raise ValueError(f"unsupported transaction operation {kind}")
+            table = self.get_table(op["TableName"])
+            key = op["Key"] if kind != "Put" else item_key(table, op["Item"])
+            identity = (table.name, json.dumps(key, sort_keys=True))
+            if identity in named:
+                raise MultipleTransactionsException()
+            named.add(identity)
+            current = self.get_item(table.name, key)
+            condition = op.get("ConditionExpression")
+            if condition is not None:
+                holds = get_filter_expression(
+                    condition,
+                    op.get("ExpressionAttributeNames"),
+                    op.get("ExpressionAttributeValues"),
+                ).expr(current)
+                if not holds:
+                    wants_old = op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+                    old = current.to_json()["Attributes"] if wants_old and current else None
+                    reasons.append(
+                        ("ConditionalCheckFailed", "The conditional request failed", old)
+                    )
+                    continue
+            planned.append((len(reasons), kind, op, table, key, current))
+            reasons.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            raise
+        except Exception as error:  # noqa: BLE001 (DynamoDB reports each operation's own reason)
+            reasons.append((type(error).__name__, str(error), None))
+    if any(code is not None for code, _, _ in reasons):
+        raise TransactionCanceledException(reasons)
+
+    stream_lengths = {
+        table.name: len(table.stream_shard.items)
+        for _, _, _, table, _, _ in planned
+        if table.stream_shard is not None
+    }
+    written = []
+    try:
+        for index, kind, op, table, key, current in planned:
+            if kind == "ConditionCheck":
+                continue
+            # Updates change moto's item in place: keep a copy of the item as it was.
+            written.append((table, key, copy.deepcopy(current)))
+            if kind == "Put":
+                self.put_item(table.name, op["Item"])
+            elif kind == "Delete":
+                self.delete_item(table.name, key)
+            else:
+                self.update_item(
+                    table.name,
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    expression_attribute_names=op.get("ExpressionAttributeNames"),
+                    expression_attribute_values=op.get("ExpressionAttributeValues"),
+                )
+    except Exception as error:
+        for table, key, before in reversed(written):
+            restore_item(self, table, key, before)
+        for table_name, length in stream_lengths.items():
+            del self.tables[table_name].stream_shard.items[length:]
+        if isinstance(error, MockValidationException):
+            raise
+        reasons[index] = (type(error).__name__, str(error), None)
+        raise TransactionCanceledException(reasons) from error
+
+
+def item_key(table, item):
+    """The key attributes of an item about to be put."""
+    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    return {name: item[name] for name in names}
+
+
+def restore_item(backend, table, key, before):
+    """Puts `before` back under `key` (or removes what is there when it was absent), without a
+    stream record: the rollback of a write that never happened."""
+    hash_key, range_key = backend.get_keys_value(table, key)
+    if range_key is not None:
+        if before is None:
+            table.items[hash_key].pop(range_key, None)
+        else:
+            table.items[hash_key][range_key] = before
+    elif before is None:
+        table.items.pop(hash_key, None)
+    else:
+        table.items[hash_key] = before
+
+
+DynamoDBBackend.transact_write_items = transact_write_items
 
 
 class SerializedDynamoDB:
@@ -47,24 +150,13 @@ class SerializedDynamoDB:
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return self.app(environ, start_response)
         with self.lock:
-            # A transaction's rollback copy of the tables is garbage with reference cycles once
-            # the request is done. Collected during the request, its objects would be promoted
-            # to the oldest generation and freed only by full collections, which then pause the
-            # whole server for tens of seconds once the table is large (seen late in CI runs).
-            # With the collector off during the request, one young collection afterwards frees
-            # the copy at the cost of the copy.
-            gc.disable()
+            result = self.app(environ, start_response)
             try:
-                result = self.app(environ, start_response)
-                try:
-                    body = b"".join(result)
-                finally:
-                    close = getattr(result, "close", None)
-                    if close:
-                        close()
+                body = b"".join(result)
             finally:
-                gc.enable()
-                gc.collect(0)
+                close = getattr(result, "close", None)
+                if close:
+                    close()
             return [body]
 
 
