@@ -63,7 +63,7 @@ impl DiscoveredJwks {
     pub fn new(issuer: &str) -> Result<Self, reqwest::Error> {
         Ok(Self {
             issuer: issuer.trim_end_matches('/').to_owned(),
-            http: crate::sync::http_client()?,
+            http: crate::adapters::https::integration_client()?,
             jwks_uri: Mutex::new(None),
         })
     }

@@ -3,7 +3,8 @@
 //! subscription attributes. `PUT /users/{id}` replaces the whole attribute map, so the user's
 //! other attributes are read first and sent back untouched.
 
-use super::{http_client, path_segment, snippet};
+use super::{path_segment, snippet};
+use crate::adapters::https::integration_client;
 use crate::config::{ConfigError, Env, EnvSource, Secret};
 use crate::time::{Clock, UnixTime};
 use reqwest::{Method, StatusCode};
@@ -211,7 +212,7 @@ pub struct KeycloakClient {
 impl KeycloakClient {
     pub fn new(config: KeycloakConfig, clock: Arc<dyn Clock>) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            http: http_client()?,
+            http: integration_client()?,
             config,
             clock,
             token: Mutex::new(None),

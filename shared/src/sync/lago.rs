@@ -7,7 +7,8 @@
 //! every plan change as an upgrade (it compares yearly amounts): the old subscription is
 //! terminated and its usage invoiced at once (see `infra/SYNCS.md`).
 
-use super::{http_client, path_segment, snippet};
+use super::{path_segment, snippet};
+use crate::adapters::https::integration_client;
 use crate::config::{ConfigError, Env, EnvSource, Secret};
 use crate::time::{rfc3339, UnixTime};
 use reqwest::{Method, StatusCode};
@@ -148,7 +149,7 @@ pub struct LagoClient {
 impl LagoClient {
     pub fn new(config: LagoConfig) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            http: http_client()?,
+            http: integration_client()?,
             config,
         })
     }
