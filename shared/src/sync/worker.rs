@@ -7,13 +7,14 @@
 
 use super::keycloak::{KeycloakClient, KeycloakConfig, KeycloakError, KeycloakUser};
 use super::lago::{LagoClient, LagoConfig, LagoCustomer, LagoCustomerState, LagoError, StripeLink};
-use super::mailer::{EmailConfig, EmailMessage, MailError, Mailer, OutboxMailer};
+use super::mailer::{EmailConfig, OutboxMailer};
 use super::templates::{render, EmailContext, TemplateError};
 use crate::config::EnvSource;
 use crate::config::StripeConfig;
 use crate::domain::access::effective_tier;
 use crate::domain::SubscriptionStatus;
 use crate::domain::{BillingProfile, Catalog, UserId};
+use crate::ports::mailer::{EmailMessage, MailError, Mailer};
 use crate::ports::{
     BillingStore, StoreError, StripeAction, SubscriptionChange, SyncFailure, SyncJob, SyncTarget,
 };
