@@ -9,7 +9,7 @@
 //! harmless to repeat, so a duplicate delivery repeats it instead of skipping it.
 
 use super::lago::{decode_public_key, LagoClient};
-use super::worker::lago_plan;
+use super::worker::desired_state::lago_plan;
 use crate::config::{ConfigError, Env, EnvSource, Secret};
 use crate::domain::Catalog;
 use crate::domain::UserId;
