@@ -35,7 +35,9 @@ const RSA_ALGORITHMS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::RS384, Algo
 /// The authenticated caller: the token's `sub` and, when present, `email`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The token's `sub`: the issuer's id for the user, which Tierflow keys everything on.
     pub user_id: UserId,
+    /// The token's `email`; `None` when it has none or an empty one.
     pub email: Option<String>,
 }
 
@@ -51,6 +53,7 @@ pub enum Authenticator {
 /// Where the issuer's signing keys come from: its JWKS document, as JSON text.
 #[async_trait]
 pub trait JwksSource: Send + Sync {
+    /// The current key set, or why it could not be read (the request fails with a 503).
     async fn fetch(&self) -> Result<String, String>;
 }
 
@@ -63,6 +66,8 @@ pub struct DiscoveredJwks {
 }
 
 impl DiscoveredJwks {
+    /// For the issuer at `issuer` (a final slash is dropped); nothing is fetched until a token
+    /// needs a key.
     pub fn new(issuer: &str) -> Result<Self, reqwest::Error> {
         Ok(Self {
             issuer: issuer.trim_end_matches('/').to_owned(),
@@ -125,6 +130,7 @@ pub struct JwksCache {
 }
 
 impl JwksCache {
+    /// An empty cache over `source`: the first token reads the key set.
     pub fn new(source: Arc<dyn JwksSource>) -> Self {
         Self {
             source,
@@ -306,6 +312,7 @@ impl Authenticator {
         Self::load(&ProcessEnv)
     }
 
+    /// [`Authenticator::from_env`] over `source` instead of the process environment.
     pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
         let env = Env(source);
         match env.required("AUTH_MODE")?.as_str() {

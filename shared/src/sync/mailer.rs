@@ -55,6 +55,7 @@ pub struct SesMailer {
 }
 
 impl SesMailer {
+    /// Sends from `from` (verified in SES), tagged with `configuration_set` when given.
     pub fn new(
         client: aws_sdk_sesv2::Client,
         from: impl Into<String>,
@@ -121,6 +122,7 @@ pub struct OutboxMailer {
 }
 
 impl OutboxMailer {
+    /// Writes into `dir` (created when missing), naming `from` as the sender.
     pub fn new(dir: impl Into<PathBuf>, from: impl Into<String>) -> Self {
         Self {
             dir: dir.into(),
@@ -144,7 +146,9 @@ impl OutboxMailer {
 /// What the outbox writes: the message and its sender.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
+    /// The sender SES would have used (`EMAIL_FROM`).
     pub from: String,
+    /// The message, its fields at the top level of the JSON.
     #[serde(flatten)]
     pub message: EmailMessage,
 }

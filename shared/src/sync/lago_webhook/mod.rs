@@ -52,9 +52,13 @@ const SUMMARY_FIELDS: [&str; 20] = [
 /// One delivery as the function URL received it.
 #[derive(Debug, Clone, Copy)]
 pub struct LagoDelivery<'a> {
+    /// `X-Lago-Signature`: a base64 HMAC or a JWT, by algorithm.
     pub signature: Option<&'a str>,
+    /// `X-Lago-Signature-Algorithm` (`hmac` or `jwt`); `jwt` when absent.
     pub algorithm: Option<&'a str>,
+    /// `X-Lago-Unique-Key`; older Lago versions send none (the body's hash is used instead).
     pub unique_key: Option<&'a str>,
+    /// The raw body, exactly as signed.
     pub body: &'a [u8],
 }
 
@@ -62,9 +66,15 @@ pub struct LagoDelivery<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
     /// First delivery of this key: recorded (and reconciled when needed).
-    Recorded { webhook_type: String },
+    Recorded {
+        /// Lago's `webhook_type`, e.g. `subscription.terminated`.
+        webhook_type: String,
+    },
     /// A key already recorded: not recorded again.
-    Duplicate { webhook_type: String },
+    Duplicate {
+        /// Lago's `webhook_type`, e.g. `subscription.terminated`.
+        webhook_type: String,
+    },
 }
 
 impl Received {
@@ -79,9 +89,13 @@ impl Received {
 
 /// Verifies, records once and reconciles Lago's webhooks.
 pub struct LagoWebhookReceiver {
+    /// Checks each delivery's signature before anything is read from it.
     pub verifier: LagoSignatureVerifier,
+    /// Records deliveries once (the audit and the dedupe) and reads profiles to reconcile.
     pub store: Arc<dyn BillingStore>,
+    /// Takes the Lago sync job that undoes a termination Tierflow did not cause.
     pub queue: Arc<dyn SyncQueue>,
+    /// "Now" for records' timestamps and expiry, and for the plan the user should be on.
     pub clock: Arc<dyn Clock>,
     /// The tiers' Lago plans, to tell a termination Tierflow caused from one it must undo.
     pub catalog: Catalog,

@@ -37,11 +37,15 @@ pub struct LagoWebhookConfig {
 /// The signature algorithm of a Lago webhook endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureAlgorithm {
+    /// RS256 JWTs checked with Lago's public key (Lago's default).
     Jwt,
+    /// Base64 HMAC-SHA256 with the organization's HMAC key.
     Hmac,
 }
 
 impl LagoWebhookConfig {
+    /// Reads the `LAGO_WEBHOOK_*` variables (and `LAGO_API_URL` for the issuer); every one is
+    /// optional, an unknown `LAGO_WEBHOOK_SIGNATURE` is an error.
     pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
         let env = Env(source);
         let signature = match env
@@ -85,12 +89,16 @@ pub fn lago_issuer(api_url: &str) -> String {
 /// Why a delivery's signature was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
+    /// No `X-Lago-Signature`, or an empty one.
     #[error("the X-Lago-Signature header is missing")]
     Missing,
+    /// `X-Lago-Signature-Algorithm` is neither `hmac` nor `jwt` (its first 20 characters).
     #[error("signature algorithm {0:?} is not supported (expected hmac or jwt)")]
     UnknownAlgorithm(String),
+    /// The delivery's algorithm (`hmac` or `jwt`) has no key or issuer configured here.
     #[error("{0} signatures are not configured on this endpoint")]
     NotConfigured(&'static str),
+    /// The signature is malformed, by another key, or over another body.
     #[error("the signature does not match the body")]
     Mismatch,
     /// Lago's public key could not be fetched: a failure of ours, worth Lago's retry.

@@ -56,8 +56,11 @@ pub struct EmailContext<'a> {
 /// A rendered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedEmail {
+    /// The subject line, plain text.
     pub subject: String,
+    /// The plain-text body, signed with the product's name.
     pub text: String,
+    /// A whole HTML document with the same content, every value escaped.
     pub html: String,
 }
 
@@ -65,11 +68,15 @@ pub struct RenderedEmail {
 /// message with a hole in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
+    /// The job names a template that is not in [`TEMPLATES`] (the name it gave).
     #[error("unknown email template {0:?}")]
     Unknown(String),
+    /// Neither the job's fields nor the profile give a value the template must show.
     #[error("email template {template} needs the field {field}")]
     MissingField {
+        /// The template being rendered.
         template: &'static str,
+        /// The `email_fields` key it needed.
         field: &'static str,
     },
 }

@@ -38,30 +38,44 @@ pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(20);
 /// [`SyncFailure`] for an operator to list and replay, and the message is acknowledged.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// The SQS body does not parse as a [`SyncJob`] (the parser's message); left to the DLQ.
     #[error("the message is not a sync job: {0}")]
     Malformed(String),
+    /// The profile could not be read, or a failure could not be recorded or cleared.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Keycloak failed; permanent when it refused the request itself or has no such user.
     #[error(transparent)]
     Keycloak(#[from] KeycloakError),
+    /// Lago refused or could not be reached; permanent when it refused the request itself.
     #[error(transparent)]
     Lago(#[from] LagoError),
+    /// The job names an unknown template or lacks a field it needs: permanent.
     #[error(transparent)]
     Template(#[from] TemplateError),
+    /// The mailer did not take the message: retried.
     #[error(transparent)]
     Mail(#[from] MailError),
+    /// Neither the profile nor Keycloak has an address for the user (the user id): permanent.
     #[error("no email address is known for user {0}")]
     NoRecipient(String),
+    /// Stripe refused the job's change; permanent unless Stripe's error is transient.
     #[error("Stripe refused {change:?} of {subscription}: {error}")]
     Stripe {
+        /// The `sub_…` id the change was for.
         subscription: String,
+        /// The change the job asked for.
         change: SubscriptionChange,
+        /// What Stripe answered.
         error: StripeError,
     },
+    /// The job carries a Stripe change but `STRIPE_SECRET_KEY` is not set: permanent.
     #[error("the job asks Stripe for {0:?}, but the worker has no STRIPE_SECRET_KEY")]
     StripeNotConfigured(SubscriptionChange),
+    /// The job ran past the worker's job timeout (the bound given): retried.
     #[error("the job did not finish within {0:?}")]
     Timeout(Duration),
+    /// Keycloak and Lago both failed; permanent only when every one of them is.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Several(Vec<SyncError>),
 }
@@ -91,7 +105,9 @@ impl SyncError {
 /// How the worker names the product and links billing in emails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailSettings {
+    /// `EMAIL_PRODUCT_NAME`, `Tierflow` when unset.
     pub product_name: String,
+    /// `EMAIL_BILLING_URL`: the button in messages that ask the user to act; none when unset.
     pub billing_url: Option<String>,
 }
 
@@ -100,22 +116,33 @@ pub struct EmailSettings {
 pub struct SyncReport {
     /// The job's change was made in Stripe (or found already made).
     pub stripe: bool,
+    /// Keycloak's attributes were merged.
     pub keycloak: bool,
+    /// Lago's customer and plan were brought in line.
     pub lago: bool,
+    /// The job's email was handed to the mailer.
     pub email: bool,
 }
 
 /// The worker with its integrations; `None` means not configured (announced once at start).
 pub struct Worker {
+    /// Where profiles are read and permanent failures recorded.
     pub store: Arc<dyn BillingStore>,
     /// Makes the changes jobs ask of Stripe (a revocation that stops billing).
     pub stripe: Option<Arc<dyn StripeApi>>,
+    /// Receives the subscription attributes the app reads from the token.
     pub keycloak: Option<KeycloakClient>,
+    /// Receives the customer and plan that usage is billed on.
     pub lago: Option<LagoClient>,
+    /// Sends the job's email: SES, or a local outbox directory.
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// How emails name the product and link billing.
     pub email: EmailSettings,
+    /// Maps each tier to its Lago plan code.
     pub catalog: Catalog,
+    /// "Now" for effective tiers, Lago anchors and failure timestamps.
     pub clock: Arc<dyn Clock>,
+    /// The bound on one job (`SYNC_JOB_TIMEOUT_SECONDS`), below the function's timeout.
     pub job_timeout: Duration,
 }
 
