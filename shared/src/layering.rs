@@ -48,11 +48,6 @@ const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
         "service",
         "catalog_sync reads service::subscriptions::UPGRADE_PRORATION",
     ),
-    (
-        "auth",
-        "sync",
-        "the Keycloak JWKS client is built with sync::http_client",
-    ),
 ];
 
 /// Importing module → imported module → where (`file:line`).

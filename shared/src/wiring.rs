@@ -10,13 +10,14 @@ use crate::config::{
     BusConfig, ConfigError, Env, PolicyConfig, ProcessEnv, QueueConfig, StripeConfig, TableConfig,
 };
 use crate::domain::Catalog;
+use crate::ports::mailer::Mailer;
 use crate::ports::{EventBus, SyncQueue};
 use crate::service::subscriptions::{
     CheckoutUrls, PriceIds, SubscriptionService, DEFAULT_CHANGE_LIMIT_PER_HOUR,
 };
 use crate::stripe::StripeClient;
 use crate::sync::lago_webhook::LagoWebhookReceiver;
-use crate::sync::mailer::{Mailer, SesMailer};
+use crate::sync::mailer::SesMailer;
 use crate::sync::worker::Worker;
 use crate::time::SystemClock;
 use crate::webhook::Processor;

@@ -51,7 +51,7 @@ mod tests {
     use tierflow::config::Secret;
     use tierflow::domain::{BillingProfile, UserId};
     use tierflow::ports::{BillingStore, Commit, ProfileWrite, SyncTarget};
-    use tierflow::sync::lago_webhook::{LagoSignatureVerifier, LagoWebhookConfig};
+    use tierflow::sync::lago_webhook::signature::{LagoSignatureVerifier, LagoWebhookConfig};
     use tierflow::time::FixedClock;
 
     /// The key `events/lago-webhook.json` is signed with (local test value, not a secret).

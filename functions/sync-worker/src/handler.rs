@@ -28,8 +28,9 @@ mod tests {
     use tierflow::adapters::memory::MemoryStore;
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
     use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
+    use tierflow::ports::mailer::Mailer;
     use tierflow::ports::{BillingStore, Commit, ProfileWrite};
-    use tierflow::sync::mailer::{Mailer, OutboxEntry};
+    use tierflow::sync::mailer::OutboxEntry;
     use tierflow::time::FixedClock;
 
     fn sample() -> SqsEvent {

@@ -39,6 +39,22 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder().tls_backend_preconfigured(tls_config())
 }
 
+/// How long a connection to Keycloak, Lago or the JWT issuer may take to open.
+const INTEGRATION_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one request to them may take in all: a hung integration fails the job, not the batch.
+const INTEGRATION_REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// The client the integrations share (Keycloak, Lago, the JWT issuer's JWKS): bounded timeouts,
+/// no redirects (an admin API that redirects is misconfigured, and following it could leak the
+/// bearer token).
+pub fn integration_client() -> Result<reqwest::Client, reqwest::Error> {
+    client_builder()
+        .connect_timeout(INTEGRATION_CONNECT_TIMEOUT)
+        .timeout(INTEGRATION_REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 /// How long opening a connection to AWS may take before the SDK retries elsewhere.
 const AWS_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 

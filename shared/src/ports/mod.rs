@@ -3,6 +3,7 @@
 
 pub mod billing_store;
 pub mod event_bus;
+pub mod mailer;
 pub mod sync_queue;
 
 pub use billing_store::{

@@ -3,7 +3,8 @@
 //! subscription attributes. `PUT /users/{id}` replaces the whole attribute map, so the user's
 //! other attributes are read first and sent back untouched.
 
-use super::{http_client, path_segment, snippet};
+use super::{path_segment, snippet};
+use crate::adapters::https::integration_client;
 use crate::config::{ConfigError, Env, EnvSource, Secret};
 use crate::time::{Clock, UnixTime};
 use reqwest::{Method, StatusCode};
@@ -33,8 +34,11 @@ const TOKEN_RENEWAL_MARGIN_SECONDS: i64 = 30;
 pub struct KeycloakConfig {
     /// Server root, e.g. `https://keycloak.example.com` (no `/realms/...`).
     pub base_url: String,
+    /// `KEYCLOAK_REALM`: the realm whose users Tierflow updates (and whose token it gets).
     pub realm: String,
+    /// `KEYCLOAK_CLIENT_ID`: the confidential client with the service account.
     pub client_id: String,
+    /// `KEYCLOAK_CLIENT_SECRET`, for the client-credentials grant.
     pub client_secret: Secret,
 }
 
@@ -59,30 +63,49 @@ impl KeycloakConfig {
 /// retry can change from an outage.
 #[derive(Debug, thiserror::Error)]
 pub enum KeycloakError {
+    /// No answer (connection refused, timeout): an outage, retried.
     #[error("Keycloak unreachable during {operation}: {detail}")]
     Unreachable {
+        /// What Tierflow was doing, e.g. `update user`.
         operation: &'static str,
+        /// reqwest's error, as text.
         detail: String,
     },
+    /// A status other than success; permanent per [`KeycloakError::is_permanent`].
     #[error("Keycloak answered {status} to {operation}: {detail}")]
     Status {
+        /// What Tierflow was doing, e.g. `update user`.
         operation: &'static str,
+        /// The HTTP status.
         status: u16,
+        /// The start of Keycloak's answer (at most 300 characters), or why it was refused.
         detail: String,
     },
+    /// A success whose body does not parse as the admin API documents it: retried.
     #[error("Keycloak's answer to {operation} is not what its API documents: {detail}")]
     Decode {
+        /// What Tierflow was doing, e.g. `get user`.
         operation: &'static str,
+        /// The parser's message.
         detail: String,
     },
+    /// Neither the user id nor the profile's email finds a Keycloak user: permanent.
     #[error("no Keycloak user with id {user_id} (nor with the profile's email)")]
-    UserNotFound { user_id: String },
+    UserNotFound {
+        /// The Tierflow user id, which is the Keycloak user's id.
+        user_id: String,
+    },
+    /// No user has the profile's id, and several share its email: permanent.
     #[error("more than one Keycloak user has the profile's email: no user has the profile's id, and the email cannot tell which one it is")]
     AmbiguousEmail,
+    /// Keycloak dropped attributes its realm's user profile does not declare: permanent.
     #[error("Keycloak accepted the update of user {user_id} but did not store {}: declare them in realm {realm}'s user profile (editable by admins), or set its unmanagedAttributePolicy to ENABLED or ADMIN_EDIT", .attributes.join(", "))]
     AttributesNotStored {
+        /// The Keycloak user that was updated.
         user_id: String,
+        /// The realm whose user profile must declare them.
         realm: String,
+        /// The attribute names Keycloak did not keep.
         attributes: Vec<String>,
     },
 }
@@ -111,7 +134,9 @@ pub(crate) fn is_permanent_status(status: u16) -> bool {
 /// sends back every field it did not mean to change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeycloakUser {
+    /// Keycloak's user id (Tierflow's user id, once linked).
     pub id: String,
+    /// The user's email in Keycloak, when it has one.
     pub email: Option<String>,
     /// First and last name joined, when Keycloak has either.
     pub name: Option<String>,
@@ -209,9 +234,10 @@ pub struct KeycloakClient {
 }
 
 impl KeycloakClient {
+    /// A client for `config`'s realm; `clock` decides when the cached token is renewed.
     pub fn new(config: KeycloakConfig, clock: Arc<dyn Clock>) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            http: http_client()?,
+            http: integration_client()?,
             config,
             clock,
             token: Mutex::new(None),

@@ -7,7 +7,8 @@
 //! every plan change as an upgrade (it compares yearly amounts): the old subscription is
 //! terminated and its usage invoiced at once (see `infra/SYNCS.md`).
 
-use super::{http_client, path_segment, snippet};
+use super::{path_segment, snippet};
+use crate::adapters::https::integration_client;
 use crate::config::{ConfigError, Env, EnvSource, Secret};
 use crate::time::{rfc3339, UnixTime};
 use reqwest::{Method, StatusCode};
@@ -19,6 +20,7 @@ use serde_json::{json, Map, Value};
 pub struct LagoConfig {
     /// API root, e.g. `https://api.getlago.com` (without `/api/v1`).
     pub api_url: String,
+    /// `LAGO_API_KEY`: the organization's API key, sent as a bearer token.
     pub api_key: Secret,
     /// The code of Lago's Stripe connection, when the organization has several.
     pub stripe_provider_code: Option<String>,
@@ -48,23 +50,33 @@ impl LagoConfig {
 /// change (validation, unknown plan, a key without the permission) from an outage.
 #[derive(Debug, thiserror::Error)]
 pub enum LagoError {
+    /// No answer (connection refused, timeout): an outage, retried.
     #[error("Lago unreachable during {operation}: {detail}")]
     Unreachable {
+        /// What Tierflow was doing, e.g. `upsert customer`.
         operation: &'static str,
+        /// reqwest's error, as text.
         detail: String,
     },
+    /// A status other than success; permanent per [`LagoError::is_permanent`].
     #[error("Lago answered {status} to {operation}: {detail}")]
     Status {
+        /// What Tierflow was doing, e.g. `assign plan`.
         operation: &'static str,
+        /// The HTTP status.
         status: u16,
         /// The `code` of Lago's error envelope (`validation_errors`, `plan_not_found`,
         /// `third_party_error`, ...), when the body has one.
         code: Option<String>,
+        /// The start of Lago's answer, at most 300 characters.
         detail: String,
     },
+    /// A success whose body does not parse as Lago's API documents it: retried.
     #[error("Lago's answer to {operation} is not what its API documents: {detail}")]
     Decode {
+        /// What Tierflow was doing, e.g. `get customer`.
         operation: &'static str,
+        /// The parser's message.
         detail: String,
     },
 }
@@ -86,7 +98,9 @@ impl LagoError {
 pub struct LagoCustomer {
     /// Tierflow's user id.
     pub external_id: String,
+    /// The profile's email, else Keycloak's.
     pub email: Option<String>,
+    /// The name Keycloak has for the user, when the job read it.
     pub name: Option<String>,
     /// ISO 4217, any case (sent uppercase, as Lago writes it).
     pub currency: String,
@@ -97,13 +111,16 @@ pub struct LagoCustomer {
 /// What Lago holds for a customer that Tierflow compares before an upsert.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct LagoCustomerState {
+    /// Lago's `billing_configuration`: the customer's payment provider link.
     pub billing_configuration: LagoBillingConfiguration,
 }
 
 /// The payment provider link of a Lago customer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct LagoBillingConfiguration {
+    /// `stripe` when the customer is linked to Stripe; `None` when unlinked.
     pub payment_provider: Option<String>,
+    /// The `cus_…` id on the provider's side.
     pub provider_customer_id: Option<String>,
 }
 
@@ -146,9 +163,10 @@ pub struct LagoClient {
 }
 
 impl LagoClient {
+    /// A client for `config`'s API root and key.
     pub fn new(config: LagoConfig) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            http: http_client()?,
+            http: integration_client()?,
             config,
         })
     }

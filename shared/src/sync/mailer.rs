@@ -1,39 +1,11 @@
-//! The mailer port and its adapters: Amazon SES (v2 API) in AWS, and a local outbox directory
-//! that a developer reads (one JSON file and one HTML file per message).
+//! The mailer adapters: Amazon SES (v2 API) in AWS, and a local outbox directory that a
+//! developer reads (one JSON file and one HTML file per message); and the email settings.
 
 use crate::config::{ConfigError, Env, EnvSource};
+use crate::ports::mailer::{EmailMessage, MailError, Mailer};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// One message, rendered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EmailMessage {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-    /// The template it was rendered from, for tracing and the outbox file name.
-    pub template: String,
-    /// Stable per (user, template, cause): a resend of the same job has the same key.
-    pub dedupe_key: String,
-}
-
-/// Why a message was not handed over; the job fails and is retried, then dead-lettered.
-#[derive(Debug, thiserror::Error)]
-#[error("{provider} did not take the email: {detail}")]
-pub struct MailError {
-    pub provider: &'static str,
-    pub detail: String,
-}
-
-/// Sends email.
-#[async_trait]
-pub trait Mailer: Send + Sync {
-    /// A short description for the startup line (`SES from billing@…`, `outbox in …`).
-    fn describe(&self) -> String;
-    async fn send(&self, message: &EmailMessage) -> Result<(), MailError>;
-}
 
 /// How email is sent, if at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +55,7 @@ pub struct SesMailer {
 }
 
 impl SesMailer {
+    /// Sends from `from` (verified in SES), tagged with `configuration_set` when given.
     pub fn new(
         client: aws_sdk_sesv2::Client,
         from: impl Into<String>,
@@ -149,6 +122,7 @@ pub struct OutboxMailer {
 }
 
 impl OutboxMailer {
+    /// Writes into `dir` (created when missing), naming `from` as the sender.
     pub fn new(dir: impl Into<PathBuf>, from: impl Into<String>) -> Self {
         Self {
             dir: dir.into(),
@@ -172,7 +146,9 @@ impl OutboxMailer {
 /// What the outbox writes: the message and its sender.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
+    /// The sender SES would have used (`EMAIL_FROM`).
     pub from: String,
+    /// The message, its fields at the top level of the JSON.
     #[serde(flatten)]
     pub message: EmailMessage,
 }

@@ -10,23 +10,6 @@ pub mod redrive;
 pub mod templates;
 pub mod worker;
 
-use std::time::Duration;
-
-/// How long a connection to Keycloak, Lago or SES may take to open.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long one request may take in all: a hung integration fails the job, not the batch.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
-
-/// The HTTP client the integrations share: rustls, bounded timeouts, no redirects (an admin API
-/// that redirects is misconfigured, and following it could leak the bearer token).
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    crate::adapters::https::client_builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-}
-
 /// Percent-encodes one URL path segment (a user id, a realm, a subscription id): unreserved
 /// characters stay, everything else becomes `%XX`.
 pub fn path_segment(raw: &str) -> String {

@@ -11,7 +11,9 @@ const MOVE_VISIBILITY_SECONDS: i32 = 60;
 #[derive(Debug, thiserror::Error)]
 #[error("redrive stopped after moving {moved} messages: {detail}")]
 pub struct RedriveError {
+    /// How many messages were back in the queue before it stopped.
     pub moved: u64,
+    /// The SQS error that stopped it, as text.
     pub detail: String,
 }
 

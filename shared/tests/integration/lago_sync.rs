@@ -16,9 +16,8 @@ use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::{BillingProfile, Catalog, PendingChange, SubscriptionStatus, Tier, UserId};
 use tierflow::ports::{BillingStore, Commit, ProfileWrite, SyncJob};
 use tierflow::sync::lago::{LagoClient, LagoConfig};
-use tierflow::sync::lago_webhook::{
-    LagoDelivery, LagoSignatureVerifier, LagoWebhookConfig, LagoWebhookReceiver,
-};
+use tierflow::sync::lago_webhook::signature::{LagoSignatureVerifier, LagoWebhookConfig};
+use tierflow::sync::lago_webhook::{LagoDelivery, LagoWebhookReceiver};
 use tierflow::sync::worker::{handle_batch, EmailSettings, Worker, DEFAULT_JOB_TIMEOUT};
 use tierflow::time::FixedClock;
 

@@ -13,9 +13,8 @@ use tierflow::adapters::memory::{MemoryQueue, MemoryStore};
 use tierflow::domain::{BillingProfile, SubscriptionStatus, Tier, UserId};
 use tierflow::ports::{BillingStore, Commit, ProfileWrite, SyncTarget};
 use tierflow::sync::lago::LagoClient;
-use tierflow::sync::lago_webhook::{
-    LagoDelivery, LagoSignatureVerifier, LagoWebhookConfig, LagoWebhookReceiver, Received,
-};
+use tierflow::sync::lago_webhook::signature::{LagoSignatureVerifier, LagoWebhookConfig};
+use tierflow::sync::lago_webhook::{LagoDelivery, LagoWebhookReceiver, Received};
 use tierflow::time::FixedClock;
 
 const NOW: i64 = 1_795_391_165;

@@ -347,7 +347,7 @@ impl LagoEmulator {
         let emulator = Self {
             url,
             child,
-            http: tierflow::sync::http_client().unwrap(),
+            http: tierflow::adapters::https::integration_client().unwrap(),
         };
         for plan in LAGO_PLANS {
             emulator.create_usage_plan(plan).await;
@@ -490,7 +490,7 @@ impl StripeSide {
         .unwrap();
         Self {
             emulator,
-            http: tierflow::sync::http_client().unwrap(),
+            http: tierflow::adapters::https::integration_client().unwrap(),
         }
     }
 
