@@ -44,11 +44,6 @@ const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
         "UnixTime, which lives beside the Clock port in time.rs",
     ),
     (
-        "stripe",
-        "service",
-        "catalog_sync reads service::subscriptions::UPGRADE_PRORATION",
-    ),
-    (
         "auth",
         "sync",
         "the Keycloak JWKS client is built with sync::http_client",

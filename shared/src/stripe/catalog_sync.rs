@@ -6,7 +6,9 @@ use super::client::StripeClient;
 use super::error::StripeError;
 use super::idempotency::IdempotencyScope;
 use super::objects::{Metadata, PortalConfiguration, Price, Product};
-use super::params::{NewPrice, NewProduct, PortalConfigurationParams, ProductUpdate};
+use super::params::{
+    NewPrice, NewProduct, PortalConfigurationParams, ProductUpdate, UPGRADE_PRORATION,
+};
 use super::StripeApi;
 use crate::domain::{BillingCycle, Catalog, PriceSpec, Tier, TierSpec};
 use std::fmt;
@@ -326,7 +328,7 @@ pub fn portal_configuration(catalog: &Catalog, prices: &[Price]) -> PortalConfig
     }
     PortalConfigurationParams {
         products,
-        proration_behavior: crate::service::subscriptions::UPGRADE_PRORATION,
+        proration_behavior: UPGRADE_PRORATION,
         metadata: Metadata::from([(
             PORTAL_METADATA_KEY.to_owned(),
             PORTAL_METADATA_VALUE.to_owned(),

@@ -24,7 +24,7 @@ pub use params::{
     CheckoutMode, CustomerUpdate, EventQuery, NewCheckoutSession, NewCustomer, NewPaymentIntent,
     NewPortalSession, NewPrice, NewProduct, NewRefund, NewWebhookEndpoint, PaymentBehavior,
     PortalConfigurationParams, PriceChangePreview, ProductUpdate, ProrationBehavior,
-    ScheduledPriceChange, SubscriptionPriceChange, SUBSCRIPTION_CHANGE_EXPAND,
+    ScheduledPriceChange, SubscriptionPriceChange, SUBSCRIPTION_CHANGE_EXPAND, UPGRADE_PRORATION,
 };
 pub use retry::{is_retryable, RetryPolicy};
 

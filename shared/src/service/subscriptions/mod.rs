@@ -26,7 +26,7 @@ pub use downgrade::{DowngradeRequest, DowngradeView};
 pub use preview::{PreviewQuery, PreviewView};
 pub use prices::PriceIds;
 pub use scheduled::{parse_event_time, DueChangeError, DueChangesReport};
-pub use upgrade::{UpgradeOutcome, UpgradeRequest, UPGRADE_PRORATION};
+pub use upgrade::{UpgradeOutcome, UpgradeRequest};
 pub use user_deleted::{UserDeletedError, UserDeletedReport};
 
 use live::{is_price_error, refused_as_stale, LiveSubscription};

@@ -25,6 +25,10 @@ impl ProrationBehavior {
     }
 }
 
+/// How an upgrade's price difference is charged: invoiced and paid now. The upgrade route and
+/// the Customer Portal's plan switches (catalog-sync configures it) share it.
+pub const UPGRADE_PRORATION: ProrationBehavior = ProrationBehavior::AlwaysInvoice;
+
 /// What Stripe does when the payment a subscription change needs does not succeed at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentBehavior {
