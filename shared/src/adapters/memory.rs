@@ -56,7 +56,7 @@ impl MemoryStore {
     }
 
     /// Takes the new event records with an outbox, oldest first, as the table's stream hands
-    /// them to `outbox-relay` (tests relay them with [`crate::outbox::relay`]).
+    /// them to `outbox-relay` (tests publish them with [`crate::outbox::publish`]).
     pub fn take_stream(&self) -> Vec<EventRecord> {
         self.state
             .lock()

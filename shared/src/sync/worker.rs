@@ -9,15 +9,17 @@ use super::keycloak::{KeycloakClient, KeycloakConfig, KeycloakError, KeycloakUse
 use super::lago::{LagoClient, LagoConfig, LagoCustomer, LagoCustomerState, LagoError, StripeLink};
 use super::mailer::{EmailConfig, EmailMessage, MailError, Mailer, OutboxMailer};
 use super::templates::{render, EmailContext, TemplateError};
+use crate::adapters::stripe::StripeClient;
 use crate::config::EnvSource;
 use crate::config::StripeConfig;
 use crate::domain::access::effective_tier;
 use crate::domain::SubscriptionStatus;
 use crate::domain::{BillingProfile, Catalog, UserId};
 use crate::ports::{
-    BillingStore, StoreError, StripeAction, SubscriptionChange, SyncFailure, SyncJob, SyncTarget,
+    BillingStore, StoreError, StripeAction, StripeApi, SubscriptionChange, SyncFailure, SyncJob,
+    SyncTarget,
 };
-use crate::stripe::{IdempotencyScope, StripeApi, StripeClient, StripeError};
+use crate::stripe::{IdempotencyScope, StripeError};
 use crate::time::{rfc3339, Clock, UnixTime};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::collections::BTreeMap;

@@ -21,7 +21,7 @@ pub use payment::{
     Card, Charge, ChargeCard, ChargePaymentMethodDetails, Dispute, NextAction, PaymentError,
     PaymentIntent, PaymentMethod, RedirectToUrl, Refund,
 };
-pub use price::{Price, Product, Recurring};
+pub use price::{Price, Product, Recurring, CYCLE_METADATA_KEY, TIER_METADATA_KEY};
 pub use subscription::{
     PendingUpdate, SchedulePhase, SchedulePhaseItem, Subscription, SubscriptionItem,
     SubscriptionSchedule,

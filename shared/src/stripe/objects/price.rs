@@ -2,10 +2,12 @@
 
 use super::{has_id, null_as_default, Expandable, Metadata};
 use crate::domain::PriceFacts;
-use crate::stripe::catalog_sync::{
-    CYCLE_METADATA_KEY as CYCLE_MARK, TIER_METADATA_KEY as TIER_MARK,
-};
 use serde::{Deserialize, Serialize};
+
+/// Metadata key that marks a product or price as belonging to a tier (catalog-sync sets it).
+pub const TIER_METADATA_KEY: &str = "tierflow_tier";
+/// Metadata key that records a price's billing cycle (catalog-sync sets it).
+pub const CYCLE_METADATA_KEY: &str = "tierflow_cycle";
 
 /// A product: one per paid tier.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -69,14 +71,14 @@ impl Price {
     /// What the catalog needs to know to say which plan this price bills for.
     pub fn facts(&self) -> PriceFacts<'_> {
         let product_tier_mark = match &self.product {
-            Some(Expandable::Object(product)) => product.metadata.get(TIER_MARK),
+            Some(Expandable::Object(product)) => product.metadata.get(TIER_METADATA_KEY),
             _ => None,
         };
         PriceFacts {
             price_id: &self.id,
             lookup_key: self.lookup_key.as_deref(),
-            tier_mark: self.metadata.get(TIER_MARK).map(String::as_str),
-            cycle_mark: self.metadata.get(CYCLE_MARK).map(String::as_str),
+            tier_mark: self.metadata.get(TIER_METADATA_KEY).map(String::as_str),
+            cycle_mark: self.metadata.get(CYCLE_METADATA_KEY).map(String::as_str),
             product_tier_mark: product_tier_mark.map(String::as_str),
             product_id: self.product_id(),
             interval: self.interval(),

@@ -1,7 +1,8 @@
 //! A user's Stripe customer when Tierflow has not linked one yet: the customer Stripe has
 //! tagged with the user id, else a new one, in one round trip.
 
-use super::{IdempotencyScope, NewCustomer, StripeApi, StripeError};
+use crate::ports::StripeApi;
+use crate::stripe::{IdempotencyScope, NewCustomer, StripeError};
 use tracing::warn;
 
 /// The customer to link, and whether it is the one this call's creation answered (made now,
