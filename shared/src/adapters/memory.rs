@@ -46,6 +46,7 @@ pub fn payment_sort_key(payment: &PaymentRecord) -> String {
 }
 
 impl MemoryStore {
+    /// An empty, available store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -323,12 +324,15 @@ pub struct MemoryQueue {
 }
 
 impl MemoryQueue {
+    /// An empty, available queue.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Every job enqueued so far, in order (for assertions).
     pub fn jobs(&self) -> Vec<SyncJob> {
         self.jobs.lock().map(|j| j.clone()).unwrap_or_default()
     }
+    /// Makes every enqueue fail as if SQS were unreachable (for failure-path tests).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
     }
@@ -356,12 +360,15 @@ pub struct MemoryBus {
 }
 
 impl MemoryBus {
+    /// An empty, available bus.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Every event published so far, in order (for assertions).
     pub fn events(&self) -> Vec<DomainEvent> {
         self.events.lock().map(|e| e.clone()).unwrap_or_default()
     }
+    /// Makes every publish fail as if EventBridge were unreachable (for failure-path tests).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
     }

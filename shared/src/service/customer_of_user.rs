@@ -10,7 +10,9 @@ use tracing::warn;
 /// subscription, because sessions are only ever made for a linked customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserCustomer {
+    /// The Stripe customer id (`cus_...`).
     pub id: String,
+    /// Whether it is the customer this call's creation answered, so it has no subscription yet.
     pub created: bool,
 }
 

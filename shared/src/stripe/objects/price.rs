@@ -12,13 +12,18 @@ pub const CYCLE_METADATA_KEY: &str = "tierflow_cycle";
 /// A product: one per paid tier.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Product {
+    /// `prod_...`, or the id Tierflow chose (`tierflow_starter`).
     pub id: String,
+    /// Shown at Checkout and on invoices.
     #[serde(default)]
     pub name: Option<String>,
+    /// Whether it can be bought (false once archived).
     #[serde(default, deserialize_with = "null_as_default")]
     pub active: bool,
+    /// Shown at Checkout, when set.
     #[serde(default)]
     pub description: Option<String>,
+    /// Catalog-sync marks the tier here ([`TIER_METADATA_KEY`]).
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
 }
@@ -27,23 +32,33 @@ pub struct Product {
 /// ones; old plan-shaped prices carry neither.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Price {
+    /// `price_...`.
     pub id: String,
+    /// Whether new purchases may use it; a retired price still bills its subscriptions.
     #[serde(default, deserialize_with = "null_as_default")]
     pub active: bool,
+    /// The catalog's name for it (`tierflow_starter_monthly`), unique among prices.
     #[serde(default)]
     pub lookup_key: Option<String>,
+    /// Per unit, in the currency's minor unit.
     #[serde(default)]
     pub unit_amount: Option<i64>,
+    /// Three-letter ISO code, lowercase.
     #[serde(default)]
     pub currency: Option<String>,
+    /// How often it bills.
     #[serde(default)]
     pub recurring: Option<Recurring>,
+    /// The product it sells (expanded when asked).
     #[serde(default)]
     pub product: Option<Expandable<Product>>,
+    /// A name only the Dashboard shows.
     #[serde(default)]
     pub nickname: Option<String>,
+    /// Catalog-sync marks the tier and cycle here.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
+    /// Unix seconds.
     #[serde(default)]
     pub created: Option<i64>,
 }
@@ -53,6 +68,7 @@ pub struct Price {
 pub struct Recurring {
     /// `day`, `week`, `month` or `year`.
     pub interval: String,
+    /// Intervals per billing period (3 with `month` bills quarterly); 1 when absent.
     #[serde(default)]
     pub interval_count: Option<u32>,
 }

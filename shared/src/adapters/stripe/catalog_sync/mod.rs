@@ -29,33 +29,54 @@ pub fn product_id(tier: Tier) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// The tier's product exists as the catalog describes it.
-    ProductUpToDate { tier: Tier, product_id: String },
+    ProductUpToDate {
+        /// The tier the product sells.
+        tier: Tier,
+        /// The product's Stripe id (`tierflow_{tier}`, or the marked one found).
+        product_id: String,
+    },
     /// The tier has no product yet.
-    CreateProduct { tier: Tier, product: NewProduct },
+    CreateProduct {
+        /// The tier the product will sell.
+        tier: Tier,
+        /// The product to create, with Tierflow's id and the tier mark.
+        product: NewProduct,
+    },
     /// The product exists but its name, status or tier mark differ.
     UpdateProduct {
+        /// The tier the product sells.
         tier: Tier,
+        /// The product's Stripe id.
         product_id: String,
+        /// Only what differs from the catalog.
         update: ProductUpdate,
     },
     /// The lookup key names an active price with the catalog's amount, currency and interval.
     PriceUpToDate {
+        /// The catalog's lookup key for the price.
         lookup_key: String,
+        /// The Stripe price holding it.
         price_id: String,
     },
     /// The lookup key names a retired price that matches: bring it back.
     ReactivatePrice {
+        /// The catalog's lookup key for the price.
         lookup_key: String,
+        /// The inactive Stripe price holding it.
         price_id: String,
     },
     /// No matching price: create one, taking the lookup key from `replaces` if it holds it.
     CreatePrice {
+        /// The price to create, with the lookup key and the tier and cycle marks.
         price: NewPrice,
+        /// The id of the price that holds the lookup key now, if any.
         replaces: Option<String>,
     },
     /// Retire the price that held the lookup key before (prices are immutable in amount).
     DeactivatePrice {
+        /// The lookup key that moved to the new price.
         lookup_key: String,
+        /// The old price, still active until this step.
         price_id: String,
     },
 }
