@@ -5,6 +5,7 @@ use crate::adapters::aws::sdk_config;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::eventbridge::EventBridgeBus;
 use crate::adapters::sqs::SqsSyncQueue;
+use crate::adapters::stripe::StripeClient;
 use crate::auth::Authenticator;
 use crate::config::{
     BusConfig, ConfigError, Env, PolicyConfig, ProcessEnv, QueueConfig, StripeConfig, TableConfig,
@@ -15,7 +16,6 @@ use crate::ports::{EventBus, SyncQueue};
 use crate::service::subscriptions::{
     CheckoutUrls, PriceIds, SubscriptionService, DEFAULT_CHANGE_LIMIT_PER_HOUR,
 };
-use crate::stripe::StripeClient;
 use crate::sync::lago_webhook::LagoWebhookReceiver;
 use crate::sync::mailer::SesMailer;
 use crate::sync::worker::Worker;

@@ -129,9 +129,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_price_replaced_by_catalog_sync_while_the_container_holds_its_id() {
+        use tierflow::adapters::stripe::catalog_sync::{apply, plan};
         use tierflow::domain::{BillingCycle, Tier};
-        use tierflow::stripe::catalog_sync::{apply, plan};
-        use tierflow::stripe::StripeApi;
+        use tierflow::ports::StripeApi;
         let h = Harness::start().await;
         let deps = h.route(); // one container: its price ids are resolved once
         let old_amount = h

@@ -2,12 +2,11 @@ use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use std::sync::Arc;
 use tierflow::auth::Authenticator;
 use tierflow::http::{parse_json_body, respond, ApiError};
-use tierflow::ports::BillingStore;
+use tierflow::ports::{BillingStore, StripeApi};
 use tierflow::service::payments::payment_intent::{
     create_one_time_payment, PaymentIntentBody, PaymentIntentView,
 };
 use tierflow::service::payments::PaymentsConfig;
-use tierflow::stripe::StripeApi;
 use tierflow::time::{Clock, SystemClock};
 use tierflow::wiring::Core;
 
@@ -59,10 +58,10 @@ mod tests {
     use serde_json::{json, Value};
     use stripe_emulator::Emulator;
     use tierflow::adapters::memory::MemoryStore;
+    use tierflow::adapters::stripe::{RetryPolicy, StripeClient};
     use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::UserId;
-    use tierflow::stripe::StripeClient;
-    use tierflow::stripe::{IdempotencyScope, NewCustomer, RetryPolicy};
+    use tierflow::stripe::{IdempotencyScope, NewCustomer};
     use tierflow::time::FixedClock;
 
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";

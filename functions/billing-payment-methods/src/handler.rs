@@ -2,10 +2,9 @@ use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use std::sync::Arc;
 use tierflow::auth::Authenticator;
 use tierflow::http::{respond, ApiError};
-use tierflow::ports::BillingStore;
+use tierflow::ports::{BillingStore, StripeApi};
 use tierflow::service::payments::payment_methods::list_payment_methods;
 use tierflow::service::payments::payment_methods::PaymentMethodsView;
-use tierflow::stripe::StripeApi;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
@@ -42,11 +41,11 @@ mod tests {
     use serde_json::{json, Value};
     use stripe_emulator::Emulator;
     use tierflow::adapters::memory::MemoryStore;
+    use tierflow::adapters::stripe::{RetryPolicy, StripeClient};
     use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::{BillingProfile, UserId};
     use tierflow::ports::{Commit, ProfileWrite};
-    use tierflow::stripe::StripeClient;
-    use tierflow::stripe::{CustomerUpdate, IdempotencyScope, NewCustomer, RetryPolicy};
+    use tierflow::stripe::{CustomerUpdate, IdempotencyScope, NewCustomer};
 
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
 

@@ -2,11 +2,10 @@ use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use std::sync::Arc;
 use tierflow::auth::Authenticator;
 use tierflow::http::{respond, ApiError};
-use tierflow::ports::BillingStore;
+use tierflow::ports::{BillingStore, StripeApi};
 use tierflow::service::payments::portal::open_portal;
 use tierflow::service::payments::portal::PortalView;
 use tierflow::service::payments::PortalConfig;
-use tierflow::stripe::StripeApi;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
@@ -52,14 +51,14 @@ mod tests {
     use serde_json::{json, Value};
     use stripe_emulator::Emulator;
     use tierflow::adapters::memory::MemoryStore;
+    use tierflow::adapters::stripe::catalog_sync::{apply, plan, sync_portal};
+    use tierflow::adapters::stripe::{RetryPolicy, StripeClient};
     use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
     use tierflow::domain::Catalog;
     use tierflow::domain::{BillingProfile, UserId};
     use tierflow::ports::{Commit, ProfileWrite};
-    use tierflow::stripe::catalog_sync::{apply, plan, sync_portal};
-    use tierflow::stripe::StripeClient;
-    use tierflow::stripe::{IdempotencyScope, NewCustomer, RetryPolicy};
+    use tierflow::stripe::{IdempotencyScope, NewCustomer};
 
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
     const RETURN_URL: &str = "https://app.example/account/billing";

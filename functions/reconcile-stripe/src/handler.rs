@@ -33,12 +33,11 @@ mod tests {
     use std::sync::Arc;
     use stripe_emulator::{Config, Emulator};
     use tierflow::adapters::memory::MemoryStore;
+    use tierflow::adapters::stripe::{catalog_sync, StripeClient};
     use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
     use tierflow::domain::{Catalog, SubscriptionStatus, Tier, UserId};
     use tierflow::ports::BillingStore;
-    use tierflow::stripe::catalog_sync;
-    use tierflow::stripe::StripeClient;
     use tierflow::time::SystemClock;
 
     /// A user subscribes in the Stripe emulator while every webhook is lost; one run of

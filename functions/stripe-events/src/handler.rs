@@ -48,11 +48,11 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use tierflow::adapters::memory::MemoryStore;
+    use tierflow::adapters::stripe::StripeClient;
     use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
     use tierflow::domain::{Catalog, Tier, UserId};
     use tierflow::ports::BillingStore;
-    use tierflow::stripe::StripeClient;
     use tierflow::time::FixedClock;
 
     fn deps(store: Arc<MemoryStore>) -> Deps {

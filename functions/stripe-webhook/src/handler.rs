@@ -47,11 +47,11 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use tierflow::adapters::memory::{MemoryBus, MemoryQueue, MemoryStore};
+    use tierflow::adapters::stripe::StripeClient;
     use tierflow::config::Secret;
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
     use tierflow::domain::Catalog;
     use tierflow::ports::{BillingStore, EventStatus};
-    use tierflow::stripe::StripeClient;
     use tierflow::time::FixedClock;
     use tierflow::webhook::signature::sign;
 

@@ -25,9 +25,9 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use tierflow::domain::{BillingProfile, Tier, UserId};
-    use tierflow::ports::BillingStore;
+    use tierflow::ports::{BillingStore, StripeApi};
     use tierflow::service::subscriptions::CheckoutRequest;
-    use tierflow::stripe::{EventQuery, StripeApi};
+    use tierflow::stripe::EventQuery;
     use tierflow::webhook::{Outcome, Processor};
     use tierflow_testkit::{as_user, body, caller, request, unique, Harness, SAMPLE_USER};
 

@@ -8,14 +8,14 @@ use serde_json::Value;
 use std::sync::Arc;
 use stripe_emulator::{Config, Emulator};
 use tierflow::adapters::memory::{MemoryBus, MemoryQueue, MemoryStore};
+use tierflow::adapters::stripe::catalog_sync::{apply, plan};
+use tierflow::adapters::stripe::{RetryPolicy, StripeClient};
 use tierflow::auth::Caller;
 use tierflow::config::{Secret, StripeConfig};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::{BillingProfile, Catalog, UserId};
-use tierflow::ports::{BillingStore, DomainEvent, SyncJob};
+use tierflow::ports::{BillingStore, DomainEvent, StripeApi, SyncJob};
 use tierflow::service::subscriptions::{CheckoutRequest, CheckoutUrls, SubscriptionService};
-use tierflow::stripe::catalog_sync::{apply, plan};
-use tierflow::stripe::{RetryPolicy, StripeApi, StripeClient};
 use tierflow::time::FixedClock;
 
 /// The user in the `events/` samples' authorizer claims.

@@ -11,9 +11,9 @@ use tierflow::adapters::memory::MemoryStore;
 use tierflow::domain::{BillingProfile, Tier, UserId};
 use tierflow::ports::{
     BillingStore, ChangeRecord, Commit, CommitError, EventRecord, LagoWebhookRecord, PaymentPage,
-    PaymentRecord, StoreError, SyncFailure,
+    PaymentRecord, StoreError, StripeApi, SyncFailure,
 };
-use tierflow::stripe::{Event, StripeApi};
+use tierflow::stripe::Event;
 use tierflow::time::UnixTime;
 use tierflow::webhook::{Outcome, Processor};
 use tierflow_testkit::{unique, Harness};

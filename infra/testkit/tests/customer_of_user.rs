@@ -2,8 +2,10 @@
 //! user gets one customer however often and from whichever route it is asked; a customer Stripe
 //! already has for the user (its link lost) is the one used.
 
+use tierflow::ports::StripeApi;
+use tierflow::service::customer_of_user::find_or_create_customer;
 use tierflow::service::payments::customer::ensure_customer;
-use tierflow::stripe::{find_or_create_customer, IdempotencyScope, NewCustomer, StripeApi};
+use tierflow::stripe::{IdempotencyScope, NewCustomer};
 use tierflow_testkit::{caller, unique, Harness};
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! from the `Date` of its answers: the version guard then compares an API observation with the
 //! `created` of Stripe's events on one timeline, even when the clocks differ.
 
-use tierflow::stripe::StripeApi;
+use tierflow::ports::StripeApi;
 use tierflow_testkit::Harness;
 
 fn local_now() -> i64 {

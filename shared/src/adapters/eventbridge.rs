@@ -14,6 +14,7 @@ pub struct EventBridgeBus {
 }
 
 impl EventBridgeBus {
+    /// A bus publishing to `bus_name` (from `EVENT_BUS_NAME`) through `client`.
     pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
         Self {
             client,

@@ -46,6 +46,7 @@ pub fn payment_sort_key(payment: &PaymentRecord) -> String {
 }
 
 impl MemoryStore {
+    /// An empty, available store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -56,7 +57,7 @@ impl MemoryStore {
     }
 
     /// Takes the new event records with an outbox, oldest first, as the table's stream hands
-    /// them to `outbox-relay` (tests relay them with [`crate::outbox::relay`]).
+    /// them to `outbox-relay` (tests publish them with [`crate::outbox::publish`]).
     pub fn take_stream(&self) -> Vec<EventRecord> {
         self.state
             .lock()
@@ -323,12 +324,15 @@ pub struct MemoryQueue {
 }
 
 impl MemoryQueue {
+    /// An empty, available queue.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Every job enqueued so far, in order (for assertions).
     pub fn jobs(&self) -> Vec<SyncJob> {
         self.jobs.lock().map(|j| j.clone()).unwrap_or_default()
     }
+    /// Makes every enqueue fail as if SQS were unreachable (for failure-path tests).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
     }
@@ -356,12 +360,15 @@ pub struct MemoryBus {
 }
 
 impl MemoryBus {
+    /// An empty, available bus.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Every event published so far, in order (for assertions).
     pub fn events(&self) -> Vec<DomainEvent> {
         self.events.lock().map(|e| e.clone()).unwrap_or_default()
     }
+    /// Makes every publish fail as if EventBridge were unreachable (for failure-path tests).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
     }

@@ -6,3 +6,4 @@ pub mod eventbridge;
 pub mod https;
 pub mod memory;
 pub mod sqs;
+pub mod stripe;

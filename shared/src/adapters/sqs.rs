@@ -14,6 +14,7 @@ pub struct SqsSyncQueue {
 }
 
 impl SqsSyncQueue {
+    /// A queue sending to `queue_url` (from `SYNC_QUEUE_URL`) through `client`.
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
         Self {
             client,

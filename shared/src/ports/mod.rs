@@ -4,6 +4,7 @@
 pub mod billing_store;
 pub mod event_bus;
 pub mod mailer;
+pub mod stripe_api;
 pub mod sync_queue;
 
 pub use billing_store::{
@@ -12,6 +13,7 @@ pub use billing_store::{
     SyncFailure,
 };
 pub use event_bus::{DomainEvent, EventBus, PublishError};
+pub use stripe_api::StripeApi;
 pub use sync_queue::{
     EnqueueError, StripeAction, SubscriptionChange, SyncJob, SyncQueue, SyncTarget,
 };

@@ -3,6 +3,7 @@
 
 pub mod billing_config;
 pub mod current_subscription;
+pub mod customer_of_user;
 pub mod payments;
 pub mod stripe_failure;
 pub mod subscriptions;

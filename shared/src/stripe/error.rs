@@ -54,6 +54,7 @@ impl fmt::Display for ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stripe {kind}{}: {message}", self.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
 pub struct StripeError {
+    /// What failed, from the HTTP status and `error.type`.
     pub kind: ErrorKind,
     /// The HTTP status, when Stripe answered.
     pub status: Option<u16>,
@@ -61,6 +62,7 @@ pub struct StripeError {
     pub code: Option<Box<str>>,
     /// The issuer's reason for a card decline (`insufficient_funds`, ...).
     pub decline_code: Option<Box<str>>,
+    /// Stripe's `error.message`, or ours when Stripe never answered or its body was unreadable.
     pub message: String,
     /// The parameter Stripe blames, when it names one.
     pub param: Option<Box<str>>,

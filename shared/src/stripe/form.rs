@@ -72,7 +72,7 @@ impl Form {
         self
     }
 
-    /// Adds `prefix[k]=v` for every entry, in key order (metadata, subscription_data[metadata]).
+    /// Adds `prefix[k]=v` for every entry, in key order (`metadata`, `subscription_data[metadata]`).
     pub fn map(mut self, prefix: &str, entries: &BTreeMap<String, String>) -> Self {
         for (k, v) in entries {
             self.push(format!("{prefix}[{k}]"), v);

@@ -8,10 +8,11 @@ use axum::response::{IntoResponse, Response};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tierflow::adapters::stripe::{RetryPolicy, StripeClient};
 use tierflow::config::{Secret, StripeConfig};
+use tierflow::ports::StripeApi;
 use tierflow::stripe::{
-    ErrorKind, EventQuery, IdempotencyScope, NewCustomer, NewRefund, RetryPolicy, StripeApi,
-    StripeClient, STRIPE_API_VERSION,
+    ErrorKind, EventQuery, IdempotencyScope, NewCustomer, NewRefund, STRIPE_API_VERSION,
 };
 
 /// One request as the server saw it.

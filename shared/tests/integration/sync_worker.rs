@@ -8,12 +8,12 @@ use crate::sync_support::{
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tierflow::adapters::memory::{MemoryBus, MemoryQueue, MemoryStore};
+use tierflow::adapters::stripe::StripeClient;
 use tierflow::config::{Secret, StripeConfig, WebhookConfig};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::{Catalog, UserId};
 use tierflow::ports::mailer::Mailer;
 use tierflow::ports::{BillingStore, SyncJob, SyncTarget};
-use tierflow::stripe::StripeClient;
 use tierflow::sync::keycloak::{KeycloakClient, KeycloakConfig};
 use tierflow::sync::lago::LagoClient;
 use tierflow::sync::mailer::{OutboxEntry, OutboxMailer, SesMailer};

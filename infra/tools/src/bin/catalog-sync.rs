@@ -4,10 +4,11 @@
 //! `STRIPE_API_BASE` points it at the emulator. A second run changes nothing.
 
 use std::process::ExitCode;
+use tierflow::adapters::stripe::catalog_sync::{apply, plan, sync_portal};
+use tierflow::adapters::stripe::StripeClient;
 use tierflow::config::StripeConfig;
 use tierflow::domain::Catalog;
-use tierflow::stripe::catalog_sync::{apply, plan, sync_portal};
-use tierflow::stripe::{StripeApi, StripeClient};
+use tierflow::ports::StripeApi;
 
 const USAGE: &str = "usage: catalog-sync [--dry-run]\n\
     Creates or updates the Stripe products and prices of the catalog, by lookup key.\n\

@@ -8,9 +8,9 @@ use super::store_unavailable;
 use crate::auth::Caller;
 use crate::domain::BillingProfile;
 use crate::http::ApiError;
-use crate::ports::{BillingStore, Commit, CommitError, ProfileWrite};
+use crate::ports::{BillingStore, Commit, CommitError, ProfileWrite, StripeApi};
+use crate::service::customer_of_user::find_or_create_customer;
 use crate::service::stripe_failure::stripe_failure;
-use crate::stripe::{find_or_create_customer, StripeApi};
 use crate::time::UnixTime;
 use lambda_http::http::StatusCode;
 

@@ -1,6 +1,6 @@
 //! The money-facing routes of an account screen: the Customer Portal, saved cards, one-time
 //! payments and the payment history. The history is read from DynamoDB only; the other three
-//! talk to Stripe through [`crate::stripe::StripeApi`].
+//! talk to Stripe through [`crate::ports::StripeApi`].
 
 pub mod config;
 pub mod cursor;

@@ -7,9 +7,9 @@
 use super::customer::stored_customer;
 use crate::auth::Caller;
 use crate::http::ApiError;
-use crate::ports::BillingStore;
+use crate::ports::{BillingStore, StripeApi};
 use crate::service::stripe_failure::stripe_failure;
-use crate::stripe::{PaymentMethod, StripeApi};
+use crate::stripe::PaymentMethod;
 use serde::Serialize;
 
 /// One saved card.

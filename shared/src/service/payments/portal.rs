@@ -2,12 +2,12 @@
 
 use super::customer::stored_customer;
 use super::{no_billing_account, PortalConfig};
+use crate::adapters::stripe::catalog_sync::find_portal_configuration;
 use crate::auth::Caller;
 use crate::http::ApiError;
-use crate::ports::BillingStore;
+use crate::ports::{BillingStore, StripeApi};
 use crate::service::stripe_failure::stripe_failure;
-use crate::stripe::catalog_sync::find_portal_configuration;
-use crate::stripe::{NewPortalSession, StripeApi};
+use crate::stripe::NewPortalSession;
 use lambda_http::http::StatusCode;
 use serde::Serialize;
 

@@ -7,9 +7,8 @@ use crate::auth::Caller;
 use crate::config::{ConfigError, Env, EnvSource, ProcessEnv};
 use crate::domain::{classify, BillingCycle, Tier, Transition};
 use crate::http::ApiError;
-use crate::stripe::{
-    find_or_create_customer, CheckoutMode, IdempotencyScope, Metadata, NewCheckoutSession,
-};
+use crate::service::customer_of_user::find_or_create_customer;
+use crate::stripe::{CheckoutMode, IdempotencyScope, Metadata, NewCheckoutSession};
 use crate::time::UnixTime;
 use serde::{Deserialize, Serialize};
 use tracing::{error, info};

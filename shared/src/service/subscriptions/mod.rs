@@ -26,7 +26,7 @@ pub use downgrade::{DowngradeRequest, DowngradeView};
 pub use preview::{PreviewQuery, PreviewView};
 pub use prices::PriceIds;
 pub use scheduled::{parse_event_time, DueChangeError, DueChangesReport};
-pub use upgrade::{UpgradeOutcome, UpgradeRequest, UPGRADE_PRORATION};
+pub use upgrade::{UpgradeOutcome, UpgradeRequest};
 pub use user_deleted::{UserDeletedError, UserDeletedReport};
 
 use live::{is_price_error, refused_as_stale, LiveSubscription};
@@ -37,11 +37,11 @@ use crate::http::ApiError;
 use crate::ports::billing_store::EVENT_RECORD_TTL_SECONDS;
 use crate::ports::{
     BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, EventRecord, EventStatus,
-    ProfileWrite, SyncTarget,
+    ProfileWrite, StripeApi, SyncTarget,
 };
 use crate::service::current_subscription::{subscription_view, SubscriptionView};
 use crate::service::stripe_failure::stripe_failure;
-use crate::stripe::{StripeApi, StripeError};
+use crate::stripe::StripeError;
 use crate::time::{Clock, UnixTime};
 use serde_json::{Map, Value};
 use std::sync::Arc;

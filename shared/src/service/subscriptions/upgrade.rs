@@ -13,18 +13,14 @@ use crate::domain::{classify, BillingCycle, BillingProfile, Currency, Money, Tie
 use crate::http::ApiError;
 use crate::ports::ChangeKind;
 use crate::stripe::{
-    IdempotencyScope, Invoice, PaymentBehavior, PaymentIntent, ProrationBehavior, Subscription,
-    SubscriptionPriceChange,
+    IdempotencyScope, Invoice, PaymentBehavior, PaymentIntent, Subscription,
+    SubscriptionPriceChange, UPGRADE_PRORATION,
 };
 use crate::subscription_state::{apply_subscription, Observation, Seen};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map};
 use tracing::{error, info, warn};
-
-/// How an upgrade's price difference is charged: invoiced and paid now. The Customer Portal's
-/// plan switches use the same (catalog-sync configures it).
-pub const UPGRADE_PRORATION: ProrationBehavior = ProrationBehavior::AlwaysInvoice;
 
 /// The body.
 #[derive(Debug, Clone, Deserialize)]

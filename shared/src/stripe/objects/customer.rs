@@ -6,17 +6,24 @@ use serde::{Deserialize, Serialize};
 /// A Stripe customer. `deleted` is true in `customer.deleted` events and deletion answers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
+    /// `cus_...`.
     pub id: String,
+    /// The customer's email, absent when none was given.
     #[serde(default)]
     pub email: Option<String>,
+    /// The customer's full name, when set.
     #[serde(default)]
     pub name: Option<String>,
+    /// Tierflow stores `user_id` here.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
+    /// Unix seconds; absent on deleted customers.
     #[serde(default)]
     pub created: Option<i64>,
+    /// True for a deleted customer (its other fields are then absent).
     #[serde(default, deserialize_with = "null_as_default")]
     pub deleted: bool,
+    /// Invoice defaults; absent on deleted customers.
     #[serde(default)]
     pub invoice_settings: Option<CustomerInvoiceSettings>,
 }
@@ -24,6 +31,7 @@ pub struct Customer {
 /// The customer's invoice defaults; Tierflow reads the default card.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CustomerInvoiceSettings {
+    /// The payment method invoices charge unless the subscription names one.
     #[serde(default)]
     pub default_payment_method: Option<Expandable<PaymentMethod>>,
 }
@@ -42,7 +50,9 @@ impl Customer {
 /// What `DELETE /v1/customers/{id}` answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletedCustomer {
+    /// The deleted customer's id.
     pub id: String,
+    /// Always true in a deletion answer.
     #[serde(default)]
     pub deleted: bool,
 }

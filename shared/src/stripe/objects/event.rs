@@ -13,6 +13,7 @@ use serde_json::Value;
 /// about an object Tierflow does not model still parses.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    /// `evt_...`.
     pub id: String,
     /// `event` for the snapshot events Tierflow handles (`v2.core.event` for thin ones).
     #[serde(default)]
@@ -20,13 +21,17 @@ pub struct Event {
     /// `customer.subscription.updated`, `invoice.paid`, ...
     #[serde(rename = "type")]
     pub kind: String,
+    /// When the change happened, Unix seconds by Stripe's clock.
     pub created: i64,
     /// The version `data.object` is rendered in; `null` on some very old events.
     #[serde(default)]
     pub api_version: Option<String>,
+    /// False in test mode.
     #[serde(default, deserialize_with = "null_as_default")]
     pub livemode: bool,
+    /// The object and what changed.
     pub data: EventData,
+    /// The API request behind the event.
     #[serde(default)]
     pub request: Option<EventRequest>,
 }
@@ -34,7 +39,9 @@ pub struct Event {
 /// The object as it was when the event happened, and what changed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventData {
+    /// The object after the change, in the event's `api_version`.
     pub object: RawObject,
+    /// On `*.updated` events, the changed fields' old values.
     #[serde(default)]
     pub previous_attributes: Option<Value>,
 }
@@ -85,8 +92,10 @@ struct ObjectHead<'a> {
 /// The API request that caused the event (`id` is null for automatic changes).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRequest {
+    /// `req_...`, null when Stripe made the change itself (a renewal, a retry).
     #[serde(default)]
     pub id: Option<String>,
+    /// The key the request was sent with, when it had one.
     #[serde(default)]
     pub idempotency_key: Option<String>,
 }
@@ -94,17 +103,29 @@ pub struct EventRequest {
 /// `data.object`, typed by its `object` field.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventObject {
+    /// `checkout.session`.
     CheckoutSession(Box<CheckoutSession>),
+    /// `subscription`.
     Subscription(Box<Subscription>),
+    /// `subscription_schedule`.
     SubscriptionSchedule(Box<SubscriptionSchedule>),
+    /// `invoice`.
     Invoice(Box<Invoice>),
+    /// `customer`.
     Customer(Box<Customer>),
+    /// `payment_intent`.
     PaymentIntent(Box<PaymentIntent>),
+    /// `payment_method`.
     PaymentMethod(Box<PaymentMethod>),
+    /// `charge`.
     Charge(Box<Charge>),
+    /// `refund`.
     Refund(Box<Refund>),
+    /// `dispute`.
     Dispute(Box<Dispute>),
+    /// `price`.
     Price(Box<Price>),
+    /// `product`.
     Product(Box<Product>),
     /// An object Tierflow does not model; its `object` word.
     Other(String),
@@ -164,12 +185,17 @@ impl Event {
 /// A webhook endpoint; `secret` is only returned when it is created.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WebhookEndpoint {
+    /// `we_...`.
     pub id: String,
+    /// Where Stripe delivers the events.
     pub url: String,
+    /// The `whsec_...` signing secret, in the creation answer only.
     #[serde(default)]
     pub secret: Option<String>,
+    /// The event types delivered (`*` for all).
     #[serde(default, deserialize_with = "null_as_default")]
     pub enabled_events: Vec<String>,
+    /// `enabled` or `disabled`.
     #[serde(default)]
     pub status: Option<String>,
 }

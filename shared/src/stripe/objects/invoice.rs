@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 /// An invoice, or an invoice preview (whose id is null or absent: read as empty).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Invoice {
+    /// `in_...`; empty for a preview.
     #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
+    /// The customer billed.
     #[serde(default)]
     pub customer: Option<Expandable<Customer>>,
     /// What the invoice is for (a subscription, ...).
@@ -23,18 +25,25 @@ pub struct Invoice {
     /// `draft`, `open`, `paid`, `uncollectible` or `void`.
     #[serde(default)]
     pub status: Option<String>,
+    /// What the customer owes, in the currency's minor unit (after credit balance).
     #[serde(default, deserialize_with = "null_as_default")]
     pub amount_due: i64,
+    /// What was paid so far, in the minor unit.
     #[serde(default, deserialize_with = "null_as_default")]
     pub amount_paid: i64,
+    /// What is still owed, in the minor unit.
     #[serde(default, deserialize_with = "null_as_default")]
     pub amount_remaining: i64,
+    /// The total after discounts and taxes, in the minor unit; negative for a net credit.
     #[serde(default, deserialize_with = "null_as_default")]
     pub total: i64,
+    /// Three-letter ISO code, lowercase.
     #[serde(default)]
     pub currency: Option<String>,
+    /// The page where the customer can pay or view it; absent on drafts.
     #[serde(default)]
     pub hosted_invoice_url: Option<String>,
+    /// The PDF's link; absent on drafts.
     #[serde(default)]
     pub invoice_pdf: Option<String>,
     /// Only when expanded (`expand[]=payments`).
@@ -43,20 +52,29 @@ pub struct Invoice {
     /// `subscription_create`, `subscription_cycle`, `subscription_update`, `manual`, ...
     #[serde(default)]
     pub billing_reason: Option<String>,
+    /// Start of the period in which its items were added, Unix seconds (a line's own period
+    /// says what it covers).
     #[serde(default)]
     pub period_start: Option<i64>,
+    /// End of that period, Unix seconds.
     #[serde(default)]
     pub period_end: Option<i64>,
+    /// The first page of its lines (Stripe includes up to ten).
     #[serde(default, deserialize_with = "null_as_default")]
     pub lines: List<InvoiceLine>,
+    /// Unix seconds.
     #[serde(default)]
     pub created: Option<i64>,
+    /// When it was finalized, paid or voided.
     #[serde(default)]
     pub status_transitions: Option<StatusTransitions>,
+    /// When Stripe retries a failed payment, Unix seconds; absent when no retry is planned.
     #[serde(default)]
     pub next_payment_attempt: Option<i64>,
+    /// Payment attempts so far.
     #[serde(default)]
     pub attempt_count: Option<u32>,
+    /// The invoice's own metadata.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
 }
@@ -64,8 +82,10 @@ pub struct Invoice {
 /// Why the invoice exists (basil): a subscription, a quote, ...
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InvoiceParent {
+    /// Stripe's `type`: `subscription_details` or `quote_details`.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    /// Present when a subscription billed it.
     #[serde(default)]
     pub subscription_details: Option<InvoiceSubscriptionDetails>,
 }
@@ -73,8 +93,10 @@ pub struct InvoiceParent {
 /// The subscription behind a subscription invoice (basil).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InvoiceSubscriptionDetails {
+    /// The subscription that billed the invoice.
     #[serde(default)]
     pub subscription: Option<Expandable<Subscription>>,
+    /// The subscription's metadata when the invoice was finalized.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
 }
@@ -83,17 +105,22 @@ pub struct InvoiceSubscriptionDetails {
 /// `GET /v1/invoice_payments`): the link between an invoice and what paid it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InvoicePayment {
+    /// `inpay_...`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
     /// `open`, `paid` or `canceled`.
     #[serde(default)]
     pub status: Option<String>,
+    /// In the currency's minor unit; absent until paid.
     #[serde(default)]
     pub amount_paid: Option<i64>,
+    /// Three-letter ISO code, lowercase.
     #[serde(default)]
     pub currency: Option<String>,
+    /// The invoice paid (expanded when asked).
     #[serde(default)]
     pub invoice: Option<Expandable<Invoice>>,
+    /// The PaymentIntent or charge that paid it.
     #[serde(default)]
     pub payment: Option<InvoicePaymentRef>,
 }
@@ -122,8 +149,10 @@ impl InvoicePayment {
 /// What paid it: a PaymentIntent or (rarely) a bare charge.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InvoicePaymentRef {
+    /// Set when `type` is `payment_intent`.
     #[serde(default)]
     pub payment_intent: Option<Expandable<PaymentIntent>>,
+    /// Set when `type` is `charge`.
     #[serde(default)]
     pub charge: Option<Expandable<Charge>>,
 }
@@ -131,10 +160,13 @@ pub struct InvoicePaymentRef {
 /// When the invoice changed status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusTransitions {
+    /// Unix seconds; absent while a draft.
     #[serde(default)]
     pub finalized_at: Option<i64>,
+    /// Unix seconds; absent until paid.
     #[serde(default)]
     pub paid_at: Option<i64>,
+    /// Unix seconds; absent unless voided.
     #[serde(default)]
     pub voided_at: Option<i64>,
 }
@@ -142,23 +174,31 @@ pub struct StatusTransitions {
 /// A start/end pair in Unix seconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Period {
+    /// Unix seconds, inclusive.
     pub start: i64,
+    /// Unix seconds, exclusive.
     pub end: i64,
 }
 
 /// One line of an invoice.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InvoiceLine {
+    /// `il_...`; empty on preview lines.
     #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
+    /// In the currency's minor unit; negative for a credit (an unused-time proration).
     #[serde(default, deserialize_with = "null_as_default")]
     pub amount: i64,
+    /// Three-letter ISO code, lowercase.
     #[serde(default)]
     pub currency: Option<String>,
+    /// What the customer reads on the invoice (`Remaining time on Pro after ...`).
     #[serde(default)]
     pub description: Option<String>,
+    /// The time the line covers.
     #[serde(default)]
     pub period: Option<Period>,
+    /// Units billed; absent on some one-off items.
     #[serde(default)]
     pub quantity: Option<u64>,
     /// Where the line comes from, with its proration flag.
@@ -172,10 +212,13 @@ pub struct InvoiceLine {
 /// Where a line comes from (basil): a subscription item or a one-off invoice item.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InvoiceLineParent {
+    /// Stripe's `type`: `subscription_item_details` or `invoice_item_details`.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    /// Present on lines from a subscription item.
     #[serde(default)]
     pub subscription_item_details: Option<LineItemDetails>,
+    /// Present on lines from an invoice item (a pending proration among them).
     #[serde(default)]
     pub invoice_item_details: Option<LineItemDetails>,
 }
@@ -183,10 +226,13 @@ pub struct InvoiceLineParent {
 /// The proration flag and origin of a line (basil).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LineItemDetails {
+    /// Whether the line is a proration of a mid-period change.
     #[serde(default, deserialize_with = "null_as_default")]
     pub proration: bool,
+    /// The subscription's id (`sub_...`), when it has one.
     #[serde(default)]
     pub subscription: Option<String>,
+    /// The subscription item's id (`si_...`), on subscription item lines.
     #[serde(default)]
     pub subscription_item: Option<String>,
 }
@@ -194,10 +240,13 @@ pub struct LineItemDetails {
 /// How a line was priced (basil).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinePricing {
+    /// Stripe's `type`: `price_details` for lines priced by a Price.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    /// The price and product, for `price_details` lines.
     #[serde(default)]
     pub price_details: Option<LinePriceDetails>,
+    /// The unit amount in the minor unit, as a decimal string (`1900`, `0.5`).
     #[serde(default)]
     pub unit_amount_decimal: Option<String>,
 }
@@ -205,8 +254,10 @@ pub struct LinePricing {
 /// The price behind a line (basil).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinePriceDetails {
+    /// The price the line bills (an id unless expanded).
     #[serde(default)]
     pub price: Option<Expandable<Price>>,
+    /// The product's id (`prod_...`).
     #[serde(default)]
     pub product: Option<String>,
 }

@@ -21,7 +21,7 @@ pub use payment::{
     Card, Charge, ChargeCard, ChargePaymentMethodDetails, Dispute, NextAction, PaymentError,
     PaymentIntent, PaymentMethod, RedirectToUrl, Refund,
 };
-pub use price::{Price, Product, Recurring};
+pub use price::{Price, Product, Recurring, CYCLE_METADATA_KEY, TIER_METADATA_KEY};
 pub use subscription::{
     PendingUpdate, SchedulePhase, SchedulePhaseItem, Subscription, SubscriptionItem,
     SubscriptionSchedule,
@@ -37,7 +37,9 @@ pub type Metadata = BTreeMap<String, String>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Expandable<T> {
+    /// Not expanded: the object's id.
     Id(String),
+    /// Expanded: the whole object.
     Object(Box<T>),
 }
 
@@ -75,10 +77,13 @@ impl<T> Default for Expandable<T> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub struct List<T> {
+    /// The page's items, in Stripe's order (newest first for most lists).
     #[serde(default = "Vec::new", deserialize_with = "null_as_default")]
     pub data: Vec<T>,
+    /// Whether another page follows (ask with `starting_after` the last id).
     #[serde(default)]
     pub has_more: bool,
+    /// The list's path (`/v1/customers`).
     #[serde(default)]
     pub url: Option<String>,
 }

@@ -2,21 +2,28 @@
 
 use super::{has_id, null_as_default, Expandable, Metadata};
 use crate::domain::PriceFacts;
-use crate::stripe::catalog_sync::{
-    CYCLE_METADATA_KEY as CYCLE_MARK, TIER_METADATA_KEY as TIER_MARK,
-};
 use serde::{Deserialize, Serialize};
+
+/// Metadata key that marks a product or price as belonging to a tier (catalog-sync sets it).
+pub const TIER_METADATA_KEY: &str = "tierflow_tier";
+/// Metadata key that records a price's billing cycle (catalog-sync sets it).
+pub const CYCLE_METADATA_KEY: &str = "tierflow_cycle";
 
 /// A product: one per paid tier.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Product {
+    /// `prod_...`, or the id Tierflow chose (`tierflow_starter`).
     pub id: String,
+    /// Shown at Checkout and on invoices.
     #[serde(default)]
     pub name: Option<String>,
+    /// Whether it can be bought (false once archived).
     #[serde(default, deserialize_with = "null_as_default")]
     pub active: bool,
+    /// Shown at Checkout, when set.
     #[serde(default)]
     pub description: Option<String>,
+    /// Catalog-sync marks the tier here ([`TIER_METADATA_KEY`]).
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
 }
@@ -25,23 +32,33 @@ pub struct Product {
 /// ones; old plan-shaped prices carry neither.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Price {
+    /// `price_...`.
     pub id: String,
+    /// Whether new purchases may use it; a retired price still bills its subscriptions.
     #[serde(default, deserialize_with = "null_as_default")]
     pub active: bool,
+    /// The catalog's name for it (`tierflow_starter_monthly`), unique among prices.
     #[serde(default)]
     pub lookup_key: Option<String>,
+    /// Per unit, in the currency's minor unit.
     #[serde(default)]
     pub unit_amount: Option<i64>,
+    /// Three-letter ISO code, lowercase.
     #[serde(default)]
     pub currency: Option<String>,
+    /// How often it bills.
     #[serde(default)]
     pub recurring: Option<Recurring>,
+    /// The product it sells (expanded when asked).
     #[serde(default)]
     pub product: Option<Expandable<Product>>,
+    /// A name only the Dashboard shows.
     #[serde(default)]
     pub nickname: Option<String>,
+    /// Catalog-sync marks the tier and cycle here.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
+    /// Unix seconds.
     #[serde(default)]
     pub created: Option<i64>,
 }
@@ -51,6 +68,7 @@ pub struct Price {
 pub struct Recurring {
     /// `day`, `week`, `month` or `year`.
     pub interval: String,
+    /// Intervals per billing period (3 with `month` bills quarterly); 1 when absent.
     #[serde(default)]
     pub interval_count: Option<u32>,
 }
@@ -69,14 +87,14 @@ impl Price {
     /// What the catalog needs to know to say which plan this price bills for.
     pub fn facts(&self) -> PriceFacts<'_> {
         let product_tier_mark = match &self.product {
-            Some(Expandable::Object(product)) => product.metadata.get(TIER_MARK),
+            Some(Expandable::Object(product)) => product.metadata.get(TIER_METADATA_KEY),
             _ => None,
         };
         PriceFacts {
             price_id: &self.id,
             lookup_key: self.lookup_key.as_deref(),
-            tier_mark: self.metadata.get(TIER_MARK).map(String::as_str),
-            cycle_mark: self.metadata.get(CYCLE_MARK).map(String::as_str),
+            tier_mark: self.metadata.get(TIER_METADATA_KEY).map(String::as_str),
+            cycle_mark: self.metadata.get(CYCLE_METADATA_KEY).map(String::as_str),
             product_tier_mark: product_tier_mark.map(String::as_str),
             product_id: self.product_id(),
             interval: self.interval(),

@@ -9,32 +9,45 @@ use serde::{Deserialize, Serialize};
 /// [`Subscription::current_period_end`] reads the item that renews first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Subscription {
+    /// `sub_...`.
     pub id: String,
+    /// The customer billed.
     #[serde(default)]
     pub customer: Expandable<Customer>,
     /// Stripe's status word (`active`, `past_due`, `canceled`, ...).
     #[serde(default)]
     pub status: String,
+    /// Its priced lines; Tierflow's subscriptions have one.
     #[serde(default, deserialize_with = "null_as_default")]
     pub items: List<SubscriptionItem>,
+    /// Whether it ends when the current period does.
     #[serde(default, deserialize_with = "null_as_default")]
     pub cancel_at_period_end: bool,
+    /// When it is set to end, Unix seconds; absent when no end is set.
     #[serde(default)]
     pub cancel_at: Option<i64>,
+    /// When the cancellation was asked for, Unix seconds.
     #[serde(default)]
     pub canceled_at: Option<i64>,
+    /// When it ended, Unix seconds; absent while it runs.
     #[serde(default)]
     pub ended_at: Option<i64>,
+    /// The most recent invoice (expanded with its payments after a price change).
     #[serde(default)]
     pub latest_invoice: Option<Expandable<Invoice>>,
+    /// The card its invoices charge, over the customer's default.
     #[serde(default)]
     pub default_payment_method: Option<Expandable<PaymentMethod>>,
+    /// Tierflow puts the user id here.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
+    /// The schedule that will change it, when one is attached.
     #[serde(default)]
     pub schedule: Option<Expandable<SubscriptionSchedule>>,
+    /// The change waiting for its invoice to be paid, if any.
     #[serde(default)]
     pub pending_update: Option<PendingUpdate>,
+    /// Unix seconds.
     #[serde(default)]
     pub created: Option<i64>,
 }
@@ -42,13 +55,18 @@ pub struct Subscription {
 /// One priced line of a subscription.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubscriptionItem {
+    /// `si_...`: a price change names it.
     pub id: String,
+    /// The price it bills.
     #[serde(default)]
     pub price: Price,
+    /// Units billed; absent for metered prices.
     #[serde(default)]
     pub quantity: Option<u64>,
+    /// Start of the item's current period, Unix seconds (basil).
     #[serde(default)]
     pub current_period_start: Option<i64>,
+    /// End of the item's current period, Unix seconds (basil).
     #[serde(default)]
     pub current_period_end: Option<i64>,
 }
@@ -56,6 +74,7 @@ pub struct SubscriptionItem {
 /// Changes Stripe holds back until a payment succeeds (`payment_behavior=pending_if_incomplete`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PendingUpdate {
+    /// When Stripe drops the update if the invoice is still unpaid, Unix seconds.
     #[serde(default)]
     pub expires_at: Option<i64>,
 }
@@ -109,7 +128,9 @@ impl Subscription {
 /// A subscription schedule: phases applied to a subscription over time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubscriptionSchedule {
+    /// `sub_sched_...`.
     pub id: String,
+    /// The subscription it manages; absent once released or before it starts.
     #[serde(default)]
     pub subscription: Option<Expandable<Subscription>>,
     /// `not_started`, `active`, `completed`, `released` or `canceled`.
@@ -118,10 +139,13 @@ pub struct SubscriptionSchedule {
     /// `release` or `cancel`.
     #[serde(default)]
     pub end_behavior: Option<String>,
+    /// Its phases in order, past ones included.
     #[serde(default, deserialize_with = "null_as_default")]
     pub phases: Vec<SchedulePhase>,
+    /// The subscription it let go of, once released.
     #[serde(default)]
     pub released_subscription: Option<String>,
+    /// Tierflow marks the change it carries here.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
 }
@@ -129,12 +153,16 @@ pub struct SubscriptionSchedule {
 /// One phase of a schedule.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SchedulePhase {
+    /// Unix seconds.
     #[serde(default)]
     pub start_date: Option<i64>,
+    /// Unix seconds; absent on an open-ended last phase.
     #[serde(default)]
     pub end_date: Option<i64>,
+    /// What the subscription bills during the phase.
     #[serde(default, deserialize_with = "null_as_default")]
     pub items: Vec<SchedulePhaseItem>,
+    /// How moving into the phase prorates (`none` for Tierflow's downgrades).
     #[serde(default)]
     pub proration_behavior: Option<String>,
 }
@@ -142,8 +170,10 @@ pub struct SchedulePhase {
 /// A price in a phase.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SchedulePhaseItem {
+    /// The price billed in the phase.
     #[serde(default)]
     pub price: Expandable<Price>,
+    /// Units billed in the phase.
     #[serde(default)]
     pub quantity: Option<u64>,
 }

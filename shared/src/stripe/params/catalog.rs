@@ -8,7 +8,9 @@ use crate::stripe::objects::Metadata;
 pub struct NewProduct {
     /// A chosen id (`tierflow_starter`); Stripe generates one when absent.
     pub id: Option<String>,
+    /// Shown at Checkout and on invoices.
     pub name: String,
+    /// The tier mark.
     pub metadata: Metadata,
 }
 
@@ -25,8 +27,11 @@ impl NewProduct {
 /// `POST /v1/products/{id}`: only the fields that are set change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProductUpdate {
+    /// A new name.
     pub name: Option<String>,
+    /// `Some(true)` brings an archived product back.
     pub active: Option<bool>,
+    /// Keys to set; keys not named stay as they are.
     pub metadata: Metadata,
 }
 
@@ -43,15 +48,21 @@ impl ProductUpdate {
 /// `POST /v1/prices` for a recurring price.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewPrice {
+    /// The product's id.
     pub product: String,
+    /// Per period, in the currency's minor unit.
     pub unit_amount: i64,
+    /// Three-letter ISO code, lowercase.
     pub currency: String,
     /// `month` or `year`.
     pub interval: String,
+    /// The catalog's name for the price.
     pub lookup_key: Option<String>,
     /// Take the lookup key from the price that holds it.
     pub transfer_lookup_key: bool,
+    /// A name only the Dashboard shows.
     pub nickname: Option<String>,
+    /// The tier and cycle marks.
     pub metadata: Metadata,
 }
 

@@ -9,27 +9,40 @@ use crate::stripe::objects::Metadata;
 pub enum CheckoutMode {
     /// A subscription to a recurring price; `metadata` lands on the subscription.
     Subscription {
+        /// The recurring price's id (`price_...`).
         price: String,
+        /// Units of the price (Tierflow's checkout sells one).
         quantity: u32,
+        /// Becomes `subscription_data[metadata]`.
         metadata: Metadata,
     },
     /// A one-time payment of an ad-hoc amount; `metadata` lands on the PaymentIntent, and
     /// `save_card` keeps the card for later off-session charges.
     Payment {
+        /// In the currency's minor unit (cents).
         amount: i64,
+        /// Three-letter ISO code, lowercase (`usd`).
         currency: String,
+        /// The line item's name on the payment page and receipt.
         product_name: String,
+        /// Sets `setup_future_usage=off_session`.
         save_card: bool,
+        /// Becomes `payment_intent_data[metadata]`.
         metadata: Metadata,
     },
     /// Collects a card without charging it.
-    Setup { currency: String },
+    Setup {
+        /// The currency the card is set up for (`usd`).
+        currency: String,
+    },
 }
 
 /// `POST /v1/checkout/sessions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCheckoutSession {
+    /// What it sells, with that mode's parameters.
     pub mode: CheckoutMode,
+    /// The customer to charge; when absent, a subscription-mode session creates one.
     pub customer: Option<String>,
     /// Prefills the email when there is no customer yet.
     pub customer_email: Option<String>,
@@ -37,7 +50,9 @@ pub struct NewCheckoutSession {
     pub client_reference_id: Option<String>,
     /// May contain `{CHECKOUT_SESSION_ID}`, which Stripe fills in.
     pub success_url: String,
+    /// Where the payment page's back link goes.
     pub cancel_url: String,
+    /// The session's own metadata.
     pub metadata: Metadata,
 }
 
@@ -95,7 +110,9 @@ impl NewCheckoutSession {
 /// `POST /v1/billing_portal/sessions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPortalSession {
+    /// The customer whose portal opens.
     pub customer: String,
+    /// Where the portal's back link goes.
     pub return_url: String,
     /// The portal configuration to open (Tierflow's own, so the portal keeps the catalog's rules).
     pub configuration: Option<String>,
@@ -120,6 +137,7 @@ pub struct PortalConfigurationParams {
     pub products: Vec<(String, Vec<String>)>,
     /// How an immediate switch (one that raises the price) is prorated.
     pub proration_behavior: ProrationBehavior,
+    /// Catalog-sync's mark, to find the configuration again.
     pub metadata: Metadata,
 }
 

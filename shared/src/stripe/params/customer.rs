@@ -6,8 +6,11 @@ use crate::stripe::objects::Metadata;
 /// `POST /v1/customers`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewCustomer {
+    /// For receipts and invoices.
     pub email: Option<String>,
+    /// The customer's full name.
     pub name: Option<String>,
+    /// Tierflow's `user_id`, which the customer search looks for.
     pub metadata: Metadata,
 }
 
@@ -33,8 +36,11 @@ impl NewCustomer {
 /// `POST /v1/customers/{id}`: only the fields that are set change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustomerUpdate {
+    /// A new email.
     pub email: Option<String>,
+    /// A new name.
     pub name: Option<String>,
+    /// Keys to set; keys not named stay as they are.
     pub metadata: Metadata,
     /// Becomes `invoice_settings[default_payment_method]`.
     pub default_payment_method: Option<String>,

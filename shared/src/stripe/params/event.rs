@@ -42,9 +42,13 @@ impl EventQuery {
 /// shapes the client types expect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewWebhookEndpoint {
+    /// Where Stripe delivers the events.
     pub url: String,
+    /// The event types to deliver.
     pub enabled_events: Vec<String>,
+    /// Shown in the Dashboard.
     pub description: Option<String>,
+    /// The version deliveries are rendered in.
     pub api_version: String,
 }
 

@@ -15,7 +15,7 @@ pub use event::{EventQuery, NewWebhookEndpoint};
 pub use payment::{NewPaymentIntent, NewRefund};
 pub use subscription::{
     PaymentBehavior, PriceChangePreview, ProrationBehavior, ScheduledPriceChange,
-    SubscriptionPriceChange, SUBSCRIPTION_CHANGE_EXPAND,
+    SubscriptionPriceChange, SUBSCRIPTION_CHANGE_EXPAND, UPGRADE_PRORATION,
 };
 
 #[cfg(test)]

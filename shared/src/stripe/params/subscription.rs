@@ -25,11 +25,18 @@ impl ProrationBehavior {
     }
 }
 
+/// How an upgrade's price difference is charged: invoiced and paid now. The upgrade route and
+/// the Customer Portal's plan switches (catalog-sync configures it) share it.
+pub const UPGRADE_PRORATION: ProrationBehavior = ProrationBehavior::AlwaysInvoice;
+
 /// What Stripe does when the payment a subscription change needs does not succeed at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentBehavior {
+    /// Apply the change; a failed payment leaves the subscription `past_due`.
     AllowIncomplete,
+    /// Apply the change and leave the payment for the client to confirm.
     DefaultIncomplete,
+    /// Refuse the change (HTTP 402) if the payment fails.
     ErrorIfIncomplete,
     /// Keep the old price until the invoice is paid (`pending_update`): an upgrade is only
     /// applied once paid.
@@ -58,12 +65,17 @@ pub const SUBSCRIPTION_CHANGE_EXPAND: [&str; 1] = ["latest_invoice.payments"];
 pub struct SubscriptionPriceChange {
     /// The subscription item (`si_...`) being repriced.
     pub item_id: String,
+    /// The new price's id.
     pub price: String,
+    /// How the rest of the period is accounted for.
     pub proration_behavior: ProrationBehavior,
     /// The instant the proration is computed for: pass the preview's, so the charge matches
     /// the amount the user was shown to the cent.
     pub proration_date: Option<i64>,
+    /// What happens when the proration invoice is not paid at once; Stripe's default
+    /// (`allow_incomplete`) when absent.
     pub payment_behavior: Option<PaymentBehavior>,
+    /// Keys to set on the subscription.
     pub metadata: Metadata,
 }
 
@@ -87,12 +99,17 @@ impl SubscriptionPriceChange {
 /// `POST /v1/invoices/create_preview` for a price change of a subscription's one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceChangePreview {
+    /// The subscription's customer; Stripe infers it when absent.
     pub customer: Option<String>,
+    /// The subscription being changed.
     pub subscription: String,
+    /// The subscription item (`si_...`) being repriced.
     pub item_id: String,
+    /// The new price's id.
     pub price: String,
     /// Keep it and pass it to the change itself so both compute the same proration.
     pub proration_date: i64,
+    /// The same as the change will use.
     pub proration_behavior: ProrationBehavior,
 }
 
@@ -116,13 +133,17 @@ impl PriceChangePreview {
 /// "current price until `change_at`, then `new_price`", released afterwards, no proration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduledPriceChange {
+    /// The price billed until `change_at`.
     pub current_price: String,
     /// The current phase's `start_date` (Stripe refuses to move it).
     pub phase_start: i64,
     /// When the new price takes over: the current period's end.
     pub change_at: i64,
+    /// The price billed from `change_at`.
     pub new_price: String,
+    /// Units billed in both phases.
     pub quantity: u32,
+    /// Keys set on the schedule.
     pub metadata: Metadata,
 }
 

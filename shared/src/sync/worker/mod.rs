@@ -22,7 +22,9 @@ use crate::ports::mailer::{MailError, Mailer};
 use crate::ports::{
     BillingStore, StoreError, SubscriptionChange, SyncFailure, SyncJob, SyncTarget,
 };
-use crate::stripe::{StripeApi, StripeClient, StripeError};
+use crate::adapters::stripe::StripeClient;
+use crate::ports::StripeApi;
+use crate::stripe::StripeError;
 use crate::time::Clock;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::sync::Arc;

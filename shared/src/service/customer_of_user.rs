@@ -1,7 +1,8 @@
 //! A user's Stripe customer when Tierflow has not linked one yet: the customer Stripe has
 //! tagged with the user id, else a new one, in one round trip.
 
-use super::{IdempotencyScope, NewCustomer, StripeApi, StripeError};
+use crate::ports::StripeApi;
+use crate::stripe::{IdempotencyScope, NewCustomer, StripeError};
 use tracing::warn;
 
 /// The customer to link, and whether it is the one this call's creation answered (made now,
@@ -9,7 +10,9 @@ use tracing::warn;
 /// subscription, because sessions are only ever made for a linked customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserCustomer {
+    /// The Stripe customer id (`cus_...`).
     pub id: String,
+    /// Whether it is the customer this call's creation answered, so it has no subscription yet.
     pub created: bool,
 }
 

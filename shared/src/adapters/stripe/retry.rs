@@ -1,7 +1,7 @@
 //! When a failed Stripe call is worth repeating, and how long to wait first. Pure, so the
 //! policy is tested without a server; the client applies it with the same idempotency key.
 
-use super::error::{ErrorKind, StripeError};
+use crate::stripe::{ErrorKind, StripeError};
 use std::time::Duration;
 
 /// How many attempts a call gets and how the waits between them grow.

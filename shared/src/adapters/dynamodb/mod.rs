@@ -21,18 +21,18 @@
 //! publishes its `outbox`: the outbox is written in the same transaction as the state it
 //! follows from, and the stream delivers it at least once, so neither is ever without the other.
 
-use super::memory::payment_sort_key;
+mod codec;
+mod commit;
+
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
-    BillingStore, ChangeRecord, Commit, CommitError, EventRecord, EventStatus, LagoWebhookRecord,
-    PaymentPage, PaymentRecord, StoreError, SyncFailure,
+    BillingStore, ChangeRecord, Commit, CommitError, EventRecord, LagoWebhookRecord, PaymentPage,
+    PaymentRecord, StoreError, SyncFailure,
 };
 use crate::time::UnixTime;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
-use serde::{de::DeserializeOwned, Serialize};
+use codec::{decode_event, from_item, item_key, keyed, n, s, store_err, to_item, user_pk, Item};
 use std::collections::HashMap;
 
 /// The partition of permanently failed sync jobs: few items, read only by the operator tool.
@@ -47,8 +47,6 @@ pub const OUTBOX_ATTRIBUTE: &str = "outbox";
 /// The TTL attribute.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
-type Item = HashMap<String, AttributeValue>;
-
 /// The event record in a new image from the table's stream, if the image is one (`None` for
 /// every other item).
 pub fn event_record_from_image(image: Item) -> Result<Option<EventRecord>, StoreError> {
@@ -60,7 +58,7 @@ pub fn event_record_from_image(image: Item) -> Result<Option<EventRecord>, Store
     if !is_event {
         return Ok(None);
     }
-    DynamoStore::decode_event(image).map(Some)
+    decode_event(image).map(Some)
 }
 
 /// The DynamoDB billing store.
@@ -70,58 +68,8 @@ pub struct DynamoStore {
     table: String,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn store_err<E, R>(op: &str, e: SdkError<E, R>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    let detail = match e.as_service_error() {
-        Some(service) => format!(
-            "{}: {}",
-            service.code().unwrap_or("error"),
-            service.message().unwrap_or("")
-        ),
-        None => e.to_string(),
-    };
-    StoreError(format!("{op}: {detail}"))
-}
-
-fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
-    serde_dynamo::to_item(value).map_err(|e| StoreError(format!("encode: {e}")))
-}
-
-fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
-    serde_dynamo::from_item(item).map_err(|e| StoreError(format!("decode: {e}")))
-}
-
-fn keyed(mut item: Item, pk: String, sk: String) -> Item {
-    item.insert("PK".into(), s(pk));
-    item.insert("SK".into(), s(sk));
-    item
-}
-
-fn user_pk(user: &UserId) -> String {
-    format!("USER#{user}")
-}
-
-fn due_sort_key(change: &ChangeRecord, due_at: UnixTime) -> String {
-    format!(
-        "{:012}#{}#{}",
-        due_at.max(0),
-        change.user_id,
-        change.change_id
-    )
-}
-
 impl DynamoStore {
+    /// A store on `table` (its name, from `TABLE_NAME`) through `client`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
@@ -129,87 +77,12 @@ impl DynamoStore {
         }
     }
 
-    fn key(pk: String, sk: &str) -> Item {
-        HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
-    }
-
-    fn profile_item(profile: &BillingProfile, version: u64) -> Result<Item, StoreError> {
-        let mut p = profile.clone();
-        p.version = version;
-        let mut item = keyed(to_item(&p)?, user_pk(&p.user_id), "PROFILE".into());
-        item.insert("item_type".into(), s("profile"));
-        Ok(item)
-    }
-
-    fn change_item(change: &ChangeRecord) -> Result<Item, StoreError> {
-        let mut item = keyed(
-            to_item(change)?,
-            user_pk(&change.user_id),
-            format!("CHANGE#{}", change.change_id),
-        );
-        item.insert("item_type".into(), s("change"));
-        if let (true, Some(due_at)) = (change.pending, change.due_at) {
-            item.insert("GSI1PK".into(), s("DUE"));
-            item.insert("GSI1SK".into(), s(due_sort_key(change, due_at)));
-        }
-        Ok(item)
-    }
-
-    pub(crate) fn event_item(record: &EventRecord) -> Result<Item, StoreError> {
-        let mut item = to_item(record)?;
-        item.remove("outbox");
-        // The outbox is opaque to queries: one JSON attribute, present only when there is
-        // something to publish (the stream filter of `outbox-relay` keys on it).
-        if !record.outbox.is_empty() {
-            let outbox = serde_json::to_string(&record.outbox)
-                .map_err(|e| StoreError(format!("encode outbox: {e}")))?;
-            item.insert(OUTBOX_ATTRIBUTE.into(), s(outbox));
-        }
-        let mut item = keyed(item, format!("EVENT#{}", record.event_id), "EVENT".into());
-        item.insert("item_type".into(), s("stripe_event"));
-        if record.status == EventStatus::Failed {
-            item.insert("GSI2PK".into(), s("FAILED"));
-            item.insert(
-                "GSI2SK".into(),
-                s(format!(
-                    "{:012}#{}",
-                    record.updated_at.max(0),
-                    record.event_id
-                )),
-            );
-        }
-        Ok(item)
-    }
-
-    fn decode_event(mut item: Item) -> Result<EventRecord, StoreError> {
-        let outbox = match item.remove(OUTBOX_ATTRIBUTE) {
-            Some(AttributeValue::S(text)) => serde_json::from_str(&text)
-                .map_err(|e| StoreError(format!("decode outbox: {e}")))?,
-            _ => Default::default(),
-        };
-        let mut record: EventRecord = from_item(item)?;
-        record.outbox = outbox;
-        Ok(record)
-    }
-
-    fn put(&self, item: Item) -> aws_sdk_dynamodb::types::builders::PutBuilder {
-        Put::builder().table_name(&self.table).set_item(Some(item))
-    }
-
-    fn plain_put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = self
-            .put(item)
-            .build()
-            .map_err(|e| StoreError(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(pk, sk)))
+            .set_key(Some(item_key(pk, sk)))
             .consistent_read(true)
             .send()
             .await
@@ -268,16 +141,6 @@ impl DynamoStore {
     }
 }
 
-/// What each item of a transaction was, to map a cancellation reason to a [`CommitError`].
-#[derive(Clone, Copy)]
-enum Guard {
-    Profile,
-    CustomerLink,
-    Settle,
-    Event,
-    None,
-}
-
 #[async_trait]
 impl BillingStore for DynamoStore {
     async fn profile(&self, user_id: &UserId) -> Result<Option<BillingProfile>, StoreError> {
@@ -297,131 +160,7 @@ impl BillingStore for DynamoStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
-        let mut items: Vec<TransactWriteItem> = Vec::new();
-        let mut guards: Vec<Guard> = Vec::new();
-
-        if let Some(write) = &commit.profile {
-            let item = Self::profile_item(&write.profile, write.expected_version + 1)?;
-            let put = if write.expected_version == 0 {
-                self.put(item)
-                    .condition_expression("attribute_not_exists(PK)")
-                    .build()
-            } else {
-                self.put(item)
-                    .condition_expression("#v = :expected")
-                    .expression_attribute_names("#v", "version")
-                    .expression_attribute_values(":expected", n(write.expected_version))
-                    .build()
-            }
-            .map_err(|e| StoreError(e.to_string()))?;
-            items.push(TransactWriteItem::builder().put(put).build());
-            guards.push(Guard::Profile);
-        }
-        for (customer, user) in &commit.customer_links {
-            let item = keyed(
-                HashMap::from([
-                    ("user_id".to_owned(), s(user.as_str())),
-                    ("item_type".to_owned(), s("customer_link")),
-                ]),
-                format!("CUSTOMER#{customer}"),
-                "CUSTOMER".into(),
-            );
-            let put = self
-                .put(item)
-                .condition_expression("attribute_not_exists(PK) OR user_id = :u")
-                .expression_attribute_values(":u", s(user.as_str()))
-                .build()
-                .map_err(|e| StoreError(e.to_string()))?;
-            items.push(TransactWriteItem::builder().put(put).build());
-            guards.push(Guard::CustomerLink);
-        }
-        for (user, change_id) in &commit.settle_changes {
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(
-                    user_pk(user),
-                    &format!("CHANGE#{change_id}"),
-                )))
-                .update_expression("SET pending = :f REMOVE GSI1PK, GSI1SK")
-                .condition_expression("pending = :t")
-                .expression_attribute_values(":f", AttributeValue::Bool(false))
-                .expression_attribute_values(":t", AttributeValue::Bool(true))
-                .build()
-                .map_err(|e| StoreError(e.to_string()))?;
-            items.push(TransactWriteItem::builder().update(update).build());
-            guards.push(Guard::Settle);
-        }
-        for change in &commit.changes {
-            items.push(self.plain_put(Self::change_item(change)?)?);
-            guards.push(Guard::None);
-        }
-        for payment in &commit.payments {
-            let sk = format!("PAYMENT#{}", payment_sort_key(payment));
-            let mut item = keyed(to_item(payment)?, user_pk(&payment.user_id), sk.clone());
-            item.insert("item_type".into(), s("payment"));
-            items.push(self.plain_put(item)?);
-            guards.push(Guard::None);
-            for stripe_ref in &payment.stripe_refs {
-                let pointer = keyed(
-                    HashMap::from([
-                        ("user_id".to_owned(), s(payment.user_id.as_str())),
-                        ("payment_sk".to_owned(), s(sk.clone())),
-                        ("item_type".to_owned(), s("payment_ref")),
-                    ]),
-                    format!("PAYREF#{stripe_ref}"),
-                    "PAYREF".into(),
-                );
-                items.push(self.plain_put(pointer)?);
-                guards.push(Guard::None);
-            }
-        }
-        if let Some(event) = &commit.event {
-            let put = self.put(Self::event_item(event)?);
-            let put = if event.attempts > 1 {
-                // A replay: only over the failed record it read, never over a newer one.
-                put.condition_expression("#st = :failed AND attempts = :previous")
-                    .expression_attribute_names("#st", "status")
-                    .expression_attribute_values(":failed", s("failed"))
-                    .expression_attribute_values(":previous", n(event.attempts - 1))
-            } else {
-                put.condition_expression("attribute_not_exists(PK)")
-            }
-            .build()
-            .map_err(|e| StoreError(e.to_string()))?;
-            items.push(TransactWriteItem::builder().put(put).build());
-            guards.push(Guard::Event);
-        }
-        if items.is_empty() {
-            return Ok(());
-        }
-
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc)) = err.as_service_error() {
-                    let reasons = tc.cancellation_reasons();
-                    let failed = reasons
-                        .iter()
-                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
-                    if let Some(index) = failed {
-                        return Err(match guards.get(index).copied().unwrap_or(Guard::None) {
-                            Guard::Profile => CommitError::ProfileConflict,
-                            Guard::CustomerLink => CommitError::CustomerLinkedElsewhere,
-                            Guard::Settle => CommitError::ChangeNotPending,
-                            Guard::Event => CommitError::EventAlreadyRecorded,
-                            Guard::None => CommitError::Store(StoreError("unexpected condition failure".into())),
-                        });
-                    }
-                }
-                Err(CommitError::Store(store_err("TransactWriteItems", err)))
-            }
-        }
+        self.transact(commit).await
     }
 
     async fn changes(&self, user_id: &UserId, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
@@ -533,7 +272,7 @@ impl BillingStore for DynamoStore {
     async fn event_record(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
         self.get(format!("EVENT#{event_id}"), "EVENT")
             .await?
-            .map(Self::decode_event)
+            .map(decode_event)
             .transpose()
     }
 
@@ -553,7 +292,7 @@ impl BillingStore for DynamoStore {
         out.items
             .unwrap_or_default()
             .into_iter()
-            .map(Self::decode_event)
+            .map(decode_event)
             .collect()
     }
 
@@ -562,7 +301,7 @@ impl BillingStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(
+            .set_key(Some(item_key(
                 format!("RATE#{key}"),
                 &format!("WINDOW#{window_end}"),
             )))
@@ -674,7 +413,7 @@ impl BillingStore for DynamoStore {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(SYNC_FAILURE_PK.into(), &failure.key())))
+            .set_key(Some(item_key(SYNC_FAILURE_PK.into(), &failure.key())))
             .send()
             .await
             .map_err(|e| store_err("DeleteItem", e))?;
