@@ -2,6 +2,8 @@
 //! and a missing variable fails fast with a message naming it. Secrets are wrapped in [`Secret`]
 //! so they never reach a log line.
 
+use crate::domain::catalog::{CatalogError, BUILT_IN_CATALOG};
+use crate::domain::Catalog;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -318,5 +320,18 @@ impl PolicyConfig {
                 on_full_refund: env.parsed("ON_FULL_REFUND", defaults.on_full_refund)?,
             },
         })
+    }
+}
+
+/// The plan catalog: the file `CATALOG_FILE` names, else the built-in one. Read here so the
+/// domain's catalog stays free of I/O.
+pub fn load_catalog() -> Result<Catalog, CatalogError> {
+    match std::env::var("CATALOG_FILE").ok().filter(|p| !p.is_empty()) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| CatalogError::Io { path, source })?;
+            Catalog::parse(&text)
+        }
+        None => Catalog::parse(BUILT_IN_CATALOG),
     }
 }

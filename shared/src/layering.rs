@@ -252,3 +252,53 @@ fn imports_are_read_from_paths_and_groups_but_not_comments() {
         assert_eq!(names, *expected, "{source}");
     }
 }
+
+/// What only an adapter or the composition root may touch: the environment, files, the clock of
+/// the machine, the network and the runtime.
+const IO_PATHS: &[&str] = &[
+    "std::env",
+    "std::fs",
+    "std::net",
+    "SystemTime",
+    "tokio::",
+    "reqwest::",
+    "aws_sdk_",
+];
+
+/// The I/O paths `source` names outside comments and its test module, as `path (line)`.
+fn io_uses(source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (index, line) in source.lines().enumerate() {
+        if line.trim_start().starts_with("#[cfg(test)]") {
+            break;
+        }
+        let code = line.split("//").next().unwrap_or_default();
+        for path in IO_PATHS.iter().filter(|path| code.contains(*path)) {
+            found.push(format!("{path} (line {})", index + 1));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_domain_does_no_io() {
+    let domain = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain");
+    let mut files = Vec::new();
+    rust_files(&domain, &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file).expect("a readable source file");
+        for at in io_uses(&source) {
+            found.push(format!("{}: {at}", file.display()));
+        }
+    }
+    assert!(found.is_empty(), "I/O in the domain:\n{}", found.join("\n"));
+}
+
+#[test]
+fn io_is_found_in_code_but_not_in_comments_or_tests() {
+    let source = "use std::fs;\n// std::env\nlet t = SystemTime::now();\n#[cfg(test)]\nmod tests { std::env::var(\"X\"); }";
+    assert_eq!(io_uses(source), ["std::fs (line 1)", "SystemTime (line 3)"]);
+    let old_catalog = "        match std::env::var(\"CATALOG_FILE\").ok() {";
+    assert_eq!(io_uses(old_catalog), ["std::env (line 1)"]);
+}

@@ -10,7 +10,6 @@ use crate::auth::Authenticator;
 use crate::config::{
     BusConfig, ConfigError, Env, PolicyConfig, ProcessEnv, QueueConfig, StripeConfig, TableConfig,
 };
-use crate::domain::Catalog;
 use crate::ports::mailer::Mailer;
 use crate::ports::{EventBus, SyncQueue};
 use crate::service::subscriptions::{
@@ -87,7 +86,7 @@ impl Core {
         Ok(Processor {
             store: Arc::new(self.store()?),
             stripe: Arc::new(self.stripe()?),
-            catalog: Catalog::from_env()?,
+            catalog: crate::config::load_catalog()?,
             grace_days: policy.grace_days,
             revocation: policy.revocation,
             clock: Arc::new(SystemClock),
@@ -119,7 +118,7 @@ impl Core {
         let worker = Worker::with_integrations(
             Arc::new(self.store()?),
             &ProcessEnv,
-            Catalog::from_env()?,
+            crate::config::load_catalog()?,
             Arc::new(SystemClock),
             |cfg| {
                 Arc::new(SesMailer::new(

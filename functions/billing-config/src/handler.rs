@@ -13,7 +13,7 @@ pub struct Deps {
 impl Deps {
     pub fn from_env() -> Result<Self, Error> {
         Ok(Self {
-            catalog: Catalog::from_env()?,
+            catalog: tierflow::config::load_catalog()?,
             publishable_key: PublishableKey::from_env()?,
         })
     }

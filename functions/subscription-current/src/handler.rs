@@ -20,7 +20,7 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
         let auth = Authenticator::from_env()?;
-        let catalog = Catalog::from_env()?;
+        let catalog = tierflow::config::load_catalog()?;
         Ok(Self {
             store: Arc::new(Core::load().await.store()?),
             catalog,

@@ -1,5 +1,6 @@
-//! The plan catalog: configuration, not code. Loaded from `catalog.json` (built in) or the file
-//! named by `CATALOG_FILE`, validated once, and addressed by tier or by Stripe price lookup key.
+//! The plan catalog: configuration, not code. Parsed from `catalog.json` (built in) or the file
+//! named by `CATALOG_FILE` (read by `config::load_catalog`), validated once, and addressed by
+//! tier or by Stripe price lookup key.
 
 use super::{BillingCycle, Currency, Money, Tier};
 use serde::{Deserialize, Serialize};
@@ -114,20 +115,6 @@ pub struct PlanMatch {
 }
 
 impl Catalog {
-    /// The built-in catalog, or `CATALOG_FILE` when set.
-    pub fn from_env() -> Result<Self, CatalogError> {
-        match std::env::var("CATALOG_FILE").ok().filter(|p| !p.is_empty()) {
-            Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|source| CatalogError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                Self::parse(&text)
-            }
-            None => Self::parse(BUILT_IN_CATALOG),
-        }
-    }
-
     /// Parses and validates: every tier exactly once, in order; free has no price; every paid
     /// tier has a monthly price; amounts positive; lookup keys unique.
     pub fn parse(text: &str) -> Result<Self, CatalogError> {

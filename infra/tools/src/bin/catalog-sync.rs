@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use tierflow::adapters::stripe::catalog_sync::{apply, plan, sync_portal};
 use tierflow::adapters::stripe::StripeClient;
 use tierflow::config::StripeConfig;
-use tierflow::domain::Catalog;
 use tierflow::ports::StripeApi;
 
 const USAGE: &str = "usage: catalog-sync [--dry-run]\n\
@@ -40,7 +39,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(dry_run: bool) -> Result<(), String> {
-    let catalog = Catalog::from_env().map_err(|e| e.to_string())?;
+    let catalog = tierflow::config::load_catalog().map_err(|e| e.to_string())?;
     let config = StripeConfig::from_env().map_err(|e| e.to_string())?;
     let client = StripeClient::new(&config).map_err(|e| e.to_string())?;
     println!("catalog-sync against {}", client.api_base());

@@ -137,7 +137,7 @@ impl LagoWebhookReceiver {
             store,
             queue,
             clock,
-            catalog: Catalog::from_env()?,
+            catalog: crate::config::load_catalog()?,
         })
     }
 

@@ -15,15 +15,15 @@ use super::keycloak::{KeycloakClient, KeycloakConfig, KeycloakError};
 use super::lago::{LagoClient, LagoConfig, LagoError};
 use super::mailer::{EmailConfig, OutboxMailer};
 use super::templates::TemplateError;
+use crate::adapters::stripe::StripeClient;
 use crate::config::EnvSource;
 use crate::config::StripeConfig;
 use crate::domain::{BillingProfile, Catalog, UserId};
 use crate::ports::mailer::{MailError, Mailer};
+use crate::ports::StripeApi;
 use crate::ports::{
     BillingStore, StoreError, SubscriptionChange, SyncFailure, SyncJob, SyncTarget,
 };
-use crate::adapters::stripe::StripeClient;
-use crate::ports::StripeApi;
 use crate::stripe::StripeError;
 use crate::time::Clock;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
