@@ -7,6 +7,7 @@ import uuid
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from customers import Customers
 from lago_api import Failure
 from plans import Plans
