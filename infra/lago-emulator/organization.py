@@ -77,6 +77,8 @@ class Lago(Customers, Plans, Subscriptions, Usage, Webhooks):
             raise Failure.forbidden(f"{mode}_action_not_allowed_for_{resource}")
 
     def take_fault(self, method, path):
+        """The status the next failure injected for this call answers (POST /_emulator/faults),
+        or None."""
         for fault in self.faults:
             if fault["method"] == method and path.startswith(fault["path"]) and fault["count"] > 0:
                 fault["count"] -= 1
