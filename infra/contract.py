@@ -17,25 +17,12 @@ import tomllib
 import yaml
 from openapi_spec_validator import validate
 
+from cfn_template import load_template
+
 METHODS = ("get", "put", "post", "delete", "patch")
 # Environment variables holding credentials (publishable keys are public by design).
 SECRET_ENV = re.compile(r"(SECRET|PASSWORD|API_KEY|HMAC_KEY|PRIVATE_KEY|TOKEN)")
 SECRET_SOURCES = ("{{resolve:secretsmanager:", "{{resolve:ssm-secure:")
-
-
-class CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !Sub, ...) as plain values."""
-
-
-def _tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)
-
-
-CfnLoader.add_multi_constructor("!", _tag)
 
 
 def deployed_routes(template):
@@ -82,7 +69,9 @@ def literal_secrets(template):
             if not SECRET_ENV.search(var):
                 continue
             # A condition (!If) names its condition first; only the values are checked.
-            values = list(strings(value))[1:] if isinstance(value, list) else list(strings(value))
+            if isinstance(value, dict) and "If" in value:
+                value = value["If"][1:]
+            values = list(strings(value))
             if any(v and not any(src in v for src in SECRET_SOURCES) for v in values):
                 found.append(
                     f"{name}: {var} is not a Secrets Manager or SSM SecureString reference"
@@ -182,7 +171,7 @@ def main():
 
     doc = yaml.safe_load((root / "openapi.yaml").read_text())
     validate(doc)  # a valid OpenAPI 3.1 document first
-    template = yaml.load((root / "template.yaml").read_text(), Loader=CfnLoader)
+    template = load_template(root / "template.yaml")
     cargo = tomllib.loads((root / "Cargo.toml").read_text())
 
     deployed, url_functions = deployed_routes(template)

@@ -2,7 +2,6 @@
 # The static checks beside cargo's own (infra/test.sh runs fmt and clippy): ruff (lint and format)
 # on the Python, shellcheck on the shell scripts, and no unused dependency in any crate. Installs its
 # pinned tools when missing.
-# infra/bench/ is left out while it is being rewritten (see ruff.toml).
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -14,7 +13,7 @@ ruff check --no-cache .
 ruff format --no-cache --check .
 
 log "shellcheck (.shellcheckrc)"
-mapfile -t scripts < <(git ls-files '*.sh' .ci/run | grep -v '^infra/bench/')
+mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
 shellcheck "${scripts[@]}"
 
 # cargo-machete's check without compiling it in CI (minutes on two cores): infra/unused_deps.py.

@@ -11,24 +11,8 @@ import json
 import sys
 
 import boto3
-import yaml
 
-
-class CfnLoader(yaml.SafeLoader):
-    """YAML loader that keeps CloudFormation short-form tags as {"Fn": value} dicts."""
-
-
-def _tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {suffix: value}
-
-
-CfnLoader.add_multi_constructor("!", _tag)
+from cfn_template import load_template
 
 
 def resolve(value, stack):
@@ -84,8 +68,7 @@ def main():
     parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args()
 
-    with open(args.template) as f:
-        template = yaml.load(f, Loader=CfnLoader)
+    template = load_template(args.template)
 
     session = boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name=args.region

@@ -16,22 +16,32 @@ import time
 import urllib.error
 import urllib.request
 
-AUTH = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0"
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 
-def call(endpoint, target, body):
-    req = urllib.request.Request(
-        endpoint,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "content-type": "application/x-amz-json-1.0",
-            "x-amz-target": target,
-            "authorization": AUTH,
-        },
+def aws_clients(endpoint):
+    """DynamoDB and DynamoDB Streams clients for the emulator, whose records keep the wire's form,
+    which is Lambda's event format: boto3 would otherwise parse ApproximateCreationDateTime into a
+    datetime and decode B values into bytes."""
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=lambda value: value, blob_parser=lambda value: value
     )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
+    session = boto3.session.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+        botocore_session=core,
+    )
+    # One attempt per call: the relay's loop retries (and says so).
+    config = Config(connect_timeout=30, read_timeout=30, retries={"total_max_attempts": 1})
+    return (
+        session.client("dynamodb", endpoint_url=endpoint, config=config),
+        session.client("dynamodbstreams", endpoint_url=endpoint, config=config),
+    )
 
 
 def wanted(record):
@@ -68,13 +78,9 @@ class StreamReader:
     handed out before that would see nothing new afterwards."""
 
     def __init__(self, aws, table, start="TRIM_HORIZON"):
-        self.aws = aws
-        self.arn = call(aws, "DynamoDB_20120810.DescribeTable", {"TableName": table})["Table"][
-            "LatestStreamArn"
-        ]
-        shards = call(aws, "DynamoDBStreams_20120810.DescribeStream", {"StreamArn": self.arn})[
-            "StreamDescription"
-        ]["Shards"]
+        dynamodb, self.streams = aws_clients(aws)
+        self.arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        shards = self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]
         self.shards = [s["ShardId"] for s in shards]
         self.last = {}
         if start == "LATEST":
@@ -85,17 +91,13 @@ class StreamReader:
         request = {"StreamArn": self.arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}
         if after is not None:
             request.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
-        return call(self.aws, "DynamoDBStreams_20120810.GetShardIterator", request)["ShardIterator"]
+        return self.streams.get_shard_iterator(**request)["ShardIterator"]
 
     def poll(self):
         """{shard: [records]} written since the last poll, oldest first, in Lambda's format."""
         fresh = {}
         for shard in self.shards:
-            page = call(
-                self.aws,
-                "DynamoDBStreams_20120810.GetRecords",
-                {"ShardIterator": self._iterator(shard), "Limit": 1000},
-            )
+            page = self.streams.get_records(ShardIterator=self._iterator(shard), Limit=1000)
             records = page.get("Records", [])
             if records:
                 self.last[shard] = records[-1]["dynamodb"]["SequenceNumber"]
@@ -126,7 +128,7 @@ def main():
         busy = False
         try:
             fresh = reader.poll()
-        except (urllib.error.URLError, OSError) as e:
+        except (BotoCoreError, ClientError) as e:
             # A slow or restarting emulator: read again from the last record seen.
             print(f"stream_relay: the stream could not be read ({e}); retrying", flush=True)
             time.sleep(1)

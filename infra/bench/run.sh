@@ -66,8 +66,9 @@ log "peers: stripe-python from PyPI, stripe-node and the AWS SDK from npm (into 
 python3 -c 'import stripe, boto3' 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check stripe boto3
 if [ "$FLOW_ONLY" = 0 ]; then
-  [ -d "$BENCH/node_modules/stripe" ] && [ -d "$BENCH/node_modules/@aws-sdk/client-dynamodb" ] ||
+  if [ ! -d "$BENCH/node_modules/stripe" ] || [ ! -d "$BENCH/node_modules/@aws-sdk/client-dynamodb" ]; then
     (cd "$BENCH" && npm install --no-audit --no-fund --loglevel=error)
+  fi
 fi
 
 if [ "$BUILD" = 1 ]; then

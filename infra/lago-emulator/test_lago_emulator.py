@@ -37,7 +37,8 @@ from lago_python_client.models.plan import Plan, PlanResponse
 from lago_python_client.models.subscription import Subscription, SubscriptionResponse
 
 sys.path.insert(0, str(Path(__file__).parent))
-import lago_emulator
+import dates
+import lago_api
 
 KEY = "lago-emulator-test-key"
 EMULATOR = Path(__file__).parent / "lago_emulator.py"
@@ -215,13 +216,13 @@ class EmulatorCase(unittest.TestCase):
 class Shapes(EmulatorCase):
     def test_accepted_request_fields_are_the_published_models_fields(self):
         for accepted, model in [
-            (lago_emulator.CUSTOMER_FIELDS, Customer),
-            (lago_emulator.BILLING_CONFIGURATION_FIELDS, CustomerBillingConfiguration),
-            (lago_emulator.SUBSCRIPTION_FIELDS, Subscription),
-            (lago_emulator.PLAN_FIELDS, Plan),
-            (lago_emulator.CHARGE_FIELDS, Charge),
-            (lago_emulator.METRIC_FIELDS, BillableMetric),
-            (lago_emulator.EVENT_FIELDS, Event),
+            (lago_api.CUSTOMER_FIELDS, Customer),
+            (lago_api.BILLING_CONFIGURATION_FIELDS, CustomerBillingConfiguration),
+            (lago_api.SUBSCRIPTION_FIELDS, Subscription),
+            (lago_api.PLAN_FIELDS, Plan),
+            (lago_api.CHARGE_FIELDS, Charge),
+            (lago_api.METRIC_FIELDS, BillableMetric),
+            (lago_api.EVENT_FIELDS, Event),
         ]:
             self.assertEqual(accepted - fields_of(model), set(), model.__name__)
 
@@ -547,11 +548,9 @@ class HmacWebhooks(EmulatorCase):
 class Dates(unittest.TestCase):
     def test_intervals_clamp_to_the_months_length(self):
         jan31 = datetime(2027, 1, 31, tzinfo=UTC)
-        self.assertEqual(
-            lago_emulator.add_interval(jan31, "monthly"), jan31.replace(month=2, day=28)
-        )
-        self.assertEqual(lago_emulator.add_interval(jan31, "weekly"), jan31 + timedelta(weeks=1))
-        self.assertEqual(lago_emulator.add_interval(jan31, "yearly").year, 2028)
+        self.assertEqual(dates.add_interval(jan31, "monthly"), jan31.replace(month=2, day=28))
+        self.assertEqual(dates.add_interval(jan31, "weekly"), jan31 + timedelta(weeks=1))
+        self.assertEqual(dates.add_interval(jan31, "yearly").year, 2028)
 
 
 if __name__ == "__main__":

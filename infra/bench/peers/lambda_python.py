@@ -20,14 +20,18 @@ def handle(event: dict) -> dict:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     try:
         stripe_event = stripe.Webhook.construct_event(
-            event.get("body") or "", headers.get("stripe-signature", ""), SECRET)
+            event.get("body") or "", headers.get("stripe-signature", ""), SECRET
+        )
     except (ValueError, stripe.SignatureVerificationError):
         return {"statusCode": 400, "body": "invalid signature"}
     try:
         DYNAMODB.put_item(
             TableName=TABLE,
-            Item={"PK": {"S": f"PEER#{stripe_event['id']}"}, "SK": {"S": "EVENT"},
-                  "type": {"S": stripe_event["type"]}},
+            Item={
+                "PK": {"S": f"PEER#{stripe_event['id']}"},
+                "SK": {"S": "EVENT"},
+                "type": {"S": stripe_event["type"]},
+            },
             ConditionExpression="attribute_not_exists(PK)",
         )
     except DYNAMODB.exceptions.ConditionalCheckFailedException:
@@ -44,8 +48,12 @@ def main() -> None:
         request_id = response.getheader("Lambda-Runtime-Aws-Request-Id")
         event = json.loads(response.read())
         result = json.dumps(handle(event))
-        conn.request("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", body=result,
-                     headers={"Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            f"/2018-06-01/runtime/invocation/{request_id}/response",
+            body=result,
+            headers={"Content-Type": "application/json"},
+        )
         conn.getresponse().read()
 
 

@@ -9,7 +9,8 @@ import stripe
 
 
 def main() -> None:
-    spec = json.load(open(sys.argv[1]))
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
     iterations = int(sys.argv[2]) if len(sys.argv) > 2 else 20_000
     payload, header, secret = spec["payload"], spec["header"], spec["secret"]
     # Fail loudly rather than time an error path.
@@ -24,8 +25,15 @@ def main() -> None:
         stripe.Webhook.construct_event(payload, header, secret)
         samples.append(clock() - start)
     samples.sort()
-    print(json.dumps({"iterations": iterations, "median_ns": samples[len(samples) // 2],
-                      "version": stripe.VERSION}))
+    print(
+        json.dumps(
+            {
+                "iterations": iterations,
+                "median_ns": samples[len(samples) // 2],
+                "version": stripe.VERSION,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
