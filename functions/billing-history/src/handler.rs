@@ -10,14 +10,14 @@ use tierflow::service::payments::CursorConfig;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub store: Arc<dyn BillingStore>,
     pub auth: Authenticator,
     pub cursor_key: Secret,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         let cursor = CursorConfig::from_env()?;
         let auth = Authenticator::from_env()?;
         Ok(Self {
@@ -28,7 +28,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, history(deps, &req).await))
 }
 

@@ -12,7 +12,7 @@ use tierflow::time::{Clock, SystemClock};
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub store: Arc<dyn BillingStore>,
     pub stripe: Arc<dyn StripeApi>,
     pub auth: Authenticator,
@@ -21,7 +21,7 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         let config = PaymentsConfig::from_env()?;
         let auth = Authenticator::from_env()?;
         let core = Core::load().await;
@@ -35,7 +35,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, payment_intent(deps, &req).await))
 }
 

@@ -9,14 +9,14 @@ use tierflow::stripe::StripeApi;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub store: Arc<dyn BillingStore>,
     pub stripe: Arc<dyn StripeApi>,
     pub auth: Authenticator,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         let auth = Authenticator::from_env()?;
         let core = Core::load().await;
         Ok(Self {
@@ -27,7 +27,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, payment_methods(deps, &req).await))
 }
 

@@ -10,7 +10,7 @@ use tierflow::stripe::StripeApi;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub store: Arc<dyn BillingStore>,
     pub stripe: Arc<dyn StripeApi>,
     pub auth: Authenticator,
@@ -18,7 +18,7 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         let config = PortalConfig::from_env()?;
         let auth = Authenticator::from_env()?;
         let core = Core::load().await;
@@ -31,7 +31,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, portal(deps, &req).await))
 }
 

@@ -5,12 +5,12 @@ use tierflow::webhook::reconcile::reconcile;
 use tierflow::webhook::Processor;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub processor: Processor,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         Ok(Self {
             processor: tierflow::wiring::processor_from_env().await?,
         })
@@ -19,7 +19,10 @@ impl Deps {
 
 /// One run; the scheduled event's content does not matter. A transient failure fails the
 /// invocation (the next hourly run starts from the checkpoint it left).
-pub async fn handle(deps: &Deps, _event: LambdaEvent<Value>) -> Result<Value, RetryableFailure> {
+pub(crate) async fn handle(
+    deps: &Deps,
+    _event: LambdaEvent<Value>,
+) -> Result<Value, RetryableFailure> {
     let now = deps.processor.clock.now();
     let report = reconcile(&deps.processor, now)
         .await

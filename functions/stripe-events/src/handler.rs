@@ -8,12 +8,12 @@ use tierflow::webhook::Processor;
 use tracing::error;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub processor: Processor,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         Ok(Self {
             processor: tierflow::wiring::processor_from_env().await?,
         })
@@ -23,7 +23,7 @@ impl Deps {
 /// Processes one Stripe event from the partner bus. A transient failure is returned as an
 /// error so EventBridge/Lambda retry it (and, after the retries, the function's DLQ keeps it);
 /// a malformed detail can never succeed and is logged for a person instead.
-pub async fn handle(
+pub(crate) async fn handle(
     deps: &Deps,
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, RetryableFailure> {

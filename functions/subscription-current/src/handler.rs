@@ -10,7 +10,7 @@ use tierflow::time::{Clock, SystemClock};
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub store: Arc<dyn BillingStore>,
     pub catalog: Catalog,
     pub auth: Authenticator,
@@ -18,7 +18,7 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         let auth = Authenticator::from_env()?;
         let catalog = Catalog::from_env()?;
         Ok(Self {
@@ -30,7 +30,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, current(deps, &req).await))
 }
 

@@ -4,7 +4,8 @@
 //! built from the `events/` samples.
 //!
 //! Each function's test builds its own `Deps` from these parts: [`Harness::route`] for the
-//! subscription routes, the harness's fields and `*_config` methods for the rest.
+//! subscription routes, the harness's fields and its `*_config` and `cursor_key` methods for
+//! the rest.
 
 use lambda_http::Request;
 use serde_json::Value;
