@@ -28,6 +28,13 @@ E2E_ONLY=${TIERFLOW_E2E_ONLY:-0}
 
 ensure_tools
 
+# Both test tiers run under cargo-nextest (its profiles: .config/nextest.toml), this release.
+NEXTEST_VERSION=0.9.151
+if ! cargo nextest --version 2>/dev/null | grep -q "^cargo-nextest $NEXTEST_VERSION "; then
+  log "installing cargo-nextest $NEXTEST_VERSION from crates.io (a few minutes, once)"
+  cargo install cargo-nextest --version "$NEXTEST_VERSION" --locked --quiet
+fi
+
 # This run's logs (emulators, Keycloak, functions), checked for leaked secrets at the end.
 LOG_DIR="$STATE_DIR/logs-test-$$"
 RUN_LOG_DIR=$LOG_DIR
@@ -90,7 +97,8 @@ fi
 
 if [ "$E2E_ONLY" != 1 ]; then
   log "unit, handler and adapter tests"
-  cargo test --workspace --locked
+  # The workspace has no doctests (nextest would not run them): no `cargo test --doc` step.
+  cargo nextest run --workspace --locked
 fi
 
 # The functions get tables, queues and a bus of their own: the emulator copies a whole table
@@ -121,14 +129,24 @@ export EMAIL_OUTBOX_DIR="$STATE_DIR/outbox"
 
 log "end-to-end tests"
 export TIERFLOW_E2E_BASE="http://127.0.0.1:$API_PORT"
-# The end-to-end tests are the workspace's only ignored tests. `--workspace` keeps the feature
-# set of the build above (`-p tierflow-e2e` alone would rebuild tokio and the SDKs).
+# The end-to-end tests are the workspace's only ignored tests. One file after another, in name
+# order (whole_lifecycle.rs last: it moves the emulator's clock furthest), as cargo ran them;
+# within a file the e2e profile says what runs together. `--workspace` keeps the feature set of
+# the build above (`-p tierflow-e2e` alone would rebuild tokio and the SDKs).
 if [ "${TIERFLOW_E2E_FILTER:-}" = browser ]; then
   log "(end-to-end tests filtered out: browser tests only)"
-elif [ -n "${TIERFLOW_E2E_FILTER:-}" ]; then
-  cargo test --workspace --locked --test "$TIERFLOW_E2E_FILTER" -- --ignored --test-threads 4
 else
-  cargo test --workspace --locked -- --ignored --test-threads 4
+  if [ -n "${TIERFLOW_E2E_FILTER:-}" ]; then
+    e2e_files=("$TIERFLOW_E2E_FILTER")
+  else
+    e2e_files=()
+    for file in infra/e2e/tests/*.rs; do
+      e2e_files+=("$(basename "$file" .rs)")
+    done
+  fi
+  for file in "${e2e_files[@]}"; do
+    cargo nextest run --workspace --locked --profile e2e --run-ignored only --test "$file"
+  done
 fi
 
 # The billing page in a real browser, signed in through Keycloak, paying in the Stripe emulator.

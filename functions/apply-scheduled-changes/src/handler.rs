@@ -7,12 +7,12 @@ use tierflow::telemetry::RetryableFailure;
 const BATCH: u32 = 200;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub service: SubscriptionService,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         Ok(Self {
             service: tierflow::wiring::Core::load()
                 .await
@@ -24,7 +24,10 @@ impl Deps {
 /// One run "as of" the schedule's tick (the event's `time`, never earlier than now). A change
 /// is only recorded once Stripe's subscription agrees, so a late or early tick is harmless.
 /// Items that failed transiently fail the invocation, so EventBridge retries it.
-pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, RetryableFailure> {
+pub(crate) async fn handle(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+) -> Result<Value, RetryableFailure> {
     let now = deps.service.clock.now();
     let tick = event
         .payload

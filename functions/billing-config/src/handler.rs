@@ -5,13 +5,13 @@ use tierflow::http::json_response;
 use tierflow::service::billing_config::billing_config;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub catalog: Catalog,
     pub publishable_key: PublishableKey,
 }
 
 impl Deps {
-    pub fn from_env() -> Result<Self, Error> {
+    pub(crate) fn from_env() -> Result<Self, Error> {
         Ok(Self {
             catalog: tierflow::config::load_catalog()?,
             publishable_key: PublishableKey::from_env()?,
@@ -19,7 +19,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, _req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, _req: Request) -> Result<Response<Body>, Error> {
     let view = billing_config(&deps.catalog, &deps.publishable_key.0);
     Ok(json_response(StatusCode::OK, &view))
 }

@@ -10,14 +10,14 @@ use tierflow::service::payments::CursorConfig;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub store: Arc<dyn BillingStore>,
     pub auth: Authenticator,
     pub cursor_key: Secret,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         let cursor = CursorConfig::from_env()?;
         let auth = Authenticator::from_env()?;
         Ok(Self {
@@ -28,7 +28,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, history(deps, &req).await))
 }
 
@@ -52,18 +52,19 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
     use std::collections::HashSet;
-    use tierflow::adapters::memory::MemoryStore;
     use tierflow::domain::UserId;
     use tierflow::ports::{Commit, PaymentRecord, PaymentStatus};
+    use tierflow_testkit::{as_user, body, request, Harness};
 
+    const SAMPLE: &str = include_str!("../../../events/billing-history.json");
     const ADA: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
     const BOB: &str = "b0b00000-0000-4000-8000-000000000b0b";
 
-    fn deps(store: Arc<MemoryStore>) -> Deps {
+    fn deps(h: &Harness) -> Deps {
         Deps {
-            store,
+            store: h.store.clone(),
             auth: Authenticator::ApiGateway,
-            cursor_key: Secret::new("history-handler-test-key-0123456789"),
+            cursor_key: h.cursor_key(),
         }
     }
 
@@ -90,52 +91,37 @@ mod tests {
         }
     }
 
-    async fn seeded(pairs: &[(&str, i64)]) -> Arc<MemoryStore> {
-        let store = Arc::new(MemoryStore::new());
+    /// A harness whose store holds `count` payments for each `(user, count)`.
+    async fn seeded(pairs: &[(&str, i64)]) -> Harness {
+        let h = Harness::start().await;
         let payments = pairs
             .iter()
             .flat_map(|(user, count)| (1..=*count).map(move |n| payment(user, n)))
             .collect();
-        store
+        h.store
             .commit(Commit {
                 payments,
                 ..Commit::default()
             })
             .await
             .unwrap();
-        store
+        h
     }
 
-    fn request(sub: &str, query: &[(&str, &str)]) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/billing-history.json")).unwrap();
-        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
-        let params: serde_json::Map<String, Value> = query
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), json!(v)))
-            .collect();
-        event["rawQueryString"] = json!(query
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&"));
-        event["queryStringParameters"] = Value::Object(params);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    /// The sample as `sub`, with exactly `query` as its query string.
+    fn history_request(sub: &str, query: &[(&str, &str)]) -> Request {
+        request(&as_user(SAMPLE, sub), None, Some(query))
     }
 
     async fn call(deps: &Deps, req: Request) -> (u16, Value) {
         let resp = handle(deps, req).await.unwrap();
-        let body = serde_json::from_slice(resp.body().as_ref()).unwrap();
-        (resp.status().as_u16(), body)
+        (resp.status().as_u16(), body(&resp))
     }
 
     #[tokio::test]
     async fn the_sample_request_answers_the_newest_payments_first() {
-        let deps = deps(seeded(&[(ADA, 3), (BOB, 2)]).await);
-        let req =
-            lambda_http::request::from_str(include_str!("../../../events/billing-history.json"))
-                .unwrap();
-        let (status, body) = call(&deps, req).await;
+        let h = seeded(&[(ADA, 3), (BOB, 2)]).await;
+        let (status, body) = call(&deps(&h), request(SAMPLE, None, None)).await;
         assert_eq!(status, 200, "{body}");
         let t = body["transactions"].as_array().unwrap();
         let ids: Vec<&str> = t.iter().map(|t| t["id"].as_str().unwrap()).collect();
@@ -160,7 +146,8 @@ mod tests {
 
     #[tokio::test]
     async fn forty_five_payments_page_through_in_three_pages() {
-        let deps = deps(seeded(&[(ADA, 45), (BOB, 7)]).await);
+        let h = seeded(&[(ADA, 45), (BOB, 7)]).await;
+        let deps = deps(&h);
         let mut seen = Vec::new();
         let mut sizes = Vec::new();
         let mut cursor: Option<String> = None;
@@ -169,7 +156,7 @@ mod tests {
             if let Some(c) = &cursor {
                 query.push(("cursor", c.as_str()));
             }
-            let (status, body) = call(&deps, request(ADA, &query)).await;
+            let (status, body) = call(&deps, history_request(ADA, &query)).await;
             assert_eq!(status, 200, "{body}");
             let page = body["transactions"].as_array().unwrap();
             sizes.push(page.len());
@@ -187,23 +174,25 @@ mod tests {
 
     #[tokio::test]
     async fn limits_out_of_bounds_are_400() {
-        let deps = deps(seeded(&[(ADA, 3)]).await);
+        let h = seeded(&[(ADA, 3)]).await;
+        let deps = deps(&h);
         for limit in ["0", "101", "-5", "abc", "1.5"] {
-            let (status, body) = call(&deps, request(ADA, &[("limit", limit)])).await;
+            let (status, body) = call(&deps, history_request(ADA, &[("limit", limit)])).await;
             assert_eq!(status, 400, "{limit}: {body}");
             assert_eq!(body["error"]["code"], "invalid_limit");
         }
-        let (status, body) = call(&deps, request(ADA, &[("limit", "100")])).await;
+        let (status, body) = call(&deps, history_request(ADA, &[("limit", "100")])).await;
         assert_eq!(status, 200, "{body}");
-        let (_, body) = call(&deps, request(ADA, &[("limit", "2")])).await;
+        let (_, body) = call(&deps, history_request(ADA, &[("limit", "2")])).await;
         assert_eq!(body["transactions"].as_array().unwrap().len(), 2);
         assert!(body["next_cursor"].is_string());
     }
 
     #[tokio::test]
     async fn bad_cursors_are_400() {
-        let deps = deps(seeded(&[(ADA, 3)]).await);
-        let (_, body) = call(&deps, request(ADA, &[("limit", "1")])).await;
+        let h = seeded(&[(ADA, 3)]).await;
+        let deps = deps(&h);
+        let (_, body) = call(&deps, history_request(ADA, &[("limit", "1")])).await;
         let good = body["next_cursor"].as_str().unwrap().to_owned();
         let tampered = {
             let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
@@ -211,45 +200,49 @@ mod tests {
             parts.join(".")
         };
         for cursor in ["garbage", "v1.AAAA.BBBB", tampered.as_str()] {
-            let (status, body) = call(&deps, request(ADA, &[("cursor", cursor)])).await;
+            let (status, body) = call(&deps, history_request(ADA, &[("cursor", cursor)])).await;
             assert_eq!(status, 400, "{cursor}: {body}");
             assert_eq!(body["error"]["code"], "invalid_cursor");
         }
-        let (status, _) = call(&deps, request(ADA, &[("limit", "1"), ("cursor", &good)])).await;
+        let (status, _) = call(
+            &deps,
+            history_request(ADA, &[("limit", "1"), ("cursor", &good)]),
+        )
+        .await;
         assert_eq!(status, 200);
     }
 
     #[tokio::test]
     async fn another_users_cursor_is_rejected() {
-        let deps = deps(seeded(&[(ADA, 3), (BOB, 3)]).await);
-        let (_, body) = call(&deps, request(BOB, &[("limit", "1")])).await;
+        let h = seeded(&[(ADA, 3), (BOB, 3)]).await;
+        let deps = deps(&h);
+        let (_, body) = call(&deps, history_request(BOB, &[("limit", "1")])).await;
         let bobs = body["next_cursor"].as_str().unwrap().to_owned();
-        let (status, body) = call(&deps, request(ADA, &[("cursor", &bobs)])).await;
+        let (status, body) = call(&deps, history_request(ADA, &[("cursor", &bobs)])).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["error"]["code"], "invalid_cursor");
     }
 
     #[tokio::test]
     async fn a_caller_without_payments_has_an_empty_history() {
-        let deps = deps(seeded(&[(BOB, 2)]).await);
-        let (status, body) = call(&deps, request(ADA, &[])).await;
+        let h = seeded(&[(BOB, 2)]).await;
+        let (status, body) = call(&deps(&h), history_request(ADA, &[])).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body, json!({"transactions": [], "next_cursor": null}));
     }
 
     #[tokio::test]
     async fn unauthenticated_is_401_and_an_outage_503() {
-        let store = seeded(&[(ADA, 1)]).await;
-        let deps = deps(store.clone());
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/billing-history.json")).unwrap();
+        let h = seeded(&[(ADA, 1)]).await;
+        let deps = deps(&h);
+        let mut event: Value = serde_json::from_str(SAMPLE).unwrap();
         event["requestContext"]
             .as_object_mut()
             .unwrap()
             .remove("authorizer");
-        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let req = request(&event.to_string(), None, None);
         assert_eq!(call(&deps, req).await.0, 401);
-        store.set_unavailable(true);
-        assert_eq!(call(&deps, request(ADA, &[])).await.0, 503);
+        h.store.set_unavailable(true);
+        assert_eq!(call(&deps, history_request(ADA, &[])).await.0, 503);
     }
 }

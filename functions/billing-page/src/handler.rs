@@ -5,7 +5,7 @@ use tierflow::http::{error_response, ApiError};
 use crate::page::Site;
 
 /// Serves the page or one of its assets; anything else is the error envelope's 404.
-pub async fn handle(site: &Site, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(site: &Site, req: Request) -> Result<Response<Body>, Error> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Ok(error_response(&ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

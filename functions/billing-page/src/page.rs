@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// Stripe's own Stripe.js, loaded by the page unless `STRIPE_JS_URL` says otherwise.
-pub const DEFAULT_STRIPE_JS_URL: &str = "https://js.stripe.com/v3/";
+pub(crate) const DEFAULT_STRIPE_JS_URL: &str = "https://js.stripe.com/v3/";
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
@@ -12,7 +12,7 @@ const APP_CSS: &str = include_str!("../assets/app.css");
 
 /// A configuration value that is missing or unusable.
 #[derive(Debug, thiserror::Error)]
-pub enum PageConfigError {
+pub(crate) enum PageConfigError {
     #[error("{0} must be set")]
     Missing(&'static str),
     #[error("{0} must be an http(s) URL without quotes or spaces")]
@@ -21,7 +21,7 @@ pub enum PageConfigError {
 
 /// What the page needs to know at run time; handed to it in the HTML.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PageConfig {
+pub(crate) struct PageConfig {
     /// Origin of the billing API; empty when it is the page's own (same API Gateway).
     pub api_base_url: String,
     /// OIDC issuer the page signs in with (authorization code + PKCE, discovered from
@@ -35,7 +35,7 @@ pub struct PageConfig {
 
 impl PageConfig {
     /// `OIDC_ISSUER` and `OIDC_CLIENT_ID` (required), `BILLING_API_BASE_URL` and `STRIPE_JS_URL`.
-    pub fn from_env() -> Result<Self, PageConfigError> {
+    pub(crate) fn from_env() -> Result<Self, PageConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
     }
 
@@ -69,7 +69,7 @@ impl PageConfig {
 
 /// A file the function serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Asset {
+pub(crate) struct Asset {
     pub content_type: &'static str,
     pub body: String,
     /// `Cache-Control`: the page itself is never cached (it holds the configuration).
@@ -77,14 +77,14 @@ pub struct Asset {
 }
 
 /// The page with its configuration filled in, and its assets; built once at init.
-pub struct Site {
+pub(crate) struct Site {
     index: Asset,
     content_security_policy: String,
 }
 
 impl Site {
     /// Renders the page for `config`.
-    pub fn new(config: &PageConfig) -> Result<Self, serde_json::Error> {
+    pub(crate) fn new(config: &PageConfig) -> Result<Self, serde_json::Error> {
         // `<` escaped so no value can close the script element the JSON sits in.
         let json = serde_json::to_string(config)?.replace('<', "\\u003c");
         Ok(Self {
@@ -98,7 +98,7 @@ impl Site {
     }
 
     /// The file at `path`, if the page has one there.
-    pub fn asset(&self, path: &str) -> Option<Asset> {
+    pub(crate) fn asset(&self, path: &str) -> Option<Asset> {
         let immutable = |content_type, body: &str| Asset {
             content_type,
             body: body.to_owned(),
@@ -114,7 +114,7 @@ impl Site {
 
     /// The page's `Content-Security-Policy`: its own scripts and Stripe.js, calls only to the API,
     /// the identity provider and Stripe.
-    pub fn content_security_policy(&self) -> &str {
+    pub(crate) fn content_security_policy(&self) -> &str {
         &self.content_security_policy
     }
 }

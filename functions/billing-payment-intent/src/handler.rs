@@ -11,7 +11,7 @@ use tierflow::time::{Clock, SystemClock};
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub store: Arc<dyn BillingStore>,
     pub stripe: Arc<dyn StripeApi>,
     pub auth: Authenticator,
@@ -20,7 +20,7 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         let config = PaymentsConfig::from_env()?;
         let auth = Authenticator::from_env()?;
         let core = Core::load().await;
@@ -34,7 +34,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, payment_intent(deps, &req).await))
 }
 
@@ -56,83 +56,36 @@ async fn payment_intent(deps: &Deps, req: &Request) -> Result<PaymentIntentView,
 mod tests {
     use super::*;
     use serde_json::{json, Value};
-    use stripe_emulator::Emulator;
-    use tierflow::adapters::memory::MemoryStore;
-    use tierflow::adapters::stripe::{RetryPolicy, StripeClient};
-    use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::UserId;
     use tierflow::stripe::{IdempotencyScope, NewCustomer};
     use tierflow::time::FixedClock;
+    use tierflow_testkit::{as_user, body, request, unreachable_stripe, Harness};
 
+    const SAMPLE: &str = include_str!("../../../events/billing-payment-intent.json");
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
     const NOW: i64 = 1_795_391_165;
 
-    struct Harness {
-        deps: Deps,
-        store: Arc<MemoryStore>,
-        stripe: Arc<StripeClient>,
-        _emulator: Emulator,
-    }
-
-    fn stripe_at(api_base: &str) -> StripeClient {
-        StripeClient::new(&StripeConfig {
-            secret_key: Secret::new("sk_test_handler"),
-            publishable_key: String::new(),
-            api_base: api_base.to_owned(),
-        })
-        .unwrap()
-        .with_retry_policy(RetryPolicy::none())
-    }
-
-    async fn harness() -> Harness {
-        let emulator = Emulator::start(stripe_emulator::Config {
-            port: 0,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let store = Arc::new(MemoryStore::new());
-        let stripe = Arc::new(stripe_at(emulator.url()));
-        Harness {
-            deps: Deps {
-                store: store.clone(),
-                stripe: stripe.clone(),
-                auth: Authenticator::ApiGateway,
-                clock: Arc::new(FixedClock::at(NOW)),
-                config: PaymentsConfig {
-                    min_amount: 50,
-                    max_amount: 1_000_000,
-                    currencies: vec![tierflow::domain::Currency::parse("usd").unwrap()],
-                    intents_per_hour: 30,
-                },
-            },
-            store,
-            stripe,
-            _emulator: emulator,
+    fn deps(h: &Harness) -> Deps {
+        Deps {
+            store: h.store.clone(),
+            stripe: h.stripe.clone(),
+            auth: Authenticator::ApiGateway,
+            clock: Arc::new(FixedClock::at(NOW)),
+            config: h.payments_config(),
         }
     }
 
     /// The sample event with its body (and optionally its caller) replaced.
-    fn request(body: Option<Value>, sub: Option<&str>) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/billing-payment-intent.json"))
-                .unwrap();
-        if let Some(body) = body {
-            event["body"] = Value::String(match body {
-                Value::String(raw) => raw,
-                other => other.to_string(),
-            });
+    fn intent_request(body: Option<Value>, sub: Option<&str>) -> Request {
+        match sub {
+            Some(sub) => request(&as_user(SAMPLE, sub), body, None),
+            None => request(SAMPLE, body, None),
         }
-        if let Some(sub) = sub {
-            event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
-        }
-        lambda_http::request::from_str(&event.to_string()).unwrap()
     }
 
-    async fn call(h: &Harness, req: Request) -> (u16, Value) {
-        let resp = handle(&h.deps, req).await.unwrap();
-        let body = serde_json::from_slice(resp.body().as_ref()).unwrap();
-        (resp.status().as_u16(), body)
+    async fn call(deps: &Deps, req: Request) -> (u16, Value) {
+        let resp = handle(deps, req).await.unwrap();
+        (resp.status().as_u16(), body(&resp))
     }
 
     fn user() -> UserId {
@@ -141,8 +94,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_first_payment_creates_and_links_the_customer_and_tags_the_intent() {
-        let h = harness().await;
-        let (status, body) = call(&h, request(None, None)).await;
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let (status, body) = call(&deps, intent_request(None, None)).await;
         assert_eq!(status, 200, "{body}");
         let pi_id = body["payment_intent_id"].as_str().unwrap();
         assert!(pi_id.starts_with("pi_"));
@@ -171,23 +125,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_retried_request_makes_one_intent() {
-        let h = harness().await;
-        let (_, first) = call(&h, request(None, None)).await;
-        let (status, again) = call(&h, request(None, None)).await;
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let (_, first) = call(&deps, intent_request(None, None)).await;
+        let (status, again) = call(&deps, intent_request(None, None)).await;
         assert_eq!(status, 200, "{again}");
         assert_eq!(first["payment_intent_id"], again["payment_intent_id"]);
         assert_eq!(first["client_secret"], again["client_secret"]);
 
         // Without a client key, the same content within the window is the same payment too.
         let plain = json!({"amount": 900, "currency": "usd"});
-        let (_, a) = call(&h, request(Some(plain.clone()), None)).await;
-        let (_, b) = call(&h, request(Some(plain), None)).await;
+        let (_, a) = call(&deps, intent_request(Some(plain.clone()), None)).await;
+        let (_, b) = call(&deps, intent_request(Some(plain), None)).await;
         assert_eq!(a["payment_intent_id"], b["payment_intent_id"]);
         assert_ne!(a["payment_intent_id"], first["payment_intent_id"]);
 
         // A new key is a new payment, for the same customer.
         let other = json!({"amount": 2500, "currency": "usd", "idempotency_key": "second"});
-        let (_, c) = call(&h, request(Some(other), None)).await;
+        let (_, c) = call(&deps, intent_request(Some(other), None)).await;
         assert_ne!(c["payment_intent_id"], first["payment_intent_id"]);
         let customers: Vec<String> = [&first, &a, &c]
             .iter()
@@ -207,7 +162,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_customer_stripe_already_has_for_the_user_is_reused() {
-        let h = harness().await;
+        let h = Harness::start().await;
+        let deps = deps(&h);
         let existing = h
             .stripe
             .create_customer(
@@ -216,7 +172,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let (status, body) = call(&h, request(None, None)).await;
+        let (status, body) = call(&deps, intent_request(None, None)).await;
         assert_eq!(status, 200, "{body}");
         let profile = h.store.profile(&user()).await.unwrap().unwrap();
         assert_eq!(profile.customer_id.as_deref(), Some(existing.id.as_str()));
@@ -224,7 +180,8 @@ mod tests {
 
     #[tokio::test]
     async fn bad_amounts_are_400_and_reach_no_one() {
-        let h = harness().await;
+        let h = Harness::start().await;
+        let deps = deps(&h);
         for amount in [
             json!(0),
             json!(-500),
@@ -236,8 +193,8 @@ mod tests {
             json!(null),
         ] {
             let (status, body) = call(
-                &h,
-                request(Some(json!({"amount": amount, "currency": "usd"})), None),
+                &deps,
+                intent_request(Some(json!({"amount": amount, "currency": "usd"})), None),
             )
             .await;
             assert_eq!(status, 400, "{amount}: {body}");
@@ -249,7 +206,8 @@ mod tests {
 
     #[tokio::test]
     async fn bad_currencies_and_bodies_are_400() {
-        let h = harness().await;
+        let h = Harness::start().await;
+        let deps = deps(&h);
         for (body, code) in [
             (
                 json!({"amount": 500, "currency": "eur"}),
@@ -267,7 +225,7 @@ mod tests {
             (json!("{\"amount\": 500,"), "invalid_body"),
             (json!([500, "usd"]), "invalid_body"),
         ] {
-            let (status, resp) = call(&h, request(Some(body.clone()), None)).await;
+            let (status, resp) = call(&deps, intent_request(Some(body.clone()), None)).await;
             assert_eq!(status, 400, "{body}: {resp}");
             assert_eq!(resp["error"]["code"], code, "{body}");
         }
@@ -276,15 +234,16 @@ mod tests {
 
     #[tokio::test]
     async fn attempts_beyond_the_hourly_limit_are_429() {
-        let mut h = harness().await;
-        h.deps.config.intents_per_hour = 2;
+        let h = Harness::start().await;
+        let mut deps = deps(&h);
+        deps.config.intents_per_hour = 2;
         for n in 0..2 {
             let body = json!({"amount": 500 + n, "currency": "usd"});
-            assert_eq!(call(&h, request(Some(body), None)).await.0, 200);
+            assert_eq!(call(&deps, intent_request(Some(body), None)).await.0, 200);
         }
         let resp = handle(
-            &h.deps,
-            request(Some(json!({"amount": 700, "currency": "usd"})), None),
+            &deps,
+            intent_request(Some(json!({"amount": 700, "currency": "usd"})), None),
         )
         .await
         .unwrap();
@@ -298,39 +257,36 @@ mod tests {
         let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
         assert_eq!(body["error"]["code"], "rate_limited");
         // Another user has their own allowance.
-        let (status, _) = call(&h, request(None, Some("someone-else"))).await;
+        let (status, _) = call(&deps, intent_request(None, Some("someone-else"))).await;
         assert_eq!(status, 200);
     }
 
     #[tokio::test]
     async fn without_a_caller_it_is_401() {
-        let h = harness().await;
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/billing-payment-intent.json"))
-                .unwrap();
+        let h = Harness::start().await;
+        let deps = deps(&h);
+        let mut event: Value = serde_json::from_str(SAMPLE).unwrap();
         event["requestContext"]
             .as_object_mut()
             .unwrap()
             .remove("authorizer");
-        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
-        let (status, body) = call(&h, req).await;
+        let req = request(&event.to_string(), None, None);
+        let (status, body) = call(&deps, req).await;
         assert_eq!(status, 401, "{body}");
     }
 
     #[tokio::test]
     async fn outages_are_503_not_crashes() {
-        let h = harness().await;
+        let h = Harness::start().await;
+        let deps = deps(&h);
         h.store.set_unavailable(true);
-        assert_eq!(call(&h, request(None, None)).await.0, 503);
+        assert_eq!(call(&deps, intent_request(None, None)).await.0, 503);
         h.store.set_unavailable(false);
 
         // Stripe unreachable: a closed port.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let dead = format!("http://{}", closed.local_addr().unwrap());
-        drop(closed);
-        let mut h = h;
-        h.deps.stripe = Arc::new(stripe_at(&dead));
-        let (status, body) = call(&h, request(None, None)).await;
+        let mut deps = deps;
+        deps.stripe = Arc::new(unreachable_stripe());
+        let (status, body) = call(&deps, intent_request(None, None)).await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["error"]["code"], "temporarily_unavailable");
     }

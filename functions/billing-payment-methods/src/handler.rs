@@ -8,14 +8,14 @@ use tierflow::service::payments::payment_methods::PaymentMethodsView;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub store: Arc<dyn BillingStore>,
     pub stripe: Arc<dyn StripeApi>,
     pub auth: Authenticator,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         let auth = Authenticator::from_env()?;
         let core = Core::load().await;
         Ok(Self {
@@ -26,7 +26,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, payment_methods(deps, &req).await))
 }
 
@@ -39,49 +39,19 @@ async fn payment_methods(deps: &Deps, req: &Request) -> Result<PaymentMethodsVie
 mod tests {
     use super::*;
     use serde_json::{json, Value};
-    use stripe_emulator::Emulator;
-    use tierflow::adapters::memory::MemoryStore;
-    use tierflow::adapters::stripe::{RetryPolicy, StripeClient};
-    use tierflow::config::{Secret, StripeConfig};
     use tierflow::domain::{BillingProfile, UserId};
     use tierflow::ports::{Commit, ProfileWrite};
     use tierflow::stripe::{CustomerUpdate, IdempotencyScope, NewCustomer};
+    use tierflow_testkit::{as_user, body, request, Harness};
 
+    const SAMPLE: &str = include_str!("../../../events/billing-payment-methods.json");
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
 
-    struct Harness {
-        deps: Deps,
-        store: Arc<MemoryStore>,
-        stripe: Arc<StripeClient>,
-        emulator: Emulator,
-    }
-
-    async fn harness() -> Harness {
-        let emulator = Emulator::start(stripe_emulator::Config {
-            port: 0,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let store = Arc::new(MemoryStore::new());
-        let stripe = Arc::new(
-            StripeClient::new(&StripeConfig {
-                secret_key: Secret::new("sk_test_handler"),
-                publishable_key: String::new(),
-                api_base: emulator.url().to_owned(),
-            })
-            .unwrap()
-            .with_retry_policy(RetryPolicy::none()),
-        );
-        Harness {
-            deps: Deps {
-                store: store.clone(),
-                stripe: stripe.clone(),
-                auth: Authenticator::ApiGateway,
-            },
-            store,
-            stripe,
-            emulator,
+    fn deps(h: &Harness) -> Deps {
+        Deps {
+            store: h.store.clone(),
+            stripe: h.stripe.clone(),
+            auth: Authenticator::ApiGateway,
         }
     }
 
@@ -115,40 +85,29 @@ mod tests {
 
     /// Attaches a test card as Stripe.js would; returns the saved card's id.
     async fn attach(h: &Harness, customer: &str, token: &str) -> String {
-        let resp: Value = reqwest::Client::new()
-            .post(format!(
-                "{}/v1/payment_methods/{token}/attach",
-                h.emulator.url()
-            ))
-            .bearer_auth("sk_test_handler")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("customer={customer}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let resp = h
+            .emulator_call(
+                "POST",
+                &format!("/v1/payment_methods/{token}/attach"),
+                &[("customer", customer)],
+            )
+            .await;
         resp["id"].as_str().unwrap().to_owned()
     }
 
-    fn request(sub: &str) -> Request {
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/billing-payment-methods.json"))
-                .unwrap();
-        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+    /// The sample as `sub`.
+    fn methods_request(sub: &str) -> Request {
+        request(&as_user(SAMPLE, sub), None, None)
     }
 
     async fn call(h: &Harness, req: Request) -> (u16, Value) {
-        let resp = handle(&h.deps, req).await.unwrap();
-        let body = serde_json::from_slice(resp.body().as_ref()).unwrap();
-        (resp.status().as_u16(), body)
+        let resp = handle(&deps(h), req).await.unwrap();
+        (resp.status().as_u16(), body(&resp))
     }
 
     #[tokio::test]
     async fn saved_cards_show_only_display_fields_and_the_default() {
-        let h = harness().await;
+        let h = Harness::start().await;
         let customer = customer(&h).await;
         let visa = attach(&h, &customer, "pm_card_visa").await;
         let mastercard = attach(&h, &customer, "pm_card_mastercard").await;
@@ -163,7 +122,7 @@ mod tests {
             .await
             .unwrap();
 
-        let (status, body) = call(&h, request(SUB)).await;
+        let (status, body) = call(&h, methods_request(SUB)).await;
         assert_eq!(status, 200, "{body}");
         let cards = body["payment_methods"].as_array().unwrap();
         assert_eq!(cards.len(), 2, "{body}");
@@ -196,43 +155,40 @@ mod tests {
 
     #[tokio::test]
     async fn a_caller_without_a_customer_has_an_empty_list() {
-        let h = harness().await;
-        let (status, body) = call(&h, request(SUB)).await;
+        let h = Harness::start().await;
+        let (status, body) = call(&h, methods_request(SUB)).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body, json!({"payment_methods": []}));
     }
 
     #[tokio::test]
     async fn another_callers_cards_are_never_listed() {
-        let h = harness().await;
+        let h = Harness::start().await;
         let customer = customer(&h).await;
         attach(&h, &customer, "pm_card_visa").await;
-        let (status, body) = call(&h, request("mallory")).await;
+        let (status, body) = call(&h, methods_request("mallory")).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["payment_methods"], json!([]));
     }
 
     #[tokio::test]
     async fn a_customer_stripe_deleted_has_no_cards() {
-        let h = harness().await;
+        let h = Harness::start().await;
         let customer = customer(&h).await;
         attach(&h, &customer, "pm_card_visa").await;
-        let deleted = reqwest::Client::new()
-            .delete(format!("{}/v1/customers/{customer}", h.emulator.url()))
-            .bearer_auth("sk_test_handler")
-            .send()
-            .await
-            .unwrap();
+        let deleted = h
+            .emulator_request("DELETE", &format!("/v1/customers/{customer}"), &[])
+            .await;
         assert!(deleted.status().is_success());
-        let (status, body) = call(&h, request(SUB)).await;
+        let (status, body) = call(&h, methods_request(SUB)).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["payment_methods"], json!([]));
     }
 
     #[tokio::test]
     async fn a_store_outage_is_503() {
-        let h = harness().await;
+        let h = Harness::start().await;
         h.store.set_unavailable(true);
-        assert_eq!(call(&h, request(SUB)).await.0, 503);
+        assert_eq!(call(&h, methods_request(SUB)).await.0, 503);
     }
 }

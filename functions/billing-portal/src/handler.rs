@@ -9,7 +9,7 @@ use tierflow::service::payments::PortalConfig;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub store: Arc<dyn BillingStore>,
     pub stripe: Arc<dyn StripeApi>,
     pub auth: Authenticator,
@@ -17,7 +17,7 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         let config = PortalConfig::from_env()?;
         let auth = Authenticator::from_env()?;
         let core = Core::load().await;
@@ -30,7 +30,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, portal(deps, &req).await))
 }
 
@@ -48,57 +48,22 @@ async fn portal(deps: &Deps, req: &Request) -> Result<PortalView, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
-    use stripe_emulator::Emulator;
-    use tierflow::adapters::memory::MemoryStore;
-    use tierflow::adapters::stripe::catalog_sync::{apply, plan, sync_portal};
-    use tierflow::adapters::stripe::{RetryPolicy, StripeClient};
-    use tierflow::config::{Secret, StripeConfig};
-    use tierflow::domain::catalog::BUILT_IN_CATALOG;
-    use tierflow::domain::Catalog;
+    use serde_json::Value;
     use tierflow::domain::{BillingProfile, UserId};
     use tierflow::ports::{Commit, ProfileWrite};
+    use tierflow::adapters::stripe::catalog_sync::sync_portal;
     use tierflow::stripe::{IdempotencyScope, NewCustomer};
+    use tierflow_testkit::{as_user, body, request, Harness};
 
+    const SAMPLE: &str = include_str!("../../../events/billing-portal.json");
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
-    const RETURN_URL: &str = "https://app.example/account/billing";
 
-    struct Harness {
-        deps: Deps,
-        store: Arc<MemoryStore>,
-        stripe: Arc<StripeClient>,
-        _emulator: Emulator,
-    }
-
-    async fn harness() -> Harness {
-        let emulator = Emulator::start(stripe_emulator::Config {
-            port: 0,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let store = Arc::new(MemoryStore::new());
-        let stripe = Arc::new(
-            StripeClient::new(&StripeConfig {
-                secret_key: Secret::new("sk_test_handler"),
-                publishable_key: String::new(),
-                api_base: emulator.url().to_owned(),
-            })
-            .unwrap()
-            .with_retry_policy(RetryPolicy::none()),
-        );
-        Harness {
-            deps: Deps {
-                store: store.clone(),
-                stripe: stripe.clone(),
-                auth: Authenticator::ApiGateway,
-                config: PortalConfig {
-                    return_url: RETURN_URL.into(),
-                },
-            },
-            store,
-            stripe,
-            _emulator: emulator,
+    fn deps(h: &Harness) -> Deps {
+        Deps {
+            store: h.store.clone(),
+            stripe: h.stripe.clone(),
+            auth: Authenticator::ApiGateway,
+            config: h.portal_config(),
         }
     }
 
@@ -118,35 +83,31 @@ mod tests {
             .unwrap();
     }
 
-    /// What catalog-sync does: the catalog's prices, then the portal configuration (its id).
+    /// What catalog-sync does after the catalog's prices (the harness made those): the portal
+    /// configuration (its id).
     async fn portal_configured(h: &Harness) -> String {
-        let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
-        apply(&h.stripe, &plan(&catalog, &[], &[]), |_| {})
-            .await
-            .unwrap();
-        let (id, created) = sync_portal(&h.stripe, &catalog).await.unwrap();
+        let (id, created) = sync_portal(&h.stripe, &h.catalog).await.unwrap();
         assert!(created);
         // A rerun finds it again by its mark instead of making another.
         assert_eq!(
-            sync_portal(&h.stripe, &catalog).await.unwrap(),
+            sync_portal(&h.stripe, &h.catalog).await.unwrap(),
             (id.clone(), false)
         );
         id
     }
 
-    fn request() -> Request {
-        lambda_http::request::from_str(include_str!("../../../events/billing-portal.json")).unwrap()
+    fn portal_request() -> Request {
+        request(SAMPLE, None, None)
     }
 
     async fn call(h: &Harness, req: Request) -> (u16, Value) {
-        let resp = handle(&h.deps, req).await.unwrap();
-        let body = serde_json::from_slice(resp.body().as_ref()).unwrap();
-        (resp.status().as_u16(), body)
+        let resp = handle(&deps(h), req).await.unwrap();
+        (resp.status().as_u16(), body(&resp))
     }
 
     #[tokio::test]
     async fn a_customer_gets_a_portal_url() {
-        let h = harness().await;
+        let h = Harness::start().await;
         let customer = h
             .stripe
             .create_customer(
@@ -157,7 +118,7 @@ mod tests {
             .unwrap();
         with_customer(&h, &customer.id).await;
         portal_configured(&h).await;
-        let (status, body) = call(&h, request()).await;
+        let (status, body) = call(&h, portal_request()).await;
         assert_eq!(status, 200, "{body}");
         let url = body["portal_url"].as_str().unwrap();
         assert!(url.starts_with(h.stripe.api_base()), "{url}");
@@ -167,8 +128,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_caller_who_never_paid_gets_a_clear_404() {
-        let h = harness().await;
-        let (status, body) = call(&h, request()).await;
+        let h = Harness::start().await;
+        let (status, body) = call(&h, portal_request()).await;
         assert_eq!(status, 404, "{body}");
         assert_eq!(body["error"]["code"], "no_billing_account");
         assert!(body["error"]["message"]
@@ -179,17 +140,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_customer_stripe_no_longer_has_is_a_404_too() {
-        let h = harness().await;
+        let h = Harness::start().await;
         with_customer(&h, "cus_deletedlongago").await;
         portal_configured(&h).await;
-        let (status, body) = call(&h, request()).await;
+        let (status, body) = call(&h, portal_request()).await;
         assert_eq!(status, 404, "{body}");
         assert_eq!(body["error"]["code"], "no_billing_account");
     }
 
     #[tokio::test]
     async fn without_tierflows_portal_configuration_the_default_one_is_never_opened() {
-        let h = harness().await;
+        let h = Harness::start().await;
         let customer = h
             .stripe
             .create_customer(
@@ -199,27 +160,24 @@ mod tests {
             .await
             .unwrap();
         with_customer(&h, &customer.id).await;
-        let (status, body) = call(&h, request()).await;
+        let (status, body) = call(&h, portal_request()).await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["error"]["code"], "portal_not_configured");
     }
 
     #[tokio::test]
     async fn only_the_callers_own_customer_is_used() {
-        let h = harness().await;
+        let h = Harness::start().await;
         with_customer(&h, "cus_of_ada").await;
-        let mut event: Value =
-            serde_json::from_str(include_str!("../../../events/billing-portal.json")).unwrap();
-        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("mallory");
-        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let req = request(&as_user(SAMPLE, "mallory"), None, None);
         let (status, body) = call(&h, req).await;
         assert_eq!(status, 404, "{body}");
     }
 
     #[tokio::test]
     async fn a_store_outage_is_503() {
-        let h = harness().await;
+        let h = Harness::start().await;
         h.store.set_unavailable(true);
-        assert_eq!(call(&h, request()).await.0, 503);
+        assert_eq!(call(&h, portal_request()).await.0, 503);
     }
 }

@@ -4,12 +4,12 @@ use tierflow::http::{error_response, json_response, ApiError};
 use tierflow::sync::lago_webhook::{LagoDelivery, LagoWebhookReceiver};
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub receiver: LagoWebhookReceiver,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         Ok(Self {
             receiver: tierflow::wiring::Core::load()
                 .await
@@ -19,7 +19,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     if req.method() != Method::POST {
         return Ok(error_response(&ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -4,12 +4,12 @@ use lambda_runtime::{Error, LambdaEvent};
 use tierflow::wiring::{publisher_from_env, Publisher};
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub publisher: Publisher,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         Ok(Self {
             publisher: publisher_from_env().await?,
         })
@@ -17,7 +17,7 @@ impl Deps {
 }
 
 /// One stream batch; a record that cannot be published is reported for Lambda to retry.
-pub async fn handle(
+pub(crate) async fn handle(
     deps: &Deps,
     event: LambdaEvent<Event>,
 ) -> Result<DynamoDbEventResponse, Error> {

@@ -8,12 +8,12 @@ use tierflow::webhook::Processor;
 use tracing::error;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub processor: Processor,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         Ok(Self {
             processor: tierflow::wiring::processor_from_env().await?,
         })
@@ -23,7 +23,7 @@ impl Deps {
 /// Processes one Stripe event from the partner bus. A transient failure is returned as an
 /// error so EventBridge/Lambda retry it (and, after the retries, the function's DLQ keeps it);
 /// a malformed detail can never succeed and is logged for a person instead.
-pub async fn handle(
+pub(crate) async fn handle(
     deps: &Deps,
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, RetryableFailure> {
@@ -47,29 +47,19 @@ pub async fn handle(
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use tierflow::adapters::memory::MemoryStore;
-    use tierflow::adapters::stripe::StripeClient;
-    use tierflow::config::{Secret, StripeConfig};
-    use tierflow::domain::catalog::BUILT_IN_CATALOG;
-    use tierflow::domain::{Catalog, Tier, UserId};
+    use tierflow::domain::{Tier, UserId};
     use tierflow::ports::BillingStore;
     use tierflow::time::FixedClock;
+    use tierflow_testkit::{unreachable_stripe, Harness};
 
-    fn deps(store: Arc<MemoryStore>) -> Deps {
-        let stripe = StripeClient::new(&StripeConfig {
-            secret_key: Secret::new("sk_test_unused"),
-            publishable_key: String::new(),
-            api_base: "http://127.0.0.1:9".into(),
-        })
-        .unwrap();
+    /// The processor over the harness's store at the sample's time. Its Stripe is unreachable:
+    /// the sample needs no call, so any would fail the test.
+    fn deps(h: &Harness) -> Deps {
         Deps {
             processor: Processor {
-                store,
-                stripe: Arc::new(stripe),
-                catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
-                grace_days: 3,
-                revocation: Default::default(),
+                stripe: Arc::new(unreachable_stripe()),
                 clock: Arc::new(FixedClock::at(1_795_391_165)),
+                ..h.processor(h.store.clone(), Default::default())
             },
         }
     }
@@ -80,15 +70,15 @@ mod tests {
 
     #[tokio::test]
     async fn the_partner_bus_sample_applies_once() {
-        let store = Arc::new(MemoryStore::new());
-        let deps = deps(store.clone());
+        let h = Harness::start().await;
+        let deps = deps(&h);
         let out = handle(&deps, LambdaEvent::new(sample(), Default::default()))
             .await
             .unwrap();
         assert_eq!(out["outcome"], "applied");
         let user = UserId::parse("8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e").unwrap();
         assert_eq!(
-            store.profile(&user).await.unwrap().unwrap().tier,
+            h.store.profile(&user).await.unwrap().unwrap().tier,
             Tier::Enterprise
         );
         let again = handle(&deps, LambdaEvent::new(sample(), Default::default()))
@@ -99,7 +89,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_detail_that_is_not_an_event_is_rejected_without_retry() {
-        let deps = deps(Arc::new(MemoryStore::new()));
+        let h = Harness::start().await;
+        let deps = deps(&h);
         let mut event = sample();
         event.detail = json!({"hello": "world"});
         let out = handle(&deps, LambdaEvent::new(event, Default::default()))
@@ -110,9 +101,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_outage_is_an_error_so_the_bus_retries() {
-        let store = Arc::new(MemoryStore::new());
-        store.set_unavailable(true);
-        let deps = deps(store);
+        let h = Harness::start().await;
+        h.store.set_unavailable(true);
+        let deps = deps(&h);
         assert!(
             handle(&deps, LambdaEvent::new(sample(), Default::default()))
                 .await

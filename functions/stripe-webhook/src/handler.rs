@@ -5,13 +5,13 @@ use tierflow::webhook::delivery::handle_delivery;
 use tierflow::webhook::Processor;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub processor: Processor,
     pub config: WebhookConfig,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         Ok(Self {
             config: WebhookConfig::from_env()?,
             processor: tierflow::wiring::processor_from_env().await?,
@@ -19,7 +19,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     if req.method() != Method::POST {
         return Ok(error_response(&ApiError::new(
             lambda_http::http::StatusCode::METHOD_NOT_ALLOWED,

@@ -4,7 +4,10 @@ use tierflow::http::{request_id, respond, ApiError};
 use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::wiring::SubscriptionRoute;
 
-pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(
+    deps: &SubscriptionRoute,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, withdraw(deps, &req).await))
 }
 

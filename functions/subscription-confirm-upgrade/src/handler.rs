@@ -3,7 +3,10 @@ use tierflow::http::{query_param, request_id, respond, ApiError};
 use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::wiring::SubscriptionRoute;
 
-pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(
+    deps: &SubscriptionRoute,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, confirm(deps, &req).await))
 }
 

@@ -10,7 +10,7 @@ use tierflow::time::{Clock, SystemClock};
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub store: Arc<dyn BillingStore>,
     pub catalog: Catalog,
     pub auth: Authenticator,
@@ -18,7 +18,7 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         let auth = Authenticator::from_env()?;
         let catalog = tierflow::config::load_catalog()?;
         Ok(Self {
@@ -30,7 +30,7 @@ impl Deps {
     }
 }
 
-pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, current(deps, &req).await))
 }
 
@@ -48,34 +48,29 @@ async fn current(deps: &Deps, req: &Request) -> Result<SubscriptionView, ApiErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tierflow::adapters::memory::MemoryStore;
-    use tierflow::domain::catalog::BUILT_IN_CATALOG;
     use tierflow::domain::{
         BillingCycle, BillingProfile, PaidPrice, SubscriptionStatus, Tier, UserId,
     };
     use tierflow::ports::{Commit, ProfileWrite};
     use tierflow::time::FixedClock;
+    use tierflow_testkit::{body, request, Harness};
 
-    fn deps(store: Arc<MemoryStore>) -> Deps {
+    const SAMPLE: &str = include_str!("../../../events/subscription-current.json");
+
+    /// The handler's dependencies at a fixed time inside the seeded subscriber's period.
+    fn deps(h: &Harness) -> Deps {
         Deps {
-            store,
-            catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
+            store: h.store.clone(),
+            catalog: h.catalog.clone(),
             auth: Authenticator::ApiGateway,
             clock: Arc::new(FixedClock::at(1_795_391_165)),
         }
     }
 
-    fn body(resp: &Response<Body>) -> serde_json::Value {
-        serde_json::from_slice(resp.body().as_ref()).unwrap()
-    }
-
     #[tokio::test]
     async fn a_new_user_is_free() {
-        let req = lambda_http::request::from_str(include_str!(
-            "../../../events/subscription-current.json"
-        ))
-        .unwrap();
-        let resp = handle(&deps(Arc::new(MemoryStore::new())), req)
+        let h = Harness::start().await;
+        let resp = handle(&deps(&h), request(SAMPLE, None, None))
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
@@ -86,7 +81,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_sees_their_stored_profile() {
-        let store = Arc::new(MemoryStore::new());
+        let h = Harness::start().await;
         let mut p = BillingProfile::new_free(
             UserId::parse("8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e").unwrap(),
         );
@@ -102,7 +97,7 @@ mod tests {
         });
         p.current_period_start = Some(1_795_391_165);
         p.current_period_end = Some(1_797_983_165);
-        store
+        h.store
             .commit(Commit {
                 profile: Some(ProfileWrite {
                     profile: p,
@@ -112,11 +107,11 @@ mod tests {
             })
             .await
             .unwrap();
-        let req = lambda_http::request::from_str(include_str!(
-            "../../../events/subscription-current.json"
-        ))
-        .unwrap();
-        let b = body(&handle(&deps(store), req).await.unwrap());
+        let b = body(
+            &handle(&deps(&h), request(SAMPLE, None, None))
+                .await
+                .unwrap(),
+        );
         assert_eq!(b["tier"], "professional");
         assert_eq!(b["status"], "active");
         assert_eq!(b["current_period_start"], "2026-11-22T23:46:05Z");
@@ -130,26 +125,24 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_verified_token_it_is_401() {
-        let req = lambda_http::request::from_str(include_str!(
-            "../../../events/subscription-current-unauthenticated.json"
-        ))
-        .unwrap();
-        let resp = handle(&deps(Arc::new(MemoryStore::new())), req)
-            .await
-            .unwrap();
+        let h = Harness::start().await;
+        let req = request(
+            include_str!("../../../events/subscription-current-unauthenticated.json"),
+            None,
+            None,
+        );
+        let resp = handle(&deps(&h), req).await.unwrap();
         assert_eq!(resp.status(), 401);
         assert_eq!(body(&resp)["error"]["code"], "unauthorized");
     }
 
     #[tokio::test]
     async fn a_store_outage_is_503_not_a_crash() {
-        let store = Arc::new(MemoryStore::new());
-        store.set_unavailable(true);
-        let req = lambda_http::request::from_str(include_str!(
-            "../../../events/subscription-current.json"
-        ))
-        .unwrap();
-        let resp = handle(&deps(store), req).await.unwrap();
+        let h = Harness::start().await;
+        h.store.set_unavailable(true);
+        let resp = handle(&deps(&h), request(SAMPLE, None, None))
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 503);
     }
 }

@@ -3,7 +3,10 @@ use tierflow::http::{parse_json_body, request_id, respond, ApiError};
 use tierflow::service::subscriptions::{DowngradeRequest, DowngradeView};
 use tierflow::wiring::SubscriptionRoute;
 
-pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(
+    deps: &SubscriptionRoute,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, downgrade(deps, &req).await))
 }
 

@@ -3,7 +3,10 @@ use tierflow::http::{query_param, respond, ApiError};
 use tierflow::service::subscriptions::{PreviewQuery, PreviewView};
 use tierflow::wiring::SubscriptionRoute;
 
-pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(
+    deps: &SubscriptionRoute,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     Ok(respond(StatusCode::OK, preview(deps, &req).await))
 }
 

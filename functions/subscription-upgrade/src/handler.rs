@@ -5,7 +5,10 @@ use tierflow::wiring::SubscriptionRoute;
 
 /// 200 upgraded; 202 with `requires_action` (3-D Secure) or `checkout_required` (no
 /// subscription yet); 402 declined, the plan unchanged; 400 not an upgrade.
-pub async fn handle(deps: &SubscriptionRoute, req: Request) -> Result<Response<Body>, Error> {
+pub(crate) async fn handle(
+    deps: &SubscriptionRoute,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     Ok(match upgrade(deps, &req).await {
         Ok(done) => json_response(done.status_code(), &done),
         Err(e) => error_response(&e),

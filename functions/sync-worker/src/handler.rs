@@ -4,12 +4,12 @@ use std::sync::Arc;
 use tierflow::sync::worker::{handle_batch, Worker};
 
 /// What the handler needs, built once at init (integrations announced there).
-pub struct Deps {
+pub(crate) struct Deps {
     pub worker: Arc<Worker>,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         Ok(Self {
             worker: Arc::new(tierflow::wiring::Core::load().await.sync_worker()?),
         })
@@ -17,7 +17,10 @@ impl Deps {
 }
 
 /// One batch: every message on its own; the failed ones are returned for SQS to redeliver.
-pub async fn handle(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+pub(crate) async fn handle(
+    deps: &Deps,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
     Ok(handle_batch(deps.worker.clone(), event.payload).await)
 }
 

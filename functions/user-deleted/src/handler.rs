@@ -5,12 +5,12 @@ use tierflow::service::subscriptions::SubscriptionService;
 use tierflow::telemetry::RetryableFailure;
 
 /// What the handler needs, built once at init.
-pub struct Deps {
+pub(crate) struct Deps {
     pub service: SubscriptionService,
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, Error> {
         Ok(Self {
             service: tierflow::wiring::Core::load()
                 .await
@@ -22,7 +22,10 @@ impl Deps {
 /// The EventBridge event `user.deleted` with `detail.user_id`. A malformed event is a
 /// permanent failure (logged, acknowledged, never retried); a Stripe or store failure fails
 /// the invocation so EventBridge retries it.
-pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, RetryableFailure> {
+pub(crate) async fn handle(
+    deps: &Deps,
+    event: LambdaEvent<Value>,
+) -> Result<Value, RetryableFailure> {
     let payload = &event.payload;
     let raw = payload
         .pointer("/detail/user_id")

@@ -6,6 +6,7 @@ use tierflow::stripe::Form;
 
 /// The Stripe emulator started by `infra/test.sh`.
 pub struct StripeEmulator {
+    /// `STRIPE_API_BASE`: the emulator's address (behind the run's recording proxy).
     pub base: String,
     key: String,
     http: reqwest::Client,
@@ -13,12 +14,16 @@ pub struct StripeEmulator {
 
 /// A user subscribed through a completed Checkout session.
 pub struct Subscribed {
+    /// The Tierflow user id in the session's `client_reference_id` and metadata.
     pub user: String,
+    /// The `cus_` Checkout created.
     pub customer: String,
+    /// The `sub_` Checkout started.
     pub subscription: String,
 }
 
 impl StripeEmulator {
+    /// Reads `STRIPE_API_BASE` and `STRIPE_SECRET_KEY` as `infra/test.sh` exports them.
     pub fn from_env() -> Self {
         Self {
             base: std::env::var("STRIPE_API_BASE")
@@ -32,6 +37,7 @@ impl StripeEmulator {
         }
     }
 
+    /// GETs a Stripe path (query included) and returns the JSON body; a non-2xx fails the test.
     pub async fn get(&self, path: &str) -> Value {
         let resp = self
             .http
@@ -47,6 +53,7 @@ impl StripeEmulator {
         body
     }
 
+    /// POSTs `form` to a Stripe or `/_emulator/` path; a non-2xx fails the test.
     pub async fn post(&self, path: &str, form: Form) -> Value {
         let resp = self
             .http
@@ -64,6 +71,7 @@ impl StripeEmulator {
         body
     }
 
+    /// The id of the price that holds `lookup_key` (catalog-sync made them at the start).
     pub async fn price_id(&self, lookup_key: &str) -> String {
         let prices = self
             .get(&format!("/v1/prices?lookup_keys[]={lookup_key}"))
@@ -128,6 +136,7 @@ impl StripeEmulator {
         .await;
     }
 
+    /// Moves the emulator's clock forward; renewals and schedule phases due in that time happen.
     pub async fn advance_clock(&self, seconds: i64) {
         self.post(
             "/_emulator/clock/advance",

@@ -6,22 +6,27 @@ use tierflow::stripe::Form;
 
 /// The base URL of `cargo lambda watch` and the Keycloak that issues the callers' tokens.
 pub struct Stack {
+    /// `TIERFLOW_E2E_BASE`: where `cargo lambda watch` serves the API, without a trailing `/`.
     pub base: String,
+    /// The Keycloak that signs the test users in (`KEYCLOAK_URL`).
     pub keycloak: Keycloak,
+    /// Shared by every call, with a 120 s timeout so a hung function fails the test.
     pub http: reqwest::Client,
 }
 
 /// The stack's Keycloak (started by `infra/test.sh`): users are created through its admin API
 /// and signed in with the password grant of the test-only client `tierflow-e2e`.
 pub struct Keycloak {
+    /// `KEYCLOAK_URL`, without a trailing `/`.
     pub url: String,
     admin_password: String,
     http: reqwest::Client,
     admin_token: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
 
-/// The realm the API trusts, and the audience its tokens must carry.
+/// The realm the API trusts.
 pub const REALM: &str = "tierflow";
+/// The audience (`aud`) the API requires of that realm's tokens.
 pub const AUDIENCE: &str = "tierflow-api";
 /// A key Keycloak never saw (Tierflow's unit tests sign with it too).
 const FOREIGN_KEY: &str = include_str!("../../../shared/testdata/jwt-test-key-not-in-jwks.pem");
@@ -42,6 +47,7 @@ impl Stack {
         }
     }
 
+    /// The API's address for `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -94,6 +100,8 @@ impl Stack {
         token
     }
 
+    /// GETs `path` of the API, as `token`'s bearer if any: the status and the JSON body
+    /// (`Null` when the body is not JSON).
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut req = self.http.get(self.url(path));
         if let Some(t) = token {
@@ -119,6 +127,7 @@ impl Keycloak {
         }
     }
 
+    /// The `iss` of `realm`'s tokens.
     pub fn issuer(&self, realm: &str) -> String {
         format!("{}/realms/{realm}", self.url)
     }

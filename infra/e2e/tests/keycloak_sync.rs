@@ -17,7 +17,9 @@ use tierflow::sync::keycloak::SUBSCRIPTION_ATTRIBUTES;
 use tierflow::sync::worker::Worker;
 use tierflow_e2e::{stripe_flows, support};
 
-/// The emulator's clock is global: the tests that move it or subscribe take turns.
+/// The emulator's clock is global: the tests that move it or subscribe take turns (under
+/// nextest, where each test is a process, the e2e profile's test group runs this file's tests
+/// one at a time).
 static EMULATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Polls the Keycloak user until `done` holds for their attributes (the sync is asynchronous).

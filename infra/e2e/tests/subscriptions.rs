@@ -2,7 +2,8 @@
 //! emulator, and the Stripe emulator delivering signed webhooks to `stripe-webhook`.
 //!
 //! Tests share one Stripe emulator, whose clock is global: the one test that moves it holds
-//! the clock lock exclusively, every other test holds it shared.
+//! the clock lock exclusively, every other test holds it shared. Under nextest, where each test
+//! is a process, the e2e profile (.config/nextest.toml) names that test to run it alone.
 
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -11,7 +11,9 @@ use support::Stack;
 use tierflow::stripe::Form;
 use tierflow_e2e::{stripe_flows, support};
 
-/// The emulator's clock is global: tests that advance it, or that drop deliveries, take turns.
+/// The emulator's clock is global: tests that advance it, or that drop deliveries, take turns
+/// (under nextest, where each test is a process, the e2e profile's test group runs this file's
+/// tests one at a time).
 static EMULATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Polls the caller's subscription until `done` holds (webhooks arrive asynchronously).

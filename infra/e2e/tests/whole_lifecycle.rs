@@ -3,8 +3,9 @@
 //! failed events replayed once their cause is fixed, the Customer Portal held to the catalog,
 //! and deleted accounts.
 //!
-//! Every test here moves the emulator's global clock or the catalog, so they take turns. The
-//! file's name makes it run after the other end-to-end files (cargo runs them in name order):
+//! Every test here moves the emulator's global clock or the catalog, so they take turns (under
+//! nextest, where each test is a process, the e2e profile's test group does it). The file's
+//! name makes it run after the other end-to-end files (infra/test.sh runs them in name order):
 //! it moves the emulator's clock two months ahead of the functions' clock, which the other
 //! files' tests of scheduled changes do not expect.
 

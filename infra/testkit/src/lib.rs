@@ -2,6 +2,10 @@
 //! catalog created in it, the in-memory store, queue and bus (the store's stream relayed into
 //! them as `outbox-relay` does), a [`SubscriptionService`] over them, and API Gateway requests
 //! built from the `events/` samples.
+//!
+//! Each function's test builds its own `Deps` from these parts: [`Harness::route`] for the
+//! subscription routes, the harness's fields and its `*_config` and `cursor_key` methods for
+//! the rest.
 
 use lambda_http::Request;
 use serde_json::Value;
@@ -13,8 +17,10 @@ use tierflow::adapters::stripe::{RetryPolicy, StripeClient};
 use tierflow::auth::Caller;
 use tierflow::config::{Secret, StripeConfig};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
+use tierflow::domain::Currency;
 use tierflow::domain::{BillingProfile, Catalog, UserId};
 use tierflow::ports::{BillingStore, DomainEvent, StripeApi, SyncJob};
+use tierflow::service::payments::{PaymentsConfig, PortalConfig};
 use tierflow::service::subscriptions::{CheckoutRequest, CheckoutUrls, SubscriptionService};
 use tierflow::time::FixedClock;
 
@@ -22,16 +28,30 @@ use tierflow::time::FixedClock;
 pub const SAMPLE_USER: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
 /// Their email.
 pub const SAMPLE_EMAIL: &str = "ada@example.com";
+/// Where [`Harness::portal_config`] sends the customer back from the Customer Portal.
+pub const PORTAL_RETURN_URL: &str = "https://app.example/account/billing";
+/// The key that signs history cursors in handler tests (as long as `CursorConfig` requires).
+const HISTORY_CURSOR_KEY: &str = "history-handler-test-key-0123456789";
+/// The secret key every request of the harness sends (the emulator accepts any).
+const SECRET_KEY: &str = "sk_test_testkit";
 
 /// An emulator with the catalog, and the in-memory ports a handler test inspects.
 pub struct Harness {
+    /// The in-process Stripe emulator, on a free loopback port; stops when the harness drops.
     pub emulator: Emulator,
+    /// A client of the emulator that never retries, so a test sees each failure at once.
     pub stripe: Arc<StripeClient>,
+    /// The store the handlers write; its stream is relayed by [`Harness::relay`].
     pub store: Arc<MemoryStore>,
+    /// Sync jobs, filled only by [`Harness::relay`] (as `outbox-relay` fills SQS).
     pub queue: Arc<MemoryQueue>,
+    /// Domain events, filled only by [`Harness::relay`] (as `outbox-relay` fills EventBridge).
     pub bus: Arc<MemoryBus>,
+    /// The services' clock: Stripe's at the start and after [`Harness::advance`], else still.
     pub clock: Arc<FixedClock>,
+    /// The built-in catalog, whose products and prices the emulator holds.
     pub catalog: Catalog,
+    /// For calls to the emulator outside the Stripe client ([`Harness::emulator_call`]).
     pub http: reqwest::Client,
 }
 
@@ -44,13 +64,7 @@ impl Harness {
         })
         .await
         .expect("the emulator starts");
-        let stripe = StripeClient::new(&StripeConfig {
-            secret_key: Secret::new("sk_test_testkit"),
-            publishable_key: "pk_test_testkit".into(),
-            api_base: emulator.url().to_owned(),
-        })
-        .expect("client")
-        .with_retry_policy(RetryPolicy::none());
+        let stripe = stripe_at(emulator.url());
         let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
         let products = stripe.list_products().await.expect("products");
         let prices = stripe
@@ -74,7 +88,6 @@ impl Harness {
         harness
     }
 
-    /// A service over the harness's ports, with Checkout URLs configured.
     /// A subscription route's dependencies over this harness, callers trusted from API Gateway.
     pub fn route(&self) -> tierflow::wiring::SubscriptionRoute {
         tierflow::wiring::SubscriptionRoute {
@@ -83,6 +96,7 @@ impl Harness {
         }
     }
 
+    /// A service over the harness's ports, with Checkout URLs configured.
     pub fn service(&self) -> SubscriptionService {
         SubscriptionService {
             store: self.store.clone(),
@@ -139,6 +153,18 @@ impl Harness {
 
     /// Calls the emulator (Stripe paths or `/_emulator/` hooks) and returns the JSON body.
     pub async fn emulator_call(&self, method: &str, path: &str, form: &[(&str, &str)]) -> Value {
+        let resp = self.emulator_request(method, path, form).await;
+        resp.json().await.expect("json")
+    }
+
+    /// Calls the emulator as [`Harness::emulator_call`] does and returns the whole response.
+    /// `method` is GET (`form` as the query), DELETE, or anything else for a form POST.
+    pub async fn emulator_request(
+        &self,
+        method: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut encoded = tierflow::stripe::Form::new();
         for (k, v) in form {
             encoded = encoded.field(*k, *v);
@@ -147,19 +173,18 @@ impl Harness {
         let req = match method {
             "GET" if form.is_empty() => self.http.get(url),
             "GET" => self.http.get(format!("{url}?{}", encoded.encode())),
+            "DELETE" => self.http.delete(url),
             _ => self
                 .http
                 .post(url)
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(encoded.encode()),
         };
-        let resp = req
-            .bearer_auth("sk_test_testkit")
+        req.bearer_auth(SECRET_KEY)
             .header("Stripe-Version", tierflow::stripe::STRIPE_API_VERSION)
             .send()
             .await
-            .expect("emulator answers");
-        resp.json().await.expect("json")
+            .expect("emulator answers")
     }
 
     /// Completes a Checkout session as the customer would (`payment_method` a test card).
@@ -220,6 +245,29 @@ impl Harness {
         }
     }
 
+    /// One-time payment bounds that the `events/` samples fit: the deployed defaults (50 to
+    /// 1 000 000 minor units, usd only, 30 payment intents per user an hour).
+    pub fn payments_config(&self) -> PaymentsConfig {
+        PaymentsConfig {
+            min_amount: 50,
+            max_amount: 1_000_000,
+            currencies: vec![Currency::parse("usd").expect("usd")],
+            intents_per_hour: 30,
+        }
+    }
+
+    /// The Customer Portal's return address, [`PORTAL_RETURN_URL`].
+    pub fn portal_config(&self) -> PortalConfig {
+        PortalConfig {
+            return_url: PORTAL_RETURN_URL.into(),
+        }
+    }
+
+    /// The key history cursors are signed with, as `HISTORY_CURSOR_SECRET` gives it.
+    pub fn cursor_key(&self) -> Secret {
+        Secret::new(HISTORY_CURSOR_KEY)
+    }
+
     /// Stripe's events of `types`, oldest first.
     pub async fn stripe_events(&self, types: &[&str]) -> Vec<tierflow::stripe::Event> {
         let mut events = self
@@ -247,6 +295,26 @@ impl Harness {
     pub async fn stripe_get(&self, path: &str) -> Value {
         self.emulator_call("GET", path, &[]).await
     }
+}
+
+/// A Stripe client at `api_base` with the harness's key, never retrying.
+fn stripe_at(api_base: &str) -> StripeClient {
+    StripeClient::new(&StripeConfig {
+        secret_key: Secret::new(SECRET_KEY),
+        publishable_key: "pk_test_testkit".into(),
+        api_base: api_base.to_owned(),
+    })
+    .expect("client")
+    .with_retry_policy(RetryPolicy::none())
+}
+
+/// A Stripe client whose every call fails at once, as in an outage: its address is a loopback
+/// port that was free a moment ago and has no listener.
+pub fn unreachable_stripe() -> StripeClient {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = closed.local_addr().expect("its address");
+    drop(closed);
+    stripe_at(&format!("http://{address}"))
 }
 
 /// A caller with a plausible email.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The emulator settings, or `None` (with a message) when the local stack is not running.
 /// Under CI the stack is always started, so missing settings fail the test instead.
-pub struct LocalAws {
+pub(crate) struct LocalAws {
     pub endpoint: String,
     pub table: String,
     pub sync_queue_url: String,
@@ -14,7 +14,7 @@ pub struct LocalAws {
     pub bus: String,
 }
 
-pub fn local_aws() -> Option<LocalAws> {
+pub(crate) fn local_aws() -> Option<LocalAws> {
     let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     match (
         get("TIERFLOW_TEST_AWS_ENDPOINT"),
@@ -44,7 +44,7 @@ pub fn local_aws() -> Option<LocalAws> {
 }
 
 /// A name unique to this test process and call, so tests sharing one table never collide.
-pub fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -85,7 +85,7 @@ async fn streams_call(
 
 /// The records of the table's stream whose `PK` passes `keep`, as the Lambda event source
 /// mapping would hand them to `outbox-relay` (the stream's record format plus the source ARN).
-pub async fn stream_batch(
+pub(crate) async fn stream_batch(
     aws: &LocalAws,
     keep: impl Fn(&str) -> bool,
 ) -> aws_lambda_events::event::dynamodb::Event {

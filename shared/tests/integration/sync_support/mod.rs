@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 /// One request as the mock received it.
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: String,
     /// Path and query, exactly as sent.
     pub target: String,
@@ -24,13 +24,13 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
     }
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("a JSON body")
     }
-    pub fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
     }
 }
@@ -44,7 +44,7 @@ struct MockState {
 }
 
 /// An HTTP server on a free local port that records every request and answers with `responder`.
-pub struct MockServer {
+pub(crate) struct MockServer {
     pub url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
 }
@@ -78,7 +78,7 @@ async fn record(
 }
 
 impl MockServer {
-    pub async fn start(
+    pub(crate) async fn start(
         responder: impl Fn(&Recorded) -> (u16, String) + Send + Sync + 'static,
     ) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -95,11 +95,11 @@ impl MockServer {
         Self { url, requests }
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
     }
 
-    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
+    pub(crate) fn count(&self, method: &str, path_prefix: &str) -> usize {
         self.requests()
             .iter()
             .filter(|r| r.method == method && r.target.starts_with(path_prefix))
@@ -108,7 +108,7 @@ impl MockServer {
 }
 
 /// A server that accepts connections and never answers (a hung dependency).
-pub async fn start_hanging_server() -> String {
+pub(crate) async fn start_hanging_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -121,7 +121,7 @@ pub async fn start_hanging_server() -> String {
 }
 
 /// Decodes `%XX` escapes (and `+` as space) of a form-encoded value.
-pub fn percent_decode(raw: &str) -> String {
+pub(crate) fn percent_decode(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -145,19 +145,19 @@ pub fn percent_decode(raw: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-pub const REALM: &str = "app";
-pub const CLIENT_ID: &str = "tierflow-sync";
-pub const CLIENT_SECRET: &str = "kc-test-secret";
+pub(crate) const REALM: &str = "app";
+pub(crate) const CLIENT_ID: &str = "tierflow-sync";
+pub(crate) const CLIENT_SECRET: &str = "kc-test-secret";
 
 /// A fake Keycloak admin API: the token endpoint and users by id, by email, and PUT.
-pub struct FakeKeycloak {
+pub(crate) struct FakeKeycloak {
     pub server: MockServer,
     users: Arc<Mutex<HashMap<String, Value>>>,
     failing: Arc<Mutex<HashSet<String>>>,
 }
 
 impl FakeKeycloak {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let users: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
         let failing: Arc<Mutex<HashSet<String>>> = Arc::default();
         let tokens = Arc::new(Mutex::new(0u32));
@@ -224,7 +224,7 @@ impl FakeKeycloak {
     }
 
     /// Adds a user with a few attributes Tierflow must never drop.
-    pub fn add_user(&self, id: &str, email: &str) {
+    pub(crate) fn add_user(&self, id: &str, email: &str) {
         self.users.lock().unwrap().insert(
             id.to_owned(),
             json!({
@@ -235,12 +235,12 @@ impl FakeKeycloak {
         );
     }
 
-    pub fn user(&self, id: &str) -> Option<Value> {
+    pub(crate) fn user(&self, id: &str) -> Option<Value> {
         self.users.lock().unwrap().get(id).cloned()
     }
 
     /// Makes every call about this user answer 500 (or stop doing so).
-    pub fn set_failing(&self, id: &str, failing: bool) {
+    pub(crate) fn set_failing(&self, id: &str, failing: bool) {
         let mut set = self.failing.lock().unwrap();
         if failing {
             set.insert(id.to_owned());
@@ -249,7 +249,7 @@ impl FakeKeycloak {
         }
     }
 
-    pub fn config(&self) -> tierflow::sync::keycloak::KeycloakConfig {
+    pub(crate) fn config(&self) -> tierflow::sync::keycloak::KeycloakConfig {
         tierflow::sync::keycloak::KeycloakConfig {
             base_url: self.server.url.clone(),
             realm: REALM.into(),
@@ -259,14 +259,14 @@ impl FakeKeycloak {
     }
 }
 
-pub const LAGO_API_KEY: &str = "lago-test-key";
+pub(crate) const LAGO_API_KEY: &str = "lago-test-key";
 /// A Lago key with every permission but reading the webhook public key.
-pub const LAGO_KEY_WITHOUT_PUBLIC_KEY: &str = "lago-key-without-public-key";
-pub const STRIPE_SECRET_KEY: &str = "sk_test_tierflow_sync_tests";
+pub(crate) const LAGO_KEY_WITHOUT_PUBLIC_KEY: &str = "lago-key-without-public-key";
+pub(crate) const STRIPE_SECRET_KEY: &str = "sk_test_tierflow_sync_tests";
 
 /// How to start the Lago emulator.
 #[derive(Debug, Clone, Default)]
-pub struct LagoOptions {
+pub(crate) struct LagoOptions {
     /// Where its Stripe connection points (the Stripe emulator).
     pub stripe_api_base: Option<String>,
     /// Where it delivers webhooks, and how it signs them (`jwt` or `hmac`).
@@ -279,21 +279,21 @@ pub struct LagoOptions {
 
 /// The Lago emulator in a child process on a free port, with the catalog's plans (zero base
 /// amount, as `infra/SYNCS.md` requires, each with one usage charge); stopped on drop.
-pub struct LagoEmulator {
+pub(crate) struct LagoEmulator {
     pub url: String,
     child: std::process::Child,
     http: reqwest::Client,
 }
 
 /// The catalog's Lago plans, each with an `api_calls` usage charge.
-pub const LAGO_PLANS: [&str; 3] = [
+pub(crate) const LAGO_PLANS: [&str; 3] = [
     "tierflow_starter",
     "tierflow_professional",
     "tierflow_enterprise",
 ];
 
 impl LagoEmulator {
-    pub async fn start(options: LagoOptions) -> Self {
+    pub(crate) async fn start(options: LagoOptions) -> Self {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let script = root.join("infra/lago-emulator/lago_emulator.py");
         let mut command = std::process::Command::new("python3");
@@ -377,7 +377,7 @@ impl LagoEmulator {
     }
 
     /// The client configuration for this emulator, with the all-permission key.
-    pub fn config(&self) -> tierflow::sync::lago::LagoConfig {
+    pub(crate) fn config(&self) -> tierflow::sync::lago::LagoConfig {
         lago_config(&self.url)
     }
 
@@ -394,22 +394,22 @@ impl LagoEmulator {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
     /// The customer as Lago holds it, or `None`.
-    pub async fn customer(&self, external_id: &str) -> Option<Value> {
+    pub(crate) async fn customer(&self, external_id: &str) -> Option<Value> {
         let (status, body) = self.get(&format!("/api/v1/customers/{external_id}")).await;
         (status == 200).then(|| body["customer"].clone())
     }
 
     /// Every subscription of the customer, in creation order, whatever its status.
-    pub async fn subscriptions(&self, customer: &str) -> Vec<Value> {
+    pub(crate) async fn subscriptions(&self, customer: &str) -> Vec<Value> {
         let (status, body) = self
             .get(&format!(
                 "/api/v1/subscriptions?external_customer_id={customer}&status[]=active\
@@ -421,7 +421,7 @@ impl LagoEmulator {
     }
 
     /// The customer's invoices.
-    pub async fn invoices(&self, customer: &str) -> Vec<Value> {
+    pub(crate) async fn invoices(&self, customer: &str) -> Vec<Value> {
         let (_, body) = self
             .get(&format!("/api/v1/invoices?external_customer_id={customer}"))
             .await;
@@ -429,7 +429,7 @@ impl LagoEmulator {
     }
 
     /// Records a usage event on the subscription.
-    pub async fn usage(&self, subscription: &str, plan: &str, transaction_id: &str) {
+    pub(crate) async fn usage(&self, subscription: &str, plan: &str, transaction_id: &str) {
         let (status, body) = self
             .post(
                 "/api/v1/events",
@@ -441,13 +441,13 @@ impl LagoEmulator {
     }
 
     /// The webhook deliveries, once none is pending.
-    pub async fn webhooks(&self) -> Vec<Value> {
+    pub(crate) async fn webhooks(&self) -> Vec<Value> {
         let (_, body) = self.get("/_emulator/webhooks?wait_idle=1").await;
         body["webhooks"].as_array().unwrap().clone()
     }
 
     /// How many API calls of `method` to `path` the emulator received.
-    pub async fn count(&self, method: &str, path: &str) -> usize {
+    pub(crate) async fn count(&self, method: &str, path: &str) -> usize {
         let (_, body) = self.get("/_emulator/calls").await;
         body["calls"]
             .as_array()
@@ -458,7 +458,7 @@ impl LagoEmulator {
     }
 
     /// Makes the next `count` calls of `method` to paths under `path` answer `status`.
-    pub async fn fail_next(&self, method: &str, path: &str, status: u16, count: u32) {
+    pub(crate) async fn fail_next(&self, method: &str, path: &str, status: u16, count: u32) {
         self.post(
             "/_emulator/faults",
             json!({"method": method, "path": path, "status": status, "count": count}),
@@ -475,13 +475,13 @@ impl Drop for LagoEmulator {
 }
 
 /// The Stripe emulator in this process, for the Stripe customers Lago is linked to.
-pub struct StripeSide {
+pub(crate) struct StripeSide {
     pub emulator: stripe_emulator::Emulator,
     http: reqwest::Client,
 }
 
 impl StripeSide {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let emulator = stripe_emulator::Emulator::start(stripe_emulator::Config {
             port: 0,
             ..Default::default()
@@ -494,12 +494,12 @@ impl StripeSide {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.emulator.url().to_owned()
     }
 
     /// Creates a Stripe customer and returns its id.
-    pub async fn create_customer(&self, email: &str) -> String {
+    pub(crate) async fn create_customer(&self, email: &str) -> String {
         let body: Value = self
             .http
             .post(format!("{}/v1/customers", self.url()))
@@ -516,7 +516,7 @@ impl StripeSide {
     }
 
     /// Deletes the Stripe customer (as a person in Stripe's dashboard would).
-    pub async fn delete_customer(&self, id: &str) {
+    pub(crate) async fn delete_customer(&self, id: &str) {
         let status = self
             .http
             .delete(format!("{}/v1/customers/{id}", self.url()))
@@ -529,7 +529,7 @@ impl StripeSide {
     }
 
     /// The Stripe customer as Stripe holds it.
-    pub async fn customer(&self, id: &str) -> Value {
+    pub(crate) async fn customer(&self, id: &str) -> Value {
         self.http
             .get(format!("{}/v1/customers/{id}", self.url()))
             .bearer_auth(STRIPE_SECRET_KEY)
@@ -542,7 +542,7 @@ impl StripeSide {
     }
 }
 
-pub fn lago_config(url: &str) -> tierflow::sync::lago::LagoConfig {
+pub(crate) fn lago_config(url: &str) -> tierflow::sync::lago::LagoConfig {
     tierflow::sync::lago::LagoConfig {
         api_url: url.to_owned(),
         api_key: tierflow::config::Secret::new(LAGO_API_KEY),
