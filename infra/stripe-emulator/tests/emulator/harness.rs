@@ -11,9 +11,9 @@ use serde_json::Value;
 use stripe_emulator::form::encode;
 use stripe_emulator::{Config, Emulator};
 
-pub const KEY: &str = "sk_test_emulator";
+pub(crate) const KEY: &str = "sk_test_emulator";
 
-pub fn init_tracing() {
+pub(crate) fn init_tracing() {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("stripe_emulator=debug"))
@@ -21,23 +21,23 @@ pub fn init_tracing() {
     }
 }
 
-pub struct Harness {
+pub(crate) struct Harness {
     pub emu: Emulator,
     pub http: reqwest::Client,
 }
 
-pub struct Resp {
+pub(crate) struct Resp {
     pub status: u16,
     pub body: Value,
     pub headers: reqwest::header::HeaderMap,
 }
 
 impl Harness {
-    pub async fn start() -> Harness {
+    pub(crate) async fn start() -> Harness {
         Harness::with_config(Config::default()).await
     }
 
-    pub async fn with_config(mut config: Config) -> Harness {
+    pub(crate) async fn with_config(mut config: Config) -> Harness {
         init_tracing();
         config.port = 0;
         let emu = Emulator::start(config).await.unwrap();
@@ -47,11 +47,11 @@ impl Harness {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.emu.url())
     }
 
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -93,27 +93,27 @@ impl Harness {
         }
     }
 
-    pub async fn post_status(&self, path: &str, pairs: &[(&str, &str)]) -> (u16, Value) {
+    pub(crate) async fn post_status(&self, path: &str, pairs: &[(&str, &str)]) -> (u16, Value) {
         let r = self
             .send(reqwest::Method::POST, path, pairs, Some(KEY), None)
             .await;
         (r.status, r.body)
     }
 
-    pub async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Value {
+    pub(crate) async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Value {
         let (status, body) = self.post_status(path, pairs).await;
         assert_eq!(status, 200, "POST {path} {pairs:?} -> {body:#}");
         body
     }
 
-    pub async fn get_status(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get_status(&self, path: &str) -> (u16, Value) {
         let r = self
             .send(reqwest::Method::GET, path, &[], Some(KEY), None)
             .await;
         (r.status, r.body)
     }
 
-    pub async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         let (status, body) = self.get_status(path).await;
         assert_eq!(status, 200, "GET {path} -> {body:#}");
         body
@@ -121,14 +121,14 @@ impl Harness {
 
     /// The PaymentIntent of an invoice retrieved with `expand[]=payments` (basil's invoices
     /// name it only in their payments).
-    pub async fn invoice_intent(&self, invoice: &Value) -> Value {
+    pub(crate) async fn invoice_intent(&self, invoice: &Value) -> Value {
         let id = invoice["payments"]["data"][0]["payment"]["payment_intent"]
             .as_str()
             .unwrap_or_else(|| panic!("an invoice with its payments expanded: {invoice:#}"));
         self.get(&format!("/v1/payment_intents/{id}")).await
     }
 
-    pub async fn delete(&self, path: &str, pairs: &[(&str, &str)]) -> Value {
+    pub(crate) async fn delete(&self, path: &str, pairs: &[(&str, &str)]) -> Value {
         let r = self
             .send(reqwest::Method::DELETE, path, pairs, Some(KEY), None)
             .await;
@@ -137,7 +137,7 @@ impl Harness {
     }
 
     /// Every event, oldest first.
-    pub async fn all_events(&self) -> Vec<Value> {
+    pub(crate) async fn all_events(&self) -> Vec<Value> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -157,25 +157,25 @@ impl Harness {
         out
     }
 
-    pub async fn event_count(&self) -> usize {
+    pub(crate) async fn event_count(&self) -> usize {
         self.all_events().await.len()
     }
 
     /// Events recorded after the first `skip`, oldest first.
-    pub async fn events_after(&self, skip: usize) -> Vec<Value> {
+    pub(crate) async fn events_after(&self, skip: usize) -> Vec<Value> {
         self.all_events().await.into_iter().skip(skip).collect()
     }
 
-    pub async fn now(&self) -> i64 {
+    pub(crate) async fn now(&self) -> i64 {
         self.get("/_emulator/clock").await["now"].as_i64().unwrap()
     }
 
-    pub async fn advance_to(&self, t: i64) -> Value {
+    pub(crate) async fn advance_to(&self, t: i64) -> Value {
         self.post("/_emulator/clock/advance", &[("to", &t.to_string())])
             .await
     }
 
-    pub async fn catalog(&self) -> Catalog {
+    pub(crate) async fn catalog(&self) -> Catalog {
         let mut ids = Vec::new();
         for (product, name, prices) in [
             (
@@ -247,7 +247,7 @@ impl Harness {
     }
 
     /// A customer subscribed through Checkout with `token`; answers the subscription.
-    pub async fn subscribe(&self, price: &str, token: &str) -> Value {
+    pub(crate) async fn subscribe(&self, price: &str, token: &str) -> Value {
         let session = self
             .post(
                 "/v1/checkout/sessions",
@@ -276,7 +276,7 @@ impl Harness {
     }
 }
 
-pub struct Catalog {
+pub(crate) struct Catalog {
     pub starter_monthly: String,
     pub starter_yearly: String,
     pub professional_monthly: String,
@@ -285,14 +285,14 @@ pub struct Catalog {
     pub credits: String,
 }
 
-pub fn types(events: &[Value]) -> Vec<String> {
+pub(crate) fn types(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_string())
         .collect()
 }
 
-pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+pub(crate) fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key]
         .as_str()
         .unwrap_or_else(|| panic!("{key} is not a string in {v:#}"))
@@ -301,13 +301,13 @@ pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 /// A webhook receiver that records requests and answers statuses from a script
 /// (then 200 once the script runs out).
 #[derive(Clone, Default)]
-pub struct Receiver {
+pub(crate) struct Receiver {
     pub received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
     pub script: Arc<Mutex<Vec<u16>>>,
 }
 
 impl Receiver {
-    pub async fn start(script: Vec<u16>) -> (Receiver, SocketAddr) {
+    pub(crate) async fn start(script: Vec<u16>) -> (Receiver, SocketAddr) {
         let r = Receiver::default();
         *r.script.lock().unwrap() = script.into_iter().rev().collect();
         let app = Router::new().fallback(record).with_state(r.clone());
@@ -317,7 +317,7 @@ impl Receiver {
         (r, addr)
     }
 
-    pub fn bodies(&self) -> Vec<Value> {
+    pub(crate) fn bodies(&self) -> Vec<Value> {
         self.received
             .lock()
             .unwrap()
@@ -326,7 +326,7 @@ impl Receiver {
             .collect()
     }
 
-    pub async fn wait_for(&self, n: usize) {
+    pub(crate) async fn wait_for(&self, n: usize) {
         for _ in 0..200 {
             if self.received.lock().unwrap().len() >= n {
                 return;
