@@ -13,10 +13,17 @@ pub type InitError = Box<dyn std::error::Error + Send + Sync>;
 /// A configuration problem found at init; the message names the variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The named variable is unset or blank.
     #[error("{0} must be set")]
     Missing(&'static str),
+    /// The named variable is set but does not parse.
     #[error("{name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid {
+        /// The environment variable's name.
+        name: &'static str,
+        /// Why the value was rejected, for the init log.
+        reason: String,
+    },
 }
 
 /// A secret value: usable by code, redacted in `Debug`/`Display`.
@@ -24,6 +31,7 @@ pub enum ConfigError {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value that must never reach a log line.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
@@ -41,6 +49,7 @@ impl fmt::Debug for Secret {
 
 /// Where configuration values come from: the process environment in Lambda, a map in tests.
 pub trait EnvSource {
+    /// The raw value of `name`, or `None` when it is unset.
     fn get(&self, name: &str) -> Option<String>;
 }
 
@@ -63,18 +72,23 @@ impl EnvSource for HashMap<String, String> {
 pub struct Env<'a>(pub &'a dyn EnvSource);
 
 impl Env<'_> {
+    /// The value of `name`, or `None` when it is unset or only whitespace.
     pub fn optional(&self, name: &'static str) -> Option<String> {
         self.0.get(name).filter(|v| !v.trim().is_empty())
     }
 
+    /// The value of `name`; [`ConfigError::Missing`] when unset or blank.
     pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
         self.optional(name).ok_or(ConfigError::Missing(name))
     }
 
+    /// A required value wrapped in [`Secret`] so it stays out of logs.
     pub fn secret(&self, name: &'static str) -> Result<Secret, ConfigError> {
         self.required(name).map(Secret)
     }
 
+    /// `name` parsed with `FromStr`, `default` when unset; [`ConfigError::Invalid`] when it does
+    /// not parse.
     pub fn parsed<T: std::str::FromStr>(
         &self,
         name: &'static str,
@@ -99,13 +113,16 @@ impl Env<'_> {
 /// The DynamoDB table every function reads or writes.
 #[derive(Debug, Clone)]
 pub struct TableConfig {
+    /// From `TABLE_NAME` (required).
     pub table_name: String,
 }
 
 impl TableConfig {
+    /// Reads the section from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::load(&ProcessEnv)
     }
+    /// Reads the section from `source` (a map in tests).
     pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: Env(source).required("TABLE_NAME")?,
@@ -116,13 +133,16 @@ impl TableConfig {
 /// The SQS queue that carries sync jobs to the sync worker.
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
+    /// From `SYNC_QUEUE_URL` (required): the queue's full URL, not its name or ARN.
     pub sync_queue_url: String,
 }
 
 impl QueueConfig {
+    /// Reads the section from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::load(&ProcessEnv)
     }
+    /// Reads the section from `source` (a map in tests).
     pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
         Ok(Self {
             sync_queue_url: Env(source).required("SYNC_QUEUE_URL")?,
@@ -133,13 +153,16 @@ impl QueueConfig {
 /// The custom EventBridge bus that receives Tierflow's domain events.
 #[derive(Debug, Clone)]
 pub struct BusConfig {
+    /// From `EVENT_BUS_NAME` (required): the bus name, not its ARN.
     pub event_bus_name: String,
 }
 
 impl BusConfig {
+    /// Reads the section from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::load(&ProcessEnv)
     }
+    /// Reads the section from `source` (a map in tests).
     pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
         Ok(Self {
             event_bus_name: Env(source).required("EVENT_BUS_NAME")?,
@@ -151,8 +174,11 @@ impl BusConfig {
 /// URL (real Stripe by default, the emulator locally).
 #[derive(Debug, Clone)]
 pub struct StripeConfig {
+    /// From `STRIPE_SECRET_KEY` (required), `sk_test_…` or `sk_live_…`.
     pub secret_key: Secret,
+    /// From `STRIPE_PUBLISHABLE_KEY`; empty when unset.
     pub publishable_key: String,
+    /// From `STRIPE_API_BASE`, default [`STRIPE_DEFAULT_API_BASE`]; never ends in `/`.
     pub api_base: String,
 }
 
@@ -160,9 +186,11 @@ pub struct StripeConfig {
 pub const STRIPE_DEFAULT_API_BASE: &str = "https://api.stripe.com";
 
 impl StripeConfig {
+    /// Reads the section from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::load(&ProcessEnv)
     }
+    /// Reads the section from `source` (a map in tests).
     pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
         let env = Env(source);
         Ok(Self {
@@ -182,9 +210,12 @@ impl StripeConfig {
 pub struct PublishableKey(pub String);
 
 impl PublishableKey {
+    /// Reads the section from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::load(&ProcessEnv)
     }
+    /// Reads `STRIPE_PUBLISHABLE_KEY` from `source`; [`ConfigError::Invalid`] unless it starts
+    /// with `pk_`, so a secret key pasted there never reaches a browser.
     pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
         let key = Env(source).required("STRIPE_PUBLISHABLE_KEY")?;
         if !key.starts_with("pk_") {
@@ -265,15 +296,19 @@ pub const DEFAULT_WEBHOOK_TOLERANCE_SECONDS: i64 = 300;
 /// Stripe webhook verification: every secret accepted during a rotation, and the tolerance.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
+    /// From `STRIPE_WEBHOOK_SECRETS` (required, comma-separated); never empty.
     pub secrets: Vec<Secret>,
+    /// From `STRIPE_WEBHOOK_TOLERANCE_SECONDS`, default [`DEFAULT_WEBHOOK_TOLERANCE_SECONDS`].
     pub tolerance_seconds: i64,
 }
 
 impl WebhookConfig {
+    /// Reads the section from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::load(&ProcessEnv)
     }
-    /// `STRIPE_WEBHOOK_SECRETS` (comma-separated `whsec_…`), `STRIPE_WEBHOOK_TOLERANCE_SECONDS`.
+    /// Reads `STRIPE_WEBHOOK_SECRETS` (comma-separated `whsec_…`) and
+    /// `STRIPE_WEBHOOK_TOLERANCE_SECONDS` from `source`.
     pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
         let env = Env(source);
         let secrets: Vec<Secret> = env
@@ -307,9 +342,11 @@ pub struct PolicyConfig {
 }
 
 impl PolicyConfig {
+    /// Reads the section from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::load(&ProcessEnv)
     }
+    /// Reads the section from `source` (a map in tests).
     pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
         let env = Env(source);
         let defaults = crate::domain::profile::RevocationPolicy::default();

@@ -10,11 +10,14 @@ use serde_json::{json, Map, Value};
 /// Audit items plus the outbox for one profile change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effects {
+    /// Audit items, written in the same transaction as the profile.
     pub changes: Vec<ChangeRecord>,
+    /// Sync jobs and domain events, published by the relay after the commit.
     pub outbox: Outbox,
 }
 
 impl Effects {
+    /// True when the change touched nothing anyone else needs to hear about.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty() && self.outbox.is_empty()
     }
@@ -100,6 +103,8 @@ impl Effects {
         }
     }
 
+    /// Adds a domain event for the bus; its id is `{cause}:{detail_type}`, so a redelivered cause
+    /// yields the same id.
     pub fn add_event(
         &mut self,
         user: &BillingProfile,

@@ -11,14 +11,18 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {code}: {message}")]
 pub struct ApiError {
+    /// 4xx for input a client got wrong; 5xx only for failures of ours or of a dependency.
     pub status: StatusCode,
+    /// Stable snake_case code, sent as `error.code`; clients branch on it.
     pub code: &'static str,
+    /// Sent as `error.message`; safe to show, never an internal detail.
     pub message: String,
     /// Seconds a rate-limited caller should wait: sent as `Retry-After`.
     pub retry_after: Option<i64>,
 }
 
 impl ApiError {
+    /// An error with any status; `retry_after` unset.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -34,19 +38,24 @@ impl ApiError {
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
         }
     }
+    /// 400 with the given code, for input the client must change.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
+    /// 401 `unauthorized`: the request carries no valid credentials.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
+    /// 404 with the given code (a subscription, a payment the caller does not have).
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
+    /// 409 with the given code: the request clashes with the current billing state.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
-    /// A failure of ours or of a dependency; the detail goes to the log, not to the caller.
+    /// 503 `temporarily_unavailable`: a failure of ours or of a dependency; the detail goes to
+    /// the log, not to the caller.
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

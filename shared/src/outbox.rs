@@ -45,7 +45,12 @@ pub async fn publish(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Republished {
     /// Its outbox was published again: this many sync jobs and domain events.
-    Published { jobs: usize, events: usize },
+    Published {
+        /// Sync jobs sent to the queue.
+        jobs: usize,
+        /// Domain events put on the bus.
+        events: usize,
+    },
     /// The event is recorded with nothing to publish.
     NothingToPublish,
     /// No record of that event (never processed, or expired).

@@ -33,7 +33,9 @@ pub struct Core {
 
 /// Where committed outboxes are published: the SQS sync queue and the EventBridge bus.
 pub struct Publisher {
+    /// The sync queue (`SYNC_QUEUE_URL`), for the outbox's sync jobs.
     pub queue: Arc<dyn SyncQueue>,
+    /// The EventBridge bus (`EVENT_BUS_NAME`), for the outbox's domain events.
     pub bus: Arc<dyn EventBus>,
 }
 
@@ -145,7 +147,9 @@ impl Core {
 
 /// What every subscription route needs: the use cases and the caller's authentication.
 pub struct SubscriptionRoute {
+    /// The subscription use cases over the DynamoDB table and Stripe.
     pub service: SubscriptionService,
+    /// Finds the caller's user id in the request, as `AUTH_MODE` says.
     pub auth: Authenticator,
 }
 

@@ -7,26 +7,37 @@ use serde::Serialize;
 /// The publishable key and the plan catalog with prices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BillingConfigView {
+    /// `STRIPE_PUBLISHABLE_KEY`, for Stripe.js in the browser.
     pub publishable_key: String,
+    /// The catalog's one currency, lowercase ISO 4217 (`usd`).
     pub currency: String,
+    /// Every tier in catalog order, free first.
     pub plans: Vec<PlanView>,
 }
 
 /// One tier as the frontend shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanView {
+    /// The tier's API word, what checkout and the change routes take.
     pub tier: Tier,
+    /// Display name from the catalog.
     pub name: String,
+    /// What the tier unlocks, as the catalog lists it.
     pub entitlements: Entitlements,
+    /// One per billing cycle offered; empty for free.
     pub prices: Vec<PlanPriceView>,
 }
 
 /// One price: integer minor units with currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanPriceView {
+    /// `monthly` or `yearly`.
     pub billing_cycle: &'static str,
+    /// Minor units of `currency` (cents), per cycle.
     pub amount: i64,
+    /// Same as the view's `currency`; repeated so a price reads on its own.
     pub currency: String,
+    /// The Stripe price's `lookup_key`, as the catalog names it.
     pub lookup_key: String,
 }
 

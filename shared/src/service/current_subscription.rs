@@ -18,18 +18,27 @@ pub struct SubscriptionView {
     pub tier: Tier,
     /// The tier whose entitlements apply now (free once access is revoked).
     pub effective_tier: Tier,
+    /// Stripe's subscription status word (`active`, `past_due`, …), `none` for never subscribed.
     pub status: &'static str,
+    /// Whether the paid tier is usable now: `active`, `grace` or `revoked`.
     pub access: Access,
+    /// `None` on free.
     pub billing_cycle: Option<BillingCycle>,
     /// The price the subscriber actually pays (a grandfathered one included).
     pub price: Option<PriceView>,
+    /// RFC 3339; `None` without a subscription.
     pub current_period_start: Option<String>,
+    /// RFC 3339: when the subscription renews, or ends if `cancel_at_period_end`.
     pub current_period_end: Option<String>,
+    /// The subscription ends at `current_period_end` instead of renewing.
     pub cancel_at_period_end: bool,
+    /// RFC 3339: while past due, when the grace period ends and `access` becomes `revoked`.
     pub grace_until: Option<String>,
+    /// A downgrade or cancellation scheduled for later, usually the period end.
     pub pending_change: Option<PendingChangeView>,
     /// What the next renewal will charge, derived from the stored profile.
     pub next_invoice: Option<NextInvoiceView>,
+    /// The entitlements of `effective_tier`, not of `tier`.
     pub entitlements: Entitlements,
 }
 
@@ -38,15 +47,20 @@ pub struct SubscriptionView {
 pub struct NextInvoiceView {
     /// Minor units of `currency`.
     pub amount: i64,
+    /// Lowercase ISO 4217.
     pub currency: String,
+    /// RFC 3339: the period end, or when the pending change takes effect.
     pub date: String,
 }
 
 /// The recurring price of the subscription, in the currency's minor unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PriceView {
+    /// Minor units of `currency`, per `interval`.
     pub amount: i64,
+    /// Lowercase ISO 4217.
     pub currency: String,
+    /// Stripe's `recurring.interval`: `month` or `year`.
     pub interval: String,
     /// Not the catalog's current price for the plan: kept from before a price change.
     pub legacy: bool,
@@ -55,8 +69,11 @@ pub struct PriceView {
 /// A scheduled change, as shown to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PendingChangeView {
+    /// The tier the subscription moves to; `free` means it ends.
     pub target_tier: Tier,
+    /// The new cycle, or `None` to keep the current one.
     pub billing_cycle: Option<BillingCycle>,
+    /// RFC 3339: when the change takes effect.
     pub effective_at: String,
 }
 

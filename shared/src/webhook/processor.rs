@@ -52,6 +52,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The word for logs and the webhook's `{"outcome": …}` answer.
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Applied => "applied",
@@ -76,12 +77,17 @@ impl From<StoreError> for ProcessError {
 
 /// The processing core shared by `stripe-webhook`, `stripe-events` and `reconcile-stripe`.
 pub struct Processor {
+    /// Profiles, history, event records and the outbox, committed together.
     pub store: Arc<dyn BillingStore>,
+    /// For fetching a subscription (or an invoice) an event does not carry fresh enough.
     pub stripe: Arc<dyn StripeApi>,
+    /// Maps Stripe prices to tiers and cycles.
     pub catalog: Catalog,
+    /// Days a past-due subscription keeps its tier (`GRACE_DAYS`).
     pub grace_days: u32,
     /// What disputes and full refunds do to the Stripe subscription.
     pub revocation: RevocationPolicy,
+    /// Our "now" ([`Input::now`]): the system clock deployed.
     pub clock: Arc<dyn Clock>,
 }
 

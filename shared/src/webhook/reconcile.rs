@@ -22,14 +22,21 @@ pub const MAX_EVENTS_PER_RUN: usize = 10_000;
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReconcileReport {
+    /// Events of the handled types the Events API returned since the checkpoint (with overlap).
     pub events_listed: usize,
+    /// Listed events that changed state now: the webhook had not applied them.
     pub applied: usize,
+    /// Listed events already recorded, or of a type not acted on.
     pub already_processed: usize,
+    /// Listed events recorded as deliberately not applied.
     pub ignored: usize,
+    /// Listed events recorded as failed, for a person to look at.
     pub failed: usize,
+    /// Live subscriptions whose stored profile disagreed with Stripe and was rewritten from it.
     pub drift_corrected: usize,
     /// Events that failed transiently and are retried by the next run.
     pub retry_later: usize,
+    /// Unix seconds stored as the new checkpoint; `None` when it stayed put.
     pub checkpoint: Option<i64>,
 }
 

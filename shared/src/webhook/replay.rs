@@ -13,7 +13,10 @@ pub enum Selection {
     /// These event ids.
     Ids(Vec<String>),
     /// Every failed event, up to a limit, most recently failed first.
-    All { limit: u32 },
+    All {
+        /// Most events to replay in this call.
+        limit: u32,
+    },
 }
 
 /// What became of one replay.

@@ -21,16 +21,23 @@ pub use crate::config::DEFAULT_WEBHOOK_TOLERANCE_SECONDS as DEFAULT_TOLERANCE_SE
 /// Why a delivery was refused. Never includes the secret or the body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
+    /// No `Stripe-Signature` header, or a blank one.
     #[error("missing Stripe-Signature header")]
     MissingHeader,
+    /// An item without `=`, or `t` missing or not an integer.
     #[error("malformed Stripe-Signature header")]
     MalformedHeader,
+    /// No `v1` item at all (a `v0`-only header from a test tool, say).
     #[error("no v1 signature in the Stripe-Signature header")]
     NoV1Signature,
+    /// A zero-length body: nothing Stripe would sign.
     #[error("the payload is empty")]
     EmptyPayload,
+    /// No `v1` signature matches under any configured secret: a wrong secret or a forged body.
     #[error("no signature matches the payload")]
     NoMatch,
+    /// Signed correctly, but `t` is further than the tolerance from our clock: a replayed or
+    /// long-delayed delivery.
     #[error("the timestamp is outside the tolerance")]
     OutsideTolerance,
 }
@@ -38,7 +45,9 @@ pub enum SignatureError {
 /// The parsed header: the timestamp and every v1 signature that decodes as hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureHeader {
+    /// `t`: Unix seconds when Stripe signed the delivery.
     pub timestamp: i64,
+    /// Each `v1` HMAC-SHA256 digest, decoded (32 bytes when well-formed).
     pub v1: Vec<Vec<u8>>,
 }
 

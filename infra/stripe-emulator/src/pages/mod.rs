@@ -22,7 +22,7 @@ use crate::server::App;
 use crate::store::Store;
 
 /// The page at `path`, or None when `path` is the API's.
-pub fn serve(app: &Arc<App>, method: &Method, path: &str, body: &[u8]) -> Option<Response> {
+pub(crate) fn serve(app: &Arc<App>, method: &Method, path: &str, body: &[u8]) -> Option<Response> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let form = || form::decode(&String::from_utf8_lossy(body)).map(Params::new);
     let mut store = app.lock();

@@ -68,7 +68,7 @@ fn new_product(
 }
 
 /// `POST /v1/products`.
-pub fn create_product(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn create_product(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(PRODUCT_FIELDS)?;
     let name = p.required("name")?;
     let id = new_product(store, p.non_empty("id"), name, p)?;
@@ -77,7 +77,7 @@ pub fn create_product(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/products/{id}`.
-pub fn retrieve_product(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve_product(store: &mut Store, id: &str) -> ApiResult<Value> {
     store
         .products
         .get(id)
@@ -86,7 +86,7 @@ pub fn retrieve_product(store: &mut Store, id: &str) -> ApiResult<Value> {
 }
 
 /// `POST /v1/products/{id}`.
-pub fn update_product(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn update_product(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(PRODUCT_FIELDS)?;
     let now = store.now();
     let metadata = p.metadata("metadata")?;
@@ -124,7 +124,7 @@ pub fn update_product(store: &mut Store, id: &str, p: &Params) -> ApiResult<Valu
 }
 
 /// `GET /v1/products`.
-pub fn list_products(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list_products(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let active = p.bool("active")?;
     let ids = p.list("ids");
     let items: Vec<Value> = store
@@ -173,7 +173,7 @@ fn claim_lookup_key(store: &mut Store, key: &str, price_id: &str, transfer: bool
 }
 
 /// `POST /v1/prices`.
-pub fn create_price(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn create_price(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "product",
         "product_data",
@@ -274,7 +274,7 @@ pub fn create_price(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/prices/{id}`.
-pub fn retrieve_price(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve_price(store: &mut Store, id: &str) -> ApiResult<Value> {
     store
         .prices
         .get(id)
@@ -283,7 +283,7 @@ pub fn retrieve_price(store: &mut Store, id: &str) -> ApiResult<Value> {
 }
 
 /// `POST /v1/prices/{id}` (active, lookup_key, transfer_lookup_key, metadata, nickname).
-pub fn update_price(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn update_price(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "active",
         "lookup_key",
@@ -330,7 +330,7 @@ pub fn update_price(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value>
 }
 
 /// `GET /v1/prices?lookup_keys[]=&active=&product=&type=&currency=`.
-pub fn list_prices(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list_prices(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let keys = p.list("lookup_keys");
     let active = p.bool("active")?;
     let product = p.non_empty("product");

@@ -11,12 +11,12 @@ use crate::proration::format_money;
 use crate::store::Store;
 
 /// `GET /v1/charges/{id}`.
-pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
     render_or_404(store, "charge", id)
 }
 
 /// `GET /v1/charges?customer=&payment_intent=`.
-pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let customer = p.non_empty("customer");
     let pi = p.non_empty("payment_intent");
     let items: Vec<Value> = store
@@ -30,7 +30,7 @@ pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /v1/refunds` (charge or payment_intent, optional amount, reason, metadata).
-pub fn refund(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn refund(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "charge",
         "payment_intent",
@@ -153,7 +153,7 @@ pub fn refund(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/refunds?charge=&payment_intent=`.
-pub fn list_refunds(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list_refunds(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let charge = p.non_empty("charge");
     let pi = p.non_empty("payment_intent");
     let items: Vec<Value> = store
@@ -167,12 +167,12 @@ pub fn list_refunds(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/refunds/{id}`.
-pub fn retrieve_refund(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve_refund(store: &mut Store, id: &str) -> ApiResult<Value> {
     render_or_404(store, "refund", id)
 }
 
 /// `GET /v1/disputes?charge=&payment_intent=`.
-pub fn list_disputes(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list_disputes(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let charge = p.non_empty("charge");
     let pi = p.non_empty("payment_intent");
     let items: Vec<Value> = store
@@ -186,7 +186,7 @@ pub fn list_disputes(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/disputes/{id}`.
-pub fn retrieve_dispute(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve_dispute(store: &mut Store, id: &str) -> ApiResult<Value> {
     render_or_404(store, "dispute", id)
 }
 
@@ -194,7 +194,7 @@ pub fn retrieve_dispute(store: &mut Store, id: &str) -> ApiResult<Value> {
 /// the dispute under review; as in Stripe's test mode, `evidence[uncategorized_text]` set to
 /// `winning_evidence` or `losing_evidence` closes it at once as `won` or `lost`
 /// (`charge.dispute.closed`).
-pub fn update_dispute(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn update_dispute(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     let dispute = store
         .disputes
         .get(id)

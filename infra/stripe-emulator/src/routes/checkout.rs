@@ -10,7 +10,7 @@ use crate::objects::checkout::CheckoutSession;
 use crate::store::Store;
 
 /// `POST /v1/checkout/sessions`.
-pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "mode",
         "customer",
@@ -155,7 +155,7 @@ pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/checkout/sessions/{id}`.
-pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
     store
         .checkout_sessions
         .get(id)
@@ -164,7 +164,7 @@ pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
 }
 
 /// `GET /v1/checkout/sessions?customer=&subscription=&payment_intent=`.
-pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let customer = p.non_empty("customer");
     let subscription = p.non_empty("subscription");
     let pi = p.non_empty("payment_intent");
@@ -180,7 +180,7 @@ pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /v1/billing_portal/sessions`.
-pub fn create_portal(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn create_portal(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "customer",
         "return_url",

@@ -27,7 +27,7 @@ const FIELDS: &[&str] = &[
 ];
 
 /// Creates a customer; used by Checkout completion too. Emits `customer.created`.
-pub fn create_customer(
+pub(crate) fn create_customer(
     store: &mut Store,
     email: Option<String>,
     name: Option<String>,
@@ -94,7 +94,7 @@ fn set_default_pm(store: &mut Store, id: &str, pm: &str) -> ApiResult<()> {
 }
 
 /// `POST /v1/customers`.
-pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(FIELDS)?;
     let metadata = p
         .metadata("metadata")?
@@ -125,12 +125,12 @@ pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/customers/{id}` (a deleted customer answers its deleted stub).
-pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
     render_or_404(store, "customer", id)
 }
 
 /// `POST /v1/customers/{id}`.
-pub fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(FIELDS)?;
     let before = live_customer(store, id)?.full_json(store);
     if let Some(pm) = p.non_empty("payment_method") {
@@ -173,7 +173,7 @@ pub fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/customers?email=`.
-pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let email = p.non_empty("email");
     let items: Vec<Value> = store
         .customers
@@ -214,7 +214,7 @@ fn parse_clause(clause: &str) -> ApiResult<(String, String)> {
 }
 
 /// `GET /v1/customers/search?query=` (`AND` of `email`, `name`, `metadata['k']` clauses).
-pub fn search(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn search(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let query = p.required("query")?;
     let clauses = query
         .split(" AND ")
@@ -252,7 +252,7 @@ pub fn search(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `DELETE /v1/customers/{id}`: cancels its subscriptions now, then deletes.
-pub fn delete(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn delete(store: &mut Store, id: &str) -> ApiResult<Value> {
     live_customer(store, id)?;
     let subs: Vec<String> = store
         .subscriptions

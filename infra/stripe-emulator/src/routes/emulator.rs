@@ -17,7 +17,7 @@ use crate::store::Store;
 
 /// `POST /_emulator/reset`: forgets every object, event and idempotent result; keeps the
 /// clock, the configured webhook endpoint and delivery settings.
-pub fn reset(app: &Arc<App>, store: &mut Store) -> ApiResult<Value> {
+pub(crate) fn reset(app: &Arc<App>, store: &mut Store) -> ApiResult<Value> {
     store.reset();
     app.clear_idempotency();
     Ok(json!({"reset": true}))
@@ -29,12 +29,12 @@ fn clock_json(store: &Store) -> Value {
 }
 
 /// `GET /_emulator/clock`.
-pub fn clock(store: &mut Store) -> ApiResult<Value> {
+pub(crate) fn clock(store: &mut Store) -> ApiResult<Value> {
     Ok(clock_json(store))
 }
 
 /// `POST /_emulator/clock/advance` (`seconds` or `to`): processes everything that falls due.
-pub fn advance(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn advance(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let now = store.now();
     let target = match (p.int("seconds")?, p.int("to")?) {
         (Some(s), None) if s >= 0 => now + s,
@@ -63,7 +63,7 @@ pub fn advance(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /_emulator/checkout/sessions/{id}/complete` (`payment_method`, default `pm_card_visa`).
-pub fn complete_checkout(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn complete_checkout(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     let session = store
         .checkout_sessions
         .get(id)
@@ -153,7 +153,7 @@ pub fn complete_checkout(store: &mut Store, id: &str, p: &Params) -> ApiResult<V
 }
 
 /// `POST /_emulator/payment_intents/{id}/authenticate` (`outcome=succeed|fail`).
-pub fn authenticate(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn authenticate(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     let succeed = match p.non_empty("outcome").as_deref() {
         None | Some("succeed") => true,
         Some("fail") => false,
@@ -170,7 +170,7 @@ pub fn authenticate(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value>
 }
 
 /// `POST /_emulator/charges/{id}/dispute` (`reason`, `amount`): emits `charge.dispute.created`.
-pub fn dispute(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn dispute(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     let charge = store
         .charges
         .get(id)
@@ -230,7 +230,7 @@ fn delivery_config_json(store: &Store) -> Value {
 }
 
 /// `POST /_emulator/webhooks/config` (`drop_rate`, `seed`, `max_attempts`, `backoff_ms`).
-pub fn webhook_config(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn webhook_config(store: &mut Store, p: &Params) -> ApiResult<Value> {
     if p.has("drop_rate") || p.has("seed") {
         let rate = p
             .float("drop_rate")?
@@ -257,7 +257,7 @@ pub fn webhook_config(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /_emulator/webhooks/pause` and `/resume`.
-pub fn pause(store: &mut Store, paused: bool) -> ApiResult<Value> {
+pub(crate) fn pause(store: &mut Store, paused: bool) -> ApiResult<Value> {
     store.webhooks.config.paused = paused;
     if !paused {
         store.webhooks.wake_all();
@@ -266,7 +266,7 @@ pub fn pause(store: &mut Store, paused: bool) -> ApiResult<Value> {
 }
 
 /// `GET /_emulator/webhooks/deliveries?event_id=`: attempts, oldest first.
-pub fn deliveries(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn deliveries(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let event = p.non_empty("event_id");
     let data: Vec<Value> = store
         .webhooks

@@ -16,7 +16,7 @@ fn type_matches(pattern: &str, kind: &str) -> bool {
 }
 
 /// `GET /v1/events`.
-pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let created = p.sub("created");
     let exact = p
         .int("created")?
@@ -43,6 +43,6 @@ pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/events/{id}`.
-pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
     render_or_404(store, "event", id)
 }

@@ -9,7 +9,7 @@ use crate::list;
 use crate::store::Store;
 
 /// `GET /v1/invoice_payments?invoice=&payment[type]=payment_intent&payment[payment_intent]=&status=`.
-pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "invoice",
         "payment",
@@ -34,6 +34,6 @@ pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/invoice_payments/{id}`.
-pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
     render_or_404(store, "invoice_payment", id)
 }

@@ -12,7 +12,7 @@ use crate::payments;
 use crate::store::Store;
 
 /// `POST /v1/invoices/create_preview`: the invoice a subscription change would produce.
-pub fn create_preview(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn create_preview(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "customer",
         "subscription",
@@ -67,12 +67,12 @@ pub fn create_preview(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/invoices/{id}`.
-pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
     render_or_404(store, "invoice", id)
 }
 
 /// `GET /v1/invoices?customer=&subscription=&status=`.
-pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let customer = p.non_empty("customer");
     let subscription = p.non_empty("subscription");
     let status = p.non_empty("status");
@@ -88,7 +88,7 @@ pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /v1/invoices/{id}/pay` (optional `payment_method`).
-pub fn pay(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn pay(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(&["payment_method", "off_session"])?;
     let pm = match p.non_empty("payment_method") {
         Some(pm) => Some(payments::resolve_payment_method(
@@ -103,7 +103,7 @@ pub fn pay(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/invoiceitems?customer=&pending=`.
-pub fn list_items(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list_items(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let customer = p.non_empty("customer");
     let pending = p.bool("pending")?;
     let items: Vec<Value> = store

@@ -27,7 +27,7 @@ use crate::server::App;
 use crate::store::Store;
 
 /// Serves one request against the locked store; applies `expand[]` to the result.
-pub fn route(
+pub(crate) fn route(
     app: &Arc<App>,
     store: &mut Store,
     method: &Method,

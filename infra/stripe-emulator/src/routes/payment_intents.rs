@@ -22,7 +22,7 @@ fn minimum_amount(currency: &str) -> i64 {
 }
 
 /// `POST /v1/payment_intents`.
-pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "amount",
         "currency",
@@ -118,12 +118,12 @@ pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/payment_intents/{id}`.
-pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
     render_or_404(store, "payment_intent", id)
 }
 
 /// `GET /v1/payment_intents?customer=`.
-pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let customer = p.non_empty("customer");
     let items: Vec<Value> = store
         .payment_intents
@@ -135,7 +135,7 @@ pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /v1/payment_intents/{id}/confirm` (payment_method).
-pub fn confirm(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn confirm(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "payment_method",
         "return_url",
@@ -177,7 +177,7 @@ pub fn confirm(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /v1/payment_intents/{id}/cancel`.
-pub fn cancel(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn cancel(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(&["cancellation_reason"])?;
     let now = store.now();
     let pi = store

@@ -10,7 +10,7 @@ use crate::payments;
 use crate::store::Store;
 
 /// `POST /v1/payment_methods/{id_or_token}/attach`.
-pub fn attach(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn attach(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(&["customer"])?;
     let customer = p.required("customer")?;
     let pm = payments::attach(store, id, &customer, "payment_method")?;
@@ -20,7 +20,7 @@ pub fn attach(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /v1/payment_methods/{id}/detach`.
-pub fn detach(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn detach(store: &mut Store, id: &str) -> ApiResult<Value> {
     let pm = store
         .payment_methods
         .get_mut(id)
@@ -42,7 +42,7 @@ pub fn detach(store: &mut Store, id: &str) -> ApiResult<Value> {
 }
 
 /// `GET /v1/payment_methods/{id}`.
-pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
     store
         .payment_methods
         .get(id)
@@ -67,7 +67,7 @@ fn customer_methods(store: &Store, customer: &str, p: &Params, url: &str) -> Api
 }
 
 /// `GET /v1/payment_methods?customer=&type=card`.
-pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let customer = p.required("customer")?;
     if store.customers.get(&customer).is_none() {
         return Err(ApiError::no_such_param("customer", &customer, "customer"));
@@ -76,7 +76,7 @@ pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/customers/{id}/payment_methods?type=card`.
-pub fn list_for(store: &mut Store, customer: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list_for(store: &mut Store, customer: &str, p: &Params) -> ApiResult<Value> {
     if store.customers.get(customer).is_none() {
         return Err(ApiError::no_such("customer", customer));
     }

@@ -245,7 +245,7 @@ fn new_configuration(store: &mut Store, is_default: bool) -> PortalConfiguration
 }
 
 /// `POST /v1/billing_portal/configurations`.
-pub fn create_configuration(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn create_configuration(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(CONFIGURATION_PARAMS)?;
     let mut config = new_configuration(store, false);
     apply_common(store, &mut config, p)?;
@@ -257,7 +257,7 @@ pub fn create_configuration(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /v1/billing_portal/configurations/{id}`.
-pub fn update_configuration(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn update_configuration(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     let mut allowed = CONFIGURATION_PARAMS.to_vec();
     allowed.push("active");
     p.allow(&allowed)?;
@@ -283,7 +283,7 @@ pub fn update_configuration(store: &mut Store, id: &str, p: &Params) -> ApiResul
 }
 
 /// `GET /v1/billing_portal/configurations/{id}`.
-pub fn retrieve_configuration(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve_configuration(store: &mut Store, id: &str) -> ApiResult<Value> {
     store
         .portal_configurations
         .get(id)
@@ -292,7 +292,7 @@ pub fn retrieve_configuration(store: &mut Store, id: &str) -> ApiResult<Value> {
 }
 
 /// `GET /v1/billing_portal/configurations?active=&is_default=`, newest first.
-pub fn list_configurations(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list_configurations(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let active = p.bool("active")?;
     let is_default = p.bool("is_default")?;
     let items: Vec<Value> = store
@@ -307,7 +307,7 @@ pub fn list_configurations(store: &mut Store, p: &Params) -> ApiResult<Value> {
 
 /// The configuration a portal session opens: the one named (it must be active), else the
 /// account's default, made on first use as the Dashboard's "save" would (plan switching off).
-pub fn session_configuration(store: &mut Store, named: Option<String>) -> ApiResult<String> {
+pub(crate) fn session_configuration(store: &mut Store, named: Option<String>) -> ApiResult<String> {
     if let Some(id) = named {
         return match store.portal_configurations.get(&id) {
             Some(c) if c.active => Ok(id),
@@ -370,7 +370,7 @@ fn waits_for_period_end(
 /// configuration enables switching to that price; a switch meeting a `schedule_at_period_end`
 /// condition becomes a subscription schedule whose next phase starts at the period end;
 /// any other is applied now with the configured proration.
-pub fn switch_plan(store: &mut Store, session_id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn switch_plan(store: &mut Store, session_id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(&["price", "subscription"])?;
     let session = store
         .portal_sessions

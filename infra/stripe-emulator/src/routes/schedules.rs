@@ -10,7 +10,7 @@ use crate::schedules as engine;
 use crate::store::Store;
 
 /// `POST /v1/subscription_schedules` (`from_subscription`).
-pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "from_subscription",
         "metadata",
@@ -40,12 +40,12 @@ pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/subscription_schedules/{id}`.
-pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
     render_or_404(store, "subscription_schedule", id)
 }
 
 /// `GET /v1/subscription_schedules?customer=`.
-pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let customer = p.non_empty("customer");
     let items: Vec<Value> = store
         .schedules
@@ -57,7 +57,7 @@ pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /v1/subscription_schedules/{id}` (phases, end_behavior, proration_behavior, metadata).
-pub fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "phases",
         "end_behavior",
@@ -70,14 +70,14 @@ pub fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /v1/subscription_schedules/{id}/release`.
-pub fn release(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn release(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(&["preserve_cancel_date"])?;
     engine::release(store, id)?;
     render_or_404(store, "subscription_schedule", id)
 }
 
 /// `POST /v1/subscription_schedules/{id}/cancel` (also cancels the subscription).
-pub fn cancel(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn cancel(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(&["prorate", "invoice_now"])?;
     engine::cancel(
         store,

@@ -11,7 +11,7 @@ use crate::payments;
 use crate::store::Store;
 
 /// Parses `items[n][id|price|quantity|deleted]`.
-pub fn item_changes(p: &Params, key: &str) -> ApiResult<Vec<ItemChange>> {
+pub(crate) fn item_changes(p: &Params, key: &str) -> ApiResult<Vec<ItemChange>> {
     p.array(key)
         .iter()
         .enumerate()
@@ -31,7 +31,7 @@ pub fn item_changes(p: &Params, key: &str) -> ApiResult<Vec<ItemChange>> {
 }
 
 /// `POST /v1/subscriptions` (customer, items, default_payment_method, metadata, payment_behavior).
-pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "customer",
         "items",
@@ -84,12 +84,12 @@ pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/subscriptions/{id}`.
-pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
     render_or_404(store, "subscription", id)
 }
 
 /// `GET /v1/subscriptions?customer=&price=&status=` (default: all but canceled).
-pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let customer = p.non_empty("customer");
     let price = p.non_empty("price");
     let status = p.non_empty("status");
@@ -146,7 +146,7 @@ const PENDING_UPDATE_PARAMS: &[&str] = &[
 ];
 
 /// `POST /v1/subscriptions/{id}`.
-pub fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "items",
         "proration_behavior",
@@ -210,7 +210,7 @@ pub fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
 }
 
 /// `DELETE /v1/subscriptions/{id}` (optional `prorate`, `invoice_now`).
-pub fn cancel(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+pub(crate) fn cancel(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     p.allow(&["prorate", "invoice_now", "cancellation_details"])?;
     let prorate = p.bool("prorate")?.unwrap_or(false);
     let invoice_now = p.bool("invoice_now")?.unwrap_or(false);

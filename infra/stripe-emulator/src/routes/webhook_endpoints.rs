@@ -12,7 +12,7 @@ use crate::store::Store;
 use crate::webhooks::Endpoint;
 
 /// `POST /v1/webhook_endpoints` (url, enabled_events[], description); answers the `secret`.
-pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "url",
         "enabled_events",
@@ -49,7 +49,7 @@ pub fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/webhook_endpoints`.
-pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
+pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
     let items: Vec<Value> = store
         .webhooks
         .endpoints
@@ -61,7 +61,7 @@ pub fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `GET /v1/webhook_endpoints/{id}`.
-pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
     store
         .webhooks
         .endpoints
@@ -72,7 +72,7 @@ pub fn retrieve(store: &mut Store, id: &str) -> ApiResult<Value> {
 }
 
 /// `DELETE /v1/webhook_endpoints/{id}`.
-pub fn delete(store: &mut Store, id: &str) -> ApiResult<Value> {
+pub(crate) fn delete(store: &mut Store, id: &str) -> ApiResult<Value> {
     let before = store.webhooks.endpoints.len();
     store.webhooks.endpoints.retain(|e| e.id != id);
     if store.webhooks.endpoints.len() == before {

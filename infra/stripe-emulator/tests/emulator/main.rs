@@ -4,9 +4,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
-mod billing;
+mod checkout;
 mod dunning;
 mod harness;
+mod lifecycle;
 mod pages;
+mod payments;
 mod portal;
+mod proration;
 mod webhooks;

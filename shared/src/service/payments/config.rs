@@ -91,6 +91,7 @@ impl PaymentsConfig {
 /// Where the Customer Portal sends the customer back to (`PORTAL_RETURN_URL`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortalConfig {
+    /// Absolute http(s) URL, trimmed.
     pub return_url: String,
 }
 
@@ -122,6 +123,7 @@ impl PortalConfig {
 /// Rotating it only invalidates cursors in flight: clients start again from the first page.
 #[derive(Debug, Clone)]
 pub struct CursorConfig {
+    /// The HMAC key; never logged.
     pub key: Secret,
 }
 

@@ -24,12 +24,17 @@ pub struct TransactionView {
     pub kind: &'static str,
     /// Minor units of `currency`.
     pub amount: i64,
+    /// Lowercase ISO 4217.
     pub currency: String,
     /// `succeeded`, `failed`, `requires_action`, `refunded`, `partially_refunded`, `disputed`.
     pub status: PaymentStatus,
+    /// Minor units refunded so far; 0 when none.
     pub amount_refunded: i64,
+    /// The description given with a one-time payment; `None` for invoices.
     pub description: Option<String>,
+    /// Stripe's card brand (`visa`, `mastercard`, …), once a charge shows it.
     pub card_brand: Option<String>,
+    /// The card's last four digits, once a charge shows them.
     pub card_last4: Option<String>,
     /// The hosted invoice page, for invoice payments.
     pub invoice_url: Option<String>,
@@ -37,9 +42,13 @@ pub struct TransactionView {
     pub invoice_pdf: Option<String>,
     /// The receipt of the successful charge.
     pub receipt_url: Option<String>,
+    /// RFC 3339: when Stripe created the payment.
     pub created_at: String,
+    /// RFC 3339; `None` until it succeeds.
     pub paid_at: Option<String>,
+    /// RFC 3339 of the latest refund; `None` when never refunded.
     pub refunded_at: Option<String>,
+    /// Why the latest attempt failed, in Stripe's words when it gave any; `None` once paid.
     pub failure_reason: Option<String>,
 }
 
@@ -73,14 +82,18 @@ impl From<PaymentRecord> for TransactionView {
 /// A page of history and the cursor of the next one (`None` on the last page).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryView {
+    /// At most the requested `limit`, newest first.
     pub transactions: Vec<TransactionView>,
+    /// Opaque, signed and bound to the caller: pass it back as `cursor`.
     pub next_cursor: Option<String>,
 }
 
 /// The query parameters as sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HistoryQuery {
+    /// `limit`, unparsed: [`parse_limit`] checks it.
     pub limit: Option<String>,
+    /// `cursor` from a previous page's `next_cursor`.
     pub cursor: Option<String>,
 }
 

@@ -29,10 +29,13 @@ const RATE_WINDOW_SECONDS: i64 = 3600;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentIntentBody {
+    /// Should be an integer of minor units; any JSON is kept so a wrong kind gets a clear 400.
     #[serde(default)]
     pub amount: Option<Value>,
+    /// Should be one of `PAYMENT_CURRENCIES`, as an ISO 4217 string.
     #[serde(default)]
     pub currency: Option<Value>,
+    /// Optional text for the receipt, at most [`MAX_DESCRIPTION_CHARS`].
     #[serde(default)]
     pub description: Option<Value>,
     /// Chosen by the client per payment attempt: a retried request with the same key makes
@@ -55,8 +58,12 @@ impl PaymentIntentBody {
 pub struct OneTimePayment {
     /// Minor units, within the configured bounds.
     pub amount: i64,
+    /// One of `PAYMENT_CURRENCIES`.
     pub currency: Currency,
+    /// Trimmed; `None` when absent or blank.
     pub description: Option<String>,
+    /// The client's key, at most [`MAX_IDEMPOTENCY_KEY_CHARS`]; `None` dedups by content within
+    /// [`DEDUP_WINDOW_SECONDS`].
     pub idempotency_key: Option<String>,
 }
 
@@ -213,10 +220,15 @@ fn json_kind(value: &Value) -> &'static str {
 /// What the frontend needs to confirm the payment with Stripe.js.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PaymentIntentView {
+    /// Stripe's `pi_…` id.
     pub payment_intent_id: String,
+    /// Stripe's `client_secret`, for `stripe.confirmPayment`; only the caller gets it.
     pub client_secret: String,
+    /// Minor units, as Stripe recorded it.
     pub amount: i64,
+    /// Lowercase ISO 4217.
     pub currency: String,
+    /// Stripe's PaymentIntent status: `requires_payment_method` when new, later ones on a replay.
     pub status: String,
 }
 

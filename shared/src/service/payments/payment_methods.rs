@@ -15,10 +15,15 @@ use serde::Serialize;
 /// One saved card.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PaymentMethodView {
+    /// Stripe's `pm_…` id.
     pub id: String,
+    /// Stripe's `card.brand` (`visa`, `amex`, …).
     pub brand: String,
+    /// The card number's last four digits.
     pub last4: String,
+    /// Expiry month, 1 to 12.
     pub exp_month: u32,
+    /// Expiry year, four digits.
     pub exp_year: u32,
     /// The customer's `invoice_settings.default_payment_method`.
     pub is_default: bool,
@@ -27,6 +32,7 @@ pub struct PaymentMethodView {
 /// The caller's saved cards, in Stripe's order (newest first).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PaymentMethodsView {
+    /// Cards only; other payment method types are left out. Empty without a Stripe customer.
     pub payment_methods: Vec<PaymentMethodView>,
 }
 

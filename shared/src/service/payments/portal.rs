@@ -14,6 +14,7 @@ use serde::Serialize;
 /// Where to send the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PortalView {
+    /// The session's short-lived Stripe `url`: redirect to it at once, do not store it.
     pub portal_url: String,
 }
 

@@ -17,11 +17,14 @@ use tracing::{error, info};
 /// (no open redirects). `{CHECKOUT_SESSION_ID}` in the success URL is filled in by Stripe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutUrls {
+    /// `CHECKOUT_SUCCESS_URL`: where a completed payment lands.
     pub success_url: String,
+    /// `CHECKOUT_CANCEL_URL`: where the customer goes on backing out of Checkout.
     pub cancel_url: String,
 }
 
 impl CheckoutUrls {
+    /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::load(&ProcessEnv)
     }
@@ -62,7 +65,9 @@ const RATE_WINDOW_SECONDS: i64 = 60;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
+    /// A paid tier's API word; parsed by the service so a bad one gets a 400 that names it.
     pub tier: String,
+    /// `monthly` or `yearly`; `None` means monthly.
     #[serde(default)]
     pub billing_cycle: Option<String>,
 }
@@ -70,7 +75,9 @@ pub struct CheckoutRequest {
 /// Where to send the user, and the session to confirm afterwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckoutView {
+    /// The session's hosted Checkout page on Stripe.
     pub checkout_url: String,
+    /// Stripe's `cs_…` id, for `confirm-upgrade?checkout_session_id=` after the redirect back.
     pub session_id: String,
 }
 

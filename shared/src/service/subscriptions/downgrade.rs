@@ -23,7 +23,9 @@ use tracing::{error, info, warn};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DowngradeRequest {
+    /// A lower paid tier's API word; `free` is refused (cancelling is its own route).
     pub target_tier: String,
+    /// `monthly` or `yearly`; `None` keeps the current cycle.
     #[serde(default)]
     pub billing_cycle: Option<String>,
 }
@@ -31,14 +33,19 @@ pub struct DowngradeRequest {
 /// The scheduled downgrade.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DowngradeView {
+    /// Always `scheduled`, also when the same downgrade was already pending.
     pub status: &'static str,
+    /// The tier kept until `effective_at`.
     pub current_tier: Tier,
+    /// The tier from `effective_at` on.
     pub target_tier: Tier,
+    /// The cycle the lower plan renews on.
     pub billing_cycle: BillingCycle,
     /// When the lower plan takes over (the current period's end).
     pub effective_at: String,
     /// What the next renewal bills, in minor units.
     pub new_price: i64,
+    /// Lowercase ISO 4217.
     pub currency: String,
 }
 

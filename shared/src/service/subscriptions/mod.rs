@@ -64,9 +64,13 @@ pub fn change_window_end(now: UnixTime) -> UnixTime {
 
 /// Everything the subscription use cases need, built once per cold start.
 pub struct SubscriptionService {
+    /// The billing table: profiles, changes, rate-limit counters.
     pub store: Arc<dyn BillingStore>,
+    /// Stripe, the source of truth for the subscription itself.
     pub stripe: Arc<dyn StripeApi>,
+    /// The tiers and prices offered.
     pub catalog: Catalog,
+    /// The service's "now": the system clock deployed, a fixed one in tests.
     pub clock: Arc<dyn Clock>,
     /// Days a past-due subscription keeps its tier.
     pub grace_days: u32,

@@ -16,7 +16,9 @@ use serde::Serialize;
 /// The query: `target_tier`, and `billing_cycle` (defaults to the current cycle, else monthly).
 #[derive(Debug, Clone, Default)]
 pub struct PreviewQuery {
+    /// Required: a 400 names it when missing.
     pub target_tier: Option<String>,
+    /// `monthly` or `yearly`, unparsed.
     pub billing_cycle: Option<String>,
 }
 
@@ -25,10 +27,15 @@ pub struct PreviewQuery {
 pub struct PreviewView {
     /// `upgrade`, `downgrade` or `new_subscription`.
     pub change: &'static str,
+    /// True for `upgrade` and `new_subscription`: the change is charged now.
     pub is_upgrade: bool,
+    /// `free` for a caller without a live subscription.
     pub current_tier: Tier,
+    /// The tier asked for.
     pub target_tier: Tier,
+    /// The cycle after the change.
     pub billing_cycle: BillingCycle,
+    /// Lowercase ISO 4217.
     pub currency: String,
     /// Charged now: the prorated difference for an upgrade, 0 for a downgrade.
     pub amount_due: i64,
@@ -52,10 +59,15 @@ pub struct PreviewView {
 /// One line of the previewed invoice, in the currency's minor unit (a credit is negative).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PreviewLine {
+    /// Stripe's line description (e.g. "Unused time on …"); empty when it has none.
     pub description: String,
+    /// Minor units; negative for a credit.
     pub amount: i64,
+    /// Stripe marks the line as proration (credit or charge for part of a period).
     pub proration: bool,
+    /// RFC 3339 start of the period the line covers.
     pub period_start: Option<String>,
+    /// RFC 3339 end of the period the line covers.
     pub period_end: Option<String>,
 }
 

@@ -20,6 +20,7 @@ const STRIPE_LAG_ALERT_SECONDS: i64 = 3600;
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DueChangesReport {
+    /// Scheduled changes found due this run; the counts below split them by outcome.
     pub due: usize,
     /// Recorded now (tier, audit, sync, event, email).
     pub applied: usize,

@@ -26,7 +26,9 @@ use tracing::{error, info, warn};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpgradeRequest {
+    /// A higher paid tier's API word.
     pub target_tier: String,
+    /// `monthly` or `yearly`; `None` keeps the current cycle (monthly for a first subscription).
     #[serde(default)]
     pub billing_cycle: Option<String>,
     /// The preview's `proration_date`, so the charge is exactly the previewed amount.
@@ -40,23 +42,34 @@ pub struct UpgradeRequest {
 pub enum UpgradeOutcome {
     /// Paid and applied.
     Upgraded {
+        /// The tier now in force.
         tier: Tier,
+        /// The cycle now in force.
         billing_cycle: BillingCycle,
+        /// Minor units invoiced for the prorated difference.
         amount_charged: i64,
+        /// Lowercase ISO 4217.
         currency: String,
+        /// Stripe's `in_…` proration invoice; `None` when nothing was invoiced.
         invoice_id: Option<String>,
+        /// Unix seconds: the proration instant Stripe charged from.
         proration_date: i64,
     },
     /// The bank wants 3-D Secure: finish it with Stripe.js (`client_secret`) or at
     /// `action_url`; the upgrade applies once it succeeds (the webhook records it).
     RequiresAction {
+        /// For `stripe.handleNextAction`; `None` if Stripe did not return it.
         client_secret: Option<String>,
+        /// Stripe's `pi_…` id of the invoice's payment.
         payment_intent_id: String,
+        /// Stripe's `next_action.redirect_to_url.url`, when it gave one.
         action_url: Option<String>,
     },
     /// No subscription yet: pay for the first one through Checkout.
     CheckoutRequired {
+        /// The hosted Checkout page on Stripe.
         checkout_url: String,
+        /// Stripe's `cs_…` id, to confirm after the redirect back.
         session_id: String,
     },
 }

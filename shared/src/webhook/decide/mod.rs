@@ -50,7 +50,9 @@ pub const HANDLED_EVENT_TYPES: [&str; 15] = [
 /// Settings the decisions depend on.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy<'a> {
+    /// Maps Stripe prices to tiers and cycles.
     pub catalog: &'a Catalog,
+    /// Days a past-due subscription keeps its tier (`GRACE_DAYS`).
     pub grace_days: u32,
     /// What a dispute or a full refund does to the Stripe subscription.
     pub revocation: RevocationPolicy,
@@ -59,6 +61,7 @@ pub struct Policy<'a> {
 /// Who an event is about, as far as the event itself says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Subject {
+    /// The `cus_…` the object belongs to, when it names one.
     pub customer_id: Option<String>,
     /// A user id Tierflow put on the object (`client_reference_id`, `metadata.user_id`).
     pub user_hint: Option<String>,
@@ -168,7 +171,9 @@ pub fn ignore_regardless_of_user(event: &Event, object: &EventObject) -> Option<
 
 /// What the processor knows when it asks.
 pub struct Input<'a> {
+    /// The user the processor resolved: the customer's link, else the payment's, else the hint.
     pub user_id: &'a UserId,
+    /// The user's stored profile, or a fresh free one for a user not seen before.
     pub profile: &'a BillingProfile,
     /// The history item one of the subject's payment refs (or its linked invoice) points at.
     pub existing_payment: Option<&'a PaymentRecord>,
@@ -182,15 +187,20 @@ pub struct Input<'a> {
     /// versioned at this time, not at the event's `created`: it may be newer than deliveries
     /// created after the event, which must not look newer than it.
     pub fetched_at: UnixTime,
+    /// The processor's clock at decision time, for grace periods and access.
     pub now: UnixTime,
 }
 
 /// Everything one event writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Application {
+    /// The profile after the event; written only if it differs from the input's.
     pub profile: BillingProfile,
+    /// Stripe customer → user links to create (or confirm).
     pub customer_links: Vec<(String, UserId)>,
+    /// History items to write, whole (new ones, or existing ones updated).
     pub payments: Vec<PaymentRecord>,
+    /// Audit items and outbox, committed with the profile.
     pub effects: Effects,
     /// A short account of what was done, kept on the event record.
     pub detail: String,
@@ -199,6 +209,7 @@ pub struct Application {
 /// The answer for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// Write the application (boxed: it dwarfs the other variants).
     Apply(Box<Application>),
     /// Acknowledged on purpose (unknown type, older than the state, nothing to change).
     Ignore(String),
