@@ -2,9 +2,9 @@
 //! sync job, the domain events and the email. Pure: the same before/after always gives the same
 //! effects, so the webhook and the API describe a change the same way.
 
+use crate::domain::time::rfc3339;
 use crate::domain::{access_for, Access, BillingProfile, Tier};
 use crate::ports::{ChangeKind, ChangeRecord, DomainEvent, Outbox, SyncJob};
-use crate::time::rfc3339;
 use serde_json::{json, Map, Value};
 
 /// Audit items plus the outbox for one profile change.

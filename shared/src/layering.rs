@@ -32,21 +32,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("wiring", 4),
 ];
 
-/// Imports of a higher layer that exist today, each to go when what it reads moves down:
-/// (importing module, imported module, what it reads).
-const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
-    (
-        "domain",
-        "time",
-        "UnixTime, which lives beside the Clock port in time.rs",
-    ),
-    (
-        "ports",
-        "time",
-        "UnixTime, which lives beside the Clock port in time.rs",
-    ),
-];
-
 /// Importing module → imported module → where (`file:line`).
 type Graph = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
@@ -126,13 +111,7 @@ fn layer(module: &str) -> Option<u8> {
         .map(|(_, layer)| *layer)
 }
 
-fn is_known_exception(from: &str, to: &str) -> bool {
-    KNOWN_EXCEPTIONS
-        .iter()
-        .any(|(f, t, _)| *f == from && *t == to)
-}
-
-/// Every import of a higher layer that is not a known exception, as `from → to (file:line)`.
+/// Every import of a higher layer, as `from → to (file:line)`.
 fn upward_imports(graph: &Graph) -> Vec<String> {
     let mut found = Vec::new();
     for (from, edges) in graph {
@@ -141,7 +120,7 @@ fn upward_imports(graph: &Graph) -> Vec<String> {
                 (Some(lower), Some(higher)) => higher > lower,
                 _ => false,
             };
-            if upward && !is_known_exception(from, to) {
+            if upward {
                 found.push(format!("{from} → {to} ({})", places.join(", ")));
             }
         }
@@ -149,7 +128,7 @@ fn upward_imports(graph: &Graph) -> Vec<String> {
     found
 }
 
-/// A cycle among the graph's imports (known exceptions left out), as `a → b → a`.
+/// A cycle among the graph's imports, as `a → b → a`.
 fn cycle(graph: &Graph) -> Option<String> {
     fn visit(
         graph: &Graph,
@@ -167,10 +146,8 @@ fn cycle(graph: &Graph) -> Option<String> {
         }
         path.push(module.to_string());
         for to in graph.get(module).into_iter().flat_map(|edges| edges.keys()) {
-            if !is_known_exception(module, to) {
-                if let Some(found) = visit(graph, to, path, done) {
-                    return Some(found);
-                }
+            if let Some(found) = visit(graph, to, path, done) {
+                return Some(found);
             }
         }
         path.pop();
@@ -208,20 +185,6 @@ fn no_module_imports_a_higher_layer() {
 #[test]
 fn the_modules_import_each_other_in_no_cycle() {
     assert_eq!(cycle(&source_graph()), None);
-}
-
-#[test]
-fn every_known_exception_still_exists() {
-    let graph = source_graph();
-    for (from, to, what) in KNOWN_EXCEPTIONS {
-        let exists = graph
-            .get(*from)
-            .is_some_and(|edges| edges.contains_key(*to));
-        assert!(
-            exists,
-            "{from} → {to} ({what}) is gone: remove it from KNOWN_EXCEPTIONS"
-        );
-    }
 }
 
 #[test]

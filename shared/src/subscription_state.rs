@@ -5,9 +5,9 @@
 
 use crate::domain::access::grace_end;
 use crate::domain::profile::AppliedVersion;
+use crate::domain::time::UnixTime;
 use crate::domain::{BillingProfile, Catalog, PaidPrice, SubscriptionStatus, Tier};
 use crate::stripe::Subscription;
-use crate::time::UnixTime;
 
 /// Where and when the subscription was seen in this state: a Stripe event, or Tierflow's own
 /// call (`source` then names the request, `at` is when the answer came back).

@@ -53,10 +53,10 @@ pub(crate) async fn handle(
 mod tests {
     use super::*;
     use lambda_runtime::Context;
+    use tierflow::domain::time::rfc3339;
     use tierflow::domain::Tier;
     use tierflow::ports::{BillingStore, ChangeKind};
     use tierflow::service::subscriptions::DowngradeRequest;
-    use tierflow::time::rfc3339;
     use tierflow_testkit::{caller, unique, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/apply-scheduled-changes.json");

@@ -23,8 +23,8 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
     use tierflow::ports::BillingStore;
+    use tierflow::ports::Clock;
     use tierflow::service::subscriptions::CHECKOUT_REPLAY_WINDOW_SECONDS;
-    use tierflow::time::Clock;
     use tierflow_testkit::{body, request, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/billing-checkout.json");

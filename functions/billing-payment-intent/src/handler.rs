@@ -2,12 +2,13 @@ use lambda_http::{http::StatusCode, Body, Error, Request, Response};
 use std::sync::Arc;
 use tierflow::auth::Authenticator;
 use tierflow::http::{parse_json_body, respond, ApiError};
+use tierflow::ports::Clock;
 use tierflow::ports::{BillingStore, StripeApi};
 use tierflow::service::payments::payment_intent::{
     create_one_time_payment, PaymentIntentBody, PaymentIntentView,
 };
 use tierflow::service::payments::PaymentsConfig;
-use tierflow::time::{Clock, SystemClock};
+use tierflow::time::SystemClock;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.

@@ -49,9 +49,9 @@ async fn portal(deps: &Deps, req: &Request) -> Result<PortalView, ApiError> {
 mod tests {
     use super::*;
     use serde_json::Value;
+    use tierflow::adapters::stripe::catalog_sync::sync_portal;
     use tierflow::domain::{BillingProfile, UserId};
     use tierflow::ports::{Commit, ProfileWrite};
-    use tierflow::adapters::stripe::catalog_sync::sync_portal;
     use tierflow::stripe::{IdempotencyScope, NewCustomer};
     use tierflow_testkit::{as_user, body, request, Harness};
 

@@ -4,9 +4,10 @@ use tierflow::auth::Authenticator;
 use tierflow::domain::Catalog;
 use tierflow::http::{respond, ApiError};
 use tierflow::ports::BillingStore;
+use tierflow::ports::Clock;
 use tierflow::service::current_subscription::current_subscription;
 use tierflow::service::current_subscription::SubscriptionView;
-use tierflow::time::{Clock, SystemClock};
+use tierflow::time::SystemClock;
 use tierflow::wiring::Core;
 
 /// What the handler needs, built once at init.

@@ -55,7 +55,10 @@ mod tests {
             .unwrap();
         let resp = downgrade(&deps, None).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
-        assert_eq!(body(&resp)["effective_at"], tierflow::time::rfc3339(end));
+        assert_eq!(
+            body(&resp)["effective_at"],
+            tierflow::domain::time::rfc3339(end)
+        );
         let pending = h.profile(SAMPLE_USER).await.pending_change.unwrap();
         assert_eq!(pending.effective_at, end);
         let schedule = h
@@ -80,7 +83,7 @@ mod tests {
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         let b = body(&resp);
         assert_eq!(b["status"], "scheduled");
-        assert_eq!(b["effective_at"], tierflow::time::rfc3339(end));
+        assert_eq!(b["effective_at"], tierflow::domain::time::rfc3339(end));
         assert_eq!(b["new_price"], 1900);
 
         let profile = h.profile(SAMPLE_USER).await;

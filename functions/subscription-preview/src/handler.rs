@@ -48,7 +48,7 @@ mod tests {
         assert!(due > 0 && due < 3000, "{due}");
         assert!(b["proration_date"].as_i64().is_some());
         assert_eq!(b["next_renewal"], 4900);
-        let period_end = tierflow::time::rfc3339(profile.current_period_end.unwrap());
+        let period_end = tierflow::domain::time::rfc3339(profile.current_period_end.unwrap());
         assert_eq!(b["next_renewal_at"], period_end, "the period stays");
         let lines = b["lines"].as_array().unwrap();
         assert_eq!(lines.len(), 2, "{lines:?}");
@@ -86,7 +86,7 @@ mod tests {
         assert_eq!(b["lines"], serde_json::json!([]));
         assert_eq!(
             b["effective_at"],
-            tierflow::time::rfc3339(profile.current_period_end.unwrap())
+            tierflow::domain::time::rfc3339(profile.current_period_end.unwrap())
         );
     }
 
@@ -104,7 +104,7 @@ mod tests {
         let now = h.stripe_now().await;
         assert_eq!(
             b["next_renewal_at"],
-            tierflow::time::rfc3339(tierflow::time::add_months(now, 12))
+            tierflow::domain::time::rfc3339(tierflow::domain::time::add_months(now, 12))
         );
     }
 
@@ -132,7 +132,7 @@ mod tests {
         let now = h.stripe_now().await;
         assert_eq!(
             b["next_renewal_at"],
-            tierflow::time::rfc3339(tierflow::time::add_months(now, 12))
+            tierflow::domain::time::rfc3339(tierflow::domain::time::add_months(now, 12))
         );
     }
 

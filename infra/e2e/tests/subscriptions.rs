@@ -411,7 +411,7 @@ async fn a_downgrade_waits_for_period_end_and_the_renewal_bills_the_lower_price(
     let seconds = (32 * 86_400).to_string();
     b.stripe("POST", "/_emulator/clock/advance", &[("seconds", &seconds)])
         .await;
-    let tick = tierflow::time::rfc3339(now + 32 * 86_400);
+    let tick = tierflow::domain::time::rfc3339(now + 32 * 86_400);
     let report = b
         .invoke(
             "apply-scheduled-changes",

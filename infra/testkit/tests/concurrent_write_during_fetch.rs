@@ -8,13 +8,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use tierflow::adapters::memory::MemoryStore;
+use tierflow::domain::time::UnixTime;
 use tierflow::domain::{BillingProfile, Tier, UserId};
 use tierflow::ports::{
     BillingStore, ChangeRecord, Commit, CommitError, EventRecord, LagoWebhookRecord, PaymentPage,
     PaymentRecord, StoreError, StripeApi, SyncFailure,
 };
 use tierflow::stripe::Event;
-use tierflow::time::UnixTime;
 use tierflow::webhook::{Outcome, Processor};
 use tierflow_testkit::{unique, Harness};
 use tokio::sync::Mutex;

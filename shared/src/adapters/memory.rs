@@ -2,13 +2,13 @@
 //! DynamoDB adapter (version checks, create-once event records, pending scheduled changes) so a
 //! handler test exercises the same decisions; the real adapters are tested against the emulator.
 
+use crate::domain::time::UnixTime;
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
     BillingStore, ChangeRecord, Commit, CommitError, DomainEvent, EnqueueError, EventBus,
     EventRecord, EventStatus, LagoWebhookRecord, PaymentPage, PaymentRecord, PublishError,
     StoreError, SyncFailure, SyncJob, SyncQueue,
 };
-use crate::time::UnixTime;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -266,7 +266,7 @@ impl JwtVerifier {
             })
         })?;
         let claims = data.claims;
-        let now = crate::time::Clock::now(&crate::time::SystemClock);
+        let now = crate::ports::Clock::now(&crate::time::SystemClock);
         if claims.iat.is_some_and(|iat| iat > now) {
             return Err(ApiError::unauthorized("the token was issued in the future"));
         }

@@ -36,7 +36,7 @@ fn sign(claims: Value, kid: Option<&str>, pem: &str) -> String {
 }
 
 fn now() -> i64 {
-    crate::time::Clock::now(&crate::time::SystemClock)
+    crate::ports::Clock::now(&crate::time::SystemClock)
 }
 
 fn good_claims() -> Value {

@@ -1,7 +1,7 @@
 //! Access: the single answer the app asks for, derived from status, grace end and disputes.
 
 use super::{BillingProfile, SubscriptionStatus, Tier};
-use crate::time::UnixTime;
+use crate::domain::time::UnixTime;
 use serde::{Deserialize, Serialize};
 
 /// Whether the user's paid tier is usable now.

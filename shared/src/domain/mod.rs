@@ -7,6 +7,7 @@ pub mod ordering;
 pub mod profile;
 pub mod proration;
 pub mod tier;
+pub mod time;
 pub mod transition;
 
 pub use access::{access_for, Access};

@@ -1,7 +1,7 @@
 //! A user's billing profile: the one item the API reads to answer "what does this user have".
 
 use super::{BillingCycle, Tier, UserId};
-use crate::time::UnixTime;
+use crate::domain::time::UnixTime;
 use serde::{Deserialize, Serialize};
 
 /// Stripe's subscription statuses, plus `none` for a user who never subscribed or whose

@@ -3,7 +3,7 @@
 //! against it, and decides which proration instants a caller may ask for.
 
 use super::InvalidInput;
-use crate::time::UnixTime;
+use crate::domain::time::UnixTime;
 
 /// How long a previewed proration instant stays acceptable for the upgrade that follows it.
 pub const PREVIEW_VALIDITY_SECONDS: i64 = 3600;

@@ -3,8 +3,8 @@
 //! Every multi-item effect goes through one atomic [`Commit`].
 
 use super::{DomainEvent, SyncJob};
+use crate::domain::time::UnixTime;
 use crate::domain::{BillingCycle, BillingProfile, Money, Tier, UserId};
-use crate::time::UnixTime;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 

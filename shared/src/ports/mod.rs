@@ -2,6 +2,7 @@
 //! local emulators, and an in-memory one (`crate::adapters::memory`) for handler tests.
 
 pub mod billing_store;
+pub mod clock;
 pub mod event_bus;
 pub mod mailer;
 pub mod stripe_api;
@@ -12,6 +13,7 @@ pub use billing_store::{
     LagoWebhookRecord, Outbox, PaymentPage, PaymentRecord, PaymentStatus, ProfileWrite, StoreError,
     SyncFailure,
 };
+pub use clock::Clock;
 pub use event_bus::{DomainEvent, EventBus, PublishError};
 pub use stripe_api::StripeApi;
 pub use sync_queue::{

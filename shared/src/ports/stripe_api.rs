@@ -1,13 +1,13 @@
 //! The Stripe port: the calls Tierflow's functions make, in Stripe's own vocabulary
 //! ([`crate::stripe`]).
 
+use crate::domain::time::UnixTime;
 use crate::stripe::{
     CheckoutSession, Customer, CustomerUpdate, Event, EventQuery, IdempotencyScope, Invoice,
     InvoicePayment, NewCheckoutSession, NewCustomer, NewPaymentIntent, NewPortalSession,
     PaymentIntent, PaymentMethod, PortalConfiguration, PortalSession, Price, PriceChangePreview,
     ScheduledPriceChange, StripeError, Subscription, SubscriptionPriceChange, SubscriptionSchedule,
 };
-use crate::time::UnixTime;
 use async_trait::async_trait;
 
 /// The Stripe calls Tierflow's functions make. [`crate::adapters::stripe::StripeClient`]

@@ -3,12 +3,12 @@
 use crate::auth::Caller;
 use crate::domain::access::effective_tier;
 use crate::domain::catalog::Entitlements;
+use crate::domain::time::{rfc3339, UnixTime};
 use crate::domain::{
     access_for, Access, BillingCycle, BillingProfile, Catalog, SubscriptionStatus, Tier,
 };
 use crate::http::ApiError;
 use crate::ports::BillingStore;
-use crate::time::{rfc3339, UnixTime};
 use serde::Serialize;
 
 /// The caller's subscription as the app needs it.

@@ -6,7 +6,8 @@
 use super::{path_segment, snippet};
 use crate::adapters::https::integration_client;
 use crate::config::{ConfigError, Env, EnvSource, Secret};
-use crate::time::{Clock, UnixTime};
+use crate::domain::time::UnixTime;
+use crate::ports::Clock;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;

@@ -10,7 +10,7 @@
 use super::{path_segment, snippet};
 use crate::adapters::https::integration_client;
 use crate::config::{ConfigError, Env, EnvSource, Secret};
-use crate::time::{rfc3339, UnixTime};
+use crate::domain::time::{rfc3339, UnixTime};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

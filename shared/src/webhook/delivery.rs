@@ -4,9 +4,9 @@
 use super::processor::{payload_hash, Processor};
 use super::signature::verify;
 use crate::config::WebhookConfig;
+use crate::domain::time::UnixTime;
 use crate::http::{error_response, json_response, ApiError};
 use crate::stripe::Event;
-use crate::time::UnixTime;
 use lambda_http::{http::StatusCode, Body, Response};
 use tracing::{error, warn};
 

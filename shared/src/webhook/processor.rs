@@ -19,12 +19,12 @@ use super::decide::{
 use crate::domain::profile::RevocationPolicy;
 use crate::domain::{BillingProfile, Catalog, UserId};
 use crate::ports::billing_store::EVENT_RECORD_TTL_SECONDS;
+use crate::ports::Clock;
 use crate::ports::{
     BillingStore, Commit, CommitError, EventRecord, EventStatus, Outbox, PaymentRecord,
     ProfileWrite, StoreError, StripeApi,
 };
 use crate::stripe::{Event, Expandable, Invoice, StripeError};
-use crate::time::Clock;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tracing::{error, info, warn};

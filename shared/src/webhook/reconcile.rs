@@ -4,9 +4,9 @@
 
 use super::decide::HANDLED_EVENT_TYPES;
 use super::processor::{payload_hash, Outcome, ProcessError, Processor};
+use crate::domain::time::UnixTime;
 use crate::domain::{SubscriptionStatus, UserId};
 use crate::stripe::{Event, EventData, EventQuery, RawObject, Subscription};
-use crate::time::UnixTime;
 use serde::Serialize;
 use tracing::{error, info};
 

@@ -801,7 +801,7 @@ fn a_failed_payment_email_names_the_grace_end() {
         .expect("email job");
     assert_eq!(
         job.email_fields["grace_until"],
-        tierflow::time::rfc3339(T + 3 * 86_400)
+        tierflow::domain::time::rfc3339(T + 3 * 86_400)
     );
     assert_eq!(job.email_fields["amount"], 4900);
 }

@@ -114,7 +114,7 @@ async fn failed(args: &Args) -> ExitCode {
                     f.job.user_id,
                     f.job.cause,
                     f.job.email.as_deref().unwrap_or("state"),
-                    tierflow::time::rfc3339(f.failed_at),
+                    tierflow::domain::time::rfc3339(f.failed_at),
                     f.reason
                 );
             }

@@ -6,7 +6,7 @@
 //! stays failed with the new reason. Exits 1 when any replayed event is not settled.
 
 use std::process::ExitCode;
-use tierflow::time::rfc3339;
+use tierflow::domain::time::rfc3339;
 use tierflow::webhook::replay::{failed_events, replay, Selection};
 use tierflow::wiring::processor_from_env;
 

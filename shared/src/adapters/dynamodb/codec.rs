@@ -3,9 +3,9 @@
 
 use super::{DynamoStore, OUTBOX_ATTRIBUTE};
 use crate::adapters::memory::payment_sort_key;
+use crate::domain::time::UnixTime;
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{ChangeRecord, EventRecord, EventStatus, PaymentRecord, StoreError};
-use crate::time::UnixTime;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{de::DeserializeOwned, Serialize};

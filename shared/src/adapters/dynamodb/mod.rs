@@ -24,12 +24,12 @@
 mod codec;
 mod commit;
 
+use crate::domain::time::UnixTime;
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
     BillingStore, ChangeRecord, Commit, CommitError, EventRecord, LagoWebhookRecord, PaymentPage,
     PaymentRecord, StoreError, SyncFailure,
 };
-use crate::time::UnixTime;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use codec::{decode_event, from_item, item_key, keyed, n, s, store_err, to_item, user_pk, Item};

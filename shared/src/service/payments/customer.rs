@@ -6,12 +6,12 @@
 
 use super::store_unavailable;
 use crate::auth::Caller;
+use crate::domain::time::UnixTime;
 use crate::domain::BillingProfile;
 use crate::http::ApiError;
 use crate::ports::{BillingStore, Commit, CommitError, ProfileWrite, StripeApi};
 use crate::service::customer_of_user::find_or_create_customer;
 use crate::service::stripe_failure::stripe_failure;
-use crate::time::UnixTime;
 use lambda_http::http::StatusCode;
 
 /// How many times a profile write is retried when another writer got there first.

@@ -5,9 +5,9 @@
 use super::cursor;
 use super::store_unavailable;
 use crate::auth::Caller;
+use crate::domain::time::rfc3339;
 use crate::http::ApiError;
 use crate::ports::{BillingStore, PaymentRecord, PaymentStatus};
-use crate::time::rfc3339;
 use serde::Serialize;
 
 /// Page size when the request names none.

@@ -6,12 +6,12 @@
 use super::customer::ensure_customer;
 use super::{store_unavailable, PaymentsConfig};
 use crate::auth::Caller;
+use crate::domain::time::{rfc3339, UnixTime};
 use crate::domain::Currency;
 use crate::http::ApiError;
 use crate::ports::{BillingStore, StripeApi};
 use crate::service::stripe_failure::stripe_failure;
 use crate::stripe::{IdempotencyScope, Metadata, NewPaymentIntent};
-use crate::time::{rfc3339, UnixTime};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -242,7 +242,7 @@ pub async fn create_one_time_payment(
     now: UnixTime,
 ) -> Result<PaymentIntentView, ApiError> {
     let payment = OneTimePayment::parse(body, config)?;
-    let window_end = crate::time::window_end(now, RATE_WINDOW_SECONDS);
+    let window_end = crate::domain::time::window_end(now, RATE_WINDOW_SECONDS);
     let attempts = store
         .count_in_window(&format!("payment-intent#{}", caller.user_id), window_end)
         .await

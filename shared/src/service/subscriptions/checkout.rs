@@ -5,11 +5,11 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::config::{ConfigError, Env, EnvSource, ProcessEnv};
+use crate::domain::time::UnixTime;
 use crate::domain::{classify, BillingCycle, Tier, Transition};
 use crate::http::ApiError;
 use crate::service::customer_of_user::find_or_create_customer;
 use crate::stripe::{CheckoutMode, IdempotencyScope, Metadata, NewCheckoutSession};
-use crate::time::UnixTime;
 use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
@@ -83,7 +83,7 @@ pub struct CheckoutView {
 
 /// Seconds until the rate-limit window that `now` falls in ends (the `Retry-After` value).
 pub fn checkout_retry_after(now: UnixTime) -> i64 {
-    crate::time::window_end(now, RATE_WINDOW_SECONDS) - now
+    crate::domain::time::window_end(now, RATE_WINDOW_SECONDS) - now
 }
 
 impl SubscriptionService {
@@ -125,7 +125,7 @@ impl SubscriptionService {
     /// Counts one checkout against the caller's per-minute limit; returns the window's count.
     async fn count_checkout(&self, caller: &Caller) -> Result<u64, ApiError> {
         let now = self.clock.now();
-        let window_end = crate::time::window_end(now, RATE_WINDOW_SECONDS);
+        let window_end = crate::domain::time::window_end(now, RATE_WINDOW_SECONDS);
         self.store
             .count_in_window(&format!("checkout#{}", caller.user_id), window_end)
             .await

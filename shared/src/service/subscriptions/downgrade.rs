@@ -9,12 +9,12 @@ use super::{
     Committed, LiveSubscription, Planned, SubscriptionService, MAX_ATTEMPTS,
 };
 use crate::auth::Caller;
+use crate::domain::time::rfc3339;
 use crate::domain::{classify, BillingCycle, BillingProfile, PendingChange, Tier, Transition};
 use crate::http::ApiError;
 use crate::ports::ChangeKind;
 use crate::service::current_subscription::SubscriptionView;
 use crate::stripe::{IdempotencyScope, Metadata, ScheduledPriceChange};
-use crate::time::rfc3339;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map};
 use tracing::{error, info, warn};

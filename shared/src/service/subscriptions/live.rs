@@ -1,8 +1,8 @@
 //! The live subscription a price change starts from: Stripe's copy or the stored profile's.
 
+use crate::domain::time::UnixTime;
 use crate::domain::{BillingCycle, BillingProfile, Tier};
 use crate::stripe::{ErrorKind, StripeError};
-use crate::time::UnixTime;
 
 /// What a price change needs to know about the live subscription: Stripe's copy, or the
 /// stored profile's where that is current (see [`LiveSubscription::from_profile`]).

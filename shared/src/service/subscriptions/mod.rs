@@ -31,10 +31,12 @@ pub use user_deleted::{UserDeletedError, UserDeletedReport};
 
 use live::{is_price_error, refused_as_stale, LiveSubscription};
 
+use crate::domain::time::UnixTime;
 use crate::domain::{BillingCycle, BillingProfile, Catalog, Money, Tier, UserId};
 use crate::effects::{describe_change, Effects};
 use crate::http::ApiError;
 use crate::ports::billing_store::EVENT_RECORD_TTL_SECONDS;
+use crate::ports::Clock;
 use crate::ports::{
     BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, EventRecord, EventStatus,
     ProfileWrite, StripeApi, SyncTarget,
@@ -42,7 +44,6 @@ use crate::ports::{
 use crate::service::current_subscription::{subscription_view, SubscriptionView};
 use crate::service::stripe_failure::stripe_failure;
 use crate::stripe::StripeError;
-use crate::time::{Clock, UnixTime};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tracing::{error, info, warn};
@@ -59,7 +60,7 @@ const CHANGE_WINDOW_SECONDS: i64 = 3600;
 
 /// The end of the fixed hourly window of the change limit that `now` falls in.
 pub fn change_window_end(now: UnixTime) -> UnixTime {
-    crate::time::window_end(now, CHANGE_WINDOW_SECONDS)
+    crate::domain::time::window_end(now, CHANGE_WINDOW_SECONDS)
 }
 
 /// Everything the subscription use cases need, built once per cold start.
@@ -85,7 +86,7 @@ pub struct SubscriptionService {
 impl SubscriptionService {
     /// Now in Stripe's clock: when what a call just answered was true there, comparable with
     /// the `created` of Stripe's events (see [`StripeApi::stripe_time`]).
-    fn stripe_now(&self) -> crate::time::UnixTime {
+    fn stripe_now(&self) -> crate::domain::time::UnixTime {
         self.stripe.stripe_time(self.clock.now())
     }
 

@@ -7,10 +7,10 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::domain::proration::proration_instant;
+use crate::domain::time::{add_months, rfc3339, UnixTime};
 use crate::domain::{classify, BillingCycle, BillingProfile, Tier, Transition};
 use crate::http::ApiError;
 use crate::stripe::{Invoice, InvoiceLine, PriceChangePreview, ProrationBehavior};
-use crate::time::{add_months, rfc3339, UnixTime};
 use serde::Serialize;
 
 /// The query: `target_tier`, and `billing_cycle` (defaults to the current cycle, else monthly).

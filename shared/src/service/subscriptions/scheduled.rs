@@ -5,11 +5,11 @@
 //! the same commit, so a second run, or the webhook having got there first, changes nothing.
 
 use super::{pending_change_id, record, Committed, Planned, SubscriptionService, MAX_ATTEMPTS};
+use crate::domain::time::UnixTime;
 use crate::domain::SubscriptionStatus;
 use crate::ports::{ChangeKind, ChangeRecord};
 use crate::stripe::ErrorKind;
 use crate::subscription_state::{apply_subscription, Observation, Seen};
-use crate::time::UnixTime;
 use serde::Serialize;
 use serde_json::json;
 use tracing::{error, info, warn};
@@ -245,7 +245,7 @@ pub fn parse_event_time(raw: &str) -> Option<UnixTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::rfc3339;
+    use crate::domain::time::rfc3339;
 
     #[test]
     fn event_times_round_trip() {

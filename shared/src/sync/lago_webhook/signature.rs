@@ -3,8 +3,9 @@
 //! `LAGO_API_URL`, checked with Lago's public key, configured or fetched once and cached).
 
 use crate::config::{ConfigError, Env, EnvSource, Secret};
+use crate::domain::time::UnixTime;
+use crate::ports::Clock;
 use crate::sync::lago::{decode_public_key, LagoClient};
-use crate::time::{Clock, UnixTime};
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;

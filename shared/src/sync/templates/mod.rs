@@ -22,8 +22,8 @@ mod plan;
 #[cfg(test)]
 mod tests;
 
+use crate::domain::time::rfc3339;
 use crate::domain::{BillingProfile, Tier};
-use crate::time::rfc3339;
 use serde_json::{Map, Value};
 
 /// Every template name the worker can render.

@@ -3,7 +3,7 @@
 
 use super::{display_date, tier_name, Draft, Inputs, TemplateError};
 use crate::domain::profile::RevocationAction;
-use crate::time::rfc3339;
+use crate::domain::time::rfc3339;
 use serde_json::Value;
 
 /// `payment_receipt`: a payment that succeeded.

@@ -1,7 +1,7 @@
 //! The messages about the plan itself: subscribed, changed, downgraded, canceled, resumed.
 
 use super::{display_date, tier_name, Draft, Inputs, TemplateError};
-use crate::time::rfc3339;
+use crate::domain::time::rfc3339;
 
 /// `subscription_confirmed`: a first subscription, or a change of paid plan that applies now.
 pub(super) fn subscription_confirmed(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {

@@ -2,8 +2,8 @@
 //! level-triggered): Keycloak's attributes, and Lago's plan and billing anchor.
 
 use crate::domain::access::effective_tier;
+use crate::domain::time::{rfc3339, UnixTime};
 use crate::domain::{BillingProfile, Catalog};
-use crate::time::{rfc3339, UnixTime};
 use std::collections::BTreeMap;
 
 /// What the app reads from the token: Tierflow's six attributes, computed from the profile.

@@ -20,12 +20,12 @@ use crate::config::EnvSource;
 use crate::config::StripeConfig;
 use crate::domain::{BillingProfile, Catalog, UserId};
 use crate::ports::mailer::{MailError, Mailer};
+use crate::ports::Clock;
 use crate::ports::StripeApi;
 use crate::ports::{
     BillingStore, StoreError, SubscriptionChange, SyncFailure, SyncJob, SyncTarget,
 };
 use crate::stripe::StripeError;
-use crate::time::Clock;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::sync::Arc;
 use std::time::Duration;

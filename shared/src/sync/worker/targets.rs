@@ -3,13 +3,13 @@
 
 use super::desired_state::{keycloak_attributes, lago_anchor, lago_plan};
 use super::{SyncError, Worker};
+use crate::domain::time::UnixTime;
 use crate::domain::BillingProfile;
 use crate::ports::mailer::{EmailMessage, Mailer};
 use crate::ports::SyncJob;
 use crate::sync::keycloak::{KeycloakClient, KeycloakError, KeycloakUser};
 use crate::sync::lago::{LagoClient, LagoCustomer, LagoCustomerState, LagoError, StripeLink};
 use crate::sync::templates::{render, EmailContext};
-use crate::time::UnixTime;
 
 /// Finds the user in Keycloak (by id, else by email for a first link) and merges Tierflow's
 /// attributes into theirs.

@@ -5,6 +5,7 @@
 use crate::domain::access::grace_end;
 use crate::domain::ordering::{order, IncomingVersion, Order};
 use crate::domain::profile::{Revocation, RevocationAction, RevocationPolicy};
+use crate::domain::time::{rfc3339, UnixTime};
 use crate::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
 use crate::effects::{describe_change, Effects};
 use crate::ports::{PaymentRecord, PaymentStatus, StripeAction, SubscriptionChange};
@@ -13,7 +14,6 @@ use crate::stripe::{
     Subscription,
 };
 use crate::subscription_state::{schedule_missing, Observation, Seen};
-use crate::time::{rfc3339, UnixTime};
 use serde_json::{json, Map};
 
 mod charges;

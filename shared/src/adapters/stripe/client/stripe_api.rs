@@ -1,6 +1,7 @@
 //! [`StripeApi`] over HTTP: each port call as its request.
 
 use super::{segment, Idempotency, StripeClient};
+use crate::domain::time::UnixTime;
 use crate::ports::StripeApi;
 use crate::stripe::{
     CheckoutSession, Customer, CustomerUpdate, Event, EventQuery, Form, IdempotencyScope, Invoice,
@@ -8,7 +9,6 @@ use crate::stripe::{
     PaymentIntent, PaymentMethod, PortalConfiguration, PortalSession, Price, PriceChangePreview,
     ScheduledPriceChange, StripeError, Subscription, SubscriptionPriceChange, SubscriptionSchedule,
 };
-use crate::time::UnixTime;
 use async_trait::async_trait;
 
 #[async_trait]
