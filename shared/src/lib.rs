@@ -1,7 +1,5 @@
 //! Tierflow's one library crate: the pure domain, the ports the functions call, and the
 //! adapters behind them (DynamoDB, SQS, EventBridge, Stripe, Lago, Keycloak, email).
-// Every `pub` item is reachable from outside the crate: the rest says pub(crate) or pub(super).
-#![warn(unreachable_pub)]
 
 pub mod adapters;
 pub mod auth;
