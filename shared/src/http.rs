@@ -112,6 +112,14 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     response
 }
 
+/// What an HTTP handler returns to the runtime: always a response (errors are envelopes).
+pub type Reply = Result<Response<Body>, lambda_http::Error>;
+
+/// A route's outcome as its reply: 200 with the view, or the error envelope.
+pub fn reply<T: Serialize>(outcome: Result<T, ApiError>) -> Reply {
+    Ok(respond(StatusCode::OK, outcome))
+}
+
 /// Maps a handler's outcome to a response: the happy path's status, or the error envelope.
 pub fn respond<T: Serialize>(status: StatusCode, outcome: Result<T, ApiError>) -> Response<Body> {
     match outcome {

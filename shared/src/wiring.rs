@@ -11,7 +11,7 @@ use crate::config::{
     BusConfig, ConfigError, Env, PolicyConfig, ProcessEnv, QueueConfig, StripeConfig, TableConfig,
 };
 use crate::ports::mailer::Mailer;
-use crate::ports::{EventBus, SyncQueue};
+use crate::ports::{BillingStore, Clock, EventBus, StripeApi, SyncQueue};
 use crate::service::subscriptions::{
     CheckoutUrls, PriceIds, SubscriptionService, DEFAULT_CHANGE_LIMIT_PER_HOUR,
 };
@@ -169,9 +169,44 @@ impl SubscriptionRoute {
     }
 }
 
+/// What a payment route needs: the table, Stripe, the caller's authentication, the clock and
+/// the route's own settings (`()` for a route that has none).
+pub struct PaymentRoute<S = ()> {
+    /// The billing table (`TABLE_NAME`).
+    pub store: Arc<dyn BillingStore>,
+    /// The Stripe client (`STRIPE_SECRET_KEY`).
+    pub stripe: Arc<dyn StripeApi>,
+    /// Finds the caller's user id in the request, as `AUTH_MODE` says.
+    pub auth: Authenticator,
+    /// The time the route acts at.
+    pub clock: Arc<dyn Clock>,
+    /// The route's settings, read from the environment by the caller.
+    pub settings: S,
+}
+
+impl<S> PaymentRoute<S> {
+    /// From the environment, with the settings the route has read already.
+    pub async fn from_env(settings: S) -> Result<Self, InitError> {
+        let auth = Authenticator::from_env()?;
+        let core = Core::load().await;
+        Ok(Self {
+            store: Arc::new(core.store()?),
+            stripe: Arc::new(core.stripe()?),
+            auth,
+            clock: Arc::new(SystemClock),
+            settings,
+        })
+    }
+}
+
 /// [`Core::processor`] for a function that needs nothing else.
 pub async fn processor_from_env() -> Result<Processor, InitError> {
     Core::load().await.processor()
+}
+
+/// [`Core::subscription_service`] without Checkout, for a function that needs nothing else.
+pub async fn subscription_service_from_env() -> Result<SubscriptionService, InitError> {
+    Core::load().await.subscription_service(None)
 }
 
 /// [`Core::publisher`] for a function that needs nothing else.

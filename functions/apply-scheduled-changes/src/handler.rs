@@ -1,4 +1,4 @@
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tierflow::service::subscriptions::{parse_event_time, SubscriptionService};
 use tierflow::telemetry::RetryableFailure;
@@ -6,37 +6,21 @@ use tierflow::telemetry::RetryableFailure;
 /// Changes applied per run; the rest wait for the next run (every 5 minutes).
 const BATCH: u32 = 200;
 
-/// What the handler needs, built once at init.
-pub(crate) struct Deps {
-    pub service: SubscriptionService,
-}
-
-impl Deps {
-    pub(crate) async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            service: tierflow::wiring::Core::load()
-                .await
-                .subscription_service(None)?,
-        })
-    }
-}
-
 /// One run "as of" the schedule's tick (the event's `time`, never earlier than now). A change
 /// is only recorded once Stripe's subscription agrees, so a late or early tick is harmless.
 /// Items that failed transiently fail the invocation, so EventBridge retries it.
 pub(crate) async fn handle(
-    deps: &Deps,
+    service: &SubscriptionService,
     event: LambdaEvent<Value>,
 ) -> Result<Value, RetryableFailure> {
-    let now = deps.service.clock.now();
+    let now = service.clock.now();
     let tick = event
         .payload
         .get("time")
         .and_then(Value::as_str)
         .and_then(parse_event_time);
     let as_of = tick.map_or(now, |t| t.max(now));
-    let report = deps
-        .service
+    let report = service
         .apply_due_changes(as_of, BATCH)
         .await
         .map_err(RetryableFailure::of)?;
@@ -56,16 +40,10 @@ mod tests {
     use tierflow::domain::time::rfc3339;
     use tierflow::domain::Tier;
     use tierflow::ports::{BillingStore, ChangeKind};
-    use tierflow::service::subscriptions::DowngradeRequest;
-    use tierflow_testkit::{caller, unique, Harness, SAMPLE_USER};
+
+    use tierflow_testkit::{Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/apply-scheduled-changes.json");
-
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            service: h.service(),
-        }
-    }
 
     /// The sample scheduled event, ticking at `at`.
     fn tick(at: i64) -> LambdaEvent<Value> {
@@ -79,17 +57,7 @@ mod tests {
         let profile = h
             .subscribe(user, "professional", "monthly", "pm_card_visa")
             .await;
-        h.service()
-            .schedule_downgrade(
-                &caller(user),
-                &DowngradeRequest {
-                    target_tier: "starter".into(),
-                    billing_cycle: None,
-                },
-                &unique("req"),
-            )
-            .await
-            .unwrap();
+        h.schedule_downgrade(user, "starter", None).await;
         profile.current_period_end.unwrap()
     }
 
@@ -99,12 +67,12 @@ mod tests {
         let end = downgraded(&h, SAMPLE_USER).await;
 
         // Due by the tick, but Stripe's clock has not reached period end: wait.
-        let early = handle(&deps(&h), tick(end + 5)).await.unwrap();
+        let early = handle(&h.service(), tick(end + 5)).await.unwrap();
         assert_eq!(early["deferred"], 1, "{early}");
         assert_eq!(h.profile(SAMPLE_USER).await.tier, Tier::Professional);
 
         h.advance(end - h.stripe_now().await + 60).await;
-        let report = handle(&deps(&h), tick(end + 60)).await.unwrap();
+        let report = handle(&h.service(), tick(end + 60)).await.unwrap();
         assert_eq!(report["applied"], 1, "{report}");
         let profile = h.profile(SAMPLE_USER).await;
         assert_eq!(profile.tier, Tier::Starter);
@@ -139,7 +107,7 @@ mod tests {
         assert_eq!(invoice["amount_paid"], 1900);
 
         let jobs = h.jobs().await.len();
-        let again = handle(&deps(&h), tick(end + 120)).await.unwrap();
+        let again = handle(&h.service(), tick(end + 120)).await.unwrap();
         assert_eq!(again["due"], 0, "settled: {again}");
         assert_eq!(h.jobs().await.len(), jobs);
     }
@@ -165,7 +133,7 @@ mod tests {
             .await
             .unwrap();
         let jobs = h.jobs().await.len();
-        let report = handle(&deps(&h), tick(end + 60)).await.unwrap();
+        let report = handle(&h.service(), tick(end + 60)).await.unwrap();
         assert_eq!(report["already_applied"], 1, "{report}");
         assert_eq!(h.jobs().await.len(), jobs, "no second email or sync");
         assert!(h.store.due_changes(end + 60, 10).await.unwrap().is_empty());
@@ -175,20 +143,14 @@ mod tests {
     async fn a_schedule_released_in_stripe_counts_as_withdrawn() {
         let h = Harness::start().await;
         let end = downgraded(&h, SAMPLE_USER).await;
-        let schedule = h
-            .profile(SAMPLE_USER)
-            .await
-            .pending_change
-            .unwrap()
-            .schedule_id
-            .unwrap();
+        let schedule = h.pending_schedule(SAMPLE_USER).await;
         h.emulator_call(
             "POST",
             &format!("/v1/subscription_schedules/{schedule}/release"),
             &[],
         )
         .await;
-        let report = handle(&deps(&h), tick(end + 1)).await.unwrap();
+        let report = handle(&h.service(), tick(end + 1)).await.unwrap();
         assert_eq!(report["withdrawn"], 1, "{report}");
         let profile = h.profile(SAMPLE_USER).await;
         assert_eq!(profile.tier, Tier::Professional);
@@ -198,9 +160,9 @@ mod tests {
     #[tokio::test]
     async fn nothing_due_is_a_quiet_run_and_a_store_outage_fails_it() {
         let h = Harness::start().await;
-        let report = handle(&deps(&h), tick(0)).await.unwrap();
+        let report = handle(&h.service(), tick(0)).await.unwrap();
         assert_eq!(report["due"], 0);
         h.store.set_unavailable(true);
-        assert!(handle(&deps(&h), tick(0)).await.is_err());
+        assert!(handle(&h.service(), tick(0)).await.is_err());
     }
 }

@@ -1,13 +1,10 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::http::{parse_json_body, request_id, respond, ApiError};
+use lambda_http::Request;
+use tierflow::http::{parse_json_body, reply, request_id, ApiError, Reply};
 use tierflow::service::subscriptions::{CheckoutRequest, CheckoutView};
 use tierflow::wiring::SubscriptionRoute;
 
-pub(crate) async fn handle(
-    deps: &SubscriptionRoute,
-    req: Request,
-) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, checkout(deps, &req).await))
+pub(crate) async fn handle(deps: &SubscriptionRoute, req: Request) -> Reply {
+    reply(checkout(deps, &req).await)
 }
 
 async fn checkout(deps: &SubscriptionRoute, req: &Request) -> Result<CheckoutView, ApiError> {
@@ -21,11 +18,12 @@ async fn checkout(deps: &SubscriptionRoute, req: &Request) -> Result<CheckoutVie
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::{Body, Response};
     use serde_json::{json, Value};
     use tierflow::ports::BillingStore;
     use tierflow::ports::Clock;
     use tierflow::service::subscriptions::CHECKOUT_REPLAY_WINDOW_SECONDS;
-    use tierflow_testkit::{body, request, Harness, SAMPLE_USER};
+    use tierflow_testkit::{anonymous, body, request, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/billing-checkout.json");
 
@@ -190,14 +188,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_verified_token_it_is_401() {
         let h = Harness::start().await;
-        let mut event: Value = serde_json::from_str(SAMPLE).unwrap();
-        event["requestContext"]
-            .as_object_mut()
-            .unwrap()
-            .remove("authorizer");
-        let resp = handle(&h.route(), request(&event.to_string(), None, None))
-            .await
-            .unwrap();
+        let resp = handle(&h.route(), anonymous(SAMPLE)).await.unwrap();
         assert_eq!(resp.status(), 401);
     }
 

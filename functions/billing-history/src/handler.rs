@@ -1,13 +1,13 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use lambda_http::Request;
 use std::sync::Arc;
 use tierflow::auth::Authenticator;
 use tierflow::config::Secret;
-use tierflow::http::{query_param, respond, ApiError};
+use tierflow::http::{query_param, reply, ApiError, Reply};
 use tierflow::ports::BillingStore;
 use tierflow::service::payments::history::HistoryView;
 use tierflow::service::payments::history::{payment_history, HistoryQuery};
 use tierflow::service::payments::CursorConfig;
-use tierflow::wiring::Core;
+use tierflow::wiring::{Core, InitError};
 
 /// What the handler needs, built once at init.
 pub(crate) struct Deps {
@@ -17,7 +17,7 @@ pub(crate) struct Deps {
 }
 
 impl Deps {
-    pub(crate) async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, InitError> {
         let cursor = CursorConfig::from_env()?;
         let auth = Authenticator::from_env()?;
         Ok(Self {
@@ -28,8 +28,8 @@ impl Deps {
     }
 }
 
-pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, history(deps, &req).await))
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Reply {
+    reply(history(deps, &req).await)
 }
 
 async fn history(deps: &Deps, req: &Request) -> Result<HistoryView, ApiError> {
@@ -54,7 +54,7 @@ mod tests {
     use std::collections::HashSet;
     use tierflow::domain::UserId;
     use tierflow::ports::{Commit, PaymentRecord, PaymentStatus};
-    use tierflow_testkit::{as_user, body, request, Harness};
+    use tierflow_testkit::{anonymous, as_user, body, request, Harness};
 
     const SAMPLE: &str = include_str!("../../../events/billing-history.json");
     const ADA: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
@@ -235,12 +235,7 @@ mod tests {
     async fn unauthenticated_is_401_and_an_outage_503() {
         let h = seeded(&[(ADA, 1)]).await;
         let deps = deps(&h);
-        let mut event: Value = serde_json::from_str(SAMPLE).unwrap();
-        event["requestContext"]
-            .as_object_mut()
-            .unwrap()
-            .remove("authorizer");
-        let req = request(&event.to_string(), None, None);
+        let req = anonymous(SAMPLE);
         assert_eq!(call(&deps, req).await.0, 401);
         h.store.set_unavailable(true);
         assert_eq!(call(&deps, history_request(ADA, &[])).await.0, 503);

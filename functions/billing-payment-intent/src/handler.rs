@@ -1,42 +1,16 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use std::sync::Arc;
-use tierflow::auth::Authenticator;
-use tierflow::http::{parse_json_body, respond, ApiError};
-use tierflow::ports::Clock;
-use tierflow::ports::{BillingStore, StripeApi};
+use lambda_http::Request;
+use tierflow::http::{parse_json_body, reply, ApiError, Reply};
 use tierflow::service::payments::payment_intent::{
     create_one_time_payment, PaymentIntentBody, PaymentIntentView,
 };
 use tierflow::service::payments::PaymentsConfig;
-use tierflow::time::SystemClock;
-use tierflow::wiring::Core;
+use tierflow::wiring::PaymentRoute;
 
-/// What the handler needs, built once at init.
-pub(crate) struct Deps {
-    pub store: Arc<dyn BillingStore>,
-    pub stripe: Arc<dyn StripeApi>,
-    pub auth: Authenticator,
-    pub clock: Arc<dyn Clock>,
-    pub config: PaymentsConfig,
-}
+/// What the route needs, built once at init.
+pub(crate) type Deps = PaymentRoute<PaymentsConfig>;
 
-impl Deps {
-    pub(crate) async fn from_env() -> Result<Self, Error> {
-        let config = PaymentsConfig::from_env()?;
-        let auth = Authenticator::from_env()?;
-        let core = Core::load().await;
-        Ok(Self {
-            store: Arc::new(core.store()?),
-            stripe: Arc::new(core.stripe()?),
-            auth,
-            clock: Arc::new(SystemClock),
-            config,
-        })
-    }
-}
-
-pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, payment_intent(deps, &req).await))
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Reply {
+    reply(payment_intent(deps, &req).await)
 }
 
 async fn payment_intent(deps: &Deps, req: &Request) -> Result<PaymentIntentView, ApiError> {
@@ -45,7 +19,7 @@ async fn payment_intent(deps: &Deps, req: &Request) -> Result<PaymentIntentView,
     create_one_time_payment(
         deps.store.as_ref(),
         deps.stripe.as_ref(),
-        &deps.config,
+        &deps.settings,
         &caller,
         &body,
         deps.clock.now(),
@@ -57,10 +31,12 @@ async fn payment_intent(deps: &Deps, req: &Request) -> Result<PaymentIntentView,
 mod tests {
     use super::*;
     use serde_json::{json, Value};
+    use std::sync::Arc;
     use tierflow::domain::UserId;
+    use tierflow::ports::{BillingStore, StripeApi};
     use tierflow::stripe::{IdempotencyScope, NewCustomer};
     use tierflow::time::FixedClock;
-    use tierflow_testkit::{as_user, body, request, unreachable_stripe, Harness};
+    use tierflow_testkit::{anonymous, as_user, body, request, unreachable_stripe, Harness};
 
     const SAMPLE: &str = include_str!("../../../events/billing-payment-intent.json");
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
@@ -68,11 +44,8 @@ mod tests {
 
     fn deps(h: &Harness) -> Deps {
         Deps {
-            store: h.store.clone(),
-            stripe: h.stripe.clone(),
-            auth: Authenticator::ApiGateway,
             clock: Arc::new(FixedClock::at(NOW)),
-            config: h.payments_config(),
+            ..h.payment_route(h.payments_config())
         }
     }
 
@@ -237,7 +210,7 @@ mod tests {
     async fn attempts_beyond_the_hourly_limit_are_429() {
         let h = Harness::start().await;
         let mut deps = deps(&h);
-        deps.config.intents_per_hour = 2;
+        deps.settings.intents_per_hour = 2;
         for n in 0..2 {
             let body = json!({"amount": 500 + n, "currency": "usd"});
             assert_eq!(call(&deps, intent_request(Some(body), None)).await.0, 200);
@@ -266,12 +239,7 @@ mod tests {
     async fn without_a_caller_it_is_401() {
         let h = Harness::start().await;
         let deps = deps(&h);
-        let mut event: Value = serde_json::from_str(SAMPLE).unwrap();
-        event["requestContext"]
-            .as_object_mut()
-            .unwrap()
-            .remove("authorizer");
-        let req = request(&event.to_string(), None, None);
+        let req = anonymous(SAMPLE);
         let (status, body) = call(&deps, req).await;
         assert_eq!(status, 401, "{body}");
     }

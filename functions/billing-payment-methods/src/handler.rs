@@ -1,33 +1,14 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use std::sync::Arc;
-use tierflow::auth::Authenticator;
-use tierflow::http::{respond, ApiError};
-use tierflow::ports::{BillingStore, StripeApi};
+use lambda_http::Request;
+use tierflow::http::{reply, ApiError, Reply};
 use tierflow::service::payments::payment_methods::list_payment_methods;
 use tierflow::service::payments::payment_methods::PaymentMethodsView;
-use tierflow::wiring::Core;
+use tierflow::wiring::PaymentRoute;
 
-/// What the handler needs, built once at init.
-pub(crate) struct Deps {
-    pub store: Arc<dyn BillingStore>,
-    pub stripe: Arc<dyn StripeApi>,
-    pub auth: Authenticator,
-}
+/// What the route needs, built once at init.
+pub(crate) type Deps = PaymentRoute;
 
-impl Deps {
-    pub(crate) async fn from_env() -> Result<Self, Error> {
-        let auth = Authenticator::from_env()?;
-        let core = Core::load().await;
-        Ok(Self {
-            store: Arc::new(core.store()?),
-            stripe: Arc::new(core.stripe()?),
-            auth,
-        })
-    }
-}
-
-pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, payment_methods(deps, &req).await))
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Reply {
+    reply(payment_methods(deps, &req).await)
 }
 
 async fn payment_methods(deps: &Deps, req: &Request) -> Result<PaymentMethodsView, ApiError> {
@@ -39,49 +20,12 @@ async fn payment_methods(deps: &Deps, req: &Request) -> Result<PaymentMethodsVie
 mod tests {
     use super::*;
     use serde_json::{json, Value};
-    use tierflow::domain::{BillingProfile, UserId};
-    use tierflow::ports::{Commit, ProfileWrite};
-    use tierflow::stripe::{CustomerUpdate, IdempotencyScope, NewCustomer};
+    use tierflow::ports::StripeApi;
+    use tierflow::stripe::CustomerUpdate;
     use tierflow_testkit::{as_user, body, request, Harness};
 
     const SAMPLE: &str = include_str!("../../../events/billing-payment-methods.json");
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
-
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            store: h.store.clone(),
-            stripe: h.stripe.clone(),
-            auth: Authenticator::ApiGateway,
-        }
-    }
-
-    /// A customer linked to the sample caller, as Stripe and the store would have it.
-    async fn customer(h: &Harness) -> String {
-        let id = h
-            .stripe
-            .create_customer(
-                &NewCustomer::for_user(SUB, None),
-                &IdempotencyScope::new([SUB]),
-            )
-            .await
-            .unwrap()
-            .id;
-        let user = UserId::parse(SUB).unwrap();
-        let mut profile = BillingProfile::new_free(user.clone());
-        profile.customer_id = Some(id.clone());
-        h.store
-            .commit(Commit {
-                profile: Some(ProfileWrite {
-                    profile,
-                    expected_version: 0,
-                }),
-                customer_links: vec![(id.clone(), user)],
-                ..Commit::default()
-            })
-            .await
-            .unwrap();
-        id
-    }
 
     /// Attaches a test card as Stripe.js would; returns the saved card's id.
     async fn attach(h: &Harness, customer: &str, token: &str) -> String {
@@ -101,14 +45,14 @@ mod tests {
     }
 
     async fn call(h: &Harness, req: Request) -> (u16, Value) {
-        let resp = handle(&deps(h), req).await.unwrap();
+        let resp = handle(&h.payment_route(()), req).await.unwrap();
         (resp.status().as_u16(), body(&resp))
     }
 
     #[tokio::test]
     async fn saved_cards_show_only_display_fields_and_the_default() {
         let h = Harness::start().await;
-        let customer = customer(&h).await;
+        let customer = h.linked_customer(SUB).await;
         let visa = attach(&h, &customer, "pm_card_visa").await;
         let mastercard = attach(&h, &customer, "pm_card_mastercard").await;
         h.stripe
@@ -164,7 +108,7 @@ mod tests {
     #[tokio::test]
     async fn another_callers_cards_are_never_listed() {
         let h = Harness::start().await;
-        let customer = customer(&h).await;
+        let customer = h.linked_customer(SUB).await;
         attach(&h, &customer, "pm_card_visa").await;
         let (status, body) = call(&h, methods_request("mallory")).await;
         assert_eq!(status, 200, "{body}");
@@ -174,7 +118,7 @@ mod tests {
     #[tokio::test]
     async fn a_customer_stripe_deleted_has_no_cards() {
         let h = Harness::start().await;
-        let customer = customer(&h).await;
+        let customer = h.linked_customer(SUB).await;
         attach(&h, &customer, "pm_card_visa").await;
         let deleted = h
             .emulator_request("DELETE", &format!("/v1/customers/{customer}"), &[])

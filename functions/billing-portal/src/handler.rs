@@ -1,37 +1,15 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use std::sync::Arc;
-use tierflow::auth::Authenticator;
-use tierflow::http::{respond, ApiError};
-use tierflow::ports::{BillingStore, StripeApi};
+use lambda_http::Request;
+use tierflow::http::{reply, ApiError, Reply};
 use tierflow::service::payments::portal::open_portal;
 use tierflow::service::payments::portal::PortalView;
 use tierflow::service::payments::PortalConfig;
-use tierflow::wiring::Core;
+use tierflow::wiring::PaymentRoute;
 
-/// What the handler needs, built once at init.
-pub(crate) struct Deps {
-    pub store: Arc<dyn BillingStore>,
-    pub stripe: Arc<dyn StripeApi>,
-    pub auth: Authenticator,
-    pub config: PortalConfig,
-}
+/// What the route needs, built once at init.
+pub(crate) type Deps = PaymentRoute<PortalConfig>;
 
-impl Deps {
-    pub(crate) async fn from_env() -> Result<Self, Error> {
-        let config = PortalConfig::from_env()?;
-        let auth = Authenticator::from_env()?;
-        let core = Core::load().await;
-        Ok(Self {
-            store: Arc::new(core.store()?),
-            stripe: Arc::new(core.stripe()?),
-            auth,
-            config,
-        })
-    }
-}
-
-pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, portal(deps, &req).await))
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Reply {
+    reply(portal(deps, &req).await)
 }
 
 async fn portal(deps: &Deps, req: &Request) -> Result<PortalView, ApiError> {
@@ -39,7 +17,7 @@ async fn portal(deps: &Deps, req: &Request) -> Result<PortalView, ApiError> {
     open_portal(
         deps.store.as_ref(),
         deps.stripe.as_ref(),
-        &deps.config,
+        &deps.settings,
         &caller,
     )
     .await
@@ -51,36 +29,16 @@ mod tests {
     use serde_json::Value;
     use tierflow::adapters::stripe::catalog_sync::sync_portal;
     use tierflow::domain::{BillingProfile, UserId};
-    use tierflow::ports::{Commit, ProfileWrite};
-    use tierflow::stripe::{IdempotencyScope, NewCustomer};
     use tierflow_testkit::{as_user, body, request, Harness};
 
     const SAMPLE: &str = include_str!("../../../events/billing-portal.json");
     const SUB: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
 
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            store: h.store.clone(),
-            stripe: h.stripe.clone(),
-            auth: Authenticator::ApiGateway,
-            config: h.portal_config(),
-        }
-    }
-
+    /// A profile of the sample caller linked to `customer_id` (Stripe may not know it).
     async fn with_customer(h: &Harness, customer_id: &str) {
         let mut profile = BillingProfile::new_free(UserId::parse(SUB).unwrap());
         profile.customer_id = Some(customer_id.to_owned());
-        h.store
-            .commit(Commit {
-                profile: Some(ProfileWrite {
-                    profile,
-                    expected_version: 0,
-                }),
-                customer_links: vec![(customer_id.to_owned(), UserId::parse(SUB).unwrap())],
-                ..Commit::default()
-            })
-            .await
-            .unwrap();
+        h.store_new_profile(profile, Some(customer_id)).await;
     }
 
     /// What catalog-sync does after the catalog's prices (the harness made those): the portal
@@ -101,22 +59,16 @@ mod tests {
     }
 
     async fn call(h: &Harness, req: Request) -> (u16, Value) {
-        let resp = handle(&deps(h), req).await.unwrap();
+        let resp = handle(&h.payment_route(h.portal_config()), req)
+            .await
+            .unwrap();
         (resp.status().as_u16(), body(&resp))
     }
 
     #[tokio::test]
     async fn a_customer_gets_a_portal_url() {
         let h = Harness::start().await;
-        let customer = h
-            .stripe
-            .create_customer(
-                &NewCustomer::for_user(SUB, None),
-                &IdempotencyScope::new([SUB]),
-            )
-            .await
-            .unwrap();
-        with_customer(&h, &customer.id).await;
+        h.linked_customer(SUB).await;
         portal_configured(&h).await;
         let (status, body) = call(&h, portal_request()).await;
         assert_eq!(status, 200, "{body}");
@@ -151,15 +103,7 @@ mod tests {
     #[tokio::test]
     async fn without_tierflows_portal_configuration_the_default_one_is_never_opened() {
         let h = Harness::start().await;
-        let customer = h
-            .stripe
-            .create_customer(
-                &NewCustomer::for_user(SUB, None),
-                &IdempotencyScope::new([SUB]),
-            )
-            .await
-            .unwrap();
-        with_customer(&h, &customer.id).await;
+        h.linked_customer(SUB).await;
         let (status, body) = call(&h, portal_request()).await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["error"]["code"], "portal_not_configured");

@@ -50,7 +50,7 @@ mod tests {
     use tierflow::adapters::memory::{MemoryQueue, MemoryStore};
     use tierflow::config::Secret;
     use tierflow::domain::{BillingProfile, UserId};
-    use tierflow::ports::{BillingStore, Commit, ProfileWrite, SyncTarget};
+    use tierflow::ports::SyncTarget;
     use tierflow::sync::lago_webhook::signature::{LagoSignatureVerifier, LagoWebhookConfig};
     use tierflow::time::FixedClock;
 
@@ -116,16 +116,7 @@ mod tests {
         let mut profile = BillingProfile::new_free(UserId::parse(USER).unwrap());
         profile.tier = tierflow::domain::Tier::Professional;
         profile.status = tierflow::domain::SubscriptionStatus::Active;
-        h.store
-            .commit(Commit {
-                profile: Some(ProfileWrite {
-                    profile,
-                    expected_version: 0,
-                }),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        tierflow_testkit::store_new_profile(&h.store, profile, None).await;
         let resp = handle(&h.deps, request(&sample())).await.unwrap();
         assert_eq!(resp.status(), 200, "{:?}", body(&resp));
         assert_eq!(body(&resp)["outcome"], "recorded");

@@ -1,30 +1,17 @@
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tierflow::telemetry::RetryableFailure;
 use tierflow::webhook::reconcile::reconcile;
 use tierflow::webhook::Processor;
 
-/// What the handler needs, built once at init.
-pub(crate) struct Deps {
-    pub processor: Processor,
-}
-
-impl Deps {
-    pub(crate) async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            processor: tierflow::wiring::processor_from_env().await?,
-        })
-    }
-}
-
 /// One run; the scheduled event's content does not matter. A transient failure fails the
 /// invocation (the next hourly run starts from the checkpoint it left).
 pub(crate) async fn handle(
-    deps: &Deps,
+    processor: &Processor,
     _event: LambdaEvent<Value>,
 ) -> Result<Value, RetryableFailure> {
-    let now = deps.processor.clock.now();
-    let report = reconcile(&deps.processor, now)
+    let now = processor.clock.now();
+    let report = reconcile(processor, now)
         .await
         .map_err(RetryableFailure::of)?;
     serde_json::to_value(report).map_err(RetryableFailure::of)
@@ -80,15 +67,16 @@ mod tests {
             .await;
         assert!(completed.status().is_success());
 
-        let deps = Deps {
-            processor: Processor {
-                clock: Arc::new(SystemClock),
-                ..h.processor(h.store.clone(), Default::default())
-            },
+        let processor = Processor {
+            clock: Arc::new(SystemClock),
+            ..h.processor(h.store.clone(), Default::default())
         };
-        let report = handle(&deps, LambdaEvent::new(Value::Null, Default::default()))
-            .await
-            .unwrap();
+        let report = handle(
+            &processor,
+            LambdaEvent::new(Value::Null, Default::default()),
+        )
+        .await
+        .unwrap();
         assert!(report["applied"].as_u64().unwrap() >= 3, "{report}");
         assert_eq!(report["failed"], 0, "{report}");
         let store = &h.store;
@@ -110,9 +98,12 @@ mod tests {
         );
 
         // A second run changes nothing.
-        let again = handle(&deps, LambdaEvent::new(Value::Null, Default::default()))
-            .await
-            .unwrap();
+        let again = handle(
+            &processor,
+            LambdaEvent::new(Value::Null, Default::default()),
+        )
+        .await
+        .unwrap();
         assert_eq!(again["applied"], 0, "{again}");
         assert_eq!(again["drift_corrected"], 0, "{again}");
         assert_eq!(

@@ -1,5 +1,5 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 use tierflow::telemetry::RetryableFailure;
 use tierflow::webhook::delivery::parse_event;
@@ -7,24 +7,11 @@ use tierflow::webhook::processor::payload_hash;
 use tierflow::webhook::Processor;
 use tracing::error;
 
-/// What the handler needs, built once at init.
-pub(crate) struct Deps {
-    pub processor: Processor,
-}
-
-impl Deps {
-    pub(crate) async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            processor: tierflow::wiring::processor_from_env().await?,
-        })
-    }
-}
-
 /// Processes one Stripe event from the partner bus. A transient failure is returned as an
 /// error so EventBridge/Lambda retry it (and, after the retries, the function's DLQ keeps it);
 /// a malformed detail can never succeed and is logged for a person instead.
 pub(crate) async fn handle(
-    deps: &Deps,
+    processor: &Processor,
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<Value, RetryableFailure> {
     let payload = serde_json::to_vec(&event.payload.detail).map_err(RetryableFailure::of)?;
@@ -35,8 +22,7 @@ pub(crate) async fn handle(
             return Ok(json!({"outcome": "rejected", "reason": e.message}));
         }
     };
-    let outcome = deps
-        .processor
+    let outcome = processor
         .process(&stripe_event, &payload_hash(&payload))
         .await
         .map_err(RetryableFailure::of)?;
@@ -54,13 +40,11 @@ mod tests {
 
     /// The processor over the harness's store at the sample's time. Its Stripe is unreachable:
     /// the sample needs no call, so any would fail the test.
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            processor: Processor {
-                stripe: Arc::new(unreachable_stripe()),
-                clock: Arc::new(FixedClock::at(1_795_391_165)),
-                ..h.processor(h.store.clone(), Default::default())
-            },
+    fn processor(h: &Harness) -> Processor {
+        Processor {
+            stripe: Arc::new(unreachable_stripe()),
+            clock: Arc::new(FixedClock::at(1_795_391_165)),
+            ..h.processor(h.store.clone(), Default::default())
         }
     }
 
@@ -71,8 +55,8 @@ mod tests {
     #[tokio::test]
     async fn the_partner_bus_sample_applies_once() {
         let h = Harness::start().await;
-        let deps = deps(&h);
-        let out = handle(&deps, LambdaEvent::new(sample(), Default::default()))
+        let processor = processor(&h);
+        let out = handle(&processor, LambdaEvent::new(sample(), Default::default()))
             .await
             .unwrap();
         assert_eq!(out["outcome"], "applied");
@@ -81,7 +65,7 @@ mod tests {
             h.store.profile(&user).await.unwrap().unwrap().tier,
             Tier::Enterprise
         );
-        let again = handle(&deps, LambdaEvent::new(sample(), Default::default()))
+        let again = handle(&processor, LambdaEvent::new(sample(), Default::default()))
             .await
             .unwrap();
         assert_eq!(again["outcome"], "duplicate");
@@ -90,10 +74,10 @@ mod tests {
     #[tokio::test]
     async fn a_detail_that_is_not_an_event_is_rejected_without_retry() {
         let h = Harness::start().await;
-        let deps = deps(&h);
+        let processor = processor(&h);
         let mut event = sample();
         event.detail = json!({"hello": "world"});
-        let out = handle(&deps, LambdaEvent::new(event, Default::default()))
+        let out = handle(&processor, LambdaEvent::new(event, Default::default()))
             .await
             .unwrap();
         assert_eq!(out["outcome"], "rejected");
@@ -103,9 +87,9 @@ mod tests {
     async fn a_store_outage_is_an_error_so_the_bus_retries() {
         let h = Harness::start().await;
         h.store.set_unavailable(true);
-        let deps = deps(&h);
+        let processor = processor(&h);
         assert!(
-            handle(&deps, LambdaEvent::new(sample(), Default::default()))
+            handle(&processor, LambdaEvent::new(sample(), Default::default()))
                 .await
                 .is_err()
         );

@@ -8,6 +8,6 @@ use lambda_runtime::{run, service_fn, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tierflow::telemetry::init();
-    let deps = handler::Deps::from_env().await?;
+    let deps = tierflow::wiring::processor_from_env().await?;
     run(service_fn(|event| handler::handle(&deps, event))).await
 }

@@ -1,14 +1,11 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::http::{request_id, respond, ApiError};
+use lambda_http::Request;
+use tierflow::http::{reply, request_id, ApiError, Reply};
 
 use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::wiring::SubscriptionRoute;
 
-pub(crate) async fn handle(
-    deps: &SubscriptionRoute,
-    req: Request,
-) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, withdraw(deps, &req).await))
+pub(crate) async fn handle(deps: &SubscriptionRoute, req: Request) -> Reply {
+    reply(withdraw(deps, &req).await)
 }
 
 async fn withdraw(deps: &SubscriptionRoute, req: &Request) -> Result<SubscriptionView, ApiError> {
@@ -22,7 +19,7 @@ async fn withdraw(deps: &SubscriptionRoute, req: &Request) -> Result<Subscriptio
 mod tests {
     use super::*;
     use tierflow::ports::BillingStore;
-    use tierflow::service::subscriptions::DowngradeRequest;
+
     use tierflow_testkit::{body, caller, request, unique, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/subscription-cancel-change.json");
@@ -33,24 +30,9 @@ mod tests {
         let profile = h
             .subscribe(SAMPLE_USER, "enterprise", "yearly", "pm_card_visa")
             .await;
-        h.service()
-            .schedule_downgrade(
-                &caller(SAMPLE_USER),
-                &DowngradeRequest {
-                    target_tier: "starter".into(),
-                    billing_cycle: Some("monthly".into()),
-                },
-                &unique("req"),
-            )
-            .await
-            .unwrap();
-        let schedule = h
-            .profile(SAMPLE_USER)
-            .await
-            .pending_change
-            .unwrap()
-            .schedule_id
-            .unwrap();
+        h.schedule_downgrade(SAMPLE_USER, "starter", Some("monthly"))
+            .await;
+        let schedule = h.pending_schedule(SAMPLE_USER).await;
         let resp = handle(&h.route(), request(SAMPLE, None, None))
             .await
             .unwrap();

@@ -1,14 +1,11 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::http::{parse_json_body, request_id, respond, ApiError};
+use lambda_http::Request;
+use tierflow::http::{parse_json_body, reply, request_id, ApiError, Reply};
 use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::service::subscriptions::CancelRequest;
 use tierflow::wiring::SubscriptionRoute;
 
-pub(crate) async fn handle(
-    deps: &SubscriptionRoute,
-    req: Request,
-) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, cancel(deps, &req).await))
+pub(crate) async fn handle(deps: &SubscriptionRoute, req: Request) -> Reply {
+    reply(cancel(deps, &req).await)
 }
 
 async fn cancel(deps: &SubscriptionRoute, req: &Request) -> Result<SubscriptionView, ApiError> {
@@ -22,11 +19,12 @@ async fn cancel(deps: &SubscriptionRoute, req: &Request) -> Result<SubscriptionV
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::{Body, Response};
     use serde_json::{json, Value};
     use tierflow::domain::Tier;
     use tierflow::ports::BillingStore;
-    use tierflow::service::subscriptions::DowngradeRequest;
-    use tierflow_testkit::{body, caller, request, unique, Harness, SAMPLE_USER};
+
+    use tierflow_testkit::{body, request, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/subscription-cancel.json");
 
@@ -40,17 +38,7 @@ mod tests {
         let profile = h
             .subscribe(SAMPLE_USER, "professional", "monthly", "pm_card_visa")
             .await;
-        h.service()
-            .schedule_downgrade(
-                &caller(SAMPLE_USER),
-                &DowngradeRequest {
-                    target_tier: "starter".into(),
-                    billing_cycle: None,
-                },
-                &unique("req"),
-            )
-            .await
-            .unwrap();
+        h.schedule_downgrade(SAMPLE_USER, "starter", None).await;
         let resp = cancel(&h.route(), Some(json!({}))).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         let b = body(&resp);

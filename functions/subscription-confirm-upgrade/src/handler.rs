@@ -1,13 +1,10 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::http::{query_param, request_id, respond, ApiError};
+use lambda_http::Request;
+use tierflow::http::{query_param, reply, request_id, ApiError, Reply};
 use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::wiring::SubscriptionRoute;
 
-pub(crate) async fn handle(
-    deps: &SubscriptionRoute,
-    req: Request,
-) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, confirm(deps, &req).await))
+pub(crate) async fn handle(deps: &SubscriptionRoute, req: Request) -> Reply {
+    reply(confirm(deps, &req).await)
 }
 
 async fn confirm(deps: &SubscriptionRoute, req: &Request) -> Result<SubscriptionView, ApiError> {
@@ -26,6 +23,7 @@ async fn confirm(deps: &SubscriptionRoute, req: &Request) -> Result<Subscription
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::{Body, Response};
     use std::sync::Arc;
     use tierflow::domain::{BillingProfile, Tier, UserId};
     use tierflow::ports::{BillingStore, StripeApi};

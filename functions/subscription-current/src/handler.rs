@@ -1,14 +1,14 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use lambda_http::Request;
 use std::sync::Arc;
 use tierflow::auth::Authenticator;
 use tierflow::domain::Catalog;
-use tierflow::http::{respond, ApiError};
+use tierflow::http::{reply, ApiError, Reply};
 use tierflow::ports::BillingStore;
 use tierflow::ports::Clock;
 use tierflow::service::current_subscription::current_subscription;
 use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::time::SystemClock;
-use tierflow::wiring::Core;
+use tierflow::wiring::{Core, InitError};
 
 /// What the handler needs, built once at init.
 pub(crate) struct Deps {
@@ -19,7 +19,7 @@ pub(crate) struct Deps {
 }
 
 impl Deps {
-    pub(crate) async fn from_env() -> Result<Self, Error> {
+    pub(crate) async fn from_env() -> Result<Self, InitError> {
         let auth = Authenticator::from_env()?;
         let catalog = tierflow::config::load_catalog()?;
         Ok(Self {
@@ -31,8 +31,8 @@ impl Deps {
     }
 }
 
-pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, current(deps, &req).await))
+pub(crate) async fn handle(deps: &Deps, req: Request) -> Reply {
+    reply(current(deps, &req).await)
 }
 
 async fn current(deps: &Deps, req: &Request) -> Result<SubscriptionView, ApiError> {

@@ -1,13 +1,10 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::http::{parse_json_body, request_id, respond, ApiError};
+use lambda_http::Request;
+use tierflow::http::{parse_json_body, reply, request_id, ApiError, Reply};
 use tierflow::service::subscriptions::{DowngradeRequest, DowngradeView};
 use tierflow::wiring::SubscriptionRoute;
 
-pub(crate) async fn handle(
-    deps: &SubscriptionRoute,
-    req: Request,
-) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, downgrade(deps, &req).await))
+pub(crate) async fn handle(deps: &SubscriptionRoute, req: Request) -> Reply {
+    reply(downgrade(deps, &req).await)
 }
 
 async fn downgrade(deps: &SubscriptionRoute, req: &Request) -> Result<DowngradeView, ApiError> {
@@ -21,6 +18,7 @@ async fn downgrade(deps: &SubscriptionRoute, req: &Request) -> Result<DowngradeV
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::{Body, Response};
     use serde_json::{json, Value};
     use tierflow::domain::Tier;
     use tierflow::ports::{BillingStore, ChangeKind, Commit, ProfileWrite};

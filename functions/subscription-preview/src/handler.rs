@@ -1,13 +1,10 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::http::{query_param, respond, ApiError};
+use lambda_http::Request;
+use tierflow::http::{query_param, reply, ApiError, Reply};
 use tierflow::service::subscriptions::{PreviewQuery, PreviewView};
 use tierflow::wiring::SubscriptionRoute;
 
-pub(crate) async fn handle(
-    deps: &SubscriptionRoute,
-    req: Request,
-) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, preview(deps, &req).await))
+pub(crate) async fn handle(deps: &SubscriptionRoute, req: Request) -> Reply {
+    reply(preview(deps, &req).await)
 }
 
 async fn preview(deps: &SubscriptionRoute, req: &Request) -> Result<PreviewView, ApiError> {
@@ -22,6 +19,7 @@ async fn preview(deps: &SubscriptionRoute, req: &Request) -> Result<PreviewView,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::{Body, Response};
     use tierflow_testkit::{body, request, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/subscription-preview.json");

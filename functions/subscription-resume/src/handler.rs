@@ -1,14 +1,11 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
-use tierflow::http::{request_id, respond, ApiError};
+use lambda_http::Request;
+use tierflow::http::{reply, request_id, ApiError, Reply};
 
 use tierflow::service::current_subscription::SubscriptionView;
 use tierflow::wiring::SubscriptionRoute;
 
-pub(crate) async fn handle(
-    deps: &SubscriptionRoute,
-    req: Request,
-) -> Result<Response<Body>, Error> {
-    Ok(respond(StatusCode::OK, resume(deps, &req).await))
+pub(crate) async fn handle(deps: &SubscriptionRoute, req: Request) -> Reply {
+    reply(resume(deps, &req).await)
 }
 
 async fn resume(deps: &SubscriptionRoute, req: &Request) -> Result<SubscriptionView, ApiError> {

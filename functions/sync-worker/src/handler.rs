@@ -32,7 +32,6 @@ mod tests {
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
     use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
     use tierflow::ports::mailer::Mailer;
-    use tierflow::ports::{BillingStore, Commit, ProfileWrite};
     use tierflow::sync::mailer::OutboxEntry;
     use tierflow::time::FixedClock;
 
@@ -78,16 +77,7 @@ mod tests {
         profile.status = SubscriptionStatus::Active;
         profile.email = Some("alice@example.com".into());
         profile.current_period_end = Some(1_797_983_160);
-        store
-            .commit(Commit {
-                profile: Some(ProfileWrite {
-                    profile,
-                    expected_version: 0,
-                }),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        tierflow_testkit::store_new_profile(&store, profile, None).await;
 
         let response = handle(&deps, LambdaEvent::new(sample(), Context::default()))
             .await

@@ -1,29 +1,14 @@
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 use tierflow::domain::UserId;
 use tierflow::service::subscriptions::SubscriptionService;
 use tierflow::telemetry::RetryableFailure;
 
-/// What the handler needs, built once at init.
-pub(crate) struct Deps {
-    pub service: SubscriptionService,
-}
-
-impl Deps {
-    pub(crate) async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            service: tierflow::wiring::Core::load()
-                .await
-                .subscription_service(None)?,
-        })
-    }
-}
-
 /// The EventBridge event `user.deleted` with `detail.user_id`. A malformed event is a
 /// permanent failure (logged, acknowledged, never retried); a Stripe or store failure fails
 /// the invocation so EventBridge retries it.
 pub(crate) async fn handle(
-    deps: &Deps,
+    service: &SubscriptionService,
     event: LambdaEvent<Value>,
 ) -> Result<Value, RetryableFailure> {
     let payload = &event.payload;
@@ -42,8 +27,7 @@ pub(crate) async fn handle(
         .get("id")
         .and_then(Value::as_str)
         .unwrap_or(event.context.request_id.as_str());
-    let report = deps
-        .service
+    let report = service
         .cancel_for_deleted_user(&user, event_id)
         .await
         .map_err(RetryableFailure::of)?;
@@ -60,12 +44,6 @@ mod tests {
 
     const SAMPLE: &str = include_str!("../../../events/user-deleted.json");
 
-    fn deps(h: &Harness) -> Deps {
-        Deps {
-            service: h.service(),
-        }
-    }
-
     fn event(raw: &str) -> LambdaEvent<Value> {
         LambdaEvent::new(serde_json::from_str(raw).unwrap(), Context::default())
     }
@@ -77,7 +55,7 @@ mod tests {
             .subscribe(SAMPLE_USER, "starter", "yearly", "pm_card_visa")
             .await;
         let jobs_before = h.jobs().await.len();
-        let report = handle(&deps(&h), event(SAMPLE)).await.unwrap();
+        let report = handle(&h.service(), event(SAMPLE)).await.unwrap();
         let sub_id = profile.subscription_id.unwrap();
         assert_eq!(report["canceled"], serde_json::json!([sub_id]));
         let sub = h.stripe_get(&format!("/v1/subscriptions/{sub_id}")).await;
@@ -94,20 +72,20 @@ mod tests {
             .all(|j| j.email.is_none() && !j.targets.contains(&SyncTarget::Email)));
 
         // A redelivery finds nothing left to cancel.
-        let again = handle(&deps(&h), event(SAMPLE)).await.unwrap();
+        let again = handle(&h.service(), event(SAMPLE)).await.unwrap();
         assert_eq!(again["canceled"], serde_json::json!([]));
     }
 
     #[tokio::test]
     async fn a_user_without_billing_or_a_malformed_event_is_acknowledged() {
         let h = Harness::start().await;
-        let report = handle(&deps(&h), event(SAMPLE)).await.unwrap();
+        let report = handle(&h.service(), event(SAMPLE)).await.unwrap();
         assert_eq!(report["customer_id"], Value::Null);
         let recorded = h.profile(SAMPLE_USER).await;
         assert!(recorded.deleted_at.is_some(), "even without billing");
         let mut malformed: Value = serde_json::from_str(SAMPLE).unwrap();
         malformed["detail"] = json!({"user": "x"});
-        let report = handle(&deps(&h), event(&malformed.to_string()))
+        let report = handle(&h.service(), event(&malformed.to_string()))
             .await
             .unwrap();
         assert!(report["ignored"].is_string());

@@ -3,9 +3,9 @@
 //! them as `outbox-relay` does), a [`SubscriptionService`] over them, and API Gateway requests
 //! built from the `events/` samples.
 //!
-//! Each function's test builds its own `Deps` from these parts: [`Harness::route`] for the
-//! subscription routes, the harness's fields and its `*_config` and `cursor_key` methods for
-//! the rest.
+//! Each function's test takes its dependencies from here: [`Harness::route`] for the
+//! subscription routes, [`Harness::payment_route`] for the payment routes, the harness's fields
+//! and its `*_config` and `cursor_key` methods for the rest.
 
 use lambda_http::Request;
 use serde_json::Value;
@@ -19,9 +19,12 @@ use tierflow::config::{Secret, StripeConfig};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::Currency;
 use tierflow::domain::{BillingProfile, Catalog, UserId};
-use tierflow::ports::{BillingStore, DomainEvent, StripeApi, SyncJob};
+use tierflow::ports::{BillingStore, Commit, DomainEvent, ProfileWrite, StripeApi, SyncJob};
 use tierflow::service::payments::{PaymentsConfig, PortalConfig};
-use tierflow::service::subscriptions::{CheckoutRequest, CheckoutUrls, SubscriptionService};
+use tierflow::service::subscriptions::{
+    CheckoutRequest, CheckoutUrls, DowngradeRequest, SubscriptionService,
+};
+use tierflow::stripe::{IdempotencyScope, NewCustomer};
 use tierflow::time::FixedClock;
 
 /// The user in the `events/` samples' authorizer claims.
@@ -93,6 +96,18 @@ impl Harness {
         tierflow::wiring::SubscriptionRoute {
             service: self.service(),
             auth: tierflow::auth::Authenticator::ApiGateway,
+        }
+    }
+
+    /// A payment route's dependencies over this harness with `settings`, callers trusted from
+    /// API Gateway, at the system's time.
+    pub fn payment_route<S>(&self, settings: S) -> tierflow::wiring::PaymentRoute<S> {
+        tierflow::wiring::PaymentRoute {
+            store: self.store.clone(),
+            stripe: self.stripe.clone(),
+            auth: tierflow::auth::Authenticator::ApiGateway,
+            clock: Arc::new(tierflow::time::SystemClock),
+            settings,
         }
     }
 
@@ -227,6 +242,56 @@ impl Harness {
             .await
             .expect("confirm");
         self.profile(user).await
+    }
+
+    /// Schedules `user`'s downgrade to `tier` at period end (in `cycle`, else the current one)
+    /// through the service.
+    pub async fn schedule_downgrade(&self, user: &str, tier: &str, cycle: Option<&str>) {
+        self.service()
+            .schedule_downgrade(
+                &caller(user),
+                &DowngradeRequest {
+                    target_tier: tier.into(),
+                    billing_cycle: cycle.map(str::to_owned),
+                },
+                &unique("downgrade"),
+            )
+            .await
+            .expect("downgrade scheduled");
+    }
+
+    /// Stores `profile` as a new one (version 0), linking `customer` to its user when given.
+    pub async fn store_new_profile(&self, profile: BillingProfile, customer: Option<&str>) {
+        store_new_profile(&self.store, profile, customer).await;
+    }
+
+    /// The id of the Stripe subscription schedule behind `user`'s pending change (there must
+    /// be one).
+    pub async fn pending_schedule(&self, user: &str) -> String {
+        self.profile(user)
+            .await
+            .pending_change
+            .expect("a pending change")
+            .schedule_id
+            .expect("its schedule")
+    }
+
+    /// A Stripe customer for `user` with a free profile linked to it, as Stripe and the store
+    /// would have it after a first visit; returns the customer's id.
+    pub async fn linked_customer(&self, user: &str) -> String {
+        let id = self
+            .stripe
+            .create_customer(
+                &NewCustomer::for_user(user, None),
+                &IdempotencyScope::new([user]),
+            )
+            .await
+            .expect("customer")
+            .id;
+        let mut profile = BillingProfile::new_free(UserId::parse(user).expect("user"));
+        profile.customer_id = Some(id.clone());
+        self.store_new_profile(profile, Some(&id)).await;
+        id
     }
 
     /// The webhook core over `store`, with this harness's Stripe, catalog and clock.
@@ -365,6 +430,40 @@ pub fn as_user(sample: &str, user: &str) -> String {
     let mut event: Value = serde_json::from_str(sample).expect("sample is JSON");
     event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = Value::String(user.into());
     event.to_string()
+}
+
+/// Stores `profile` in `store` as a new one (version 0), linking `customer` to its user when
+/// given.
+pub async fn store_new_profile(
+    store: &MemoryStore,
+    profile: BillingProfile,
+    customer: Option<&str>,
+) {
+    let customer_links = customer
+        .map(|id| (id.to_owned(), profile.user_id.clone()))
+        .into_iter()
+        .collect();
+    store
+        .commit(Commit {
+            profile: Some(ProfileWrite {
+                profile,
+                expected_version: 0,
+            }),
+            customer_links,
+            ..Commit::default()
+        })
+        .await
+        .expect("the new profile is stored");
+}
+
+/// The request of an `events/` sample without its authorizer: a caller API Gateway did not
+/// authenticate.
+pub fn anonymous(sample: &str) -> Request {
+    let mut event: Value = serde_json::from_str(sample).expect("sample is JSON");
+    if let Some(context) = event["requestContext"].as_object_mut() {
+        context.remove("authorizer");
+    }
+    request(&event.to_string(), None, None)
 }
 
 /// The JSON body of a response.
