@@ -117,7 +117,55 @@ pub type Reply = Result<Response<Body>, lambda_http::Error>;
 
 /// A route's outcome as its reply: 200 with the view, or the error envelope.
 pub fn reply<T: Serialize>(outcome: Result<T, ApiError>) -> Reply {
-    Ok(respond(StatusCode::OK, outcome))
+    reply_with(outcome, |_| StatusCode::OK)
+}
+
+/// A route's outcome as its reply when the view decides its status (200 or 202).
+pub fn reply_with<T: Serialize>(
+    outcome: Result<T, ApiError>,
+    status: impl FnOnce(&T) -> StatusCode,
+) -> Reply {
+    Ok(match outcome {
+        Ok(view) => json_response(status(&view), &view),
+        Err(err) => error_response(&err),
+    })
+}
+
+/// What a webhook receiver answers a delivery it accepted: `{"received": true, "outcome": ...}`.
+#[derive(Debug, Serialize)]
+pub struct Receipt {
+    /// Always true: the delivery was verified and recorded.
+    pub received: bool,
+    /// What became of it (`applied`, `duplicate`, `ignored`, ...).
+    pub outcome: &'static str,
+}
+
+impl Receipt {
+    /// A receipt for an accepted delivery with this outcome.
+    pub fn of(outcome: &'static str) -> Self {
+        Self {
+            received: true,
+            outcome,
+        }
+    }
+}
+
+/// 405 unless the request is a POST, as webhook senders deliver; `sender` names who sends.
+pub fn require_post(req: &Request, sender: &str) -> Result<(), ApiError> {
+    if req.method() == lambda_http::http::Method::POST {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{sender} delivers webhooks with POST"),
+        ))
+    }
+}
+
+/// A request header's value, when it is present and visible ASCII.
+pub fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Maps a handler's outcome to a response: the happy path's status, or the error envelope.

@@ -9,6 +9,7 @@ use crate::adapters::stripe::StripeClient;
 use crate::auth::Authenticator;
 use crate::config::{
     BusConfig, ConfigError, Env, PolicyConfig, ProcessEnv, QueueConfig, StripeConfig, TableConfig,
+    WebhookConfig,
 };
 use crate::ports::mailer::Mailer;
 use crate::ports::{BillingStore, Clock, EventBus, StripeApi, SyncQueue};
@@ -195,6 +196,24 @@ impl<S> PaymentRoute<S> {
             auth,
             clock: Arc::new(SystemClock),
             settings,
+        })
+    }
+}
+
+/// What the Stripe webhook needs: the processing core and the signing secrets.
+pub struct WebhookRoute {
+    /// The event-processing core over the table and Stripe.
+    pub processor: Processor,
+    /// The endpoint's signing secrets and timestamp tolerance.
+    pub config: WebhookConfig,
+}
+
+impl WebhookRoute {
+    /// From the environment (`STRIPE_WEBHOOK_SECRET` and the processor's settings).
+    pub async fn from_env() -> Result<Self, InitError> {
+        Ok(Self {
+            config: WebhookConfig::from_env()?,
+            processor: processor_from_env().await?,
         })
     }
 }

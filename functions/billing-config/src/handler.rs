@@ -1,7 +1,7 @@
-use lambda_http::{http::StatusCode, Body, Error, Request, Response};
+use lambda_http::{Error, Request};
 use tierflow::config::PublishableKey;
 use tierflow::domain::Catalog;
-use tierflow::http::json_response;
+use tierflow::http::{reply, Reply};
 use tierflow::service::billing_config::billing_config;
 
 /// What the handler needs, built once at init.
@@ -19,9 +19,8 @@ impl Deps {
     }
 }
 
-pub(crate) async fn handle(deps: &Deps, _req: Request) -> Result<Response<Body>, Error> {
-    let view = billing_config(&deps.catalog, &deps.publishable_key.0);
-    Ok(json_response(StatusCode::OK, &view))
+pub(crate) async fn handle(deps: &Deps, _req: Request) -> Reply {
+    reply(Ok(billing_config(&deps.catalog, &deps.publishable_key.0)))
 }
 
 #[cfg(test)]

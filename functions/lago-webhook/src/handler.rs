@@ -1,51 +1,27 @@
-use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Error, Request, Response};
-use tierflow::http::{error_response, json_response, ApiError};
+use lambda_http::Request;
+use tierflow::http::{header, reply, require_post, ApiError, Receipt, Reply};
 use tierflow::sync::lago_webhook::{LagoDelivery, LagoWebhookReceiver};
 
-/// What the handler needs, built once at init.
-pub(crate) struct Deps {
-    pub receiver: LagoWebhookReceiver,
+pub(crate) async fn handle(receiver: &LagoWebhookReceiver, req: Request) -> Reply {
+    reply(receive(receiver, &req).await)
 }
 
-impl Deps {
-    pub(crate) async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            receiver: tierflow::wiring::Core::load()
-                .await
-                .lago_webhook_receiver()
-                .await?,
-        })
-    }
-}
-
-pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    if req.method() != Method::POST {
-        return Ok(error_response(&ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Lago delivers webhooks with POST",
-        )));
-    }
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+async fn receive(receiver: &LagoWebhookReceiver, req: &Request) -> Result<Receipt, ApiError> {
+    require_post(req, "Lago")?;
     let delivery = LagoDelivery {
-        signature: header("x-lago-signature"),
-        algorithm: header("x-lago-signature-algorithm"),
-        unique_key: header("x-lago-unique-key"),
+        signature: header(req, "x-lago-signature"),
+        algorithm: header(req, "x-lago-signature-algorithm"),
+        unique_key: header(req, "x-lago-unique-key"),
         body: req.body().as_ref(),
     };
-    Ok(match deps.receiver.receive(delivery).await {
-        Ok(received) => json_response(
-            StatusCode::OK,
-            &serde_json::json!({"received": true, "outcome": received.label()}),
-        ),
-        Err(e) => error_response(&e),
-    })
+    let received = receiver.receive(delivery).await?;
+    Ok(Receipt::of(received.label()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::{Body, Response};
     use std::sync::Arc;
     use tierflow::adapters::memory::{MemoryQueue, MemoryStore};
     use tierflow::config::Secret;
@@ -59,7 +35,7 @@ mod tests {
     const USER: &str = "8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e";
 
     struct Harness {
-        deps: Deps,
+        receiver: LagoWebhookReceiver,
         store: Arc<MemoryStore>,
         queue: Arc<MemoryQueue>,
     }
@@ -80,17 +56,15 @@ mod tests {
         )
         .unwrap();
         Harness {
-            deps: Deps {
-                receiver: LagoWebhookReceiver {
-                    verifier,
-                    store: store.clone(),
-                    queue: queue.clone(),
-                    clock,
-                    catalog: tierflow::domain::Catalog::parse(
-                        tierflow::domain::catalog::BUILT_IN_CATALOG,
-                    )
-                    .unwrap(),
-                },
+            receiver: LagoWebhookReceiver {
+                verifier,
+                store: store.clone(),
+                queue: queue.clone(),
+                clock,
+                catalog: tierflow::domain::Catalog::parse(
+                    tierflow::domain::catalog::BUILT_IN_CATALOG,
+                )
+                .unwrap(),
             },
             store,
             queue,
@@ -117,7 +91,7 @@ mod tests {
         profile.tier = tierflow::domain::Tier::Professional;
         profile.status = tierflow::domain::SubscriptionStatus::Active;
         tierflow_testkit::store_new_profile(&h.store, profile, None).await;
-        let resp = handle(&h.deps, request(&sample())).await.unwrap();
+        let resp = handle(&h.receiver, request(&sample())).await.unwrap();
         assert_eq!(resp.status(), 200, "{:?}", body(&resp));
         assert_eq!(body(&resp)["outcome"], "recorded");
         let records = h.store.lago_webhooks();
@@ -133,7 +107,7 @@ mod tests {
         assert_eq!(jobs[0].user_id.as_str(), USER);
         assert_eq!(jobs[0].targets, [SyncTarget::Lago]);
 
-        let again = handle(&h.deps, request(&sample())).await.unwrap();
+        let again = handle(&h.receiver, request(&sample())).await.unwrap();
         assert_eq!(again.status(), 200);
         assert_eq!(body(&again)["outcome"], "duplicate");
         assert_eq!(h.store.lago_webhooks().len(), 1);
@@ -142,7 +116,7 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_key_or_a_changed_body_is_401_and_records_nothing() {
         let h = harness("another-organizations-key");
-        let resp = handle(&h.deps, request(&sample())).await.unwrap();
+        let resp = handle(&h.receiver, request(&sample())).await.unwrap();
         assert_eq!(resp.status(), 401);
         assert_eq!(body(&resp)["error"]["code"], "invalid_signature");
 
@@ -153,7 +127,7 @@ mod tests {
             .unwrap()
             .replace("tierflow_professional", "tierflow_enterprise");
         event["body"] = tampered.into();
-        let resp = handle(&h.deps, request(&event)).await.unwrap();
+        let resp = handle(&h.receiver, request(&event)).await.unwrap();
         assert_eq!(resp.status(), 401);
         assert!(h.store.lago_webhooks().is_empty());
         assert!(h.queue.jobs().is_empty());
@@ -165,7 +139,7 @@ mod tests {
         let mut event = sample();
         event["requestContext"]["http"]["method"] = "GET".into();
         assert_eq!(
-            handle(&h.deps, request(&event)).await.unwrap().status(),
+            handle(&h.receiver, request(&event)).await.unwrap().status(),
             405
         );
     }

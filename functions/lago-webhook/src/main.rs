@@ -8,6 +8,9 @@ use lambda_http::{run, service_fn, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tierflow::telemetry::init();
-    let deps = handler::Deps::from_env().await?;
-    run(service_fn(|req| handler::handle(&deps, req))).await
+    let receiver = tierflow::wiring::Core::load()
+        .await
+        .lago_webhook_receiver()
+        .await?;
+    run(service_fn(|req| handler::handle(&receiver, req))).await
 }

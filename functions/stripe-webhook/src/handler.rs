@@ -1,64 +1,46 @@
-use lambda_http::{http::Method, Body, Error, Request, Response};
-use tierflow::config::WebhookConfig;
-use tierflow::http::{error_response, ApiError};
+use lambda_http::Request;
+use tierflow::http::{header, reply, require_post, ApiError, Receipt, Reply};
 use tierflow::webhook::delivery::handle_delivery;
-use tierflow::webhook::Processor;
+use tierflow::wiring::WebhookRoute;
 
-/// What the handler needs, built once at init.
-pub(crate) struct Deps {
-    pub processor: Processor,
-    pub config: WebhookConfig,
+pub(crate) async fn handle(deps: &WebhookRoute, req: Request) -> Reply {
+    reply(receive(deps, &req).await)
 }
 
-impl Deps {
-    pub(crate) async fn from_env() -> Result<Self, Error> {
-        Ok(Self {
-            config: WebhookConfig::from_env()?,
-            processor: tierflow::wiring::processor_from_env().await?,
-        })
-    }
-}
-
-pub(crate) async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
-    if req.method() != Method::POST {
-        return Ok(error_response(&ApiError::new(
-            lambda_http::http::StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Stripe delivers webhooks with POST",
-        )));
-    }
+async fn receive(deps: &WebhookRoute, req: &Request) -> Result<Receipt, ApiError> {
+    require_post(req, "Stripe")?;
     let now = deps.processor.clock.now();
-    let signature = req
-        .headers()
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
-    Ok(handle_delivery(
+    let signature = header(req, "stripe-signature");
+    handle_delivery(
         &deps.processor,
         &deps.config,
         signature,
         req.body().as_ref(),
         now,
     )
-    .await)
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::{Body, Response};
     use std::sync::Arc;
     use tierflow::adapters::memory::{MemoryBus, MemoryQueue, MemoryStore};
     use tierflow::adapters::stripe::StripeClient;
     use tierflow::config::Secret;
+    use tierflow::config::WebhookConfig;
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
     use tierflow::domain::Catalog;
     use tierflow::ports::{BillingStore, EventStatus};
     use tierflow::time::FixedClock;
     use tierflow::webhook::signature::sign;
+    use tierflow::webhook::Processor;
 
     const SECRET: &str = "whsec_handler_test";
 
     struct Harness {
-        deps: Deps,
+        deps: WebhookRoute,
         store: Arc<MemoryStore>,
         queue: MemoryQueue,
         bus: MemoryBus,
@@ -98,7 +80,7 @@ mod tests {
             clock: Arc::new(FixedClock::at(now)),
         };
         Harness {
-            deps: Deps {
+            deps: WebhookRoute {
                 processor,
                 config: WebhookConfig {
                     secrets: vec![Secret::new(SECRET)],

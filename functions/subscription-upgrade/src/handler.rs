@@ -1,18 +1,12 @@
-use lambda_http::{Body, Error, Request, Response};
-use tierflow::http::{error_response, json_response, parse_json_body, request_id, ApiError};
+use lambda_http::Request;
+use tierflow::http::{parse_json_body, reply_with, request_id, ApiError, Reply};
 use tierflow::service::subscriptions::{UpgradeOutcome, UpgradeRequest};
 use tierflow::wiring::SubscriptionRoute;
 
 /// 200 upgraded; 202 with `requires_action` (3-D Secure) or `checkout_required` (no
 /// subscription yet); 402 declined, the plan unchanged; 400 not an upgrade.
-pub(crate) async fn handle(
-    deps: &SubscriptionRoute,
-    req: Request,
-) -> Result<Response<Body>, Error> {
-    Ok(match upgrade(deps, &req).await {
-        Ok(done) => json_response(done.status_code(), &done),
-        Err(e) => error_response(&e),
-    })
+pub(crate) async fn handle(deps: &SubscriptionRoute, req: Request) -> Reply {
+    reply_with(upgrade(deps, &req).await, UpgradeOutcome::status_code)
 }
 
 async fn upgrade(deps: &SubscriptionRoute, req: &Request) -> Result<UpgradeOutcome, ApiError> {
@@ -26,6 +20,7 @@ async fn upgrade(deps: &SubscriptionRoute, req: &Request) -> Result<UpgradeOutco
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::{Body, Response};
     use serde_json::{json, Value};
     use tierflow::domain::proration::upgrade_amount;
     use tierflow::domain::Tier;

@@ -5,9 +5,9 @@ use super::processor::{payload_hash, Processor};
 use super::signature::verify;
 use crate::config::WebhookConfig;
 use crate::domain::time::UnixTime;
-use crate::http::{error_response, json_response, ApiError};
+use crate::http::{ApiError, Receipt};
 use crate::stripe::Event;
-use lambda_http::{http::StatusCode, Body, Response};
+use lambda_http::http::StatusCode;
 use tracing::{error, warn};
 
 /// Parses a verified payload as a v1 Stripe event (thin v2 notifications are refused). One
@@ -36,14 +36,14 @@ pub fn parse_event(payload: &[u8]) -> Result<Event, ApiError> {
     })
 }
 
-/// Handles one delivery.
+/// Handles one delivery: its receipt, or the error Stripe is answered with.
 pub async fn handle_delivery(
     processor: &Processor,
     config: &WebhookConfig,
     signature: Option<&str>,
     payload: &[u8],
     now: UnixTime,
-) -> Response<Body> {
+) -> Result<Receipt, ApiError> {
     if let Err(e) = verify(
         signature.unwrap_or(""),
         payload,
@@ -56,20 +56,14 @@ pub async fn handle_delivery(
             .ok()
             .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned));
         warn!(event_id = id.as_deref().unwrap_or("-"), reason = %e, "refused a webhook delivery");
-        return error_response(&ApiError::bad_request("invalid_signature", e.to_string()));
+        return Err(ApiError::bad_request("invalid_signature", e.to_string()));
     }
-    let event = match parse_event(payload) {
-        Ok(event) => event,
-        Err(e) => return error_response(&e),
-    };
+    let event = parse_event(payload)?;
     match processor.process(&event, &payload_hash(payload)).await {
-        Ok(outcome) => json_response(
-            StatusCode::OK,
-            &serde_json::json!({"received": true, "outcome": outcome.label()}),
-        ),
+        Ok(outcome) => Ok(Receipt::of(outcome.label())),
         Err(e) => {
             error!(event_id = %event.id, error = %e, "transient failure; Stripe will retry");
-            error_response(&ApiError::new(
+            Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "retry_later",
                 "the event could not be processed now; it will be retried",
