@@ -26,10 +26,7 @@ mod tests {
 
     #[tokio::test]
     async fn withdraws_the_downgrade_and_releases_the_schedule() {
-        let h = Harness::start().await;
-        let profile = h
-            .subscribe(SAMPLE_USER, "enterprise", "yearly", "pm_card_visa")
-            .await;
+        let (h, profile) = Harness::subscribed("enterprise", "yearly").await;
         h.schedule_downgrade(SAMPLE_USER, "starter", Some("monthly"))
             .await;
         let schedule = h.pending_schedule(SAMPLE_USER).await;

@@ -34,10 +34,7 @@ mod tests {
 
     #[tokio::test]
     async fn at_period_end_keeps_the_tier_and_withdraws_a_downgrade() {
-        let h = Harness::start().await;
-        let profile = h
-            .subscribe(SAMPLE_USER, "professional", "monthly", "pm_card_visa")
-            .await;
+        let (h, profile) = Harness::subscribed("professional", "monthly").await;
         h.schedule_downgrade(SAMPLE_USER, "starter", None).await;
         let resp = cancel(&h.route(), Some(json!({}))).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));

@@ -30,10 +30,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_upgrade_shows_the_prorated_amount_and_its_instant() {
-        let h = Harness::start().await;
-        let profile = h
-            .subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
-            .await;
+        let (h, profile) = Harness::subscribed("starter", "monthly").await;
         h.advance(10 * 86_400).await;
         let resp = preview(&h.route(), None).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
@@ -69,10 +66,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_downgrade_takes_effect_at_period_end_and_charges_nothing() {
-        let h = Harness::start().await;
-        let profile = h
-            .subscribe(SAMPLE_USER, "professional", "monthly", "pm_card_visa")
-            .await;
+        let (h, profile) = Harness::subscribed("professional", "monthly").await;
         let resp = preview(&h.route(), Some(&[("target_tier", "starter")])).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         let b = body(&resp);

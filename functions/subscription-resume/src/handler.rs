@@ -57,10 +57,7 @@ mod tests {
 
     #[tokio::test]
     async fn after_the_period_ended_it_is_409() {
-        let h = Harness::start().await;
-        let profile = h
-            .subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
-            .await;
+        let (h, profile) = Harness::subscribed("starter", "monthly").await;
         cancel_at_period_end(&h).await;
         h.advance(profile.current_period_end.unwrap() - h.stripe_now().await + 10)
             .await;

@@ -200,10 +200,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_decline_is_402_with_stripes_reason_and_the_tier_unchanged() {
-        let h = Harness::start().await;
-        let profile = h
-            .subscribe(SAMPLE_USER, "starter", "monthly", "pm_card_visa")
-            .await;
+        let (h, profile) = Harness::subscribed("starter", "monthly").await;
         // The card on file starts declining (attaches fine, later charges fail).
         let customer = profile.customer_id.clone().unwrap();
         let card = h

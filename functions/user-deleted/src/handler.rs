@@ -50,10 +50,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancels_the_subscription_at_once_without_an_email() {
-        let h = Harness::start().await;
-        let profile = h
-            .subscribe(SAMPLE_USER, "starter", "yearly", "pm_card_visa")
-            .await;
+        let (h, profile) = Harness::subscribed("starter", "yearly").await;
         let jobs_before = h.jobs().await.len();
         let report = handle(&h.service(), event(SAMPLE)).await.unwrap();
         let sub_id = profile.subscription_id.unwrap();

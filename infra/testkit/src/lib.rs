@@ -294,6 +294,16 @@ impl Harness {
         id
     }
 
+    /// A harness whose sample user has subscribed to `tier` in `cycle` with a card that pays;
+    /// with their profile.
+    pub async fn subscribed(tier: &str, cycle: &str) -> (Self, BillingProfile) {
+        let harness = Self::start().await;
+        let profile = harness
+            .subscribe(SAMPLE_USER, tier, cycle, "pm_card_visa")
+            .await;
+        (harness, profile)
+    }
+
     /// The webhook core over `store`, with this harness's Stripe, catalog and clock.
     pub fn processor(
         &self,
