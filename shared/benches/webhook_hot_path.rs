@@ -123,6 +123,10 @@ impl BillingStore for CountingStore {
         self.1.hit("dynamodb GetItem (customer link)");
         self.0.user_for_customer(c).await
     }
+    async fn customer_owner(&self, c: &str) -> Result<Option<CustomerOwner>, StoreError> {
+        self.1.hit("dynamodb GetItem (customer link)");
+        self.0.customer_owner(c).await
+    }
     async fn commit(&self, c: Commit) -> Result<(), CommitError> {
         self.1.hit("dynamodb TransactWriteItems (commit)");
         self.0.commit(c).await

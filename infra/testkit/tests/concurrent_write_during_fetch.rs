@@ -11,8 +11,8 @@ use tierflow::adapters::memory::MemoryStore;
 use tierflow::domain::time::UnixTime;
 use tierflow::domain::{BillingProfile, Tier, UserId};
 use tierflow::ports::{
-    BillingStore, ChangeRecord, Commit, CommitError, EventRecord, LagoWebhookRecord, PaymentPage,
-    PaymentRecord, StoreError, StripeApi, SyncFailure,
+    BillingStore, ChangeRecord, Commit, CommitError, CustomerOwner, EventRecord, LagoWebhookRecord,
+    PaymentPage, PaymentRecord, StoreError, StripeApi, SyncFailure,
 };
 use tierflow::stripe::Event;
 use tierflow::webhook::{Outcome, Processor};
@@ -35,6 +35,9 @@ impl BillingStore for InterleavedStore {
     }
     async fn user_for_customer(&self, customer_id: &str) -> Result<Option<UserId>, StoreError> {
         self.inner.user_for_customer(customer_id).await
+    }
+    async fn customer_owner(&self, customer_id: &str) -> Result<Option<CustomerOwner>, StoreError> {
+        self.inner.customer_owner(customer_id).await
     }
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
         let other = self.before_next_commit.lock().await.take();

@@ -5,9 +5,9 @@
 use crate::domain::time::UnixTime;
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
-    BillingStore, ChangeRecord, Commit, CommitError, DomainEvent, EnqueueError, EventBus,
-    EventRecord, EventStatus, LagoWebhookRecord, PaymentPage, PaymentRecord, PublishError,
-    StoreError, SyncFailure, SyncJob, SyncQueue,
+    BillingStore, ChangeRecord, Commit, CommitError, CustomerOwner, DomainEvent, EnqueueError,
+    EventBus, EventRecord, EventStatus, LagoWebhookRecord, PaymentPage, PaymentRecord,
+    PublishError, StoreError, SyncFailure, SyncJob, SyncQueue,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +18,9 @@ use std::sync::Mutex;
 struct State {
     profiles: HashMap<UserId, BillingProfile>,
     customers: HashMap<String, UserId>,
+    /// Customer → the profile as last committed while it named that customer (the copy the
+    /// DynamoDB link item carries; older than the profile once it names another customer).
+    customer_copies: HashMap<String, BillingProfile>,
     /// (user, change id) → change.
     changes: BTreeMap<(UserId, String), ChangeRecord>,
     /// (user, sort key) → payment.
@@ -93,6 +96,14 @@ impl BillingStore for MemoryStore {
         Ok(self.lock()?.customers.get(customer_id).cloned())
     }
 
+    async fn customer_owner(&self, customer_id: &str) -> Result<Option<CustomerOwner>, StoreError> {
+        let state = self.lock()?;
+        Ok(state.customers.get(customer_id).map(|user| CustomerOwner {
+            user: user.clone(),
+            profile: state.customer_copies.get(customer_id).cloned(),
+        }))
+    }
+
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
         let mut state = self.lock()?;
         // Check every condition first so a failed commit writes nothing.
@@ -109,7 +120,19 @@ impl BillingStore for MemoryStore {
                 return Err(CommitError::ProfileConflict);
             }
         }
-        for (customer, user) in &commit.customer_links {
+        if let Some((user, version)) = &commit.profile_unchanged {
+            if state.profiles.get(user).map_or(0, |p| p.version) != *version {
+                return Err(CommitError::ProfileConflict);
+            }
+        }
+        // The profile's own customer is linked to it with the copy (see `customer_owner`).
+        let own_customer = commit.profile.as_ref().and_then(|w| {
+            w.profile
+                .customer_id
+                .clone()
+                .map(|c| (c, w.profile.user_id.clone()))
+        });
+        for (customer, user) in commit.customer_links.iter().chain(own_customer.as_ref()) {
             if state.customers.get(customer).is_some_and(|u| u != user) {
                 return Err(CommitError::CustomerLinkedElsewhere);
             }
@@ -136,6 +159,10 @@ impl BillingStore for MemoryStore {
         if let Some(write) = commit.profile {
             let mut profile = write.profile;
             profile.version = write.expected_version + 1;
+            if let Some((customer, user)) = own_customer {
+                state.customers.insert(customer.clone(), user);
+                state.customer_copies.insert(customer, profile.clone());
+            }
             state.profiles.insert(profile.user_id.clone(), profile);
         }
         for (customer, user) in commit.customer_links {

@@ -36,6 +36,17 @@ pub enum CommitError {
     Store(#[from] StoreError),
 }
 
+/// A customer's user, with the profile copy the link carries (see
+/// [`BillingStore::customer_owner`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerOwner {
+    /// The user the customer is linked to.
+    pub user: UserId,
+    /// The copy of their profile written with the link's last profile write; absent on links
+    /// written before links carried one.
+    pub profile: Option<BillingProfile>,
+}
+
 /// A profile write conditioned on the version that was read (`expected_version` 0 = new user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileWrite {
@@ -335,6 +346,10 @@ pub struct Commit {
     /// Created only if no record of this event exists yet; with `attempts` N > 1, written only
     /// over the failed record of attempt N - 1 (a replay).
     pub event: Option<EventRecord>,
+    /// A commit that writes no profile but was decided from one: fails with
+    /// [`CommitError::ProfileConflict`] unless that user's profile is still at this version
+    /// (0: still absent).
+    pub profile_unchanged: Option<(UserId, u64)>,
 }
 
 /// The billing store port.
@@ -345,6 +360,11 @@ pub trait BillingStore: Send + Sync {
 
     /// The user a Stripe customer belongs to.
     async fn user_for_customer(&self, customer_id: &str) -> Result<Option<UserId>, StoreError>;
+
+    /// The user a Stripe customer belongs to, in one read with a copy of their profile as last
+    /// committed while it named this customer. The copy can be older than the profile (it moved
+    /// to another customer since): a decision taken from it commits with the version it read.
+    async fn customer_owner(&self, customer_id: &str) -> Result<Option<CustomerOwner>, StoreError>;
 
     /// Applies a commit atomically.
     async fn commit(&self, commit: Commit) -> Result<(), CommitError>;

@@ -131,6 +131,90 @@ async fn customers_link_to_one_user_only() {
     );
 }
 
+#[tokio::test]
+async fn a_customers_link_carries_its_users_profile_as_last_written_with_that_customer() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let (u, other) = (user(), user());
+    let (first, second) = (unique("cus"), unique("cus"));
+    let with_customer = |customer: &str, tier: Tier, expected_version: u64| {
+        let mut commit = profile_write(&u, tier, expected_version);
+        if let Some(write) = commit.profile.as_mut() {
+            write.profile.customer_id = Some(customer.to_owned());
+        }
+        commit
+    };
+    // Linked in the commit that first names the customer, and the copy is that profile.
+    let mut linked = with_customer(&first, Tier::Starter, 0);
+    linked.customer_links = vec![(first.clone(), u.clone())];
+    store.commit(linked).await.unwrap();
+    let owner = store.customer_owner(&first).await.unwrap().expect("linked");
+    assert_eq!(owner.user, u);
+    let copy = owner.profile.expect("a copy");
+    assert_eq!((copy.version, copy.tier), (1, Tier::Starter));
+    assert_eq!(Some(copy), store.profile(&u).await.unwrap());
+
+    // A later write naming the customer (no link listed) refreshes the copy.
+    store
+        .commit(with_customer(&first, Tier::Professional, 1))
+        .await
+        .unwrap();
+    let copy = store.customer_owner(&first).await.unwrap().unwrap().profile;
+    assert_eq!(
+        copy.map(|p| (p.version, p.tier)),
+        Some((2, Tier::Professional))
+    );
+
+    // The profile moves to another customer: the first link keeps the older copy.
+    store
+        .commit(with_customer(&second, Tier::Enterprise, 2))
+        .await
+        .unwrap();
+    let old = store.customer_owner(&first).await.unwrap().unwrap().profile;
+    assert_eq!(old.map(|p| p.version), Some(2));
+    let new = store.customer_owner(&second).await.unwrap().unwrap();
+    assert_eq!(
+        (new.user, new.profile.map(|p| p.version)),
+        (u.clone(), Some(3))
+    );
+
+    // A decision from the older copy cannot commit; one from the profile can.
+    for (version, ok) in [(2, false), (3, true)] {
+        let result = store
+            .commit(Commit {
+                profile_unchanged: Some((u.clone(), version)),
+                event: Some(event_record(&unique("evt"), EventStatus::Ignored)),
+                ..Default::default()
+            })
+            .await;
+        match (ok, result) {
+            (true, Ok(())) | (false, Err(CommitError::ProfileConflict)) => {}
+            (_, other) => panic!("version {version}: {other:?}"),
+        }
+    }
+    let absent = store
+        .commit(Commit {
+            profile_unchanged: Some((other.clone(), 0)),
+            event: Some(event_record(&unique("evt"), EventStatus::Ignored)),
+            ..Default::default()
+        })
+        .await;
+    assert!(absent.is_ok(), "{absent:?}");
+
+    // A profile naming another user's customer writes nothing.
+    let mut taken = profile_write(&other, Tier::Starter, 0);
+    if let Some(write) = taken.profile.as_mut() {
+        write.profile.customer_id = Some(first.clone());
+    }
+    let err = store.commit(taken).await.unwrap_err();
+    assert!(
+        matches!(err, CommitError::CustomerLinkedElsewhere),
+        "{err:?}"
+    );
+    assert_eq!(store.profile(&other).await.unwrap(), None);
+    assert_eq!(store.user_for_customer(&first).await.unwrap(), Some(u));
+}
+
 fn change(user: &UserId, id: &str, due_at: Option<i64>, pending: bool) -> ChangeRecord {
     ChangeRecord {
         user_id: user.clone(),
@@ -260,6 +344,67 @@ async fn payments_page_newest_first_without_gaps() {
         .unwrap();
     assert_eq!(by_ref.amount, 400);
     assert_eq!(store.payment_by_ref("ch_nope").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn every_ref_finds_the_payment_as_last_written_and_an_older_pointer_still_resolves() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let u = user();
+    let mut paid = payment(&u, 5);
+    store
+        .commit(Commit {
+            payments: vec![paid.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Refunded, and known by one more id (its invoice): every ref reads the new state.
+    paid.status = PaymentStatus::Refunded;
+    paid.amount_refunded = paid.amount;
+    paid.stripe_refs.push(format!("in_005-{u}"));
+    store
+        .commit(Commit {
+            payments: vec![paid.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for stripe_ref in &paid.stripe_refs {
+        assert_eq!(
+            store.payment_by_ref(stripe_ref).await.unwrap().as_ref(),
+            Some(&paid),
+            "{stripe_ref}"
+        );
+    }
+
+    // A ref as releases before the copy wrote it: a pointer to the payment item.
+    let cfg = sdk_config_for_endpoint(&aws.endpoint).await;
+    let client = aws_sdk_dynamodb::Client::new(&cfg);
+    let sk = format!(
+        "PAYMENT#{}",
+        tierflow::adapters::memory::payment_sort_key(&paid)
+    );
+    let attr = aws_sdk_dynamodb::types::AttributeValue::S;
+    client
+        .put_item()
+        .table_name(&aws.table)
+        .item("PK", attr(format!("PAYREF#legacy-{u}")))
+        .item("SK", attr("PAYREF".into()))
+        .item("user_id", attr(u.as_str().to_owned()))
+        .item("payment_sk", attr(sk))
+        .item("item_type", attr("payment_ref".into()))
+        .send()
+        .await
+        .expect("legacy pointer");
+    assert_eq!(
+        store
+            .payment_by_ref(&format!("legacy-{u}"))
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&paid)
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod support;
 mod sync_support;
 
 mod aws_adapters;
+mod customer_link_copy;
 mod decide_table;
 mod lago_sync;
 mod lago_webhooks;

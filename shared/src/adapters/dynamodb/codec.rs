@@ -112,22 +112,23 @@ pub(super) fn change_item(change: &ChangeRecord) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-/// A payment item and the pointer items (one per Stripe id it answers to) that find it.
+/// A payment item and the ref items (one per Stripe id it answers to) that find it. Each ref
+/// carries a copy of the payment, rewritten with it in the same transaction: an event finds its
+/// payment in one read, not a pointer and then the payment.
 pub(super) fn payment_items(payment: &PaymentRecord) -> Result<Vec<Item>, StoreError> {
     let sk = format!("PAYMENT#{}", payment_sort_key(payment));
     let mut item = keyed(to_item(payment)?, user_pk(&payment.user_id), sk.clone());
     item.insert("item_type".into(), s("payment"));
     let mut items = vec![item];
     for stripe_ref in &payment.stripe_refs {
-        items.push(keyed(
-            HashMap::from([
-                ("user_id".to_owned(), s(payment.user_id.as_str())),
-                ("payment_sk".to_owned(), s(sk.clone())),
-                ("item_type".to_owned(), s("payment_ref")),
-            ]),
+        let mut copy = keyed(
+            to_item(payment)?,
             format!("PAYREF#{stripe_ref}"),
             "PAYREF".into(),
-        ));
+        );
+        copy.insert("payment_sk".into(), s(sk.clone()));
+        copy.insert("item_type".into(), s("payment_ref"));
+        items.push(copy);
     }
     Ok(items)
 }

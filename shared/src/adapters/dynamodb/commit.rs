@@ -3,13 +3,14 @@
 
 use super::codec::{
     change_item, customer_link_item, item_key, n, payment_items, profile_item, s, store_err,
-    user_pk, Item,
+    to_item, user_pk, Item,
 };
 use super::DynamoStore;
+use crate::domain::UserId;
 use crate::ports::{Commit, CommitError, StoreError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 
 /// What each item of a transaction was, to map a cancellation reason to a [`CommitError`].
 #[derive(Clone, Copy)]
@@ -56,9 +57,54 @@ impl DynamoStore {
             items.push(TransactWriteItem::builder().put(put).build());
             guards.push(Guard::Profile);
         }
-        for (customer, user) in &commit.customer_links {
+        if let (Some((user, version)), None) = (&commit.profile_unchanged, &commit.profile) {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(item_key(user_pk(user), "PROFILE")));
+            let check = if *version == 0 {
+                check.condition_expression("attribute_not_exists(PK)")
+            } else {
+                check
+                    .condition_expression("#v = :expected")
+                    .expression_attribute_names("#v", "version")
+                    .expression_attribute_values(":expected", n(*version))
+            }
+            .build()
+            .map_err(|e| StoreError(e.to_string()))?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+            guards.push(Guard::Profile);
+        }
+        // The profile's own customer link carries a copy of the profile, written with it: an
+        // event about the customer finds its user and their profile in one read.
+        let own_customer = match &commit.profile {
+            Some(write) => write
+                .profile
+                .customer_id
+                .as_ref()
+                .map(|customer| {
+                    let mut copy = write.profile.clone();
+                    copy.version = write.expected_version + 1;
+                    to_item(&copy).map(|item| (customer.clone(), copy.user_id, item))
+                })
+                .transpose()?,
+            None => None,
+        };
+        let mut links: Vec<(&String, &UserId)> =
+            commit.customer_links.iter().map(|(c, u)| (c, u)).collect();
+        if let Some((customer, user, _)) = &own_customer {
+            if !links.contains(&(customer, user)) {
+                links.push((customer, user));
+            }
+        }
+        for (customer, user) in links {
+            let mut item = customer_link_item(customer, user);
+            if let Some((own, owner, copy)) = &own_customer {
+                if own == customer && owner == user {
+                    item.insert("profile".into(), AttributeValue::M(copy.clone()));
+                }
+            }
             let put = self
-                .put(customer_link_item(customer, user))
+                .put(item)
                 .condition_expression("attribute_not_exists(PK) OR user_id = :u")
                 .expression_attribute_values(":u", s(user.as_str()))
                 .build()

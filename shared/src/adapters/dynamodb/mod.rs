@@ -5,8 +5,8 @@
 //! | profile | `USER#{user}` | `PROFILE` | `version` guards every write |
 //! | change | `USER#{user}` | `CHANGE#{change_id}` | pending ones carry `GSI1PK=DUE`, `GSI1SK={due_at}#…` |
 //! | payment | `USER#{user}` | `PAYMENT#{created}#{id}` | read newest first |
-//! | payment ref | `PAYREF#{stripe id}` | `PAYREF` | points at the payment item |
-//! | customer link | `CUSTOMER#{cus}` | `CUSTOMER` | created once per customer |
+//! | payment ref | `PAYREF#{stripe id}` | `PAYREF` | a copy of the payment, written with it; `payment_sk` names the payment item |
+//! | customer link | `CUSTOMER#{cus}` | `CUSTOMER` | created once per customer; `profile`: a copy of the profile as last written while it named this customer |
 //! | event record | `EVENT#{evt}` | `EVENT` | created once (a replay may replace a failed one); `outbox` when it has effects; failed ones carry `GSI2PK=FAILED`, `GSI2SK={updated_at}#{evt}`; TTL `expires_at` |
 //! | rate counter | `RATE#{key}` | `WINDOW#{end}` | TTL `expires_at` |
 //! | checkpoint | `CHECKPOINT#{name}` | `CHECKPOINT` | |
@@ -27,10 +27,11 @@ mod commit;
 use crate::domain::time::UnixTime;
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
-    BillingStore, ChangeRecord, Commit, CommitError, EventRecord, LagoWebhookRecord, PaymentPage,
-    PaymentRecord, StoreError, SyncFailure,
+    BillingStore, ChangeRecord, Commit, CommitError, CustomerOwner, EventRecord, LagoWebhookRecord,
+    PaymentPage, PaymentRecord, StoreError, SyncFailure,
 };
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use codec::{decode_event, from_item, item_key, keyed, n, s, store_err, to_item, user_pk, Item};
 use std::collections::HashMap;
@@ -159,6 +160,27 @@ impl BillingStore for DynamoStore {
             .and_then(|u| UserId::parse(&u).ok()))
     }
 
+    async fn customer_owner(&self, customer_id: &str) -> Result<Option<CustomerOwner>, StoreError> {
+        let Some(mut item) = self
+            .get(format!("CUSTOMER#{customer_id}"), "CUSTOMER")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(user) = item
+            .get("user_id")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|u| UserId::parse(u).ok())
+        else {
+            return Ok(None);
+        };
+        let profile = match item.remove("profile") {
+            Some(AttributeValue::M(copy)) => Some(from_item(copy)?),
+            _ => None,
+        };
+        Ok(Some(CustomerOwner { user, profile }))
+    }
+
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
         self.transact(commit).await
     }
@@ -257,6 +279,10 @@ impl BillingStore for DynamoStore {
         let Some(pointer) = self.get(format!("PAYREF#{stripe_id}"), "PAYREF").await? else {
             return Ok(None);
         };
+        if pointer.contains_key("payment_id") {
+            return from_item(pointer).map(Some);
+        }
+        // A ref written before refs carried their payment: follow it.
         let (Some(user), Some(sk)) = (
             pointer.get("user_id").and_then(|v| v.as_s().ok()),
             pointer.get("payment_sk").and_then(|v| v.as_s().ok()),

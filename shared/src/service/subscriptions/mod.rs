@@ -338,6 +338,7 @@ impl SubscriptionService {
             settle_changes: settle,
             payments: vec![],
             event,
+            profile_unchanged: None,
         };
         match self.store.commit(commit).await {
             Ok(()) => {}

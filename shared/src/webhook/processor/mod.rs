@@ -13,6 +13,8 @@
 //!    publishes the sync jobs and domain events (see [`crate::outbox`]). A delivery is one
 //!    write, and there is no window where the state is written but its effects could be lost.
 
+mod reads;
+
 use super::decide::{
     decide, ignore_regardless_of_user, subject_of, Decision, Input, Policy, HANDLED_EVENT_TYPES,
 };
@@ -21,10 +23,11 @@ use crate::domain::{BillingProfile, Catalog, UserId};
 use crate::ports::billing_store::EVENT_RECORD_TTL_SECONDS;
 use crate::ports::Clock;
 use crate::ports::{
-    BillingStore, Commit, CommitError, EventRecord, EventStatus, Outbox, PaymentRecord,
-    ProfileWrite, StoreError, StripeApi,
+    BillingStore, Commit, CommitError, EventRecord, EventStatus, Outbox, ProfileWrite, StoreError,
+    StripeApi,
 };
 use crate::stripe::{Event, Expandable, Invoice, StripeError};
+use reads::resolve_user;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tracing::{error, info, warn};
@@ -160,88 +163,6 @@ impl Processor {
         self.attempt(event, hash, 1, Recorded::Checked).await
     }
 
-    /// Whether a first delivery was processed before: any record makes it a duplicate.
-    async fn already_recorded(&self, event: &Event, hash: &str) -> Result<bool, ProcessError> {
-        let Some(existing) = self.store.event_record(&event.id).await? else {
-            return Ok(false);
-        };
-        if existing.payload_hash != hash {
-            warn!(event_id = %existing.event_id, "a known event id arrived with a different payload; keeping the first");
-        }
-        Ok(true)
-    }
-
-    /// The first of `refs` the payment history knows, all looked up concurrently.
-    async fn first_known_payment(
-        &self,
-        refs: &[String],
-    ) -> Result<Option<PaymentRecord>, ProcessError> {
-        let mut reads = tokio::task::JoinSet::new();
-        for (index, stripe_id) in refs.iter().enumerate() {
-            let (store, stripe_id) = (self.store.clone(), stripe_id.clone());
-            reads.spawn(async move { (index, store.payment_by_ref(&stripe_id).await) });
-        }
-        let mut first: Option<(usize, PaymentRecord)> = None;
-        while let Some(joined) = reads.join_next().await {
-            let (index, read) = joined.map_err(|e| ProcessError(format!("payment read: {e}")))?;
-            if let Some(payment) = read? {
-                if first.as_ref().is_none_or(|(seen, _)| index < *seen) {
-                    first = Some((index, payment));
-                }
-            }
-        }
-        Ok(first.map(|(_, payment)| payment))
-    }
-
-    /// The user the event's customer is linked to, else the user id Tierflow put on the
-    /// object, with that user's profile (read alongside the link when the object names the
-    /// user; the payment reads never hold it up). `from_link` says which of the two it is.
-    async fn likely_user(
-        &self,
-        subject: &super::decide::Subject,
-    ) -> Result<Option<Prefetched>, ProcessError> {
-        let hinted = subject
-            .user_hint
-            .as_deref()
-            .and_then(|u| UserId::parse(u).ok());
-        // The hinted user's profile is read alongside the customer link: the link usually
-        // names the same user, and then the profile does not wait for it.
-        let (linked, hinted_profile) = tokio::join!(
-            async {
-                match &subject.customer_id {
-                    Some(customer) => self.store.user_for_customer(customer).await,
-                    None => Ok(None),
-                }
-            },
-            async {
-                match &hinted {
-                    Some(user) => self.store.profile(user).await.map(Some),
-                    None => Ok(None),
-                }
-            }
-        );
-        let (linked, hinted_profile) = (linked?, hinted_profile?);
-        match (linked, hinted) {
-            (Some(user), hinted) => {
-                let profile = match hinted_profile {
-                    Some(profile) if hinted.as_ref() == Some(&user) => profile,
-                    _ => self.store.profile(&user).await?,
-                };
-                Ok(Some(Prefetched {
-                    user,
-                    profile,
-                    from_link: true,
-                }))
-            }
-            (None, Some(user)) => Ok(Some(Prefetched {
-                user,
-                profile: hinted_profile.flatten(),
-                from_link: false,
-            })),
-            (None, None) => Ok(None),
-        }
-    }
-
     /// Runs an event recorded as failed through the core again (its cause fixed, say), as
     /// attempt `attempts + 1`: the new record replaces the failed one only if it is still the
     /// failed record that was read, so a concurrent replay or delivery applies it once. An event
@@ -364,14 +285,19 @@ impl Processor {
         };
 
         // The profile read with the user, when it is the user resolved; a retry reads anew.
-        let mut prefetched = likely.filter(|l| l.user == user_id).map(|l| l.profile);
+        let mut prefetched = likely
+            .filter(|l| l.user == user_id)
+            .map(|l| (l.profile, l.from_copy));
         let mut fetched = None;
         let mut fetched_at = 0;
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let stored = match prefetched.take() {
-                Some(profile) => profile,
-                None => self.store.profile(&user_id).await?,
+            let (stored, from_copy) = match prefetched.take() {
+                Some(read) => read,
+                None => (self.store.profile(&user_id).await?, false),
             };
+            // A decision taken from the link's copy commits only if the copy was current.
+            let decided_from =
+                from_copy.then(|| (user_id.clone(), stored.as_ref().map_or(0, |p| p.version)));
             // Kept for deciding again with Stripe's copy: nothing was written in between.
             let read = stored.clone();
             let expected_version = stored.as_ref().map_or(0, |p| p.version);
@@ -388,15 +314,45 @@ impl Processor {
             let decision = decide(event, &object, &input, self.policy());
             let app = match decision {
                 Decision::Apply(app) => app,
+                // A decision from the link's copy that turns out older than the profile is
+                // taken again from the profile.
                 Decision::Ignore(reason) => {
-                    return self
-                        .finish_unapplied(event, hash, attempt, EventStatus::Ignored, reason)
-                        .await
+                    match self
+                        .record_unapplied(
+                            event,
+                            hash,
+                            attempt,
+                            EventStatus::Ignored,
+                            reason,
+                            decided_from,
+                        )
+                        .await?
+                    {
+                        Some(outcome) => return Ok(outcome),
+                        None => {
+                            fetched = None;
+                            continue;
+                        }
+                    }
                 }
                 Decision::Fail(reason) => {
-                    return self
-                        .finish_unapplied(event, hash, attempt, EventStatus::Failed, reason)
-                        .await
+                    match self
+                        .record_unapplied(
+                            event,
+                            hash,
+                            attempt,
+                            EventStatus::Failed,
+                            reason,
+                            decided_from,
+                        )
+                        .await?
+                    {
+                        Some(outcome) => return Ok(outcome),
+                        None => {
+                            fetched = None;
+                            continue;
+                        }
+                    }
                 }
                 Decision::FetchSubscription(id) if fetched.is_none() => {
                     match self.stripe.retrieve_subscription(&id).await {
@@ -404,7 +360,7 @@ impl Processor {
                             info!(subscription = %id, "fetched the subscription to decide");
                             fetched = Some(sub);
                             fetched_at = self.stripe.stripe_time(self.clock.now());
-                            prefetched = Some(read);
+                            prefetched = Some((read, from_copy));
                             continue;
                         }
                         Err(e) if e.is_transient() => {
@@ -442,6 +398,7 @@ impl Processor {
                     profile: app.profile.clone(),
                     expected_version,
                 }),
+                profile_unchanged: decided_from.filter(|_| !profile_changed),
                 customer_links: app.customer_links.clone(),
                 changes: app.effects.changes.clone(),
                 settle_changes: vec![],
@@ -511,6 +468,22 @@ impl Processor {
         status: EventStatus,
         reason: String,
     ) -> Result<Outcome, ProcessError> {
+        self.record_unapplied(event, hash, attempt, status, reason, None)
+            .await?
+            .ok_or_else(|| ProcessError("unexpected profile conflict".into()))
+    }
+
+    /// Records the event as ignored or failed; with `decided_from` (user, version), only while
+    /// that profile is still at that version (`None`: it changed, decide again).
+    async fn record_unapplied(
+        &self,
+        event: &Event,
+        hash: &str,
+        attempt: u32,
+        status: EventStatus,
+        reason: String,
+        decided_from: Option<(UserId, u64)>,
+    ) -> Result<Option<Outcome>, ProcessError> {
         let record = self.record(
             event,
             hash,
@@ -523,16 +496,21 @@ impl Processor {
             .store
             .commit(Commit {
                 event: Some(record),
+                profile_unchanged: decided_from,
                 ..Default::default()
             })
             .await
         {
             Ok(()) => {}
-            Err(CommitError::EventAlreadyRecorded) => return Ok(Outcome::Duplicate),
+            Err(CommitError::EventAlreadyRecorded) => return Ok(Some(Outcome::Duplicate)),
+            Err(CommitError::ProfileConflict) => {
+                info!("the link's profile copy was older than the profile; deciding again");
+                return Ok(None);
+            }
             Err(CommitError::Store(e)) => return Err(e.into()),
             Err(other) => return Err(ProcessError(other.to_string())),
         }
-        Ok(match status {
+        Ok(Some(match status {
             EventStatus::Failed => {
                 error!(metric = "stripe_event_failed", reason = %reason, "event recorded as failed; needs a person");
                 Outcome::Failed(reason)
@@ -541,7 +519,7 @@ impl Processor {
                 info!(reason = %reason, "event ignored");
                 Outcome::Ignored(reason)
             }
-        })
+        }))
     }
 }
 
@@ -550,22 +528,4 @@ impl Processor {
 enum Recorded {
     Unknown,
     Checked,
-}
-
-/// A user read ahead with their profile (see `Processor::likely_user`).
-struct Prefetched {
-    user: UserId,
-    profile: Option<BillingProfile>,
-    from_link: bool,
-}
-
-/// The event's user: the customer's link, else the payment's user, else the user id Tierflow
-/// put on the object.
-fn resolve_user(likely: Option<&Prefetched>, payment: Option<&PaymentRecord>) -> Option<UserId> {
-    match (likely, payment) {
-        (Some(l), _) if l.from_link => Some(l.user.clone()),
-        (_, Some(p)) => Some(p.user_id.clone()),
-        (Some(l), None) => Some(l.user.clone()),
-        (None, None) => None,
-    }
 }
