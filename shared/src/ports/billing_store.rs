@@ -352,6 +352,32 @@ pub struct Commit {
     pub profile_unchanged: Option<(UserId, u64)>,
 }
 
+/// What a webhook delivery reads before it decides: the keys of [`BillingStore::delivery_reads`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeliveryKeys<'a> {
+    /// The event whose record makes the delivery a duplicate (none: the caller checked).
+    pub event_id: Option<&'a str>,
+    /// The Stripe ids (invoice, payment intent, charge) whose payments the event may name.
+    pub payment_refs: &'a [String],
+    /// The Stripe customer whose link (and its profile copy) names the user.
+    pub customer_id: Option<&'a str>,
+    /// The user the object names, whose profile is read too.
+    pub user_id: Option<&'a UserId>,
+}
+
+/// What [`BillingStore::delivery_reads`] found for each of its keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReads {
+    /// The event's record.
+    pub event: Option<EventRecord>,
+    /// The payment of each of the `payment_refs`, in their order.
+    pub payments: Vec<Option<PaymentRecord>>,
+    /// The customer's user, with the link's copy of their profile.
+    pub customer: Option<CustomerOwner>,
+    /// The named user's profile.
+    pub profile: Option<BillingProfile>,
+}
+
 /// The billing store port.
 #[async_trait]
 pub trait BillingStore: Send + Sync {
@@ -365,6 +391,44 @@ pub trait BillingStore: Send + Sync {
     /// committed while it named this customer. The copy can be older than the profile (it moved
     /// to another customer since): a decision taken from it commits with the version it read.
     async fn customer_owner(&self, customer_id: &str) -> Result<Option<CustomerOwner>, StoreError>;
+
+    /// Everything a delivery reads first, in one round: one batched request where the store
+    /// has one. By default the single reads, the record, the link and the profile concurrently.
+    async fn delivery_reads(&self, keys: &DeliveryKeys<'_>) -> Result<DeliveryReads, StoreError> {
+        let (event, payments, customer, profile) = tokio::join!(
+            async {
+                match keys.event_id {
+                    Some(id) => self.event_record(id).await,
+                    None => Ok(None),
+                }
+            },
+            async {
+                let mut payments = Vec::with_capacity(keys.payment_refs.len());
+                for stripe_id in keys.payment_refs {
+                    payments.push(self.payment_by_ref(stripe_id).await?);
+                }
+                Ok::<_, StoreError>(payments)
+            },
+            async {
+                match keys.customer_id {
+                    Some(customer) => self.customer_owner(customer).await,
+                    None => Ok(None),
+                }
+            },
+            async {
+                match keys.user_id {
+                    Some(user) => self.profile(user).await,
+                    None => Ok(None),
+                }
+            },
+        );
+        Ok(DeliveryReads {
+            event: event?,
+            payments: payments?,
+            customer: customer?,
+            profile: profile?,
+        })
+    }
 
     /// Applies a commit atomically.
     async fn commit(&self, commit: Commit) -> Result<(), CommitError>;

@@ -9,9 +9,9 @@ pub mod stripe_api;
 pub mod sync_queue;
 
 pub use billing_store::{
-    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, CustomerOwner, EventRecord,
-    EventStatus, LagoWebhookRecord, Outbox, PaymentPage, PaymentRecord, PaymentStatus,
-    ProfileWrite, StoreError, SyncFailure,
+    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, CustomerOwner, DeliveryKeys,
+    DeliveryReads, EventRecord, EventStatus, LagoWebhookRecord, Outbox, PaymentPage, PaymentRecord,
+    PaymentStatus, ProfileWrite, StoreError, SyncFailure,
 };
 pub use clock::Clock;
 pub use event_bus::{DomainEvent, EventBus, PublishError};

@@ -9,9 +9,9 @@ use tierflow::adapters::memory::{MemoryBus, MemoryQueue};
 use tierflow::adapters::sqs::SqsSyncQueue;
 use tierflow::domain::{BillingProfile, Tier, UserId};
 use tierflow::ports::{
-    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, DomainEvent, EventBus,
-    EventRecord, EventStatus, Outbox, PaymentRecord, PaymentStatus, ProfileWrite, SyncFailure,
-    SyncJob, SyncQueue,
+    BillingStore, ChangeKind, ChangeRecord, Commit, CommitError, DeliveryKeys, DeliveryReads,
+    DomainEvent, EventBus, EventRecord, EventStatus, Outbox, PaymentRecord, PaymentStatus,
+    ProfileWrite, SyncFailure, SyncJob, SyncQueue,
 };
 
 async fn store(aws: &LocalAws) -> DynamoStore {
@@ -404,6 +404,86 @@ async fn every_ref_finds_the_payment_as_last_written_and_an_older_pointer_still_
             .unwrap()
             .as_ref(),
         Some(&paid)
+    );
+}
+
+/// `delivery_reads` in one `BatchGetItem` (chunked past DynamoDB's 100 keys) finds exactly
+/// what the single reads find, in the order of its keys, a ref named twice and absent keys too.
+#[tokio::test]
+async fn a_deliverys_batched_reads_find_what_the_single_reads_find() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let u = user();
+    let customer = unique("cus");
+    let mut first = profile_write(&u, Tier::Professional, 0);
+    if let Some(write) = first.profile.as_mut() {
+        write.profile.customer_id = Some(customer.clone());
+    }
+    first.customer_links = vec![(customer.clone(), u.clone())];
+    first.payments = vec![payment(&u, 1), payment(&u, 2)];
+    let event_id = unique("evt");
+    first.event = Some(event_record(&event_id, EventStatus::Completed));
+    store.commit(first).await.unwrap();
+
+    let known = [format!("ch_002-{u}"), format!("pi_001-{u}")];
+    let mut refs: Vec<String> = (0..120).map(|n| format!("ch_unknown_{n}-{u}")).collect();
+    refs.insert(3, known[0].clone());
+    refs.push(known[1].clone());
+    refs.push(known[0].clone());
+    let read = store
+        .delivery_reads(&DeliveryKeys {
+            event_id: Some(&event_id),
+            payment_refs: &refs,
+            customer_id: Some(&customer),
+            user_id: Some(&u),
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(read.event, store.event_record(&event_id).await.unwrap());
+    assert!(read.event.is_some());
+    assert_eq!(
+        read.customer,
+        store.customer_owner(&customer).await.unwrap()
+    );
+    assert_eq!(
+        read.customer.as_ref().map(|owner| owner.user.clone()),
+        Some(u.clone())
+    );
+    assert_eq!(read.profile, store.profile(&u).await.unwrap());
+    assert_eq!(read.payments.len(), refs.len());
+    for (stripe_ref, payment) in refs.iter().zip(&read.payments) {
+        let single = store.payment_by_ref(stripe_ref).await.unwrap();
+        assert_eq!(payment, &single, "{stripe_ref}");
+    }
+    assert_eq!(read.payments[3].as_ref().map(|p| p.amount), Some(200));
+    assert_eq!(read.payments[121].as_ref().map(|p| p.amount), Some(100));
+    assert_eq!(read.payments[122].as_ref().map(|p| p.amount), Some(200));
+
+    // Nothing to read, and keys nobody wrote.
+    assert_eq!(
+        store
+            .delivery_reads(&DeliveryKeys::default())
+            .await
+            .unwrap(),
+        DeliveryReads::default()
+    );
+    let stranger = user();
+    let none = store
+        .delivery_reads(&DeliveryKeys {
+            event_id: Some("evt_never_seen"),
+            payment_refs: &["pi_never_seen".to_owned()],
+            customer_id: Some("cus_never_seen"),
+            user_id: Some(&stranger),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        none,
+        DeliveryReads {
+            payments: vec![None],
+            ..DeliveryReads::default()
+        }
     );
 }
 

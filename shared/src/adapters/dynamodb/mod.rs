@@ -27,11 +27,11 @@ mod commit;
 use crate::domain::time::UnixTime;
 use crate::domain::{BillingProfile, UserId};
 use crate::ports::{
-    BillingStore, ChangeRecord, Commit, CommitError, CustomerOwner, EventRecord, LagoWebhookRecord,
-    PaymentPage, PaymentRecord, StoreError, SyncFailure,
+    BillingStore, ChangeRecord, Commit, CommitError, CustomerOwner, DeliveryKeys, DeliveryReads,
+    EventRecord, LagoWebhookRecord, PaymentPage, PaymentRecord, StoreError, SyncFailure,
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use codec::{decode_event, from_item, item_key, keyed, n, s, store_err, to_item, user_pk, Item};
 use std::collections::HashMap;
@@ -91,6 +91,88 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// The items at `keys` (strongly consistent), found in as few `BatchGetItem` requests as
+    /// DynamoDB allows (100 keys each), asking again for the keys it leaves unprocessed.
+    async fn batch_get(
+        &self,
+        keys: &[(String, &str)],
+    ) -> Result<HashMap<(String, String), Item>, StoreError> {
+        let mut unique: Vec<&(String, &str)> = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !unique.contains(&key) {
+                unique.push(key);
+            }
+        }
+        let mut found = HashMap::new();
+        for chunk in unique.chunks(BATCH_GET_LIMIT) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(
+                    chunk
+                        .iter()
+                        .map(|(pk, sk)| item_key(pk.clone(), sk))
+                        .collect(),
+                ))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError(e.to_string()))?;
+            for attempt in 0..=BATCH_GET_RETRIES {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| store_err("BatchGetItem", e))?;
+                for item in out
+                    .responses
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let key = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                    if let (Some(pk), Some(sk)) = (key("PK"), key("SK")) {
+                        found.insert((pk, sk), item);
+                    }
+                }
+                match out
+                    .unprocessed_keys
+                    .and_then(|mut tables| tables.remove(&self.table))
+                {
+                    Some(rest) if !rest.keys.is_empty() => {
+                        if attempt == BATCH_GET_RETRIES {
+                            return Err(StoreError(format!(
+                                "BatchGetItem left {} key(s) unprocessed after {BATCH_GET_RETRIES} retries",
+                                rest.keys.len()
+                            )));
+                        }
+                        // DynamoDB returns unprocessed keys when it throttles: back off.
+                        tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                        pending = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The payment a ref item names: its copy, or, for a ref written before refs carried one,
+    /// the payment item it points at.
+    async fn payment_from_ref(&self, pointer: Item) -> Result<Option<PaymentRecord>, StoreError> {
+        if pointer.contains_key("payment_id") {
+            return from_item(pointer).map(Some);
+        }
+        let (Some(user), Some(sk)) = (
+            pointer.get("user_id").and_then(|v| v.as_s().ok()),
+            pointer.get("payment_sk").and_then(|v| v.as_s().ok()),
+        ) else {
+            return Ok(None);
+        };
+        self.get(format!("USER#{user}"), sk)
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
     /// Recorded sync failures in key order, all or one user's (keys start with the user id),
     /// at most `limit`.
     async fn query_sync_failures(
@@ -142,6 +224,27 @@ impl DynamoStore {
     }
 }
 
+/// Keys per `BatchGetItem` request, DynamoDB's limit.
+const BATCH_GET_LIMIT: usize = 100;
+/// How often unprocessed keys are asked for again before the read fails (and is retried).
+const BATCH_GET_RETRIES: u32 = 4;
+
+/// A customer link's user and its profile copy (absent on links from before copies).
+fn customer_owner_from(mut link: Item) -> Result<Option<CustomerOwner>, StoreError> {
+    let Some(user) = link
+        .get("user_id")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|u| UserId::parse(u).ok())
+    else {
+        return Ok(None);
+    };
+    let profile = match link.remove("profile") {
+        Some(AttributeValue::M(copy)) => Some(from_item(copy)?),
+        _ => None,
+    };
+    Ok(Some(CustomerOwner { user, profile }))
+}
+
 #[async_trait]
 impl BillingStore for DynamoStore {
     async fn profile(&self, user_id: &UserId) -> Result<Option<BillingProfile>, StoreError> {
@@ -161,24 +264,58 @@ impl BillingStore for DynamoStore {
     }
 
     async fn customer_owner(&self, customer_id: &str) -> Result<Option<CustomerOwner>, StoreError> {
-        let Some(mut item) = self
+        match self
             .get(format!("CUSTOMER#{customer_id}"), "CUSTOMER")
             .await?
-        else {
-            return Ok(None);
+        {
+            Some(link) => customer_owner_from(link),
+            None => Ok(None),
+        }
+    }
+
+    async fn delivery_reads(&self, keys: &DeliveryKeys<'_>) -> Result<DeliveryReads, StoreError> {
+        let event_key = keys.event_id.map(|id| (format!("EVENT#{id}"), "EVENT"));
+        let ref_keys: Vec<(String, &str)> = keys
+            .payment_refs
+            .iter()
+            .map(|stripe_id| (format!("PAYREF#{stripe_id}"), "PAYREF"))
+            .collect();
+        let customer_key = keys
+            .customer_id
+            .map(|customer| (format!("CUSTOMER#{customer}"), "CUSTOMER"));
+        let profile_key = keys.user_id.map(|user| (user_pk(user), "PROFILE"));
+        let wanted: Vec<(String, &str)> = event_key
+            .iter()
+            .chain(&ref_keys)
+            .chain(&customer_key)
+            .chain(&profile_key)
+            .cloned()
+            .collect();
+        let mut found = self.batch_get(&wanted).await?;
+        let mut take = |key: &Option<(String, &str)>| {
+            key.as_ref()
+                .and_then(|(pk, sk)| found.remove(&(pk.clone(), (*sk).to_owned())))
         };
-        let Some(user) = item
-            .get("user_id")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|u| UserId::parse(u).ok())
-        else {
-            return Ok(None);
+        let event = take(&event_key).map(decode_event).transpose()?;
+        let customer = match take(&customer_key) {
+            Some(link) => customer_owner_from(link)?,
+            None => None,
         };
-        let profile = match item.remove("profile") {
-            Some(AttributeValue::M(copy)) => Some(from_item(copy)?),
-            _ => None,
-        };
-        Ok(Some(CustomerOwner { user, profile }))
+        let profile = take(&profile_key).map(from_item).transpose()?;
+        let mut payments = Vec::with_capacity(ref_keys.len());
+        // A ref named twice finds its payment at both places, as the single reads would.
+        for (pk, sk) in ref_keys {
+            payments.push(match found.get(&(pk, sk.to_owned())) {
+                Some(pointer) => self.payment_from_ref(pointer.clone()).await?,
+                None => None,
+            });
+        }
+        Ok(DeliveryReads {
+            event,
+            payments,
+            customer,
+            profile,
+        })
     }
 
     async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
@@ -276,23 +413,10 @@ impl BillingStore for DynamoStore {
     }
 
     async fn payment_by_ref(&self, stripe_id: &str) -> Result<Option<PaymentRecord>, StoreError> {
-        let Some(pointer) = self.get(format!("PAYREF#{stripe_id}"), "PAYREF").await? else {
-            return Ok(None);
-        };
-        if pointer.contains_key("payment_id") {
-            return from_item(pointer).map(Some);
+        match self.get(format!("PAYREF#{stripe_id}"), "PAYREF").await? {
+            Some(pointer) => self.payment_from_ref(pointer).await,
+            None => Ok(None),
         }
-        // A ref written before refs carried their payment: follow it.
-        let (Some(user), Some(sk)) = (
-            pointer.get("user_id").and_then(|v| v.as_s().ok()),
-            pointer.get("payment_sk").and_then(|v| v.as_s().ok()),
-        ) else {
-            return Ok(None);
-        };
-        self.get(format!("USER#{user}"), sk)
-            .await?
-            .map(from_item)
-            .transpose()
     }
 
     async fn event_record(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {

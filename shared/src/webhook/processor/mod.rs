@@ -27,7 +27,7 @@ use crate::ports::{
     StripeApi,
 };
 use crate::stripe::{Event, Expandable, Invoice, StripeError};
-use reads::resolve_user;
+use reads::{resolve_user, FirstRead};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tracing::{error, info, warn};
@@ -217,24 +217,17 @@ impl Processor {
                 .await;
         }
         let subject = subject_of(&object);
-        // One round of concurrent reads: the event's record, the payments it may name, and
-        // its user with their profile (the customer link, then the profile).
-        let (recorded, payment, likely) = tokio::join!(
-            async {
-                if first_delivery {
-                    self.already_recorded(event, hash).await
-                } else {
-                    Ok(false)
-                }
-            },
-            self.first_known_payment(&subject.payment_refs),
-            self.likely_user(&subject),
-        );
-        if recorded? {
+        // One round of reads: the event's record, the payments it may name, and its user with
+        // their profile.
+        let Some(FirstRead {
+            payment: mut existing_payment,
+            likely,
+        }) = self
+            .first_round(event, hash, first_delivery, &subject)
+            .await?
+        else {
             return Ok(Outcome::Duplicate);
-        }
-        let mut existing_payment = payment?;
-        let likely = likely?;
+        };
         let mut linked_invoice = None;
         if let (None, Some(intent)) = (&existing_payment, &subject.invoice_of_payment_intent) {
             match self.invoice_paid_by(intent).await {

@@ -1,10 +1,11 @@
 //! The first round of a delivery's reads: its record, the payments it names and its likely
-//! user with their profile, all concurrently.
+//! user with their profile, in one request where the store can batch them.
 
 use super::{ProcessError, Processor};
 use crate::domain::{BillingProfile, UserId};
-use crate::ports::PaymentRecord;
+use crate::ports::{DeliveryKeys, PaymentRecord};
 use crate::stripe::Event;
+use crate::webhook::decide::Subject;
 use tracing::warn;
 
 impl Processor {
@@ -23,83 +24,74 @@ impl Processor {
         Ok(true)
     }
 
-    /// The first of `refs` the payment history knows, all looked up concurrently.
-    pub(super) async fn first_known_payment(
+    /// The first round of reads (`None`: the delivery is a duplicate), one [`crate::ports::BillingStore::delivery_reads`]: the event's record
+    /// (for a first delivery: any record makes it a duplicate), the payments the event may
+    /// name, and its likely user with their profile: the customer's link with its profile copy,
+    /// else the user id Tierflow put on the object, whose profile is read alongside.
+    pub(super) async fn first_round(
         &self,
-        refs: &[String],
-    ) -> Result<Option<PaymentRecord>, ProcessError> {
-        let mut reads = tokio::task::JoinSet::new();
-        for (index, stripe_id) in refs.iter().enumerate() {
-            let (store, stripe_id) = (self.store.clone(), stripe_id.clone());
-            reads.spawn(async move { (index, store.payment_by_ref(&stripe_id).await) });
-        }
-        let mut first: Option<(usize, PaymentRecord)> = None;
-        while let Some(joined) = reads.join_next().await {
-            let (index, read) = joined.map_err(|e| ProcessError(format!("payment read: {e}")))?;
-            if let Some(payment) = read? {
-                if first.as_ref().is_none_or(|(seen, _)| index < *seen) {
-                    first = Some((index, payment));
-                }
-            }
-        }
-        Ok(first.map(|(_, payment)| payment))
-    }
-
-    /// The user the event's customer is linked to, else the user id Tierflow put on the
-    /// object, with that user's profile (read alongside the link when the object names the
-    /// user; the payment reads never hold it up). `from_link` says which of the two it is.
-    pub(super) async fn likely_user(
-        &self,
-        subject: &crate::webhook::decide::Subject,
-    ) -> Result<Option<Prefetched>, ProcessError> {
+        event: &Event,
+        hash: &str,
+        first_delivery: bool,
+        subject: &Subject,
+    ) -> Result<Option<FirstRead>, ProcessError> {
         let hinted = subject
             .user_hint
             .as_deref()
             .and_then(|u| UserId::parse(u).ok());
-        // The customer's link carries a copy of its user's profile; the hinted user's profile
-        // is read alongside it, for a link without a copy and for an object with no link yet.
-        let (linked, hinted_profile) = tokio::join!(
-            async {
-                match &subject.customer_id {
-                    Some(customer) => self.store.customer_owner(customer).await,
-                    None => Ok(None),
-                }
-            },
-            async {
-                match &hinted {
-                    Some(user) => self.store.profile(user).await.map(Some),
-                    None => Ok(None),
-                }
+        let reads = self
+            .store
+            .delivery_reads(&DeliveryKeys {
+                event_id: first_delivery.then_some(event.id.as_str()),
+                payment_refs: &subject.payment_refs,
+                customer_id: subject.customer_id.as_deref(),
+                user_id: hinted.as_ref(),
+            })
+            .await?;
+        if let Some(existing) = &reads.event {
+            if existing.payload_hash != hash {
+                warn!(event_id = %existing.event_id, "a known event id arrived with a different payload; keeping the first");
             }
-        );
-        let (linked, hinted_profile) = (linked?, hinted_profile?);
-        match (linked, hinted) {
+            return Ok(None);
+        }
+        let payment = reads.payments.into_iter().flatten().next();
+        let likely = match (reads.customer, hinted) {
             (Some(owner), hinted) => {
                 let user = owner.user;
-                let (profile, from_copy) = match (hinted_profile, owner.profile) {
-                    (Some(profile), _) if hinted.as_ref() == Some(&user) => (profile, false),
-                    (_, Some(copy)) => (Some(copy), true),
-                    _ => (self.store.profile(&user).await?, false),
+                let (profile, from_copy) = match owner.profile {
+                    _ if hinted.as_ref() == Some(&user) => (reads.profile, false),
+                    Some(copy) => (Some(copy), true),
+                    // A link written before links carried a copy.
+                    None => (self.store.profile(&user).await?, false),
                 };
-                Ok(Some(Prefetched {
+                Some(Prefetched {
                     user,
                     profile,
                     from_link: true,
                     from_copy,
-                }))
+                })
             }
-            (None, Some(user)) => Ok(Some(Prefetched {
+            (None, Some(user)) => Some(Prefetched {
                 user,
-                profile: hinted_profile.flatten(),
+                profile: reads.profile,
                 from_link: false,
                 from_copy: false,
-            })),
-            (None, None) => Ok(None),
-        }
+            }),
+            (None, None) => None,
+        };
+        Ok(Some(FirstRead { payment, likely }))
     }
 }
 
-/// A user read ahead with their profile (see `Processor::likely_user`).
+/// What the first round found for a delivery that is not a duplicate.
+pub(super) struct FirstRead {
+    /// The first payment the event names that the history knows.
+    pub(super) payment: Option<PaymentRecord>,
+    /// The event's likely user, with their profile.
+    pub(super) likely: Option<Prefetched>,
+}
+
+/// A user read ahead with their profile (see `Processor::first_round`).
 pub(super) struct Prefetched {
     pub(super) user: UserId,
     pub(super) profile: Option<BillingProfile>,
