@@ -26,71 +26,59 @@ mod tests {
     use super::*;
     use lambda_http::{Body, Response};
     use std::sync::Arc;
-    use tierflow::adapters::memory::{MemoryBus, MemoryQueue, MemoryStore};
-    use tierflow::adapters::stripe::StripeClient;
     use tierflow::config::Secret;
     use tierflow::config::WebhookConfig;
-    use tierflow::domain::catalog::BUILT_IN_CATALOG;
-    use tierflow::domain::Catalog;
     use tierflow::ports::{BillingStore, EventStatus};
     use tierflow::time::FixedClock;
     use tierflow::webhook::signature::sign;
     use tierflow::webhook::Processor;
+    use tierflow_testkit::{unreachable_stripe, Harness};
 
     const SECRET: &str = "whsec_handler_test";
 
-    struct Harness {
+    /// The testkit's harness, with the webhook's dependencies over its store at a fixed time.
+    struct Webhook {
+        kit: Harness,
         deps: WebhookRoute,
-        store: Arc<MemoryStore>,
-        queue: MemoryQueue,
-        bus: MemoryBus,
     }
 
-    impl Harness {
-        /// Publishes what was committed, as `outbox-relay` does from the table's stream.
-        async fn relay(&self) {
-            for record in self.store.take_stream() {
-                tierflow::outbox::publish(&self.queue, &self.bus, &record.outbox)
-                    .await
-                    .unwrap();
-            }
+    impl std::ops::Deref for Webhook {
+        type Target = Harness;
+        fn deref(&self) -> &Harness {
+            &self.kit
         }
     }
 
-    fn harness(now: i64) -> Harness {
-        // No Stripe call is expected in most tests; an unroutable base makes any call fail fast.
-        harness_with_stripe(now, "http://127.0.0.1:9")
+    /// The webhook at `now`. Its Stripe is unreachable: no Stripe call is expected, so any
+    /// fails at once (see [`harness_with_stripe`]).
+    async fn harness(now: i64) -> Webhook {
+        harness_at(now, false).await
     }
 
-    /// A harness whose Stripe is at `api_base` (an emulator, for events that ask Stripe).
-    fn harness_with_stripe(now: i64, api_base: &str) -> Harness {
-        let store = Arc::new(MemoryStore::new());
-        let stripe = StripeClient::new(&tierflow::config::StripeConfig {
-            secret_key: Secret::new("sk_test_unused"),
-            publishable_key: String::new(),
-            api_base: api_base.into(),
-        })
-        .unwrap();
-        let processor = Processor {
-            store: store.clone(),
-            stripe: Arc::new(stripe),
-            catalog: Catalog::parse(BUILT_IN_CATALOG).unwrap(),
-            grace_days: 3,
-            revocation: Default::default(),
-            clock: Arc::new(FixedClock::at(now)),
+    /// The webhook at `now` with the harness's Stripe emulator, for events that ask Stripe.
+    async fn harness_with_stripe(now: i64) -> Webhook {
+        harness_at(now, true).await
+    }
+
+    async fn harness_at(now: i64, reaches_stripe: bool) -> Webhook {
+        let kit = Harness::start().await;
+        let stripe: Arc<dyn tierflow::ports::StripeApi> = if reaches_stripe {
+            kit.stripe.clone()
+        } else {
+            Arc::new(unreachable_stripe())
         };
-        Harness {
-            deps: WebhookRoute {
-                processor,
-                config: WebhookConfig {
-                    secrets: vec![Secret::new(SECRET)],
-                    tolerance_seconds: 300,
-                },
+        let deps = WebhookRoute {
+            processor: Processor {
+                stripe,
+                clock: Arc::new(FixedClock::at(now)),
+                ..kit.processor(kit.store.clone(), Default::default())
             },
-            store,
-            queue: MemoryQueue::new(),
-            bus: MemoryBus::new(),
-        }
+            config: WebhookConfig {
+                secrets: vec![Secret::new(SECRET)],
+                tolerance_seconds: 300,
+            },
+        };
+        Webhook { kit, deps }
     }
 
     /// The sample function-URL event with `body` signed at `t` (or a given header).
@@ -133,7 +121,7 @@ mod tests {
     #[tokio::test]
     async fn the_sample_event_applies_and_a_duplicate_does_not() {
         let now = 1_795_391_165;
-        let h = harness(now);
+        let h = harness(now).await;
         let payload = subscription_event("evt_sample_1", now - 5, "active");
         let sig = sign(SECRET, now, payload.as_bytes());
         let resp = handle(&h.deps, delivery(&payload, Some(sig.clone())))
@@ -170,7 +158,7 @@ mod tests {
     #[tokio::test]
     async fn bad_signatures_are_400_and_record_nothing() {
         let now = 1_795_391_165;
-        let h = harness(now);
+        let h = harness(now).await;
         let payload = subscription_event("evt_forged", now, "active");
         let cases = [
             None,
@@ -192,7 +180,7 @@ mod tests {
     #[tokio::test]
     async fn signed_bodies_that_are_not_events_are_400() {
         let now = 1_795_391_165;
-        let h = harness(now);
+        let h = harness(now).await;
         for payload in [
             "not json",
             r#"{"hello":"world"}"#,
@@ -207,7 +195,7 @@ mod tests {
     #[tokio::test]
     async fn a_store_outage_is_500_so_stripe_retries() {
         let now = 1_795_391_165;
-        let h = harness(now);
+        let h = harness(now).await;
         h.store.set_unavailable(true);
         let payload = subscription_event("evt_outage", now, "active");
         let sig = sign(SECRET, now, payload.as_bytes());
@@ -221,7 +209,7 @@ mod tests {
     #[tokio::test]
     async fn a_delivery_writes_its_outbox_with_the_state_and_publishes_nothing_itself() {
         let now = 1_795_391_165;
-        let h = harness(now);
+        let h = harness(now).await;
         // The queue and the bus are down: the delivery does not need them.
         h.queue.set_unavailable(true);
         h.bus.set_unavailable(true);
@@ -243,7 +231,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_post_is_accepted() {
-        let h = harness(1);
+        let h = harness(1).await;
         let mut event: serde_json::Value =
             serde_json::from_str(include_str!("../../../events/stripe-webhook.json")).unwrap();
         event["requestContext"]["http"]["method"] = "GET".into();
@@ -274,13 +262,7 @@ mod tests {
     async fn every_corpus_event_is_handled_as_expected() {
         let Some(dir) = corpus_dir() else { return };
         let now = 1_795_391_165;
-        let emulator = stripe_emulator::Emulator::start(stripe_emulator::Config {
-            port: 0,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let h = harness_with_stripe(now, emulator.url());
+        let h = harness_with_stripe(now).await;
         let user = tierflow::domain::UserId::parse("corpus-user").unwrap();
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
@@ -462,7 +444,7 @@ mod tests {
         let Some(dir) = corpus_dir() else { return };
         let now = 1_795_391_165;
         for source in ["ruby-mock", "sync-engine"] {
-            let h = harness(now);
+            let h = harness(now).await;
             let path = dir.join(format!("customer.subscription.created__{source}__1.json"));
             let mut v: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
