@@ -305,39 +305,19 @@ impl Processor {
                 now: self.clock.now(),
             };
             let decision = decide(event, &object, &input, self.policy());
+            // How an event that is not applied is recorded.
+            let unapplied = if matches!(decision, Decision::Fail(_)) {
+                EventStatus::Failed
+            } else {
+                EventStatus::Ignored
+            };
             let app = match decision {
                 Decision::Apply(app) => app,
                 // A decision from the link's copy that turns out older than the profile is
                 // taken again from the profile.
-                Decision::Ignore(reason) => {
+                Decision::Ignore(reason) | Decision::Fail(reason) => {
                     match self
-                        .record_unapplied(
-                            event,
-                            hash,
-                            attempt,
-                            EventStatus::Ignored,
-                            reason,
-                            decided_from,
-                        )
-                        .await?
-                    {
-                        Some(outcome) => return Ok(outcome),
-                        None => {
-                            fetched = None;
-                            continue;
-                        }
-                    }
-                }
-                Decision::Fail(reason) => {
-                    match self
-                        .record_unapplied(
-                            event,
-                            hash,
-                            attempt,
-                            EventStatus::Failed,
-                            reason,
-                            decided_from,
-                        )
+                        .record_unapplied(event, hash, attempt, unapplied, reason, decided_from)
                         .await?
                     {
                         Some(outcome) => return Ok(outcome),
