@@ -7,6 +7,10 @@
 //! subscription routes, [`Harness::payment_route`] for the payment routes, the harness's fields
 //! and its `*_config` and `cursor_key` methods for the rest.
 
+mod interleaved;
+
+pub use interleaved::{InterleavedStore, Write};
+
 use lambda_http::Request;
 use serde_json::Value;
 use std::sync::Arc;

@@ -3,101 +3,13 @@
 //! than the stored state: deciding again must not write it back (seen in the browser test as an
 //! upgrade paid through 3-D Secure shown, then lost to the plan before it).
 
-use async_trait::async_trait;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use tierflow::adapters::memory::MemoryStore;
-use tierflow::domain::time::UnixTime;
-use tierflow::domain::{BillingProfile, Tier, UserId};
-use tierflow::ports::{
-    BillingStore, ChangeRecord, Commit, CommitError, CustomerOwner, EventRecord, LagoWebhookRecord,
-    PaymentPage, PaymentRecord, StoreError, StripeApi, SyncFailure,
-};
+use tierflow::domain::{Tier, UserId};
+use tierflow::ports::{BillingStore, StripeApi};
 use tierflow::stripe::Event;
 use tierflow::webhook::{Outcome, Processor};
-use tierflow_testkit::{unique, Harness};
-use tokio::sync::Mutex;
-
-type Write = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// The in-memory store, with another writer that commits first when the next commit comes: the
-/// interleaving of two webhook deliveries for one user, made deterministic.
-struct InterleavedStore {
-    inner: Arc<MemoryStore>,
-    before_next_commit: Mutex<Option<Write>>,
-}
-
-#[async_trait]
-impl BillingStore for InterleavedStore {
-    async fn profile(&self, user_id: &UserId) -> Result<Option<BillingProfile>, StoreError> {
-        self.inner.profile(user_id).await
-    }
-    async fn user_for_customer(&self, customer_id: &str) -> Result<Option<UserId>, StoreError> {
-        self.inner.user_for_customer(customer_id).await
-    }
-    async fn customer_owner(&self, customer_id: &str) -> Result<Option<CustomerOwner>, StoreError> {
-        self.inner.customer_owner(customer_id).await
-    }
-    async fn commit(&self, commit: Commit) -> Result<(), CommitError> {
-        let other = self.before_next_commit.lock().await.take();
-        if let Some(other) = other {
-            other.await;
-        }
-        self.inner.commit(commit).await
-    }
-    async fn changes(&self, user_id: &UserId, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
-        self.inner.changes(user_id, limit).await
-    }
-    async fn due_changes(
-        &self,
-        now: UnixTime,
-        limit: u32,
-    ) -> Result<Vec<ChangeRecord>, StoreError> {
-        self.inner.due_changes(now, limit).await
-    }
-    async fn payments(
-        &self,
-        user_id: &UserId,
-        limit: u32,
-        after: Option<&str>,
-    ) -> Result<PaymentPage, StoreError> {
-        self.inner.payments(user_id, limit, after).await
-    }
-    async fn payment_by_ref(&self, stripe_id: &str) -> Result<Option<PaymentRecord>, StoreError> {
-        self.inner.payment_by_ref(stripe_id).await
-    }
-    async fn event_record(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
-        self.inner.event_record(event_id).await
-    }
-    async fn failed_events(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
-        self.inner.failed_events(limit).await
-    }
-    async fn count_in_window(&self, key: &str, window_end: UnixTime) -> Result<u64, StoreError> {
-        self.inner.count_in_window(key, window_end).await
-    }
-    async fn checkpoint(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.inner.checkpoint(name).await
-    }
-    async fn set_checkpoint(&self, name: &str, value: i64) -> Result<(), StoreError> {
-        self.inner.set_checkpoint(name, value).await
-    }
-    async fn record_lago_webhook(&self, record: &LagoWebhookRecord) -> Result<bool, StoreError> {
-        self.inner.record_lago_webhook(record).await
-    }
-    async fn record_sync_failure(&self, failure: &SyncFailure) -> Result<(), StoreError> {
-        self.inner.record_sync_failure(failure).await
-    }
-    async fn sync_failures(&self, limit: u32) -> Result<Vec<SyncFailure>, StoreError> {
-        self.inner.sync_failures(limit).await
-    }
-    async fn user_sync_failures(&self, user: &UserId) -> Result<Vec<SyncFailure>, StoreError> {
-        self.inner.user_sync_failures(user).await
-    }
-    async fn clear_sync_failure(&self, failure: &SyncFailure) -> Result<(), StoreError> {
-        self.inner.clear_sync_failure(failure).await
-    }
-}
+use tierflow_testkit::{unique, Harness, InterleavedStore, Write};
 
 /// `event` again under another id: a second event of the same second and state, which the
 /// version guard cannot order against the first.
@@ -119,10 +31,7 @@ async fn a_newer_state_committed_while_stripe_was_asked_is_not_overwritten_by_th
     let sub_id = created.object_id().expect("subscription").to_owned();
 
     let inner = Arc::new(MemoryStore::new());
-    let store = Arc::new(InterleavedStore {
-        inner: inner.clone(),
-        before_next_commit: Mutex::new(None),
-    });
+    let store = Arc::new(InterleavedStore::new(inner.clone()));
     let racing = Processor {
         store: store.clone(),
         ..h.processor(inner.clone(), Default::default())
@@ -180,7 +89,7 @@ async fn a_newer_state_committed_while_stripe_was_asked_is_not_overwritten_by_th
             Outcome::Applied
         );
     });
-    *store.before_next_commit.lock().await = Some(upgrade_and_apply);
+    store.before_next_commit(upgrade_and_apply).await;
 
     let same_second = same_second_copy(&created);
     racing

@@ -142,6 +142,24 @@ impl BillingStore for MemoryStore {
                 return Err(CommitError::ChangeNotPending);
             }
         }
+        for payment in &commit.payments {
+            let stored = state
+                .payments
+                .get(&(payment.user_id.clone(), payment_sort_key(payment)))
+                .map(|p| p.version);
+            let current = match (stored, payment.version) {
+                // A new payment: none of its Stripe ids may name a payment yet.
+                (None, 0) => payment
+                    .stripe_refs
+                    .iter()
+                    .all(|r| !state.payment_refs.contains_key(r)),
+                (Some(v), read) => v == read,
+                (None, _) => false,
+            };
+            if !current {
+                return Err(CommitError::PaymentConflict);
+            }
+        }
         if let Some(event) = &commit.event {
             let existing = state.events.get(&event.event_id);
             let writable = match existing {
@@ -178,7 +196,8 @@ impl BillingStore for MemoryStore {
                 .changes
                 .insert((change.user_id.clone(), change.change_id.clone()), change);
         }
-        for payment in commit.payments {
+        for mut payment in commit.payments {
+            payment.version += 1;
             let sk = payment_sort_key(&payment);
             for r in &payment.stripe_refs {
                 state

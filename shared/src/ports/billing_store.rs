@@ -31,6 +31,10 @@ pub enum CommitError {
     /// The Stripe customer already belongs to another user.
     #[error("the Stripe customer is linked to another user")]
     CustomerLinkedElsewhere,
+    /// A payment changed since it was read, or one the commit would record as new is already
+    /// recorded under one of its Stripe ids: re-read it and decide again.
+    #[error("a payment changed concurrently")]
+    PaymentConflict,
     /// The store failed; worth retrying.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -214,6 +218,17 @@ pub struct PaymentRecord {
     /// The subscription an invoice payment paid for; `None` for one-time payments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_id: Option<String>,
+    /// How many writes the stored item has seen (0: not stored yet). A commit writes the
+    /// payment only over the version it read, so concurrent events about one payment (Stripe
+    /// sends a charge's, its PaymentIntent's and its invoice's at once) cannot lose each
+    /// other's fields.
+    #[serde(default = "unversioned_payment")]
+    pub version: u64,
+}
+
+/// The version of a payment stored before payments carried one: stored, so not 0.
+fn unversioned_payment() -> u64 {
+    1
 }
 
 /// A page of history, newest first, and where the next one starts.
@@ -341,7 +356,8 @@ pub struct Commit {
     pub changes: Vec<ChangeRecord>,
     /// Scheduled changes (user, change id) that stop being pending; fails if one already did.
     pub settle_changes: Vec<(UserId, String)>,
-    /// Payment history entries to write or replace.
+    /// Payment history entries to write, each over the `version` it was read at (0: new, and
+    /// then none of its Stripe ids may name a payment yet).
     pub payments: Vec<PaymentRecord>,
     /// Created only if no record of this event exists yet; with `attempts` N > 1, written only
     /// over the failed record of attempt N - 1 (a replay).

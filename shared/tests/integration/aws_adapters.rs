@@ -301,6 +301,7 @@ fn payment(user: &UserId, n: i64) -> PaymentRecord {
         refunded_at: None,
         failure_reason: None,
         subscription_id: None,
+        version: 0,
     }
 }
 
@@ -360,6 +361,7 @@ async fn every_ref_finds_the_payment_as_last_written_and_an_older_pointer_still_
         .await
         .unwrap();
     // Refunded, and known by one more id (its invoice): every ref reads the new state.
+    paid.version = 1;
     paid.status = PaymentStatus::Refunded;
     paid.amount_refunded = paid.amount;
     paid.stripe_refs.push(format!("in_005-{u}"));
@@ -370,6 +372,7 @@ async fn every_ref_finds_the_payment_as_last_written_and_an_older_pointer_still_
         })
         .await
         .unwrap();
+    paid.version = 2;
     for stripe_ref in &paid.stripe_refs {
         assert_eq!(
             store.payment_by_ref(stripe_ref).await.unwrap().as_ref(),
@@ -405,6 +408,94 @@ async fn every_ref_finds_the_payment_as_last_written_and_an_older_pointer_still_
             .as_ref(),
         Some(&paid)
     );
+}
+
+#[tokio::test]
+async fn a_payment_is_written_only_over_the_version_read_and_a_new_one_only_under_free_ids() {
+    let Some(aws) = local_aws() else { return };
+    let store = store(&aws).await;
+    let u = user();
+    let write = |payment: &PaymentRecord| Commit {
+        payments: vec![payment.clone()],
+        ..Default::default()
+    };
+    let new = payment(&u, 6);
+    store.commit(write(&new)).await.unwrap();
+    let stored = store
+        .payment_by_ref(&new.stripe_refs[0])
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.version, 1);
+
+    // Recorded as new again (another event decided it at the same time): refused.
+    assert!(matches!(
+        store.commit(write(&new)).await.unwrap_err(),
+        CommitError::PaymentConflict
+    ));
+    // New under another key, but one of its ids already names a payment: refused too.
+    let mut elsewhere = payment(&u, 7);
+    elsewhere.stripe_refs.push(new.stripe_refs[1].clone());
+    assert!(matches!(
+        store.commit(write(&elsewhere)).await.unwrap_err(),
+        CommitError::PaymentConflict
+    ));
+    assert_eq!(
+        store
+            .payment_by_ref(&elsewhere.stripe_refs[0])
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Over the version read: once; the second writer read the same version and is refused.
+    let mut refunded = stored.clone();
+    refunded.status = PaymentStatus::Refunded;
+    store.commit(write(&refunded)).await.unwrap();
+    let mut late = stored.clone();
+    late.card_brand = Some("amex".into());
+    assert!(matches!(
+        store.commit(write(&late)).await.unwrap_err(),
+        CommitError::PaymentConflict
+    ));
+    let now = store
+        .payment_by_ref(&new.stripe_refs[1])
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!((now.status, now.version), (PaymentStatus::Refunded, 2));
+
+    // An item written before payments carried a version reads as version 1 and is writable
+    // over it.
+    let cfg = sdk_config_for_endpoint(&aws.endpoint).await;
+    let client = aws_sdk_dynamodb::Client::new(&cfg);
+    let legacy = payment(&u, 8);
+    store.commit(write(&legacy)).await.unwrap();
+    let sk = format!(
+        "PAYMENT#{}",
+        tierflow::adapters::memory::payment_sort_key(&legacy)
+    );
+    let attr = aws_sdk_dynamodb::types::AttributeValue::S;
+    client
+        .update_item()
+        .table_name(&aws.table)
+        .key("PK", attr(format!("USER#{u}")))
+        .key("SK", attr(sk.clone()))
+        .update_expression("REMOVE version")
+        .send()
+        .await
+        .expect("an unversioned item");
+    let page = store.payments(&u, 10, None).await.unwrap();
+    let unversioned = page
+        .payments
+        .iter()
+        .find(|p| p.payment_id == legacy.payment_id)
+        .expect("listed")
+        .clone();
+    assert_eq!(unversioned.version, 1);
+    let mut updated = unversioned;
+    updated.status = PaymentStatus::Refunded;
+    store.commit(write(&updated)).await.unwrap();
 }
 
 /// `delivery_reads` in one `BatchGetItem` (chunked past DynamoDB's 100 keys) finds exactly

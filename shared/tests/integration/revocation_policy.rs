@@ -84,6 +84,7 @@ fn payment(status: PaymentStatus) -> PaymentRecord {
         refunded_at: None,
         failure_reason: None,
         subscription_id: Some("sub_1".into()),
+        version: 0,
     }
 }
 

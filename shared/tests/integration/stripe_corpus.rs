@@ -475,6 +475,7 @@ fn every_basil_event_drives_a_decision() {
             refunded_at: None,
             failure_reason: None,
             subscription_id: None,
+            version: 0,
         };
         let input = |existing| Input {
             user_id: &user,

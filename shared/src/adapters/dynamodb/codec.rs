@@ -112,25 +112,30 @@ pub(super) fn change_item(change: &ChangeRecord) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-/// A payment item and the ref items (one per Stripe id it answers to) that find it. Each ref
-/// carries a copy of the payment, rewritten with it in the same transaction: an event finds its
-/// payment in one read, not a pointer and then the payment.
-pub(super) fn payment_items(payment: &PaymentRecord) -> Result<Vec<Item>, StoreError> {
+/// A payment item and the ref items (one per Stripe id it answers to) that find it, at the
+/// version after the one `payment` was read at. Each ref carries a copy of the payment,
+/// rewritten with it in the same transaction: an event finds its payment in one read, not a
+/// pointer and then the payment.
+pub(super) fn payment_items(payment: &PaymentRecord) -> Result<(Item, Vec<Item>), StoreError> {
     let sk = format!("PAYMENT#{}", payment_sort_key(payment));
-    let mut item = keyed(to_item(payment)?, user_pk(&payment.user_id), sk.clone());
+    let stored = PaymentRecord {
+        version: payment.version + 1,
+        ..payment.clone()
+    };
+    let mut item = keyed(to_item(&stored)?, user_pk(&payment.user_id), sk.clone());
     item.insert("item_type".into(), s("payment"));
-    let mut items = vec![item];
+    let mut refs = Vec::new();
     for stripe_ref in &payment.stripe_refs {
         let mut copy = keyed(
-            to_item(payment)?,
+            to_item(&stored)?,
             format!("PAYREF#{stripe_ref}"),
             "PAYREF".into(),
         );
         copy.insert("payment_sk".into(), s(sk.clone()));
         copy.insert("item_type".into(), s("payment_ref"));
-        items.push(copy);
+        refs.push(copy);
     }
-    Ok(items)
+    Ok((item, refs))
 }
 
 impl DynamoStore {

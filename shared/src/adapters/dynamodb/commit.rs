@@ -19,12 +19,37 @@ enum Guard {
     CustomerLink,
     Settle,
     Event,
+    Payment,
     None,
 }
 
 impl DynamoStore {
     fn put(&self, item: Item) -> PutBuilder {
         Put::builder().table_name(&self.table).set_item(Some(item))
+    }
+
+    /// A payment item written only over the version it was read at (0: absent; 1 also
+    /// matches an item stored before payments carried a version).
+    fn versioned_payment_put(
+        &self,
+        item: Item,
+        read_version: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = self.put(item);
+        let put = match read_version {
+            0 => put.condition_expression("attribute_not_exists(PK)"),
+            1 => put
+                .condition_expression("attribute_not_exists(#v) OR #v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", n(1)),
+            v => put
+                .condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", n(v)),
+        }
+        .build()
+        .map_err(|e| StoreError(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     fn plain_put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
@@ -133,9 +158,24 @@ impl DynamoStore {
             guards.push(Guard::None);
         }
         for payment in &commit.payments {
-            for item in payment_items(payment)? {
-                items.push(self.plain_put(item)?);
-                guards.push(Guard::None);
+            let (payment_item, refs) = payment_items(payment)?;
+            items.push(self.versioned_payment_put(payment_item, payment.version)?);
+            guards.push(Guard::Payment);
+            for item in refs {
+                if payment.version == 0 {
+                    // A new payment: no payment answers to any of its Stripe ids yet (another
+                    // event may have recorded it a moment ago, perhaps under another key).
+                    let put = self
+                        .put(item)
+                        .condition_expression("attribute_not_exists(PK)")
+                        .build()
+                        .map_err(|e| StoreError(e.to_string()))?;
+                    items.push(TransactWriteItem::builder().put(put).build());
+                    guards.push(Guard::Payment);
+                } else {
+                    items.push(self.plain_put(item)?);
+                    guards.push(Guard::None);
+                }
             }
         }
         if let Some(event) = &commit.event {
@@ -180,6 +220,7 @@ impl DynamoStore {
                             Guard::CustomerLink => CommitError::CustomerLinkedElsewhere,
                             Guard::Settle => CommitError::ChangeNotPending,
                             Guard::Event => CommitError::EventAlreadyRecorded,
+                            Guard::Payment => CommitError::PaymentConflict,
                             Guard::None => CommitError::Store(StoreError(
                                 "unexpected condition failure".into(),
                             )),

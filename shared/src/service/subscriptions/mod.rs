@@ -342,7 +342,9 @@ impl SubscriptionService {
         };
         match self.store.commit(commit).await {
             Ok(()) => {}
-            Err(CommitError::ProfileConflict) => return Ok(Committed::Conflict),
+            Err(CommitError::ProfileConflict | CommitError::PaymentConflict) => {
+                return Ok(Committed::Conflict)
+            }
             Err(CommitError::EventAlreadyRecorded) => return Ok(Committed::AlreadyDone),
             Err(CommitError::ChangeNotPending) => return Ok(Committed::NotPending),
             Err(CommitError::CustomerLinkedElsewhere) => {

@@ -201,6 +201,7 @@ pub(super) fn charge_refunded(
             refunded_at: None,
             failure_reason: None,
             subscription_id: None,
+            version: 0,
         });
     for r in charge_refs(charge) {
         add_ref(&mut payment, &r);
@@ -289,6 +290,7 @@ pub(super) fn charge_succeeded(event: &Event, charge: &Charge, input: &Input<'_>
             refunded_at: None,
             failure_reason: None,
             subscription_id: None,
+            version: 0,
         });
     for r in charge_refs(charge) {
         add_ref(&mut payment, &r);

@@ -43,6 +43,7 @@ pub(super) fn invoice_payment(
             refunded_at: None,
             failure_reason: None,
             subscription_id: None,
+            version: 0,
         });
     for r in &refs {
         add_ref(&mut payment, r);

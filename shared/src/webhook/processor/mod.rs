@@ -232,7 +232,13 @@ impl Processor {
         if let (None, Some(intent)) = (&existing_payment, &subject.invoice_of_payment_intent) {
             match self.invoice_paid_by(intent).await {
                 Ok(Some(invoice)) => {
-                    existing_payment = self.store.payment_by_ref(&invoice.id).await?;
+                    // The invoice's payment is read here only when it names the user (a dispute
+                    // names no customer). Otherwise it is not: if the invoice's events recorded
+                    // it first, the commit (which records it as new) fails on its refs and reads
+                    // it then, and a charge, which usually comes first, pays no second round.
+                    if likely.is_none() {
+                        existing_payment = self.store.payment_by_ref(&invoice.id).await?;
+                    }
                     linked_invoice = Some(invoice);
                 }
                 Ok(None) => {}
@@ -395,6 +401,17 @@ impl Processor {
                     // Stripe's copy was fetched before the concurrent write and may be older than
                     // what it applied: the guard decides again, and asks Stripe again if need be.
                     fetched = None;
+                    continue;
+                }
+                Err(CommitError::PaymentConflict) => {
+                    warn!(user_id = %user_id, "a payment changed concurrently; deciding again");
+                    let refs: Vec<String> = app
+                        .payments
+                        .iter()
+                        .flat_map(|p| p.stripe_refs.iter().cloned())
+                        .collect();
+                    existing_payment = self.payment_named(&refs).await?;
+                    prefetched = Some((read, from_copy));
                     continue;
                 }
                 Err(CommitError::EventAlreadyRecorded) => return Ok(Outcome::Duplicate),

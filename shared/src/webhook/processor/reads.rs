@@ -81,6 +81,22 @@ impl Processor {
         };
         Ok(Some(FirstRead { payment, likely }))
     }
+
+    /// The payment recorded under any of `refs` (the first found), read again after a commit
+    /// found it changed, or recorded by another event first.
+    pub(super) async fn payment_named(
+        &self,
+        refs: &[String],
+    ) -> Result<Option<PaymentRecord>, ProcessError> {
+        let reads = self
+            .store
+            .delivery_reads(&DeliveryKeys {
+                payment_refs: refs,
+                ..DeliveryKeys::default()
+            })
+            .await?;
+        Ok(reads.payments.into_iter().flatten().next())
+    }
 }
 
 /// What the first round found for a delivery that is not a duplicate.
