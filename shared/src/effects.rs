@@ -3,7 +3,7 @@
 //! effects, so the webhook and the API describe a change the same way.
 
 use crate::domain::time::rfc3339;
-use crate::domain::{access_for, Access, BillingProfile, Tier};
+use crate::domain::{access_for, Access, BillingProfile, Catalog};
 use crate::ports::{ChangeKind, ChangeRecord, DomainEvent, Outbox, SyncJob};
 use serde_json::{json, Map, Value};
 
@@ -122,8 +122,9 @@ impl Effects {
 }
 
 /// Describes the change from `before` to `after`, caused by `cause` (a Stripe event id or an
-/// API request id) at `now`.
+/// API request id) at `now`; the catalog says which tier is free and how tiers rank.
 pub fn describe_change(
+    catalog: &Catalog,
     before: &BillingProfile,
     after: &BillingProfile,
     now: i64,
@@ -135,8 +136,8 @@ pub fn describe_change(
             user_id: after.user_id.clone(),
             change_id: format!("{now:012}#{cause}#{}", effects.changes.len()),
             kind,
-            from_tier: before.tier,
-            to_tier: after.tier,
+            from_tier: before.tier.clone(),
+            to_tier: after.tier.clone(),
             billing_cycle: after.billing_cycle,
             recorded_at: now,
             due_at: None,
@@ -147,15 +148,21 @@ pub fn describe_change(
         });
     };
 
-    let (access_before, access_after) = (access_for(before, now), access_for(after, now));
+    let (access_before, access_after) = (
+        access_for(before, catalog, now),
+        access_for(after, catalog, now),
+    );
     let mut email: Option<&str> = None;
 
     if before.tier != after.tier {
-        let kind = match (before.tier, after.tier) {
-            (_, Tier::Free) => ChangeKind::Canceled,
-            (Tier::Free, _) => ChangeKind::Subscribed,
-            (from, to) if to > from => ChangeKind::Upgraded,
-            _ => ChangeKind::Downgraded,
+        let kind = if catalog.is_free(&after.tier) {
+            ChangeKind::Canceled
+        } else if catalog.is_free(&before.tier) {
+            ChangeKind::Subscribed
+        } else if catalog.ranks_above(&after.tier, &before.tier) {
+            ChangeKind::Upgraded
+        } else {
+            ChangeKind::Downgraded
         };
         record(kind, &mut effects);
         email = match kind {
@@ -194,7 +201,7 @@ pub fn describe_change(
             cause,
         );
     }
-    if before.cancel_at_period_end != after.cancel_at_period_end && after.tier.is_paid() {
+    if before.cancel_at_period_end != after.cancel_at_period_end && !catalog.is_free(&after.tier) {
         let scheduled = after.cancel_at_period_end;
         record(
             if scheduled {
@@ -254,14 +261,18 @@ pub fn describe_change(
 mod tests {
     use super::*;
     use crate::domain::profile::Revocation;
+    use crate::domain::tier::tier;
     use crate::domain::{SubscriptionStatus, UserId};
     use crate::ports::SyncTarget;
 
     fn free() -> BillingProfile {
-        BillingProfile::new_free(UserId::parse("u1").unwrap())
+        BillingProfile::new_free(
+            UserId::parse("u1").unwrap(),
+            &crate::domain::Catalog::built_in(),
+        )
     }
 
-    fn paid(tier: Tier) -> BillingProfile {
+    fn paid(tier: crate::domain::Tier) -> BillingProfile {
         let mut p = free();
         p.tier = tier;
         p.status = SubscriptionStatus::Active;
@@ -285,7 +296,13 @@ mod tests {
 
     #[test]
     fn subscribing_is_audited_synced_published_and_emailed() {
-        let e = describe_change(&free(), &paid(Tier::Professional), 100, "evt_1");
+        let e = describe_change(
+            &crate::domain::Catalog::built_in(),
+            &free(),
+            &paid(tier("professional")),
+            100,
+            "evt_1",
+        );
         assert_eq!(kinds(&e), [ChangeKind::Subscribed]);
         assert_eq!(detail_types(&e), ["subscription.tier_changed"]);
         assert_eq!(e.outbox.jobs.len(), 1);
@@ -300,19 +317,19 @@ mod tests {
 
     #[test]
     fn change_table() {
-        let mut past_due = paid(Tier::Starter);
+        let mut past_due = paid(tier("starter"));
         past_due.status = SubscriptionStatus::PastDue;
         past_due.grace_until = Some(1_000);
         let mut expired_grace = past_due.clone();
         expired_grace.grace_until = Some(50);
-        let mut disputed = paid(Tier::Starter);
-        disputed.tier = Tier::Free;
+        let mut disputed = paid(tier("starter"));
+        disputed.tier = tier("free");
         disputed.revocation = Some(Revocation {
             reason: "dispute".into(),
             at: 100,
             stripe_action: None,
         });
-        let mut canceling = paid(Tier::Starter);
+        let mut canceling = paid(tier("starter"));
         canceling.cancel_at_period_end = true;
 
         type Case<'a> = (
@@ -325,28 +342,28 @@ mod tests {
         let cases: Vec<Case> = vec![
             (
                 "upgrade",
-                paid(Tier::Starter),
-                paid(Tier::Enterprise),
+                paid(tier("starter")),
+                paid(tier("enterprise")),
                 vec![ChangeKind::Upgraded],
                 vec!["subscription.tier_changed"],
             ),
             (
                 "downgrade",
-                paid(Tier::Enterprise),
-                paid(Tier::Starter),
+                paid(tier("enterprise")),
+                paid(tier("starter")),
                 vec![ChangeKind::Downgraded],
                 vec!["subscription.tier_changed"],
             ),
             (
                 "deleted",
-                paid(Tier::Starter),
+                paid(tier("starter")),
                 free(),
                 vec![ChangeKind::Canceled],
                 vec!["subscription.tier_changed"],
             ),
             (
                 "grace starts",
-                paid(Tier::Starter),
+                paid(tier("starter")),
                 past_due.clone(),
                 vec![ChangeKind::GraceStarted],
                 vec!["access.grace_started"],
@@ -360,14 +377,14 @@ mod tests {
             ),
             (
                 "dispute",
-                paid(Tier::Starter),
+                paid(tier("starter")),
                 disputed,
                 vec![ChangeKind::Canceled, ChangeKind::AccessRevoked],
                 vec!["subscription.tier_changed", "access.revoked"],
             ),
             (
                 "cancel at period end",
-                paid(Tier::Starter),
+                paid(tier("starter")),
                 canceling.clone(),
                 vec![ChangeKind::CancellationScheduled],
                 vec!["subscription.cancellation_scheduled"],
@@ -375,20 +392,26 @@ mod tests {
             (
                 "resume",
                 canceling,
-                paid(Tier::Starter),
+                paid(tier("starter")),
                 vec![ChangeKind::Resumed],
                 vec!["subscription.resumed"],
             ),
             (
                 "nothing",
-                paid(Tier::Starter),
-                paid(Tier::Starter),
+                paid(tier("starter")),
+                paid(tier("starter")),
                 vec![],
                 vec![],
             ),
         ];
         for (name, before, after, want_kinds, want_events) in cases {
-            let e = describe_change(&before, &after, 100, "evt");
+            let e = describe_change(
+                &crate::domain::Catalog::built_in(),
+                &before,
+                &after,
+                100,
+                "evt",
+            );
             assert_eq!(kinds(&e), want_kinds, "{name}");
             assert_eq!(detail_types(&e), want_events, "{name}");
         }
@@ -396,6 +419,13 @@ mod tests {
 
     #[test]
     fn an_unchanged_profile_has_no_effects() {
-        assert!(describe_change(&paid(Tier::Starter), &paid(Tier::Starter), 1, "evt").is_empty());
+        assert!(describe_change(
+            &crate::domain::Catalog::built_in(),
+            &paid(tier("starter")),
+            &paid(tier("starter")),
+            1,
+            "evt"
+        )
+        .is_empty());
     }
 }

@@ -6,7 +6,7 @@
 use crate::domain::access::grace_end;
 use crate::domain::profile::AppliedVersion;
 use crate::domain::time::UnixTime;
-use crate::domain::{BillingProfile, Catalog, PaidPrice, SubscriptionStatus, Tier};
+use crate::domain::{BillingProfile, Catalog, PaidPrice, SubscriptionStatus};
 use crate::stripe::Subscription;
 
 /// Where and when the subscription was seen in this state: a Stripe event, or Tierflow's own
@@ -77,7 +77,7 @@ pub fn apply_subscription(
         status,
         SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
     ) {
-        profile.clear_subscription();
+        profile.clear_subscription(catalog);
         profile.subscription_version = Some(version);
         return Ok(());
     }
@@ -106,7 +106,7 @@ pub fn apply_subscription(
         .as_ref()
         .map(|pm| pm.id().to_owned());
     profile.tier = if profile.revocation.is_some() {
-        Tier::Free
+        catalog.free_tier().clone()
     } else {
         tier
     };
@@ -167,6 +167,7 @@ mod tests {
     use super::*;
     use crate::domain::catalog::BUILT_IN_CATALOG;
     use crate::domain::profile::PendingChange;
+    use crate::domain::tier::tier;
     use crate::domain::{BillingCycle, UserId};
 
     fn professional_without_schedule() -> Subscription {
@@ -201,9 +202,12 @@ mod tests {
             ("tierflow_cycle".to_owned(), "monthly".to_owned()),
         ]
         .into();
-        let mut profile = BillingProfile::new_free(UserId::parse("user-1").expect("user"));
+        let mut profile = BillingProfile::new_free(
+            UserId::parse("user-1").expect("user"),
+            &crate::domain::Catalog::built_in(),
+        );
         apply_subscription(&mut profile, &sub, &seen, 6_000, &catalog, 3).expect("applied");
-        assert_eq!(profile.tier, Tier::Professional);
+        assert_eq!(profile.tier, tier("professional"));
         assert_eq!(
             profile.price,
             Some(PaidPrice {
@@ -225,12 +229,15 @@ mod tests {
 
     /// A professional subscriber with a downgrade to starter scheduled at `scheduled_at`.
     fn downgrading(scheduled_at: UnixTime) -> BillingProfile {
-        let mut p = BillingProfile::new_free(UserId::parse("user-1").expect("user"));
+        let mut p = BillingProfile::new_free(
+            UserId::parse("user-1").expect("user"),
+            &crate::domain::Catalog::built_in(),
+        );
         p.subscription_id = Some("sub_1".into());
-        p.tier = Tier::Professional;
+        p.tier = tier("professional");
         p.billing_cycle = Some(BillingCycle::Monthly);
         p.pending_change = Some(PendingChange {
-            target_tier: Tier::Starter,
+            target_tier: tier("starter"),
             billing_cycle: Some(BillingCycle::Monthly),
             effective_at: 2_593_000,
             schedule_id: Some("sub_sched_1".into()),

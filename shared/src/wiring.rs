@@ -11,6 +11,7 @@ use crate::config::{
     BusConfig, ConfigError, Env, PolicyConfig, ProcessEnv, QueueConfig, StripeConfig, TableConfig,
     WebhookConfig,
 };
+use crate::domain::Catalog;
 use crate::ports::mailer::Mailer;
 use crate::ports::{BillingStore, Clock, EventBus, StripeApi, SyncQueue};
 use crate::service::subscriptions::{
@@ -181,6 +182,8 @@ pub struct PaymentRoute<S = ()> {
     pub auth: Authenticator,
     /// The time the route acts at.
     pub clock: Arc<dyn Clock>,
+    /// The catalog (`CATALOG_FILE`): the free tier a first-time caller's profile starts on.
+    pub catalog: Catalog,
     /// The route's settings, read from the environment by the caller.
     pub settings: S,
 }
@@ -195,6 +198,7 @@ impl<S> PaymentRoute<S> {
             stripe: Arc::new(core.stripe()?),
             auth,
             clock: Arc::new(SystemClock),
+            catalog: crate::config::load_catalog()?,
             settings,
         })
     }

@@ -38,8 +38,9 @@ mod tests {
     use super::*;
     use lambda_runtime::Context;
     use tierflow::domain::time::rfc3339;
-    use tierflow::domain::Tier;
+
     use tierflow::ports::{BillingStore, ChangeKind};
+    use tierflow_testkit::tier;
 
     use tierflow_testkit::{Harness, SAMPLE_USER};
 
@@ -69,13 +70,13 @@ mod tests {
         // Due by the tick, but Stripe's clock has not reached period end: wait.
         let early = handle(&h.service(), tick(end + 5)).await.unwrap();
         assert_eq!(early["deferred"], 1, "{early}");
-        assert_eq!(h.profile(SAMPLE_USER).await.tier, Tier::Professional);
+        assert_eq!(h.profile(SAMPLE_USER).await.tier, tier("professional"));
 
         h.advance(end - h.stripe_now().await + 60).await;
         let report = handle(&h.service(), tick(end + 60)).await.unwrap();
         assert_eq!(report["applied"], 1, "{report}");
         let profile = h.profile(SAMPLE_USER).await;
-        assert_eq!(profile.tier, Tier::Starter);
+        assert_eq!(profile.tier, tier("starter"));
         assert!(profile.pending_change.is_none());
         let changes = h.store.changes(&profile.user_id, 20).await.unwrap();
         assert!(changes.iter().any(|c| c.kind == ChangeKind::Downgraded));
@@ -120,7 +121,7 @@ mod tests {
         // The webhook recorded the change (simulated: the profile says starter, no pending change).
         let mut profile = h.profile(SAMPLE_USER).await;
         let version = profile.version;
-        profile.tier = Tier::Starter;
+        profile.tier = tier("starter");
         profile.pending_change = None;
         h.store
             .commit(tierflow::ports::Commit {
@@ -153,7 +154,7 @@ mod tests {
         let report = handle(&h.service(), tick(end + 1)).await.unwrap();
         assert_eq!(report["withdrawn"], 1, "{report}");
         let profile = h.profile(SAMPLE_USER).await;
-        assert_eq!(profile.tier, Tier::Professional);
+        assert_eq!(profile.tier, tier("professional"));
         assert!(profile.pending_change.is_none());
     }
 

@@ -23,6 +23,7 @@ mod tests {
     use tierflow::ports::BillingStore;
     use tierflow::ports::Clock;
     use tierflow::service::subscriptions::CHECKOUT_REPLAY_WINDOW_SECONDS;
+    use tierflow_testkit::tier;
     use tierflow_testkit::{anonymous, body, request, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/billing-checkout.json");
@@ -131,13 +132,13 @@ mod tests {
     #[tokio::test]
     async fn a_price_replaced_by_catalog_sync_while_the_container_holds_its_id() {
         use tierflow::adapters::stripe::catalog_sync::{apply, plan};
-        use tierflow::domain::{BillingCycle, Tier};
+        use tierflow::domain::BillingCycle;
         use tierflow::ports::StripeApi;
         let h = Harness::start().await;
         let deps = h.route(); // one container: its price ids are resolved once
         let old_amount = h
             .catalog
-            .price(Tier::Starter, BillingCycle::Monthly)
+            .price(&tier("starter"), BillingCycle::Monthly)
             .unwrap()
             .unit_amount;
         let first = body(&post(&deps, None).await);
@@ -151,7 +152,7 @@ mod tests {
         let tier = catalog
             .tiers
             .iter_mut()
-            .find(|t| t.tier == Tier::Starter)
+            .find(|t| t.tier == tier("starter"))
             .unwrap();
         let spec = tier
             .prices

@@ -19,6 +19,7 @@ async fn payment_intent(deps: &Deps, req: &Request) -> Result<PaymentIntentView,
     create_one_time_payment(
         deps.store.as_ref(),
         deps.stripe.as_ref(),
+        &deps.catalog,
         &deps.settings,
         &caller,
         &body,

@@ -36,7 +36,10 @@ mod tests {
 
     /// A profile of the sample caller linked to `customer_id` (Stripe may not know it).
     async fn with_customer(h: &Harness, customer_id: &str) {
-        let mut profile = BillingProfile::new_free(UserId::parse(SUB).unwrap());
+        let mut profile = BillingProfile::new_free(
+            UserId::parse(SUB).unwrap(),
+            &tierflow::domain::Catalog::built_in(),
+        );
         profile.customer_id = Some(customer_id.to_owned());
         h.store_new_profile(profile, Some(customer_id)).await;
     }

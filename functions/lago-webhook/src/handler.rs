@@ -87,8 +87,11 @@ mod tests {
     async fn the_sample_is_recorded_once_and_reconciles_the_user() {
         let h = harness(SAMPLE_HMAC_KEY);
         // Still on the plan Lago terminated (someone ended it in Lago): out of line.
-        let mut profile = BillingProfile::new_free(UserId::parse(USER).unwrap());
-        profile.tier = tierflow::domain::Tier::Professional;
+        let mut profile = BillingProfile::new_free(
+            UserId::parse(USER).unwrap(),
+            &tierflow::domain::Catalog::built_in(),
+        );
+        profile.tier = tierflow_testkit::tier("professional");
         profile.status = tierflow::domain::SubscriptionStatus::Active;
         tierflow_testkit::store_new_profile(&h.store, profile, None).await;
         let resp = handle(&h.receiver, request(&sample())).await.unwrap();

@@ -21,9 +21,10 @@ pub(crate) async fn handle(
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use tierflow::domain::{SubscriptionStatus, Tier, UserId};
+    use tierflow::domain::{SubscriptionStatus, UserId};
     use tierflow::ports::BillingStore;
     use tierflow::time::SystemClock;
+    use tierflow_testkit::tier;
     use tierflow_testkit::Harness;
 
     /// A user subscribes in the Stripe emulator while every webhook is lost; one run of
@@ -85,7 +86,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(profile.tier, Tier::Starter);
+        assert_eq!(profile.tier, tier("starter"));
         assert_eq!(profile.status, SubscriptionStatus::Active);
         assert_eq!(
             store

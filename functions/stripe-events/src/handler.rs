@@ -33,9 +33,10 @@ pub(crate) async fn handle(
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use tierflow::domain::{Tier, UserId};
+    use tierflow::domain::UserId;
     use tierflow::ports::BillingStore;
     use tierflow::time::FixedClock;
+    use tierflow_testkit::tier;
     use tierflow_testkit::{unreachable_stripe, Harness};
 
     /// The processor over the harness's store at the sample's time. Its Stripe is unreachable:
@@ -63,7 +64,7 @@ mod tests {
         let user = UserId::parse("8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e").unwrap();
         assert_eq!(
             h.store.profile(&user).await.unwrap().unwrap().tier,
-            Tier::Enterprise
+            tier("enterprise")
         );
         let again = handle(&processor, LambdaEvent::new(sample(), Default::default()))
             .await

@@ -32,6 +32,7 @@ mod tests {
     use tierflow::time::FixedClock;
     use tierflow::webhook::signature::sign;
     use tierflow::webhook::Processor;
+
     use tierflow_testkit::{unreachable_stripe, Harness};
 
     const SECRET: &str = "whsec_handler_test";
@@ -131,7 +132,7 @@ mod tests {
         assert_eq!(body(&resp)["outcome"], "applied");
         let user = tierflow::domain::UserId::parse("user-1").unwrap();
         let profile = h.store.profile(&user).await.unwrap().unwrap();
-        assert_eq!(profile.tier, tierflow::domain::Tier::Professional);
+        assert_eq!(profile.tier, tierflow_testkit::tier("professional"));
         h.relay().await;
         assert_eq!(h.queue.jobs().len(), 1);
         assert_eq!(h.bus.events().len(), 1);
@@ -462,7 +463,7 @@ mod tests {
             assert_eq!(body(&resp)["outcome"], "applied", "{source}");
             let user = tierflow::domain::UserId::parse("corpus-user").unwrap();
             let p = h.store.profile(&user).await.unwrap().unwrap();
-            assert_eq!(p.tier, tierflow::domain::Tier::Starter, "{source}");
+            assert_eq!(p.tier, tierflow_testkit::tier("starter"), "{source}");
             assert_eq!(
                 p.billing_cycle,
                 Some(tierflow::domain::BillingCycle::Yearly),

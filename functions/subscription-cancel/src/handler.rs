@@ -21,8 +21,9 @@ mod tests {
     use super::*;
     use lambda_http::{Body, Response};
     use serde_json::{json, Value};
-    use tierflow::domain::Tier;
+
     use tierflow::ports::BillingStore;
+    use tierflow_testkit::tier;
 
     use tierflow_testkit::{body, request, Harness, SAMPLE_USER};
 
@@ -66,7 +67,7 @@ mod tests {
         let resp = cancel(&h.route(), Some(json!({"at_period_end": false}))).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         assert_eq!(body(&resp)["tier"], "free");
-        assert_eq!(h.profile(SAMPLE_USER).await.tier, Tier::Free);
+        assert_eq!(h.profile(SAMPLE_USER).await.tier, tier("free"));
     }
 
     #[tokio::test]

@@ -25,11 +25,12 @@ mod tests {
     use super::*;
     use lambda_http::{Body, Response};
     use std::sync::Arc;
-    use tierflow::domain::{BillingProfile, Tier, UserId};
+    use tierflow::domain::{BillingProfile, UserId};
     use tierflow::ports::{BillingStore, StripeApi};
     use tierflow::service::subscriptions::CheckoutRequest;
     use tierflow::stripe::EventQuery;
     use tierflow::webhook::{Outcome, Processor};
+    use tierflow_testkit::tier;
     use tierflow_testkit::{as_user, body, caller, request, unique, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/subscription-confirm-upgrade.json");
@@ -107,7 +108,7 @@ mod tests {
         let outcome = processor.process(&events[0], "hash").await.unwrap();
         assert_eq!(outcome, Outcome::Applied);
         let profile = h.profile(SAMPLE_USER).await;
-        assert_eq!(profile.tier, Tier::Starter);
+        assert_eq!(profile.tier, tier("starter"));
         let (jobs, published) = (h.jobs().await.len(), h.events().await.len());
 
         let resp = confirm(&h.route(), SAMPLE_USER, &session).await;
@@ -136,10 +137,10 @@ mod tests {
             .profile(&UserId::parse(SAMPLE_USER).unwrap())
             .await
             .unwrap();
-        assert!(mine.is_none_or(|p: BillingProfile| p.tier == Tier::Free));
+        assert!(mine.is_none_or(|p: BillingProfile| p.tier == tier("free")));
         assert_eq!(
             h.profile("someone-else").await.tier,
-            Tier::Free,
+            tier("free"),
             "not confirmed for them either"
         );
         let _ = Arc::clone(&h.store);

@@ -49,11 +49,10 @@ async fn current(deps: &Deps, req: &Request) -> Result<SubscriptionView, ApiErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tierflow::domain::{
-        BillingCycle, BillingProfile, PaidPrice, SubscriptionStatus, Tier, UserId,
-    };
+    use tierflow::domain::{BillingCycle, BillingProfile, PaidPrice, SubscriptionStatus, UserId};
     use tierflow::ports::{Commit, ProfileWrite};
     use tierflow::time::FixedClock;
+    use tierflow_testkit::tier;
     use tierflow_testkit::{body, request, Harness};
 
     const SAMPLE: &str = include_str!("../../../events/subscription-current.json");
@@ -85,8 +84,9 @@ mod tests {
         let h = Harness::start().await;
         let mut p = BillingProfile::new_free(
             UserId::parse("8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e").unwrap(),
+            &tierflow::domain::Catalog::built_in(),
         );
-        p.tier = Tier::Professional;
+        p.tier = tier("professional");
         p.status = SubscriptionStatus::Active;
         p.billing_cycle = Some(BillingCycle::Monthly);
         p.price = Some(PaidPrice {

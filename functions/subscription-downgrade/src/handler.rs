@@ -20,8 +20,9 @@ mod tests {
     use super::*;
     use lambda_http::{Body, Response};
     use serde_json::{json, Value};
-    use tierflow::domain::Tier;
+
     use tierflow::ports::{BillingStore, ChangeKind, Commit, ProfileWrite};
+    use tierflow_testkit::tier;
     use tierflow_testkit::{body, request, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/subscription-downgrade.json");
@@ -85,11 +86,11 @@ mod tests {
         assert_eq!(b["new_price"], 1900);
 
         let profile = h.profile(SAMPLE_USER).await;
-        assert_eq!(profile.tier, Tier::Professional, "kept until period end");
+        assert_eq!(profile.tier, tier("professional"), "kept until period end");
         let pending = profile.pending_change.clone().unwrap();
         assert_eq!(
             (pending.target_tier, pending.effective_at),
-            (Tier::Starter, end)
+            (tier("starter"), end)
         );
         let due = h.store.due_changes(end, 10).await.unwrap();
         assert_eq!(due.len(), 1);

@@ -23,9 +23,10 @@ mod tests {
     use lambda_http::{Body, Response};
     use serde_json::{json, Value};
     use tierflow::domain::proration::upgrade_amount;
-    use tierflow::domain::Tier;
+
     use tierflow::ports::{BillingStore, Commit, ProfileWrite};
     use tierflow::service::subscriptions::PreviewQuery;
+    use tierflow_testkit::tier;
     use tierflow_testkit::{as_user, body, caller, request, unique, Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/subscription-upgrade.json");
@@ -102,7 +103,7 @@ mod tests {
             assert_eq!(b["status"], "upgraded");
             assert_eq!(b["amount_charged"], preview.amount_due, "offset {offset}");
             let after = h.profile(&user).await;
-            assert_eq!(after.tier, Tier::Professional);
+            assert_eq!(after.tier, tier("professional"));
             let changes = h.store.changes(&after.user_id, 10).await.unwrap();
             assert_eq!(
                 changes[0].amount.as_ref().map(|m| m.amount),
@@ -169,7 +170,7 @@ mod tests {
         let resp = upgrade(&deps, SAMPLE_USER, json!({"target_tier": "professional"})).await;
         assert_eq!(resp.status(), 200, "{}", body(&resp));
         let after = h.profile(SAMPLE_USER).await;
-        assert_eq!(after.tier, Tier::Professional);
+        assert_eq!(after.tier, tier("professional"));
         assert_eq!(
             after.subscription_item_id,
             Some(item),
@@ -231,7 +232,7 @@ mod tests {
             "{b}"
         );
         let profile = h.profile(SAMPLE_USER).await;
-        assert_eq!(profile.tier, Tier::Starter);
+        assert_eq!(profile.tier, tier("starter"));
         let sub = h
             .stripe_get(&format!(
                 "/v1/subscriptions/{}",
@@ -265,7 +266,7 @@ mod tests {
         assert_eq!(b["status"], "requires_action");
         assert!(b["payment_intent_id"].as_str().unwrap().starts_with("pi_"));
         assert!(b["client_secret"].as_str().unwrap().contains("_secret_"));
-        assert_eq!(h.profile(SAMPLE_USER).await.tier, Tier::Starter);
+        assert_eq!(h.profile(SAMPLE_USER).await.tier, tier("starter"));
     }
 
     #[tokio::test]
@@ -291,7 +292,7 @@ mod tests {
             assert_eq!(resp.status(), 400, "{b}");
             assert_eq!(body(&resp)["error"]["code"], code, "{b}");
         }
-        assert_eq!(h.profile(SAMPLE_USER).await.tier, Tier::Professional);
+        assert_eq!(h.profile(SAMPLE_USER).await.tier, tier("professional"));
         let _ = unique("x");
     }
 }

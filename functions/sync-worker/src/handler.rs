@@ -30,10 +30,11 @@ mod tests {
     use lambda_runtime::Context;
     use tierflow::adapters::memory::MemoryStore;
     use tierflow::domain::catalog::BUILT_IN_CATALOG;
-    use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
+    use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, UserId};
     use tierflow::ports::mailer::Mailer;
     use tierflow::sync::mailer::OutboxEntry;
     use tierflow::time::FixedClock;
+    use tierflow_testkit::tier;
 
     fn sample() -> SqsEvent {
         serde_json::from_str(include_str!("../../../events/sync-worker.json")).unwrap()
@@ -72,8 +73,9 @@ mod tests {
         let (deps, store) = deps(&outbox).await;
         let mut profile = BillingProfile::new_free(
             UserId::parse("8f14e45f-ceea-467f-a0e6-6f6b7a1c2d3e").unwrap(),
+            &tierflow::domain::Catalog::built_in(),
         );
-        profile.tier = Tier::Professional;
+        profile.tier = tier("professional");
         profile.status = SubscriptionStatus::Active;
         profile.email = Some("alice@example.com".into());
         profile.current_period_end = Some(1_797_983_160);

@@ -38,8 +38,9 @@ pub(crate) async fn handle(
 mod tests {
     use super::*;
     use lambda_runtime::Context;
-    use tierflow::domain::Tier;
+
     use tierflow::ports::{BillingStore, ChangeKind, SyncTarget};
+    use tierflow_testkit::tier;
     use tierflow_testkit::{Harness, SAMPLE_USER};
 
     const SAMPLE: &str = include_str!("../../../events/user-deleted.json");
@@ -58,7 +59,7 @@ mod tests {
         let sub = h.stripe_get(&format!("/v1/subscriptions/{sub_id}")).await;
         assert_eq!(sub["status"], "canceled");
         let after = h.profile(SAMPLE_USER).await;
-        assert_eq!(after.tier, Tier::Free);
+        assert_eq!(after.tier, tier("free"));
         assert!(after.deleted_at.is_some(), "the deletion is recorded");
         let changes = h.store.changes(&after.user_id, 5).await.unwrap();
         assert_eq!(changes[0].kind, ChangeKind::Canceled);

@@ -111,6 +111,7 @@ impl Harness {
             stripe: self.stripe.clone(),
             auth: tierflow::auth::Authenticator::ApiGateway,
             clock: Arc::new(tierflow::time::SystemClock),
+            catalog: self.catalog.clone(),
             settings,
         }
     }
@@ -292,7 +293,10 @@ impl Harness {
             .await
             .expect("customer")
             .id;
-        let mut profile = BillingProfile::new_free(UserId::parse(user).expect("user"));
+        let mut profile = BillingProfile::new_free(
+            UserId::parse(user).expect("user"),
+            &tierflow::domain::Catalog::built_in(),
+        );
         profile.customer_id = Some(id.clone());
         self.store_new_profile(profile, Some(&id)).await;
         id
@@ -402,6 +406,11 @@ pub fn caller(user: &str) -> Caller {
         user_id: UserId::parse(user).expect("user"),
         email: Some(format!("{user}@example.com")),
     }
+}
+
+/// A tier by name: panics on a malformed name.
+pub fn tier(name: &str) -> tierflow::domain::Tier {
+    tierflow::domain::Tier::parse(name).expect("a well-formed tier name")
 }
 
 /// A string no other call uses (request ids, user ids).

@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 use tierflow::adapters::memory::MemoryStore;
-use tierflow::domain::{Tier, UserId};
+use tierflow::domain::UserId;
 use tierflow::ports::{BillingStore, StripeApi};
 use tierflow::stripe::Event;
 use tierflow::webhook::{Outcome, Processor};
+use tierflow_testkit::tier;
 use tierflow_testkit::{unique, Harness, InterleavedStore, Write};
 
 /// `event` again under another id: a second event of the same second and state, which the
@@ -104,7 +105,7 @@ async fn a_newer_state_committed_while_stripe_was_asked_is_not_overwritten_by_th
         .expect("profile");
     assert_eq!(
         profile.tier,
-        Tier::Professional,
+        tier("professional"),
         "the upgrade stays: {profile:?}"
     );
 }

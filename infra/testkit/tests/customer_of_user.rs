@@ -22,9 +22,15 @@ async fn a_new_user_gets_one_customer_from_every_route_and_every_repeat() {
     // Whether or not the search saw it yet, it is the creation's: no subscription to look for.
     assert!(first.created && again.created, "{first:?} {again:?}");
     // The one-time payments route links the same customer.
-    let linked = ensure_customer(h.store.as_ref(), h.stripe.as_ref(), &who, 0)
-        .await
-        .expect("linked");
+    let linked = ensure_customer(
+        h.store.as_ref(),
+        h.stripe.as_ref(),
+        &tierflow::domain::Catalog::built_in(),
+        &who,
+        0,
+    )
+    .await
+    .expect("linked");
     assert_eq!(linked, first.id);
     let tagged = h
         .stripe

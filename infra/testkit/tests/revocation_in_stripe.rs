@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tierflow::adapters::memory::MemoryStore;
 use tierflow::domain::profile::{RevocationAction, RevocationPolicy};
-use tierflow::domain::{Tier, UserId};
+use tierflow::domain::UserId;
 use tierflow::ports::{BillingStore, PaymentStatus, SubscriptionChange, SyncJob};
 use tierflow::sync::worker::{EmailSettings, Worker};
 use tierflow::webhook::{Outcome, Processor};
+use tierflow_testkit::tier;
 use tierflow_testkit::{unique, Harness};
 
 /// The worker with Stripe only: Keycloak, Lago and email are not what this test is about.
@@ -128,7 +129,7 @@ async fn a_dispute_cancels_the_subscription_once_and_no_invoice_follows() {
     // Stripe's own event then ends the subscription in the profile; access stays revoked.
     process_latest(&h, &p, &store, "customer.subscription.deleted").await;
     let profile = store.profile(&user).await.unwrap().unwrap();
-    assert_eq!(profile.tier, Tier::Free);
+    assert_eq!(profile.tier, tier("free"));
     assert!(profile.subscription_id.is_none());
     assert!(profile.revocation.is_some());
 }
@@ -161,7 +162,7 @@ async fn a_dispute_won_after_a_cancellation_at_period_end_restores_the_tier_and_
     assert_eq!(sub["cancel_at_period_end"], true, "{sub}");
     process_latest(&h, &p, &store, "customer.subscription.updated").await;
     let revoked = store.profile(&user).await.unwrap().unwrap();
-    assert_eq!(revoked.tier, Tier::Free, "no access while disputed");
+    assert_eq!(revoked.tier, tier("free"), "no access while disputed");
 
     // The merchant wins (Stripe test mode: the winning_evidence text closes it as won).
     let closed = h
@@ -174,7 +175,7 @@ async fn a_dispute_won_after_a_cancellation_at_period_end_restores_the_tier_and_
     assert_eq!(closed["status"], "won", "{closed}");
     let jobs = process_latest(&h, &p, &store, "charge.dispute.closed").await;
     let restored = store.profile(&user).await.unwrap().unwrap();
-    assert_eq!(restored.tier, Tier::Professional);
+    assert_eq!(restored.tier, tier("professional"));
     assert!(restored.revocation.is_none());
     let history = store.payments(&user, 10, None).await.unwrap();
     assert_eq!(history.payments[0].status, PaymentStatus::DisputeWon);
@@ -215,7 +216,7 @@ async fn a_full_refund_with_revoke_only_keeps_the_subscription_billing() {
     let jobs = process_latest(&h, &p, &store, "charge.refunded").await;
     assert!(jobs.iter().all(|j| j.stripe_action.is_none()), "{jobs:?}");
     let profile = store.profile(&user).await.unwrap().unwrap();
-    assert_eq!(profile.tier, Tier::Free);
+    assert_eq!(profile.tier, tier("free"));
     let sub = h.stripe_get(&format!("/v1/subscriptions/{sub_id}")).await;
     assert_eq!(sub["status"], "active");
     assert_eq!(sub["cancel_at_period_end"], false);

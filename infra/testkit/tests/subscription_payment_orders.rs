@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 use tierflow::adapters::memory::MemoryStore;
-use tierflow::domain::{Tier, UserId};
+use tierflow::domain::UserId;
 use tierflow::ports::{BillingStore, EventRecord, PaymentStatus};
 use tierflow::stripe::Event;
 use tierflow::webhook::{Outcome, Processor};
+use tierflow_testkit::tier;
 use tierflow_testkit::{unique, Harness};
 
 /// The events of one subscription payment, in the order Stripe emitted them.
@@ -169,7 +170,7 @@ async fn a_full_refund_of_a_subscription_payment_revokes_the_tier_whatever_was_s
             .await
             .expect("read")
             .expect("profile");
-        assert_eq!(profile.tier, Tier::Free, "{kinds:?}");
+        assert_eq!(profile.tier, tier("free"), "{kinds:?}");
         assert!(profile.revocation.is_some(), "{kinds:?}");
         let history = store.payments(&user_id, 10, None).await.expect("history");
         assert_eq!(history.payments.len(), 1, "{kinds:?}");

@@ -1,6 +1,6 @@
 //! Access: the single answer the app asks for, derived from status, grace end and disputes.
 
-use super::{BillingProfile, SubscriptionStatus, Tier};
+use super::{BillingProfile, Catalog, SubscriptionStatus, Tier};
 use crate::domain::time::UnixTime;
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +18,7 @@ pub enum Access {
 }
 
 /// The one place access is decided.
-pub fn access_for(profile: &BillingProfile, now: UnixTime) -> Access {
+pub fn access_for(profile: &BillingProfile, catalog: &Catalog, now: UnixTime) -> Access {
     if profile.revocation.is_some() {
         return Access::Revoked;
     }
@@ -31,16 +31,20 @@ pub fn access_for(profile: &BillingProfile, now: UnixTime) -> Access {
         },
         // Stripe gave up retrying: whatever grace there was is over.
         SubscriptionStatus::Unpaid => Access::Revoked,
-        _ if profile.tier == Tier::Free => Access::Active,
+        _ if catalog.is_free(&profile.tier) => Access::Active,
         _ => Access::Revoked,
     }
 }
 
 /// The tier whose entitlements apply now: the paid tier while access lasts, free otherwise.
-pub fn effective_tier(profile: &BillingProfile, now: UnixTime) -> Tier {
-    match access_for(profile, now) {
-        Access::Active | Access::Grace => profile.tier,
-        Access::Revoked => Tier::Free,
+pub fn effective_tier<'a>(
+    profile: &'a BillingProfile,
+    catalog: &'a Catalog,
+    now: UnixTime,
+) -> &'a Tier {
+    match access_for(profile, catalog, now) {
+        Access::Active | Access::Grace => &profile.tier,
+        Access::Revoked => catalog.free_tier(),
     }
 }
 
@@ -52,11 +56,16 @@ pub fn grace_end(past_due_since: UnixTime, grace_days: u32) -> UnixTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::catalog::BUILT_IN_CATALOG;
     use crate::domain::{profile::Revocation, UserId};
 
-    fn profile(tier: Tier, status: SubscriptionStatus, grace_until: Option<i64>) -> BillingProfile {
-        let mut p = BillingProfile::new_free(UserId::parse("u1").unwrap());
-        p.tier = tier;
+    fn catalog() -> Catalog {
+        Catalog::parse(BUILT_IN_CATALOG).unwrap()
+    }
+
+    fn profile(tier: &str, status: SubscriptionStatus, grace_until: Option<i64>) -> BillingProfile {
+        let mut p = BillingProfile::new_free(UserId::parse("u1").unwrap(), &catalog());
+        p.tier = Tier::parse(tier).unwrap();
         p.status = status;
         p.grace_until = grace_until;
         p
@@ -67,49 +76,51 @@ mod tests {
         use SubscriptionStatus as S;
         let now = 1_000_000;
         let cases = [
-            (Tier::Free, S::None, None, Access::Active),
-            (Tier::Professional, S::Active, None, Access::Active),
-            (Tier::Starter, S::Trialing, None, Access::Active),
-            (Tier::Professional, S::PastDue, Some(now + 1), Access::Grace),
-            (Tier::Professional, S::PastDue, Some(now), Access::Revoked),
-            (Tier::Professional, S::PastDue, None, Access::Revoked),
-            (
-                Tier::Professional,
-                S::Unpaid,
-                Some(now - 10),
-                Access::Revoked,
-            ),
-            (Tier::Professional, S::Incomplete, None, Access::Revoked),
-            (Tier::Professional, S::Canceled, None, Access::Revoked),
-            (Tier::Free, S::Canceled, None, Access::Active),
+            ("free", S::None, None, Access::Active),
+            ("professional", S::Active, None, Access::Active),
+            ("starter", S::Trialing, None, Access::Active),
+            ("professional", S::PastDue, Some(now + 1), Access::Grace),
+            ("professional", S::PastDue, Some(now), Access::Revoked),
+            ("professional", S::PastDue, None, Access::Revoked),
+            ("professional", S::Unpaid, Some(now - 10), Access::Revoked),
+            ("professional", S::Incomplete, None, Access::Revoked),
+            ("professional", S::Canceled, None, Access::Revoked),
+            ("free", S::Canceled, None, Access::Active),
         ];
         for (tier, status, grace, want) in cases {
             let p = profile(tier, status, grace);
-            assert_eq!(access_for(&p, now), want, "{tier} {status:?} {grace:?}");
+            assert_eq!(
+                access_for(&p, &catalog(), now),
+                want,
+                "{tier} {status:?} {grace:?}"
+            );
         }
     }
 
     #[test]
     fn a_dispute_revokes_even_an_active_subscription() {
-        let mut p = profile(Tier::Enterprise, SubscriptionStatus::Active, None);
+        let mut p = profile("enterprise", SubscriptionStatus::Active, None);
         p.revocation = Some(Revocation {
             reason: "dispute".into(),
             at: 5,
             stripe_action: None,
         });
-        assert_eq!(access_for(&p, 10), Access::Revoked);
-        assert_eq!(effective_tier(&p, 10), Tier::Free);
+        assert_eq!(access_for(&p, &catalog(), 10), Access::Revoked);
+        assert_eq!(effective_tier(&p, &catalog(), 10).as_str(), "free");
     }
 
     #[test]
     fn grace_lasts_the_configured_days() {
         assert_eq!(grace_end(100, 3), 100 + 3 * 86_400);
         let p = profile(
-            Tier::Starter,
+            "starter",
             SubscriptionStatus::PastDue,
             Some(grace_end(0, 3)),
         );
-        assert_eq!(effective_tier(&p, 3 * 86_400 - 1), Tier::Starter);
-        assert_eq!(effective_tier(&p, 3 * 86_400), Tier::Free);
+        assert_eq!(
+            effective_tier(&p, &catalog(), 3 * 86_400 - 1).as_str(),
+            "starter"
+        );
+        assert_eq!(effective_tier(&p, &catalog(), 3 * 86_400).as_str(), "free");
     }
 }

@@ -2,7 +2,7 @@
 //! named by `CATALOG_FILE` (read by `config::load_catalog`), validated once, and addressed by
 //! tier or by Stripe price lookup key.
 
-use super::{BillingCycle, Currency, Money, Tier};
+use super::{BillingCycle, Currency, InvalidInput, Money, Tier};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -45,8 +45,14 @@ pub struct PriceSpec {
 /// One tier with what it grants and what it costs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TierSpec {
-    /// Which tier this entry defines.
+    /// The tier's name: what the API, Stripe metadata, Keycloak and Lago's plan see.
     pub tier: Tier,
+    /// Its place among the tiers: a move to a higher rank is an upgrade (charged now,
+    /// prorated), to a lower one a downgrade (at period end). Unique; the free tier's is lowest.
+    pub rank: u32,
+    /// The tier a user has without a subscription: exactly one tier is free, and it has no price.
+    #[serde(default)]
+    pub free: bool,
     /// The display name shown on the billing page and in email.
     pub name: String,
     /// The Lago plan a subscriber of this tier is put on.
@@ -74,7 +80,7 @@ pub struct LegacyPrice {
 pub struct Catalog {
     /// The one currency every price is in.
     pub currency: Currency,
-    /// Every tier once, in `Tier::ALL` order (checked by [`Catalog::parse`]).
+    /// Every tier once, lowest rank first ([`Catalog::parse`] sorts and checks them).
     pub tiers: Vec<TierSpec>,
     /// Old prices still billing someone, by price id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -104,7 +110,7 @@ pub struct PriceFacts<'a> {
 }
 
 /// The catalog plan a price bills for, and whether it is the catalog's current price for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanMatch {
     /// The paid tier the price bills for.
     pub tier: Tier,
@@ -115,75 +121,138 @@ pub struct PlanMatch {
 }
 
 impl Catalog {
-    /// Parses and validates: every tier exactly once, in order; free has no price; every paid
-    /// tier has a monthly price; amounts positive; lookup keys unique.
+    /// The catalog shipped with Tierflow ([`BUILT_IN_CATALOG`], whose validity a test checks).
+    pub fn built_in() -> Self {
+        Self::parse(BUILT_IN_CATALOG).expect("the built-in catalog is valid")
+    }
+
+    /// Parses and validates: tier names and ranks unique, exactly one free tier, of the lowest
+    /// rank and without a price; every paid tier has a monthly price; amounts positive; lookup
+    /// keys unique; legacy prices bill a paid tier of the catalog. Tiers come out by rank.
     pub fn parse(text: &str) -> Result<Self, CatalogError> {
-        let catalog: Catalog = serde_json::from_str(text)?;
-        let tiers: Vec<Tier> = catalog.tiers.iter().map(|t| t.tier).collect();
-        if tiers != Tier::ALL {
-            return Err(CatalogError::Invalid(
-                "tiers must be free, trial, starter, professional, enterprise, each once, in that order".into(),
-            ));
+        let mut catalog: Catalog = serde_json::from_str(text)?;
+        catalog.tiers.sort_by_key(|t| t.rank);
+        let invalid = |why: String| Err(CatalogError::Invalid(why));
+        if catalog.tiers.is_empty() {
+            return invalid("the catalog needs at least its free tier".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for pair in catalog.tiers.windows(2) {
+            if pair[0].rank == pair[1].rank {
+                return invalid(format!(
+                    "{} and {} have the same rank {}",
+                    pair[0].tier, pair[1].tier, pair[0].rank
+                ));
+            }
+        }
+        let free: Vec<&TierSpec> = catalog.tiers.iter().filter(|t| t.free).collect();
+        match free.as_slice() {
+            [only] if only.tier == catalog.tiers[0].tier => {}
+            [only] => {
+                return invalid(format!(
+                    "the free tier {} must have the lowest rank",
+                    only.tier
+                ))
+            }
+            _ => return invalid("exactly one tier must be marked free".into()),
         }
         let mut keys = std::collections::BTreeSet::new();
         for spec in &catalog.tiers {
-            if spec.tier == Tier::Free && !spec.prices.is_empty() {
-                return Err(CatalogError::Invalid("free has no Stripe price".into()));
+            if !names.insert(spec.tier.as_str()) {
+                return invalid(format!("tier {} is defined twice", spec.tier));
             }
-            if spec.tier.is_paid() && spec.price(BillingCycle::Monthly).is_none() {
-                return Err(CatalogError::Invalid(format!(
-                    "{} needs a monthly price",
-                    spec.tier
-                )));
+            if spec.name.trim().is_empty() {
+                return invalid(format!("{} needs a display name", spec.tier));
+            }
+            if spec.free && !spec.prices.is_empty() {
+                return invalid(format!("the free tier {} has no Stripe price", spec.tier));
+            }
+            if !spec.free && spec.price(BillingCycle::Monthly).is_none() {
+                return invalid(format!("{} needs a monthly price", spec.tier));
             }
             if spec.lago_plan_code.trim().is_empty() {
-                return Err(CatalogError::Invalid(format!(
-                    "{} needs a lago_plan_code",
-                    spec.tier
-                )));
+                return invalid(format!("{} needs a lago_plan_code", spec.tier));
             }
             let mut cycles = std::collections::BTreeSet::new();
             for price in &spec.prices {
                 if price.unit_amount <= 0 {
-                    return Err(CatalogError::Invalid(format!(
+                    return invalid(format!(
                         "{} {} amount must be positive",
                         spec.tier, price.cycle
-                    )));
+                    ));
                 }
                 if !cycles.insert(price.cycle.as_str()) {
-                    return Err(CatalogError::Invalid(format!(
-                        "{} has two {} prices",
-                        spec.tier, price.cycle
-                    )));
+                    return invalid(format!("{} has two {} prices", spec.tier, price.cycle));
                 }
                 if price.lookup_key.trim().is_empty() || !keys.insert(price.lookup_key.clone()) {
-                    return Err(CatalogError::Invalid(format!(
+                    return invalid(format!(
                         "lookup key {:?} is empty or used twice",
                         price.lookup_key
-                    )));
+                    ));
                 }
             }
         }
         for legacy in &catalog.legacy_prices {
-            if !legacy.tier.is_paid() || legacy.price_id.trim().is_empty() {
-                return Err(CatalogError::Invalid(format!(
-                    "legacy price {:?} needs an id and a paid tier",
+            if catalog.paid(&legacy.tier).is_none() || legacy.price_id.trim().is_empty() {
+                return invalid(format!(
+                    "legacy price {:?} needs an id and a paid tier of the catalog",
                     legacy.price_id
-                )));
+                ));
             }
         }
         Ok(catalog)
     }
 
-    /// The entry of `tier` (every tier has one).
-    pub fn tier(&self, tier: Tier) -> &TierSpec {
-        // `parse` guarantees every tier is present, in `Tier::ALL` order.
-        &self.tiers[Tier::ALL.iter().position(|t| *t == tier).unwrap_or(0)]
+    /// The entry of `tier`, if the catalog defines it.
+    pub fn spec(&self, tier: &Tier) -> Option<&TierSpec> {
+        self.tiers.iter().find(|t| &t.tier == tier)
+    }
+
+    /// The catalog's tier called `raw` (case-insensitive); the error lists the tiers there are.
+    pub fn tier_named(&self, raw: &str) -> Result<&TierSpec, InvalidInput> {
+        Tier::parse(raw)
+            .ok()
+            .and_then(|tier| self.spec(&tier))
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.tiers.iter().map(|t| t.tier.as_str()).collect();
+                InvalidInput(format!(
+                    "unknown tier {raw:?}; expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// The tier a user has without a subscription.
+    pub fn free_tier(&self) -> &Tier {
+        // `parse` guarantees exactly one free tier, first by rank.
+        &self.tiers[0].tier
+    }
+
+    /// Whether `tier` is the free tier.
+    pub fn is_free(&self, tier: &Tier) -> bool {
+        tier == self.free_tier()
+    }
+
+    /// The entry of a paid tier the catalog defines (`None` for free or an unknown name).
+    pub fn paid(&self, tier: &Tier) -> Option<&TierSpec> {
+        self.spec(tier).filter(|t| !t.free)
+    }
+
+    /// The paid tiers, lowest rank first.
+    pub fn paid_tiers(&self) -> impl Iterator<Item = &TierSpec> {
+        self.tiers.iter().filter(|t| !t.free)
+    }
+
+    /// Whether a move from `from` to `to` goes up the ranks; a tier the catalog no longer
+    /// defines ranks below every tier it does.
+    pub fn ranks_above(&self, to: &Tier, from: &Tier) -> bool {
+        let rank = |t: &Tier| self.spec(t).map(|s| i64::from(s.rank)).unwrap_or(-1);
+        rank(to) > rank(from)
     }
 
     /// The price for a paid tier and cycle, if the catalog offers that combination.
-    pub fn price(&self, tier: Tier, cycle: BillingCycle) -> Option<&PriceSpec> {
-        self.tier(tier).price(cycle)
+    pub fn price(&self, tier: &Tier, cycle: BillingCycle) -> Option<&PriceSpec> {
+        self.spec(tier)?.price(cycle)
     }
 
     /// Which tier and cycle a Stripe price belongs to, by its lookup key.
@@ -192,7 +261,7 @@ impl Catalog {
             spec.prices
                 .iter()
                 .find(|p| p.lookup_key == lookup_key)
-                .map(|p| (spec.tier, p.cycle))
+                .map(|p| (spec.tier.clone(), p.cycle))
         })
     }
 
@@ -201,7 +270,7 @@ impl Catalog {
     /// change moves the lookup key away), the catalog's legacy prices, or its product's tier
     /// mark with the price's own interval (a custom price made by sales on a tier's product).
     pub fn resolve_price(&self, price: &PriceFacts<'_>) -> Option<PlanMatch> {
-        let paid = |tier: Tier| tier.is_paid().then_some(tier);
+        let paid = |tier: Tier| self.paid(&tier).map(|s| s.tier.clone());
         if let Some((tier, cycle)) = price.lookup_key.and_then(|k| self.by_lookup_key(k)) {
             return Some(PlanMatch {
                 tier,
@@ -227,7 +296,7 @@ impl Catalog {
             .iter()
             .find(|l| l.price_id == price.price_id)
         {
-            return Some(legacy(listed.tier, listed.cycle));
+            return Some(legacy(listed.tier.clone(), listed.cycle));
         }
         let product_tier = price
             .product_tier_mark
@@ -266,24 +335,25 @@ impl TierSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::tier::tier;
 
     #[test]
     fn built_in_catalog_matches_the_design() {
         let c = Catalog::parse(BUILT_IN_CATALOG).unwrap();
         let amounts = [
-            (Tier::Trial, BillingCycle::Monthly, Some(100)),
-            (Tier::Trial, BillingCycle::Yearly, None),
-            (Tier::Starter, BillingCycle::Monthly, Some(1900)),
-            (Tier::Starter, BillingCycle::Yearly, Some(19000)),
-            (Tier::Professional, BillingCycle::Monthly, Some(4900)),
-            (Tier::Professional, BillingCycle::Yearly, Some(49000)),
-            (Tier::Enterprise, BillingCycle::Monthly, Some(9900)),
-            (Tier::Enterprise, BillingCycle::Yearly, Some(99000)),
-            (Tier::Free, BillingCycle::Monthly, None),
+            (tier("trial"), BillingCycle::Monthly, Some(100)),
+            (tier("trial"), BillingCycle::Yearly, None),
+            (tier("starter"), BillingCycle::Monthly, Some(1900)),
+            (tier("starter"), BillingCycle::Yearly, Some(19000)),
+            (tier("professional"), BillingCycle::Monthly, Some(4900)),
+            (tier("professional"), BillingCycle::Yearly, Some(49000)),
+            (tier("enterprise"), BillingCycle::Monthly, Some(9900)),
+            (tier("enterprise"), BillingCycle::Yearly, Some(99000)),
+            (tier("free"), BillingCycle::Monthly, None),
         ];
         for (tier, cycle, want) in amounts {
             assert_eq!(
-                c.price(tier, cycle).map(|p| p.unit_amount),
+                c.price(&tier, cycle).map(|p| p.unit_amount),
                 want,
                 "{tier} {cycle}"
             );
@@ -297,7 +367,7 @@ mod tests {
         let c = Catalog::parse(BUILT_IN_CATALOG).unwrap();
         assert_eq!(
             c.by_lookup_key("tierflow_professional_yearly"),
-            Some((Tier::Professional, BillingCycle::Yearly))
+            Some((tier("professional"), BillingCycle::Yearly))
         );
         assert_eq!(c.by_lookup_key("someone_elses_price"), None);
     }
@@ -307,7 +377,7 @@ mod tests {
         let mut c = Catalog::parse(BUILT_IN_CATALOG).unwrap();
         c.legacy_prices.push(LegacyPrice {
             price_id: "price_old_pro".into(),
-            tier: Tier::Professional,
+            tier: tier("professional"),
             cycle: BillingCycle::Yearly,
         });
         let base = PriceFacts {
@@ -330,7 +400,7 @@ mod tests {
                     cycle_mark: Some("yearly"),
                     ..base
                 },
-                plan(Tier::Starter, BillingCycle::Monthly, false),
+                plan(tier("starter"), BillingCycle::Monthly, false),
             ),
             (
                 "grandfathered: marks stay after the key moved",
@@ -339,7 +409,7 @@ mod tests {
                     cycle_mark: Some("monthly"),
                     ..base
                 },
-                plan(Tier::Starter, BillingCycle::Monthly, true),
+                plan(tier("starter"), BillingCycle::Monthly, true),
             ),
             (
                 "foreign lookup key, but marked",
@@ -349,7 +419,7 @@ mod tests {
                     cycle_mark: Some("monthly"),
                     ..base
                 },
-                plan(Tier::Professional, BillingCycle::Monthly, true),
+                plan(tier("professional"), BillingCycle::Monthly, true),
             ),
             (
                 "listed legacy price",
@@ -357,7 +427,7 @@ mod tests {
                     price_id: "price_old_pro",
                     ..base
                 },
-                plan(Tier::Professional, BillingCycle::Yearly, true),
+                plan(tier("professional"), BillingCycle::Yearly, true),
             ),
             (
                 "custom price on a tier's product, expanded",
@@ -367,7 +437,7 @@ mod tests {
                     interval: Some("year"),
                     ..base
                 },
-                plan(Tier::Enterprise, BillingCycle::Yearly, true),
+                plan(tier("enterprise"), BillingCycle::Yearly, true),
             ),
             (
                 "custom price on catalog-sync's product id",
@@ -377,7 +447,7 @@ mod tests {
                     interval_count: Some(1),
                     ..base
                 },
-                plan(Tier::Starter, BillingCycle::Monthly, true),
+                plan(tier("starter"), BillingCycle::Monthly, true),
             ),
             (
                 "custom price billing every three months",
@@ -425,24 +495,108 @@ mod tests {
 
     #[test]
     fn invalid_catalogs_are_refused_with_a_reason() {
-        let mut value: serde_json::Value = serde_json::from_str(BUILT_IN_CATALOG).unwrap();
-        value["tiers"][2]["prices"][0]["lookup_key"] = "tierflow_trial_monthly".into();
-        let err = Catalog::parse(&value.to_string()).unwrap_err();
-        assert!(err.to_string().contains("used twice"), "{err}");
-
-        let mut value: serde_json::Value = serde_json::from_str(BUILT_IN_CATALOG).unwrap();
-        value["tiers"][3]["prices"][0]["unit_amount"] = (-5).into();
-        assert!(Catalog::parse(&value.to_string()).is_err());
-
-        let mut value: serde_json::Value = serde_json::from_str(BUILT_IN_CATALOG).unwrap();
-        value["tiers"].as_array_mut().unwrap().remove(1);
-        assert!(Catalog::parse(&value.to_string()).is_err());
-
+        type Breakage = fn(&mut serde_json::Value);
+        let cases: [(&str, Breakage, &str); 11] = [
+            (
+                "a lookup key twice",
+                |v| v["tiers"][2]["prices"][0]["lookup_key"] = "tierflow_trial_monthly".into(),
+                "used twice",
+            ),
+            (
+                "a negative amount",
+                |v| v["tiers"][3]["prices"][0]["unit_amount"] = (-5).into(),
+                "positive",
+            ),
+            (
+                "no free tier",
+                |v| v["tiers"][0]["free"] = false.into(),
+                "exactly one tier must be marked free",
+            ),
+            (
+                "two free tiers",
+                |v| {
+                    v["tiers"][1]["free"] = true.into();
+                    v["tiers"][1]["prices"] = serde_json::json!([]);
+                },
+                "exactly one tier must be marked free",
+            ),
+            (
+                "free above a paid tier",
+                |v| v["tiers"][0]["rank"] = 9.into(),
+                "lowest rank",
+            ),
+            (
+                "two tiers of one rank",
+                |v| v["tiers"][3]["rank"] = 2.into(),
+                "same rank",
+            ),
+            (
+                "one name twice",
+                |v| v["tiers"][3]["tier"] = "starter".into(),
+                "defined twice",
+            ),
+            (
+                "a free tier with a price",
+                |v| {
+                    v["tiers"][0]["prices"] = serde_json::json!([{"cycle": "monthly", "unit_amount": 5, "lookup_key": "k"}]);
+                },
+                "has no Stripe price",
+            ),
+            (
+                "a paid tier without a monthly price",
+                |v| {
+                    v["tiers"][1]["prices"] = serde_json::json!([{"cycle": "yearly", "unit_amount": 500, "lookup_key": "k"}]);
+                },
+                "needs a monthly price",
+            ),
+            (
+                "a malformed tier name",
+                |v| v["tiers"][2]["tier"] = "Gold Plan".into(),
+                "not a tier name",
+            ),
+            (
+                "a legacy price of the free tier",
+                |v| {
+                    v["legacy_prices"] = serde_json::json!([{"price_id": "price_1", "tier": "free", "cycle": "monthly"}]);
+                },
+                "paid tier of the catalog",
+            ),
+        ];
+        for (name, breakage, reason) in cases {
+            let mut value: serde_json::Value = serde_json::from_str(BUILT_IN_CATALOG).unwrap();
+            breakage(&mut value);
+            let err = Catalog::parse(&value.to_string()).unwrap_err();
+            assert!(err.to_string().contains(reason), "{name}: {err}");
+        }
         assert!(Catalog::parse("{").is_err());
+    }
 
-        let mut value: serde_json::Value = serde_json::from_str(BUILT_IN_CATALOG).unwrap();
-        value["legacy_prices"] =
-            serde_json::json!([{"price_id": "price_1", "tier": "free", "cycle": "monthly"}]);
-        assert!(Catalog::parse(&value.to_string()).is_err());
+    #[test]
+    fn a_catalog_of_other_names_ranks_by_its_own_ranks() {
+        let c = Catalog::parse(
+            r#"{"currency": "eur", "tiers": [
+                {"tier": "business", "rank": 30, "name": "Business", "lago_plan_code": "b", "entitlements": {},
+                 "prices": [{"cycle": "monthly", "unit_amount": 9900, "lookup_key": "acme_business_monthly"}]},
+                {"tier": "hobby", "rank": 0, "free": true, "name": "Hobby", "lago_plan_code": "h", "entitlements": {}, "prices": []},
+                {"tier": "team", "rank": 10, "name": "Team", "lago_plan_code": "t", "entitlements": {},
+                 "prices": [{"cycle": "monthly", "unit_amount": 2900, "lookup_key": "acme_team_monthly"}]}
+            ]}"#,
+        )
+        .unwrap();
+        let names: Vec<&str> = c.tiers.iter().map(|t| t.tier.as_str()).collect();
+        assert_eq!(names, ["hobby", "team", "business"]);
+        assert_eq!(c.free_tier().as_str(), "hobby");
+        let (team, business) = (tier("team"), tier("business"));
+        assert!(c.ranks_above(&business, &team));
+        assert!(!c.ranks_above(&team, &business));
+        assert!(c.is_free(&tier("hobby")) && !c.is_free(&team));
+        assert_eq!(c.tier_named(" Team ").unwrap().name, "Team");
+        let unknown = c.tier_named("starter").unwrap_err().0;
+        assert!(unknown.contains("hobby, team, business"), "{unknown}");
+        assert_eq!(c.paid_tiers().count(), 2);
+        assert_eq!(
+            c.by_lookup_key("acme_team_monthly"),
+            Some((team, BillingCycle::Monthly))
+        );
     }
 }

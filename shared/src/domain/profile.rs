@@ -1,6 +1,6 @@
 //! A user's billing profile: the one item the API reads to answer "what does this user have".
 
-use super::{BillingCycle, Tier, UserId};
+use super::{BillingCycle, Catalog, Tier, UserId};
 use crate::domain::time::UnixTime;
 use serde::{Deserialize, Serialize};
 
@@ -258,8 +258,8 @@ pub struct BillingProfile {
 }
 
 impl BillingProfile {
-    /// A user Tierflow has never seen: free, nothing in Stripe.
-    pub fn new_free(user_id: UserId) -> Self {
+    /// A user Tierflow has never seen: on the catalog's free tier, nothing in Stripe.
+    pub fn new_free(user_id: UserId, catalog: &Catalog) -> Self {
         Self {
             user_id,
             email: None,
@@ -267,7 +267,7 @@ impl BillingProfile {
             subscription_id: None,
             subscription_item_id: None,
             subscription_payment_method: None,
-            tier: Tier::Free,
+            tier: catalog.free_tier().clone(),
             status: SubscriptionStatus::None,
             billing_cycle: None,
             price: None,
@@ -284,12 +284,12 @@ impl BillingProfile {
         }
     }
 
-    /// Back to free with the subscription gone (deleted subscription, deleted customer).
-    pub fn clear_subscription(&mut self) {
+    /// Back to the free tier with the subscription gone (deleted subscription, deleted customer).
+    pub fn clear_subscription(&mut self, catalog: &Catalog) {
         self.subscription_id = None;
         self.subscription_item_id = None;
         self.subscription_payment_method = None;
-        self.tier = Tier::Free;
+        self.tier = catalog.free_tier().clone();
         self.status = SubscriptionStatus::None;
         self.billing_cycle = None;
         self.price = None;
@@ -304,6 +304,7 @@ impl BillingProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::tier::tier;
 
     #[test]
     fn stripe_statuses_round_trip_and_unknown_grants_nothing() {
@@ -336,13 +337,16 @@ mod tests {
 
     #[test]
     fn clearing_a_subscription_keeps_the_customer_link() {
-        let mut p = BillingProfile::new_free(UserId::parse("u1").unwrap());
+        let mut p = BillingProfile::new_free(
+            UserId::parse("u1").unwrap(),
+            &crate::domain::Catalog::built_in(),
+        );
         p.customer_id = Some("cus_1".into());
         p.subscription_id = Some("sub_1".into());
-        p.tier = Tier::Professional;
+        p.tier = tier("professional");
         p.status = SubscriptionStatus::Active;
-        p.clear_subscription();
-        assert_eq!(p.tier, Tier::Free);
+        p.clear_subscription(&crate::domain::Catalog::built_in());
+        assert_eq!(p.tier, tier("free"));
         assert_eq!(p.subscription_id, None);
         assert_eq!(p.customer_id.as_deref(), Some("cus_1"));
     }

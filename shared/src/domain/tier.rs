@@ -4,64 +4,65 @@ use super::InvalidInput;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The product's tiers, in ascending order: comparing two tiers says which is the upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    /// No subscription: what every user has by default.
-    Free,
-    /// The entry paid tier.
-    Trial,
-    /// The first full paid tier.
-    Starter,
-    /// The middle paid tier.
-    Professional,
-    /// The top tier.
-    Enterprise,
-}
+/// A tier's name, as the catalog defines it (`free`, `starter`, or a team's own `hobby`,
+/// `business`): what the API, Stripe metadata and Keycloak carry. A well-formed name is not
+/// necessarily one the catalog has: [`crate::domain::Catalog::tier_named`] checks that, and the
+/// catalog alone says which tier is free and how tiers rank.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Tier(String);
 
 impl Tier {
-    /// Every tier, lowest first (the catalog lists them in this order).
-    pub const ALL: [Tier; 5] = [
-        Tier::Free,
-        Tier::Trial,
-        Tier::Starter,
-        Tier::Professional,
-        Tier::Enterprise,
-    ];
+    /// Longest name accepted.
+    pub const MAX_LEN: usize = 32;
 
-    /// Case-insensitive; the error lists the tiers there are.
+    /// Case-insensitive: 1 to 32 lowercase letters, digits, `_` or `-`, starting with a letter.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == raw.trim().to_ascii_lowercase())
-            .ok_or_else(|| {
-                InvalidInput(format!(
-                    "unknown tier {raw:?}; expected one of free, trial, starter, professional, enterprise"
-                ))
-            })
-    }
-
-    /// The lowercase name the API, Stripe metadata and Keycloak use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Free => "free",
-            Tier::Trial => "trial",
-            Tier::Starter => "starter",
-            Tier::Professional => "professional",
-            Tier::Enterprise => "enterprise",
+        let name = raw.trim().to_ascii_lowercase();
+        let well_formed = name.len() <= Self::MAX_LEN
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+        if well_formed {
+            Ok(Self(name))
+        } else {
+            Err(InvalidInput(format!(
+                "{raw:?} is not a tier name: 1 to {} letters, digits, '_' or '-', starting with a letter",
+                Self::MAX_LEN
+            )))
         }
     }
 
-    /// Free is what a user has without any subscription.
-    pub fn is_paid(self) -> bool {
-        self != Tier::Free
+    /// The lowercase name the API, Stripe metadata and Keycloak use.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A tier by name, for tests: panics on a malformed name.
+#[cfg(test)]
+pub(crate) fn tier(name: &str) -> Tier {
+    Tier::parse(name).expect("a well-formed tier name")
+}
+
+impl TryFrom<String> for Tier {
+    type Error = InvalidInput;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Tier> for String {
+    fn from(tier: Tier) -> Self {
+        tier.0
     }
 }
 
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(&self.0)
     }
 }
 
@@ -150,27 +151,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tiers_parse_case_insensitively_and_reject_unknown() {
+    fn tier_names_are_lowercased_and_must_be_well_formed() {
         let cases = [
-            ("free", Some(Tier::Free)),
-            ("Trial", Some(Tier::Trial)),
-            (" starter ", Some(Tier::Starter)),
-            ("PROFESSIONAL", Some(Tier::Professional)),
-            ("enterprise", Some(Tier::Enterprise)),
-            ("gold", None),
+            ("free", Some("free")),
+            (" Hobby ", Some("hobby")),
+            ("team-2", Some("team-2")),
+            ("pro_plus", Some("pro_plus")),
+            ("2fast", None),
             ("", None),
+            ("gold plan", None),
+            ("a#b", None),
         ];
         for (raw, want) in cases {
-            assert_eq!(Tier::parse(raw).ok(), want, "{raw:?}");
+            assert_eq!(
+                Tier::parse(raw).ok().as_ref().map(Tier::as_str),
+                want,
+                "{raw:?}"
+            );
         }
-    }
-
-    #[test]
-    fn tiers_are_ordered_for_upgrades() {
-        assert!(Tier::Enterprise > Tier::Professional);
-        assert!(Tier::Starter > Tier::Trial);
-        assert!(Tier::Trial > Tier::Free);
-        assert!(!Tier::Free.is_paid());
+        assert!(Tier::parse(&"a".repeat(Tier::MAX_LEN)).is_ok());
+        assert!(Tier::parse(&"a".repeat(Tier::MAX_LEN + 1)).is_err());
+        let stored: Result<Tier, _> = serde_json::from_str("\"no spaces allowed\"");
+        assert!(stored.is_err());
     }
 
     #[test]

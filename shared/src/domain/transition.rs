@@ -22,26 +22,28 @@ pub enum Transition {
 /// tier/cycle the catalog has no price for.
 pub fn classify(
     catalog: &Catalog,
-    from: (Tier, Option<BillingCycle>),
-    to: (Tier, BillingCycle),
+    from: (&Tier, Option<BillingCycle>),
+    to: (&Tier, BillingCycle),
 ) -> Transition {
     let (from_tier, from_cycle) = from;
     let (to_tier, to_cycle) = to;
-    if to_tier == Tier::Free {
-        return if from_tier == Tier::Free {
+    if catalog.is_free(to_tier) {
+        return if catalog.is_free(from_tier) {
             Transition::Same
         } else {
-            Transition::Invalid("free is not a plan to move to: cancel the subscription instead")
+            Transition::Invalid(
+                "the free tier is not a plan to move to: cancel the subscription instead",
+            )
         };
     }
     if catalog.price(to_tier, to_cycle).is_none() {
         return Transition::Invalid("the catalog has no price for that tier and billing cycle");
     }
-    if from_tier == Tier::Free {
+    if catalog.is_free(from_tier) {
         return Transition::Upgrade;
     }
     if to_tier != from_tier {
-        return if to_tier > from_tier {
+        return if catalog.ranks_above(to_tier, from_tier) {
             Transition::Upgrade
         } else {
             Transition::Downgrade
@@ -59,17 +61,21 @@ mod tests {
     use super::*;
     use crate::domain::catalog::BUILT_IN_CATALOG;
 
-    const PLANS: [(Tier, BillingCycle); 10] = [
-        (Tier::Free, BillingCycle::Monthly),
-        (Tier::Free, BillingCycle::Yearly),
-        (Tier::Trial, BillingCycle::Monthly),
-        (Tier::Trial, BillingCycle::Yearly),
-        (Tier::Starter, BillingCycle::Monthly),
-        (Tier::Starter, BillingCycle::Yearly),
-        (Tier::Professional, BillingCycle::Monthly),
-        (Tier::Professional, BillingCycle::Yearly),
-        (Tier::Enterprise, BillingCycle::Monthly),
-        (Tier::Enterprise, BillingCycle::Yearly),
+    fn tier(name: &str) -> Tier {
+        Tier::parse(name).unwrap()
+    }
+
+    const PLANS: [(&str, BillingCycle); 10] = [
+        ("free", BillingCycle::Monthly),
+        ("free", BillingCycle::Yearly),
+        ("trial", BillingCycle::Monthly),
+        ("trial", BillingCycle::Yearly),
+        ("starter", BillingCycle::Monthly),
+        ("starter", BillingCycle::Yearly),
+        ("professional", BillingCycle::Monthly),
+        ("professional", BillingCycle::Yearly),
+        ("enterprise", BillingCycle::Monthly),
+        ("enterprise", BillingCycle::Yearly),
     ];
 
     /// Rows: from; columns: to; in `PLANS` order (free, trial, starter, professional,
@@ -91,9 +97,11 @@ mod tests {
     fn every_pair_of_tiers_and_cycles() {
         let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
         for (row, from) in PLANS.iter().enumerate() {
-            let from_cycle = (from.0 != Tier::Free).then_some(from.1);
+            let from_cycle = (from.0 != "free").then_some(from.1);
+            let from_tier = Tier::parse(from.0).unwrap();
             for (col, to) in PLANS.iter().enumerate() {
-                let got = match classify(&catalog, (from.0, from_cycle), *to) {
+                let to_tier = Tier::parse(to.0).unwrap();
+                let got = match classify(&catalog, (&from_tier, from_cycle), (&to_tier, to.1)) {
                     Transition::Upgrade => 'U',
                     Transition::Downgrade => 'D',
                     Transition::Same => 'S',
@@ -110,14 +118,14 @@ mod tests {
         let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
         let to_free = classify(
             &catalog,
-            (Tier::Starter, Some(BillingCycle::Monthly)),
-            (Tier::Free, BillingCycle::Monthly),
+            (&tier("starter"), Some(BillingCycle::Monthly)),
+            (&tier("free"), BillingCycle::Monthly),
         );
         assert!(matches!(to_free, Transition::Invalid(m) if m.contains("cancel")));
         let no_price = classify(
             &catalog,
-            (Tier::Free, None),
-            (Tier::Trial, BillingCycle::Yearly),
+            (&tier("free"), None),
+            (&tier("trial"), BillingCycle::Yearly),
         );
         assert!(matches!(no_price, Transition::Invalid(m) if m.contains("no price")));
     }
@@ -128,8 +136,8 @@ mod tests {
         assert_eq!(
             classify(
                 &catalog,
-                (Tier::Starter, None),
-                (Tier::Starter, BillingCycle::Yearly)
+                (&tier("starter"), None),
+                (&tier("starter"), BillingCycle::Yearly)
             ),
             Transition::Upgrade
         );

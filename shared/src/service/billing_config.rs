@@ -20,6 +20,11 @@ pub struct BillingConfigView {
 pub struct PlanView {
     /// The tier's API word, what checkout and the change routes take.
     pub tier: Tier,
+    /// Its place among the tiers (plans come lowest first): moving to a higher rank is an
+    /// upgrade, charged now; to a lower one a downgrade, at period end.
+    pub rank: u32,
+    /// The tier a user has without a subscription (exactly one plan; it has no price).
+    pub free: bool,
     /// Display name from the catalog.
     pub name: String,
     /// What the tier unlocks, as the catalog lists it.
@@ -50,7 +55,9 @@ pub fn billing_config(catalog: &Catalog, publishable_key: &str) -> BillingConfig
             .tiers
             .iter()
             .map(|spec| PlanView {
-                tier: spec.tier,
+                tier: spec.tier.clone(),
+                rank: spec.rank,
+                free: spec.free,
                 name: spec.name.clone(),
                 entitlements: spec.entitlements.clone(),
                 prices: spec
@@ -72,16 +79,17 @@ pub fn billing_config(catalog: &Catalog, publishable_key: &str) -> BillingConfig
 mod tests {
     use super::*;
     use crate::domain::catalog::BUILT_IN_CATALOG;
+    use crate::domain::tier::tier;
 
     #[test]
     fn lists_every_tier_with_integer_prices() {
         let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
         let view = billing_config(&catalog, "pk_test_123");
         assert_eq!(view.plans.len(), 5);
-        assert_eq!(view.plans[0].tier, Tier::Free);
+        assert_eq!(view.plans[0].tier, tier("free"));
         assert!(view.plans[0].prices.is_empty());
         let pro = &view.plans[3];
-        assert_eq!(pro.tier, Tier::Professional);
+        assert_eq!(pro.tier, tier("professional"));
         assert_eq!(pro.prices[0].amount, 4900);
         assert_eq!(pro.prices[1].amount, 49000);
         assert_eq!(pro.prices[1].billing_cycle, "yearly");

@@ -83,12 +83,12 @@ pub fn subscription_view(
     catalog: &Catalog,
     now: UnixTime,
 ) -> SubscriptionView {
-    let effective = effective_tier(profile, now);
+    let effective = effective_tier(profile, catalog, now);
     SubscriptionView {
-        tier: profile.tier,
-        effective_tier: effective,
+        tier: profile.tier.clone(),
+        effective_tier: effective.clone(),
         status: profile.status.as_str(),
-        access: access_for(profile, now),
+        access: access_for(profile, catalog, now),
         billing_cycle: profile.billing_cycle,
         price: profile.price.as_ref().map(|p| PriceView {
             amount: p.amount,
@@ -101,12 +101,17 @@ pub fn subscription_view(
         cancel_at_period_end: profile.cancel_at_period_end,
         grace_until: profile.grace_until.map(rfc3339),
         pending_change: profile.pending_change.as_ref().map(|c| PendingChangeView {
-            target_tier: c.target_tier,
+            target_tier: c.target_tier.clone(),
             billing_cycle: c.billing_cycle,
             effective_at: rfc3339(c.effective_at),
         }),
         next_invoice: next_invoice(profile, catalog),
-        entitlements: catalog.tier(effective).entitlements.clone(),
+        // A tier the catalog no longer defines grants what its free tier grants.
+        entitlements: catalog
+            .spec(effective)
+            .or_else(|| catalog.spec(catalog.free_tier()))
+            .map(|spec| spec.entitlements.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -120,7 +125,7 @@ pub fn next_invoice(profile: &BillingProfile, catalog: &Catalog) -> Option<NextI
     if let Some(change) = &profile.pending_change {
         let cycle = change.billing_cycle.or(profile.billing_cycle)?;
         // A change to free ends the subscription, so nothing renews.
-        let price = catalog.price(change.target_tier, cycle)?;
+        let price = catalog.price(&change.target_tier, cycle)?;
         return Some(NextInvoiceView {
             amount: price.unit_amount,
             currency: catalog.currency.as_str().to_string(),
@@ -146,7 +151,8 @@ pub async fn current_subscription(
         tracing::error!(error = %e, "profile read failed");
         ApiError::unavailable()
     })?;
-    let profile = profile.unwrap_or_else(|| BillingProfile::new_free(caller.user_id.clone()));
+    let profile =
+        profile.unwrap_or_else(|| BillingProfile::new_free(caller.user_id.clone(), catalog));
     Ok(subscription_view(&profile, catalog, now))
 }
 
@@ -154,14 +160,18 @@ pub async fn current_subscription(
 mod tests {
     use super::*;
     use crate::domain::catalog::BUILT_IN_CATALOG;
+    use crate::domain::tier::tier;
     use crate::domain::{PaidPrice, PendingChange, UserId};
 
     #[test]
     fn a_new_user_is_free_with_free_entitlements() {
         let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
-        let p = BillingProfile::new_free(UserId::parse("u").unwrap());
+        let p = BillingProfile::new_free(
+            UserId::parse("u").unwrap(),
+            &crate::domain::Catalog::built_in(),
+        );
         let v = subscription_view(&p, &catalog, 0);
-        assert_eq!(v.tier, Tier::Free);
+        assert_eq!(v.tier, tier("free"));
         assert_eq!(v.access, Access::Active);
         assert_eq!(v.status, "none");
         assert_eq!(v.entitlements["projects"], Some(1));
@@ -174,8 +184,11 @@ mod tests {
     );
 
     fn paying_professional_monthly() -> BillingProfile {
-        let mut p = BillingProfile::new_free(UserId::parse("u").unwrap());
-        p.tier = Tier::Professional;
+        let mut p = BillingProfile::new_free(
+            UserId::parse("u").unwrap(),
+            &crate::domain::Catalog::built_in(),
+        );
+        p.tier = tier("professional");
         p.status = SubscriptionStatus::Active;
         p.billing_cycle = Some(BillingCycle::Monthly);
         p.price = Some(PaidPrice {
@@ -194,7 +207,7 @@ mod tests {
     fn the_next_invoice_follows_the_stored_profile() {
         let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
         let starter = catalog
-            .price(Tier::Starter, BillingCycle::Yearly)
+            .price(&tier("starter"), BillingCycle::Yearly)
             .unwrap()
             .unit_amount;
         let at_end = |amount| {
@@ -226,13 +239,13 @@ mod tests {
             (
                 "a scheduled downgrade renews at its catalog price",
                 Box::new(move |p| {
-                    p.pending_change = Some(scheduled(Tier::Starter, Some(BillingCycle::Yearly)))
+                    p.pending_change = Some(scheduled(tier("starter"), Some(BillingCycle::Yearly)))
                 }),
                 at_end(starter),
             ),
             (
                 "a downgrade to free renews nothing",
-                Box::new(move |p| p.pending_change = Some(scheduled(Tier::Free, None))),
+                Box::new(move |p| p.pending_change = Some(scheduled(tier("free"), None))),
                 None,
             ),
             (
@@ -263,7 +276,10 @@ mod tests {
         );
         assert_eq!(
             next_invoice(
-                &BillingProfile::new_free(UserId::parse("u").unwrap()),
+                &BillingProfile::new_free(
+                    UserId::parse("u").unwrap(),
+                    &crate::domain::Catalog::built_in()
+                ),
                 &catalog
             ),
             None
@@ -273,19 +289,25 @@ mod tests {
     #[test]
     fn grace_keeps_entitlements_and_revocation_drops_them() {
         let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
-        let mut p = BillingProfile::new_free(UserId::parse("u").unwrap());
-        p.tier = Tier::Enterprise;
+        let mut p = BillingProfile::new_free(
+            UserId::parse("u").unwrap(),
+            &crate::domain::Catalog::built_in(),
+        );
+        p.tier = tier("enterprise");
         p.status = SubscriptionStatus::PastDue;
         p.grace_until = Some(1000);
         let v = subscription_view(&p, &catalog, 999);
         assert_eq!(
             (v.access, v.effective_tier),
-            (Access::Grace, Tier::Enterprise)
+            (Access::Grace, tier("enterprise"))
         );
         assert_eq!(v.entitlements["projects"], None, "enterprise is unlimited");
         assert_eq!(v.grace_until.as_deref(), Some("1970-01-01T00:16:40Z"));
         let v = subscription_view(&p, &catalog, 1000);
-        assert_eq!((v.access, v.effective_tier), (Access::Revoked, Tier::Free));
+        assert_eq!(
+            (v.access, v.effective_tier),
+            (Access::Revoked, tier("free"))
+        );
         assert_eq!(v.entitlements["projects"], Some(1));
     }
 }

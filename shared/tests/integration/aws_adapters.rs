@@ -1,6 +1,7 @@
 //! The DynamoDB, SQS and EventBridge adapters against the local AWS emulator (moto server),
 //! with the real aws-sdk clients pointed at it by endpoint URL.
 
+use crate::support::tier;
 use crate::support::{local_aws, stream_batch, unique, LocalAws};
 use tierflow::adapters::aws::sdk_config_for_endpoint;
 use tierflow::adapters::dynamodb::DynamoStore;
@@ -24,7 +25,8 @@ fn user() -> UserId {
 }
 
 fn profile_write(user: &UserId, tier: Tier, expected_version: u64) -> Commit {
-    let mut profile = BillingProfile::new_free(user.clone());
+    let mut profile =
+        BillingProfile::new_free(user.clone(), &tierflow::domain::Catalog::built_in());
     profile.tier = tier;
     Commit {
         profile: Some(ProfileWrite {
@@ -58,27 +60,27 @@ async fn profile_writes_are_conditional_on_the_version_read() {
     assert_eq!(store.profile(&u).await.unwrap(), None);
 
     store
-        .commit(profile_write(&u, Tier::Starter, 0))
+        .commit(profile_write(&u, tier("starter"), 0))
         .await
         .unwrap();
     let err = store
-        .commit(profile_write(&u, Tier::Enterprise, 0))
+        .commit(profile_write(&u, tier("enterprise"), 0))
         .await
         .unwrap_err();
     assert!(matches!(err, CommitError::ProfileConflict), "{err:?}");
 
     store
-        .commit(profile_write(&u, Tier::Professional, 1))
+        .commit(profile_write(&u, tier("professional"), 1))
         .await
         .unwrap();
     let stale = store
-        .commit(profile_write(&u, Tier::Enterprise, 1))
+        .commit(profile_write(&u, tier("enterprise"), 1))
         .await
         .unwrap_err();
     assert!(matches!(stale, CommitError::ProfileConflict), "{stale:?}");
 
     let p = store.profile(&u).await.unwrap().unwrap();
-    assert_eq!((p.tier, p.version), (Tier::Professional, 2));
+    assert_eq!((p.tier, p.version), (tier("professional"), 2));
 }
 
 #[tokio::test]
@@ -87,18 +89,18 @@ async fn a_second_record_of_one_event_fails_and_writes_nothing() {
     let store = store(&aws).await;
     let u = user();
     let evt = unique("evt");
-    let mut first = profile_write(&u, Tier::Starter, 0);
+    let mut first = profile_write(&u, tier("starter"), 0);
     first.event = Some(event_record(&evt, EventStatus::Completed));
     store.commit(first).await.unwrap();
 
     // Same event again, with a profile write that would otherwise succeed.
-    let mut second = profile_write(&u, Tier::Enterprise, 1);
+    let mut second = profile_write(&u, tier("enterprise"), 1);
     second.event = Some(event_record(&evt, EventStatus::Completed));
     let err = store.commit(second).await.unwrap_err();
     assert!(matches!(err, CommitError::EventAlreadyRecorded), "{err:?}");
     assert_eq!(
         store.profile(&u).await.unwrap().unwrap().tier,
-        Tier::Starter,
+        tier("starter"),
         "atomic: nothing written"
     );
     assert_eq!(
@@ -145,29 +147,29 @@ async fn a_customers_link_carries_its_users_profile_as_last_written_with_that_cu
         commit
     };
     // Linked in the commit that first names the customer, and the copy is that profile.
-    let mut linked = with_customer(&first, Tier::Starter, 0);
+    let mut linked = with_customer(&first, tier("starter"), 0);
     linked.customer_links = vec![(first.clone(), u.clone())];
     store.commit(linked).await.unwrap();
     let owner = store.customer_owner(&first).await.unwrap().expect("linked");
     assert_eq!(owner.user, u);
     let copy = owner.profile.expect("a copy");
-    assert_eq!((copy.version, copy.tier), (1, Tier::Starter));
+    assert_eq!((copy.version, &copy.tier), (1, &tier("starter")));
     assert_eq!(Some(copy), store.profile(&u).await.unwrap());
 
     // A later write naming the customer (no link listed) refreshes the copy.
     store
-        .commit(with_customer(&first, Tier::Professional, 1))
+        .commit(with_customer(&first, tier("professional"), 1))
         .await
         .unwrap();
     let copy = store.customer_owner(&first).await.unwrap().unwrap().profile;
     assert_eq!(
         copy.map(|p| (p.version, p.tier)),
-        Some((2, Tier::Professional))
+        Some((2, tier("professional")))
     );
 
     // The profile moves to another customer: the first link keeps the older copy.
     store
-        .commit(with_customer(&second, Tier::Enterprise, 2))
+        .commit(with_customer(&second, tier("enterprise"), 2))
         .await
         .unwrap();
     let old = store.customer_owner(&first).await.unwrap().unwrap().profile;
@@ -202,7 +204,7 @@ async fn a_customers_link_carries_its_users_profile_as_last_written_with_that_cu
     assert!(absent.is_ok(), "{absent:?}");
 
     // A profile naming another user's customer writes nothing.
-    let mut taken = profile_write(&other, Tier::Starter, 0);
+    let mut taken = profile_write(&other, tier("starter"), 0);
     if let Some(write) = taken.profile.as_mut() {
         write.profile.customer_id = Some(first.clone());
     }
@@ -220,8 +222,8 @@ fn change(user: &UserId, id: &str, due_at: Option<i64>, pending: bool) -> Change
         user_id: user.clone(),
         change_id: id.to_owned(),
         kind: ChangeKind::DowngradeScheduled,
-        from_tier: Tier::Enterprise,
-        to_tier: Tier::Starter,
+        from_tier: tier("enterprise"),
+        to_tier: tier("starter"),
         billing_cycle: None,
         recorded_at: 1,
         due_at,
@@ -506,7 +508,7 @@ async fn a_deliverys_batched_reads_find_what_the_single_reads_find() {
     let store = store(&aws).await;
     let u = user();
     let customer = unique("cus");
-    let mut first = profile_write(&u, Tier::Professional, 0);
+    let mut first = profile_write(&u, tier("professional"), 0);
     if let Some(write) = first.profile.as_mut() {
         write.profile.customer_id = Some(customer.clone());
     }
@@ -589,7 +591,7 @@ async fn a_committed_outbox_rides_the_tables_stream_to_the_relay() {
         .outbox
         .jobs
         .push(SyncJob::state(u.clone(), &with_outbox));
-    let mut commit = profile_write(&u, Tier::Starter, 0);
+    let mut commit = profile_write(&u, tier("starter"), 0);
     commit.event = Some(record);
     store.commit(commit).await.unwrap();
     store

@@ -3,13 +3,14 @@
 //! named that customer: a decision taken from an older copy, whether it applies, ignores or
 //! fails the event, is taken again from the profile itself.
 
+use crate::support::tier;
 use serde_json::json;
 use std::sync::Arc;
 use tierflow::adapters::memory::MemoryStore;
 use tierflow::adapters::stripe::StripeClient;
 use tierflow::config::{Secret, StripeConfig};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
-use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
+use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, UserId};
 use tierflow::ports::{BillingStore, Commit, CommitError, EventStatus, ProfileWrite};
 use tierflow::stripe::Event;
 use tierflow::time::FixedClock;
@@ -136,7 +137,7 @@ async fn a_change_decided_from_an_older_copy_is_decided_again_from_the_profile()
         .expect("store")
         .expect("profile");
     assert_eq!(profile.version, 2, "nothing written over the newer profile");
-    assert_eq!(profile.tier, Tier::Professional);
+    assert_eq!(profile.tier, tier("professional"));
 }
 
 #[tokio::test]
@@ -166,7 +167,7 @@ async fn an_event_ignored_from_an_older_copy_is_decided_again_and_applied() {
         .await
         .expect("store")
         .expect("profile");
-    assert_eq!(profile.tier, Tier::Free, "{profile:?}");
+    assert_eq!(profile.tier, tier("free"), "{profile:?}");
     assert_eq!(profile.status, SubscriptionStatus::None);
     assert_eq!(
         store

@@ -1,5 +1,6 @@
 //! The effect of every handled event type, decided without I/O: one table row per situation.
 
+use crate::support::tier;
 use serde_json::{json, Value};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::profile::AppliedVersion;
@@ -64,14 +65,17 @@ fn charge(id: &str, refunded: i64) -> Value {
 }
 
 fn free() -> BillingProfile {
-    BillingProfile::new_free(UserId::parse("u1").expect("user"))
+    BillingProfile::new_free(
+        UserId::parse("u1").expect("user"),
+        &tierflow::domain::Catalog::built_in(),
+    )
 }
 
 fn professional() -> BillingProfile {
     let mut p = free();
     p.customer_id = Some("cus_1".into());
     p.subscription_id = Some("sub_1".into());
-    p.tier = Tier::Professional;
+    p.tier = tier("professional");
     p.status = SubscriptionStatus::Active;
     p.current_period_end = Some(T + 2_592_000);
     p.subscription_version = Some(AppliedVersion {
@@ -179,7 +183,7 @@ fn rows() -> Vec<Row> {
             linked: None,
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Starter),
+                tier: Some(tier("starter")),
                 status: Some(SubscriptionStatus::Active),
                 access: Some(Access::Active),
                 email: Some("subscription_confirmed"),
@@ -202,7 +206,7 @@ fn rows() -> Vec<Row> {
             linked: None,
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Free),
+                tier: Some(tier("free")),
                 payment: Some(PaymentStatus::Succeeded),
                 sync: Some(true),
                 ..Default::default()
@@ -222,7 +226,7 @@ fn rows() -> Vec<Row> {
             linked: None,
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Professional),
+                tier: Some(tier("professional")),
                 status: Some(SubscriptionStatus::PastDue),
                 access: Some(Access::Grace),
                 events: &["access.grace_started"],
@@ -278,7 +282,7 @@ fn rows() -> Vec<Row> {
             linked: None,
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Enterprise),
+                tier: Some(tier("enterprise")),
                 email: Some("subscription_confirmed"),
                 events: &["subscription.tier_changed"],
                 sync: Some(true),
@@ -299,7 +303,7 @@ fn rows() -> Vec<Row> {
             linked: None,
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Free),
+                tier: Some(tier("free")),
                 status: Some(SubscriptionStatus::None),
                 email: Some("subscription_canceled"),
                 events: &["subscription.tier_changed"],
@@ -392,7 +396,7 @@ fn rows() -> Vec<Row> {
             linked: None,
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Professional),
+                tier: Some(tier("professional")),
                 payment: Some(PaymentStatus::Failed),
                 email: Some("payment_failed"),
                 events: &["payment.failed"],
@@ -432,7 +436,7 @@ fn rows() -> Vec<Row> {
             linked: None,
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Free),
+                tier: Some(tier("free")),
                 access: Some(Access::Revoked),
                 payment: Some(PaymentStatus::Disputed),
                 email: Some("dispute"),
@@ -455,7 +459,7 @@ fn rows() -> Vec<Row> {
             linked: None,
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Free),
+                tier: Some(tier("free")),
                 access: Some(Access::Revoked),
                 payment: Some(PaymentStatus::Refunded),
                 email: Some("refund"),
@@ -478,7 +482,7 @@ fn rows() -> Vec<Row> {
             linked: None,
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Professional),
+                tier: Some(tier("professional")),
                 payment: Some(PaymentStatus::PartiallyRefunded),
                 email: Some("refund"),
                 sync: Some(false),
@@ -499,7 +503,7 @@ fn rows() -> Vec<Row> {
             linked: None,
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Free),
+                tier: Some(tier("free")),
                 status: Some(SubscriptionStatus::None),
                 email: Some("subscription_canceled"),
                 events: &["subscription.tier_changed"],
@@ -598,7 +602,7 @@ fn rows() -> Vec<Row> {
             linked: linked("in_1"),
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Free),
+                tier: Some(tier("free")),
                 access: Some(Access::Revoked),
                 payment: Some(PaymentStatus::Refunded),
                 email: Some("refund"),
@@ -621,7 +625,7 @@ fn rows() -> Vec<Row> {
             linked: linked("in_1"),
             want: Want {
                 outcome: "apply",
-                tier: Some(Tier::Free),
+                tier: Some(tier("free")),
                 access: Some(Access::Revoked),
                 payment: Some(PaymentStatus::Disputed),
                 email: Some("dispute"),
@@ -671,7 +675,6 @@ fn rows() -> Vec<Row> {
 fn every_event_type_has_the_expected_effect() {
     let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
     let policy = Policy {
-        catalog: &catalog,
         grace_days: 3,
         revocation: Default::default(),
     };
@@ -680,6 +683,7 @@ fn every_event_type_has_the_expected_effect() {
         let object = row.event.object().expect("typed object");
         let now = row.event.created + 1;
         let input = Input {
+            catalog: &catalog,
             user_id: &user,
             profile: &row.profile,
             existing_payment: row.payment.as_ref(),
@@ -698,14 +702,14 @@ fn every_event_type_has_the_expected_effect() {
         let name = row.name;
         assert_eq!(outcome, row.want.outcome, "{name}");
         let Some(app) = app else { continue };
-        if let Some(tier) = row.want.tier {
-            assert_eq!(app.profile.tier, tier, "{name}");
+        if let Some(tier) = &row.want.tier {
+            assert_eq!(&app.profile.tier, tier, "{name}");
         }
         if let Some(status) = row.want.status {
             assert_eq!(app.profile.status, status, "{name}");
         }
         if let Some(access) = row.want.access {
-            assert_eq!(access_for(&app.profile, now), access, "{name}");
+            assert_eq!(access_for(&app.profile, &catalog, now), access, "{name}");
         }
         assert_eq!(
             app.payments.first().map(|p| p.status),
@@ -773,6 +777,7 @@ fn a_failed_payment_email_names_the_grace_end() {
     let object = event.object().expect("object");
     let profile = professional();
     let input = Input {
+        catalog: &catalog,
         user_id: &user,
         profile: &profile,
         existing_payment: None,
@@ -786,7 +791,6 @@ fn a_failed_payment_email_names_the_grace_end() {
         &object,
         &input,
         Policy {
-            catalog: &catalog,
             grace_days: 3,
             revocation: Default::default(),
         },
@@ -847,7 +851,6 @@ fn documented(id: &str, pdf: &str, receipt: &str) -> PaymentRecord {
 fn payments_record_the_invoice_pdf_and_the_successful_charges_receipt() {
     let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
     let policy = Policy {
-        catalog: &catalog,
         grace_days: 3,
         revocation: Default::default(),
     };
@@ -986,6 +989,7 @@ fn payments_record_the_invoice_pdf_and_the_successful_charges_receipt() {
         let object = event.object().expect("typed object");
         let profile = professional();
         let input = Input {
+            catalog: &catalog,
             user_id: &user,
             profile: &profile,
             existing_payment: existing.as_ref(),
@@ -1007,7 +1011,7 @@ fn payments_record_the_invoice_pdf_and_the_successful_charges_receipt() {
 fn downgrading() -> BillingProfile {
     let mut p = professional();
     p.pending_change = Some(tierflow::domain::profile::PendingChange {
-        target_tier: Tier::Starter,
+        target_tier: tier("starter"),
         billing_cycle: Some(tierflow::domain::BillingCycle::Monthly),
         effective_at: T + 2_592_000,
         schedule_id: Some("sub_sched_1".into()),
@@ -1021,7 +1025,6 @@ fn downgrading() -> BillingProfile {
 fn a_delivery_without_the_schedule_asks_stripe_and_only_stripes_copy_withdraws_the_change() {
     let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
     let policy = Policy {
-        catalog: &catalog,
         grace_days: 3,
         revocation: Default::default(),
     };
@@ -1036,6 +1039,7 @@ fn a_delivery_without_the_schedule_asks_stripe_and_only_stripes_copy_withdraws_t
     );
     let object = updated.object().expect("object");
     let mut input = Input {
+        catalog: &catalog,
         user_id: &user,
         profile: &profile,
         existing_payment: None,
@@ -1071,14 +1075,13 @@ fn a_delivery_without_the_schedule_asks_stripe_and_only_stripes_copy_withdraws_t
         panic!("applied from Stripe's copy");
     };
     assert_eq!(app.profile.pending_change, None);
-    assert_eq!(app.profile.tier, Tier::Professional);
+    assert_eq!(app.profile.tier, tier("professional"));
 }
 
 #[test]
 fn a_copy_fetched_for_a_late_event_is_versioned_when_fetched_so_older_deliveries_stay_older() {
     let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
     let policy = Policy {
-        catalog: &catalog,
         grace_days: 3,
         revocation: Default::default(),
     };
@@ -1099,6 +1102,7 @@ fn a_copy_fetched_for_a_late_event_is_versioned_when_fetched_so_older_deliveries
     ))
     .expect("subscription");
     let input = Input {
+        catalog: &catalog,
         user_id: &user,
         profile: &profile,
         existing_payment: None,
@@ -1111,7 +1115,7 @@ fn a_copy_fetched_for_a_late_event_is_versioned_when_fetched_so_older_deliveries
     let Decision::Apply(app) = decide(&late, &object, &input, policy) else {
         panic!("applied from Stripe's copy");
     };
-    assert_eq!(app.profile.tier, Tier::Enterprise);
+    assert_eq!(app.profile.tier, tier("enterprise"));
     assert_eq!(
         app.profile.subscription_version.as_ref().map(|v| v.created),
         Some(T + 50)
@@ -1125,6 +1129,7 @@ fn a_copy_fetched_for_a_late_event_is_versioned_when_fetched_so_older_deliveries
     );
     let after = app.profile.clone();
     let input = Input {
+        catalog: &catalog,
         user_id: &user,
         profile: &after,
         existing_payment: None,

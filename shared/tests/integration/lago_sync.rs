@@ -3,6 +3,7 @@
 //! change, and how many sync jobs a change costs.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use crate::support::tier;
 use crate::sync_support::{LagoEmulator, LagoOptions, StripeSide, LAGO_API_KEY};
 use aws_lambda_events::event::sqs::SqsEvent;
 use axum::body::Bytes;
@@ -217,7 +218,10 @@ fn state(plan: &str, status: &str, next: Option<&str>) -> (String, String, Optio
 }
 
 async fn subscribed(s: &Stack, id: &str, tier: Tier) -> BillingProfile {
-    let mut profile = BillingProfile::new_free(UserId::parse(id).unwrap());
+    let mut profile = BillingProfile::new_free(
+        UserId::parse(id).unwrap(),
+        &tierflow::domain::Catalog::built_in(),
+    );
     profile.email = Some(format!("{id}@example.com"));
     profile.tier = tier;
     profile.status = SubscriptionStatus::Active;
@@ -233,7 +237,7 @@ async fn subscribed(s: &Stack, id: &str, tier: Tier) -> BillingProfile {
 #[tokio::test]
 async fn a_customer_deleted_in_stripe_ends_its_lago_subscription_and_the_job_succeeds() {
     let s = stack(str::to_owned).await;
-    let mut profile = subscribed(&s, "user-gone", Tier::Starter).await;
+    let mut profile = subscribed(&s, "user-gone", tier("starter")).await;
     let cus = profile.customer_id.clone().unwrap();
     let linked = s.lago.customer("user-gone").await.unwrap();
     assert_eq!(
@@ -243,7 +247,7 @@ async fn a_customer_deleted_in_stripe_ends_its_lago_subscription_and_the_job_suc
 
     // Deleted in Stripe's dashboard; Tierflow's customer.deleted handling drops both.
     s.stripe.delete_customer(&cus).await;
-    profile.clear_subscription();
+    profile.clear_subscription(&tierflow::domain::Catalog::built_in());
     profile.customer_id = None;
     s.save(&profile).await;
     assert_eq!(s.run_job(&profile.user_id, "evt_customer_deleted").await, 0);
@@ -276,13 +280,13 @@ async fn a_customer_deleted_in_stripe_ends_its_lago_subscription_and_the_job_suc
 #[tokio::test]
 async fn an_upgrade_and_a_downgrade_leave_lago_as_documented_with_one_job_each() {
     let s = stack(str::to_owned).await;
-    let mut profile = subscribed(&s, "user-moves", Tier::Starter).await;
+    let mut profile = subscribed(&s, "user-moves", tier("starter")).await;
     s.lago
         .usage("user-moves", "tierflow_starter", "call-1")
         .await;
 
     // Upgrade: at once, the starter usage billed, the anchor kept.
-    profile.tier = Tier::Professional;
+    profile.tier = tier("professional");
     s.save(&profile).await;
     assert_eq!(s.run_job(&profile.user_id, "evt_upgrade").await, 0);
     assert_eq!(
@@ -314,7 +318,7 @@ async fn an_upgrade_and_a_downgrade_leave_lago_as_documented_with_one_job_each()
 
     // Downgrade scheduled for the period's end: Lago keeps the professional plan meanwhile.
     profile.pending_change = Some(PendingChange {
-        target_tier: Tier::Starter,
+        target_tier: tier("starter"),
         billing_cycle: None,
         effective_at: PERIOD_END,
         schedule_id: Some("sub_sched_1".into()),
@@ -336,7 +340,7 @@ async fn an_upgrade_and_a_downgrade_leave_lago_as_documented_with_one_job_each()
     // Applied at the period's end: then Lago moves to starter.
     s.clock.set(PERIOD_END + 60);
     profile.pending_change = None;
-    profile.tier = Tier::Starter;
+    profile.tier = tier("starter");
     profile.current_period_start = Some(PERIOD_END);
     profile.current_period_end = Some(PERIOD_END + 30 * 86_400);
     s.save(&profile).await;
@@ -370,7 +374,7 @@ async fn an_upgrade_and_a_downgrade_leave_lago_as_documented_with_one_job_each()
 #[tokio::test]
 async fn jwt_webhooks_verify_when_lago_api_url_ends_in_api_v1() {
     let s = stack(|url| format!("{url}/api/v1/")).await;
-    subscribed(&s, "user-jwt", Tier::Starter).await;
+    subscribed(&s, "user-jwt", tier("starter")).await;
     let delivered = s.delivered();
     assert!(!delivered.is_empty());
     for d in &delivered {
@@ -383,7 +387,7 @@ async fn jwt_webhooks_verify_when_lago_api_url_ends_in_api_v1() {
 #[tokio::test]
 async fn a_public_key_with_line_breaks_verifies_however_it_was_copied() {
     let s = stack(str::to_owned).await;
-    subscribed(&s, "user-key", Tier::Starter).await;
+    subscribed(&s, "user-key", tier("starter")).await;
     let delivery = s.delivered().remove(0);
     let (_, body) = s.lago.get("/api/v1/webhooks/json_public_key").await;
     let served = body["webhook"]["public_key"].as_str().unwrap().to_owned();

@@ -4,13 +4,14 @@
 //! nothing recorded.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use crate::support::tier;
 use crate::sync_support::{lago_config, LagoEmulator, LagoOptions};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tierflow::adapters::memory::{MemoryQueue, MemoryStore};
-use tierflow::domain::{BillingProfile, SubscriptionStatus, Tier, UserId};
+use tierflow::domain::{BillingProfile, SubscriptionStatus, UserId};
 use tierflow::ports::{BillingStore, Commit, ProfileWrite, SyncTarget};
 use tierflow::sync::lago::LagoClient;
 use tierflow::sync::lago_webhook::signature::{LagoSignatureVerifier, LagoWebhookConfig};
@@ -199,8 +200,11 @@ fn harness(lago_url: &str) -> Harness {
 
 /// A user on the starter plan: a subscription Lago terminated on its own is out of line.
 fn paid(id: &str) -> BillingProfile {
-    let mut profile = BillingProfile::new_free(UserId::parse(id).unwrap());
-    profile.tier = Tier::Starter;
+    let mut profile = BillingProfile::new_free(
+        UserId::parse(id).unwrap(),
+        &tierflow::domain::Catalog::built_in(),
+    );
+    profile.tier = tier("starter");
     profile.status = SubscriptionStatus::Active;
     profile
 }

@@ -1,12 +1,11 @@
 //! What disputes and full refunds do to the Stripe subscription (`ON_DISPUTE`,
 //! `ON_FULL_REFUND`), and what a closed dispute gives back, decided without I/O.
 
+use crate::support::tier;
 use serde_json::{json, Value};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::profile::{Revocation, RevocationAction, RevocationPolicy};
-use tierflow::domain::{
-    access_for, Access, BillingProfile, Catalog, SubscriptionStatus, Tier, UserId,
-};
+use tierflow::domain::{access_for, Access, BillingProfile, Catalog, SubscriptionStatus, UserId};
 use tierflow::ports::{PaymentRecord, PaymentStatus, StripeAction, SubscriptionChange};
 use tierflow::stripe::{Event, Subscription};
 use tierflow::webhook::decide::{decide, Application, Decision, Input, Policy};
@@ -44,10 +43,13 @@ fn subscription(status: &str, cancel_at_period_end: bool) -> Subscription {
 }
 
 fn professional() -> BillingProfile {
-    let mut p = BillingProfile::new_free(UserId::parse("u1").expect("user"));
+    let mut p = BillingProfile::new_free(
+        UserId::parse("u1").expect("user"),
+        &tierflow::domain::Catalog::built_in(),
+    );
     p.customer_id = Some("cus_1".into());
     p.subscription_id = Some("sub_1".into());
-    p.tier = Tier::Professional;
+    p.tier = tier("professional");
     p.status = SubscriptionStatus::Active;
     p.current_period_end = Some(T + 2_592_000);
     p
@@ -55,7 +57,7 @@ fn professional() -> BillingProfile {
 
 fn revoked_by(reason: &str, action: Option<RevocationAction>) -> BillingProfile {
     let mut p = professional();
-    p.tier = Tier::Free;
+    p.tier = tier("free");
     p.revocation = Some(Revocation {
         reason: reason.into(),
         at: T + 10,
@@ -101,6 +103,7 @@ fn run(case: &Case<'_>) -> Decision {
     let user = UserId::parse("u1").expect("user");
     let object = case.event.object().expect("typed object");
     let input = Input {
+        catalog: &catalog,
         user_id: &user,
         profile: &case.profile,
         existing_payment: Some(&case.payment),
@@ -110,7 +113,6 @@ fn run(case: &Case<'_>) -> Decision {
         now: T + 31,
     };
     let policy = Policy {
-        catalog: &catalog,
         grace_days: 3,
         revocation: case.policy,
     };
@@ -245,8 +247,12 @@ fn each_policy_revokes_access_and_asks_stripe_for_its_change() {
             policy,
         };
         let app = applied(&case);
-        assert_eq!(app.profile.tier, Tier::Free, "{name}");
-        assert_eq!(access_for(&app.profile, T + 31), Access::Revoked, "{name}");
+        assert_eq!(app.profile.tier, tier("free"), "{name}");
+        assert_eq!(
+            access_for(&app.profile, &tierflow::domain::Catalog::built_in(), T + 31),
+            Access::Revoked,
+            "{name}"
+        );
         let action = stripe_action(&app);
         assert_eq!(action.map(|a| a.change), want, "{name}");
         if let Some(action) = action {
@@ -287,9 +293,12 @@ fn a_won_dispute_asks_for_the_subscription_then_restores_the_tier() {
         fetched: Some(&live),
         ..case
     });
-    assert_eq!(app.profile.tier, Tier::Professional);
+    assert_eq!(app.profile.tier, tier("professional"));
     assert!(app.profile.revocation.is_none());
-    assert_eq!(access_for(&app.profile, T + 31), Access::Active);
+    assert_eq!(
+        access_for(&app.profile, &tierflow::domain::Catalog::built_in(), T + 31),
+        Access::Active
+    );
     assert_eq!(app.payments[0].status, PaymentStatus::DisputeWon);
     let job = &app.effects.outbox.jobs[0];
     assert_eq!(job.email.as_deref(), Some("dispute_won"));
@@ -315,7 +324,7 @@ fn a_won_dispute_resumes_a_subscription_the_revocation_set_to_end() {
         fetched: Some(&ending),
         policy: RevocationPolicy::default(),
     });
-    assert_eq!(app.profile.tier, Tier::Professional);
+    assert_eq!(app.profile.tier, tier("professional"));
     let action = stripe_action(&app).expect("resume");
     assert_eq!(action.change, SubscriptionChange::Resume);
     assert_eq!(action.requested_by, "evt_charge.dispute.closed");
@@ -341,7 +350,7 @@ fn a_won_dispute_after_cancel_now_clears_the_revocation_and_keeps_free() {
         fetched: Some(&ended),
         policy: RevocationPolicy::default(),
     });
-    assert_eq!(app.profile.tier, Tier::Free);
+    assert_eq!(app.profile.tier, tier("free"));
     assert!(app.profile.revocation.is_none());
     assert!(app.profile.subscription_id.is_none());
     assert_eq!(app.payments[0].status, PaymentStatus::DisputeWon);
@@ -357,7 +366,7 @@ fn a_lost_dispute_keeps_the_revocation_and_a_refund_revocation_stays_after_a_won
         fetched: None,
         policy: RevocationPolicy::default(),
     });
-    assert_eq!(lost.profile.tier, Tier::Free);
+    assert_eq!(lost.profile.tier, tier("free"));
     assert!(lost.profile.revocation.is_some());
     assert_eq!(lost.payments[0].status, PaymentStatus::DisputeLost);
     assert!(lost.effects.outbox.jobs.iter().all(|j| j.email.is_none()));
@@ -369,7 +378,11 @@ fn a_lost_dispute_keeps_the_revocation_and_a_refund_revocation_stays_after_a_won
         fetched: None,
         policy: RevocationPolicy::default(),
     });
-    assert_eq!(refunded.profile.tier, Tier::Free, "the refund still stands");
+    assert_eq!(
+        refunded.profile.tier,
+        tier("free"),
+        "the refund still stands"
+    );
     assert!(refunded.profile.revocation.is_some());
     assert_eq!(refunded.payments[0].status, PaymentStatus::DisputeWon);
 }

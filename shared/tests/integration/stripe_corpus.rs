@@ -440,12 +440,11 @@ fn every_basil_event_drives_a_decision() {
     let Some(dir) = corpus() else { return };
     let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
     let policy = Policy {
-        catalog: &catalog,
         grace_days: 3,
         revocation: Default::default(),
     };
     let user = UserId::parse("u1").expect("user");
-    let profile = BillingProfile::new_free(user.clone());
+    let profile = BillingProfile::new_free(user.clone(), &tierflow::domain::Catalog::built_in());
     let mut types = std::collections::BTreeSet::new();
     for path in json_files(&dir.join("stripe-events")) {
         let name = file_name(&path);
@@ -478,6 +477,7 @@ fn every_basil_event_drives_a_decision() {
             version: 0,
         };
         let input = |existing| Input {
+            catalog: &catalog,
             user_id: &user,
             profile: &profile,
             existing_payment: existing,
@@ -522,12 +522,11 @@ fn real_invoices_and_charges_give_the_history_its_documents() {
     let Some(dir) = corpus() else { return };
     let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
     let policy = Policy {
-        catalog: &catalog,
         grace_days: 3,
         revocation: Default::default(),
     };
     let user = UserId::parse("u1").expect("user");
-    let profile = BillingProfile::new_free(user.clone());
+    let profile = BillingProfile::new_free(user.clone(), &tierflow::domain::Catalog::built_in());
     let cases = [
         ("invoice.paid__sync-engine__1.json", "invoice_pdf"),
         ("charge.refunded__sync-engine__1.json", "receipt_url"),
@@ -536,6 +535,7 @@ fn real_invoices_and_charges_give_the_history_its_documents() {
         let event = event_file(&dir, name);
         let object = event.object().expect("typed object");
         let input = Input {
+            catalog: &catalog,
             user_id: &user,
             profile: &profile,
             existing_payment: None,

@@ -4,6 +4,7 @@
 //! emulator behind it.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use crate::support::tier;
 use crate::sync_support::{
     lago_config, FakeKeycloak, LagoEmulator, LagoOptions, MockServer, StripeSide, CLIENT_ID,
     CLIENT_SECRET, REALM,
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tierflow::adapters::memory::MemoryStore;
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
-use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
+use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, UserId};
 use tierflow::ports::{BillingStore, Commit, ProfileWrite, SyncJob};
 use tierflow::sync::keycloak::KeycloakClient;
 use tierflow::sync::lago::{LagoClient, LagoCustomer, StripeLink};
@@ -408,8 +409,9 @@ async fn a_plan_change_uses_the_same_external_subscription_id_and_cancel_termina
     let user = UserId::parse("user-7").unwrap();
     let cus = stripe.create_customer("ada@example.com").await;
 
-    let mut profile = BillingProfile::new_free(user.clone());
-    profile.tier = Tier::Starter;
+    let mut profile =
+        BillingProfile::new_free(user.clone(), &tierflow::domain::Catalog::built_in());
+    profile.tier = tier("starter");
     profile.status = SubscriptionStatus::Active;
     profile.customer_id = Some(cus.clone());
     profile.subscription_id = Some("sub_7".into());
@@ -420,7 +422,7 @@ async fn a_plan_change_uses_the_same_external_subscription_id_and_cancel_termina
         .await
         .unwrap();
 
-    profile.tier = Tier::Professional;
+    profile.tier = tier("professional");
     save(&store, profile.clone()).await;
     worker
         .sync(&SyncJob::state(user.clone(), "evt_2"))
@@ -473,7 +475,7 @@ async fn a_plan_change_uses_the_same_external_subscription_id_and_cancel_termina
         json!(["professional"])
     );
 
-    profile.clear_subscription();
+    profile.clear_subscription(&tierflow::domain::Catalog::built_in());
     save(&store, profile).await;
     worker.sync(&SyncJob::state(user, "evt_3")).await.unwrap();
     let statuses: Vec<_> = lago

@@ -5,6 +5,7 @@
 //! dead-lettered. Also the Lago webhook record's conditional put on DynamoDB.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use crate::support::tier;
 use crate::support::{local_aws, unique};
 use crate::sync_support::{FakeKeycloak, LagoEmulator, LagoOptions, StripeSide};
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -16,7 +17,7 @@ use tierflow::adapters::aws::sdk_config_for_endpoint;
 use tierflow::adapters::dynamodb::DynamoStore;
 use tierflow::adapters::sqs::SqsSyncQueue;
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
-use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
+use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, UserId};
 use tierflow::ports::{BillingStore, Commit, LagoWebhookRecord, ProfileWrite, SyncJob, SyncQueue};
 use tierflow::sync::keycloak::KeycloakClient;
 use tierflow::sync::lago::LagoClient;
@@ -180,8 +181,9 @@ async fn failed_jobs_retry_land_in_the_dlq_and_converge_after_a_redrive() {
     let failing: BTreeSet<String> = users[..3].iter().map(ToString::to_string).collect();
     for (i, user) in users.iter().enumerate() {
         kc.add_user(user.as_str(), &format!("user{i}@example.com"));
-        let mut profile = BillingProfile::new_free(user.clone());
-        profile.tier = Tier::Professional;
+        let mut profile =
+            BillingProfile::new_free(user.clone(), &tierflow::domain::Catalog::built_in());
+        profile.tier = tier("professional");
         profile.status = SubscriptionStatus::Active;
         profile.customer_id = Some(format!("cus_{i}"));
         profile.subscription_id = Some(format!("sub_{i}"));
@@ -363,8 +365,9 @@ async fn a_lago_refusal_is_recorded_as_a_permanent_failure_and_never_dead_letter
     .await;
     let user = UserId::parse(&unique("lago-422")).unwrap();
     let customer = stripe.create_customer("ada@example.com").await;
-    let mut profile = BillingProfile::new_free(user.clone());
-    profile.tier = Tier::Professional;
+    let mut profile =
+        BillingProfile::new_free(user.clone(), &tierflow::domain::Catalog::built_in());
+    profile.tier = tier("professional");
     profile.status = SubscriptionStatus::Active;
     profile.customer_id = Some(customer.clone());
     store

@@ -322,8 +322,10 @@ async fn no_email_goes_out_while_keycloak_fails() {
 #[tokio::test]
 async fn a_deleted_accounts_job_never_asks_the_identity_provider() {
     let store = Arc::new(MemoryStore::new());
-    let mut profile =
-        tierflow::domain::BillingProfile::new_free(UserId::parse("user-gone").unwrap());
+    let mut profile = tierflow::domain::BillingProfile::new_free(
+        UserId::parse("user-gone").unwrap(),
+        &tierflow::domain::Catalog::built_in(),
+    );
     profile.deleted_at = Some(NOW - 60);
     store
         .commit(tierflow::ports::Commit {

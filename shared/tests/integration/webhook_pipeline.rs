@@ -2,6 +2,7 @@
 //! deliveries (state, and the outbox relayed from the table's stream to SQS and EventBridge),
 //! and order-independence of a subscription's history.
 
+use crate::support::tier;
 use crate::support::{local_aws, stream_batch, unique, LocalAws};
 use std::sync::Arc;
 use tierflow::adapters::aws::sdk_config_for_endpoint;
@@ -11,7 +12,7 @@ use tierflow::adapters::sqs::SqsSyncQueue;
 use tierflow::adapters::stripe::StripeClient;
 use tierflow::config::{Secret, StripeConfig};
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
-use tierflow::domain::{BillingCycle, Catalog, SubscriptionStatus, Tier, UserId};
+use tierflow::domain::{BillingCycle, Catalog, SubscriptionStatus, UserId};
 use tierflow::ports::{BillingStore, EventStatus};
 use tierflow::stripe::Event;
 use tierflow::time::SystemClock;
@@ -227,7 +228,7 @@ async fn fifty_concurrent_deliveries_apply_once() {
         .expect("read")
         .expect("profile");
     assert_eq!(profile.version, 1, "exactly one state change");
-    assert_eq!(profile.tier, Tier::Professional);
+    assert_eq!(profile.tier, tier("professional"));
     assert_eq!(
         p.store
             .event_record(&evt)
@@ -345,7 +346,7 @@ async fn every_order_of_a_subscription_history_ends_in_the_same_state() {
         finals.push((order, profile));
     }
     for (order, profile) in &finals {
-        assert_eq!(profile.tier, Tier::Professional, "{order:?}");
+        assert_eq!(profile.tier, tier("professional"), "{order:?}");
         assert_eq!(profile.status, SubscriptionStatus::Active, "{order:?}");
         assert!(profile.cancel_at_period_end, "{order:?}");
         assert_eq!(profile.grace_until, None, "{order:?}");
@@ -400,7 +401,7 @@ async fn a_failed_event_is_listed_and_a_replay_after_the_fix_applies_it_once() {
     let mut catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
     catalog.legacy_prices.push(tierflow::domain::LegacyPrice {
         price_id: "price_someone_elses_monthly".into(),
-        tier: Tier::Professional,
+        tier: tier("professional"),
         cycle: BillingCycle::Monthly,
     });
     let fixed = Processor {
@@ -419,7 +420,7 @@ async fn a_failed_event_is_listed_and_a_replay_after_the_fix_applies_it_once() {
         .await
         .expect("read")
         .expect("profile");
-    assert_eq!(profile.tier, Tier::Professional);
+    assert_eq!(profile.tier, tier("professional"));
     let record = p
         .store
         .event_record(&evt)

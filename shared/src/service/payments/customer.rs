@@ -7,7 +7,7 @@
 use super::store_unavailable;
 use crate::auth::Caller;
 use crate::domain::time::UnixTime;
-use crate::domain::BillingProfile;
+use crate::domain::{BillingProfile, Catalog};
 use crate::http::ApiError;
 use crate::ports::{BillingStore, Commit, CommitError, ProfileWrite, StripeApi};
 use crate::service::customer_of_user::find_or_create_customer;
@@ -35,6 +35,7 @@ pub async fn stored_customer(
 pub async fn ensure_customer(
     store: &dyn BillingStore,
     stripe: &dyn StripeApi,
+    catalog: &Catalog,
     caller: &Caller,
     now: UnixTime,
 ) -> Result<String, ApiError> {
@@ -50,13 +51,14 @@ pub async fn ensure_customer(
         .await
         .map_err(|(call, e)| stripe_failure(call, &e))?
         .id;
-    link_customer(store, caller, customer, profile, now).await
+    link_customer(store, catalog, caller, customer, profile, now).await
 }
 
 /// Records `customer` on the caller's profile and links it to them, unless another writer
 /// recorded one first (then that one is the caller's customer).
 async fn link_customer(
     store: &dyn BillingStore,
+    catalog: &Catalog,
     caller: &Caller,
     customer: String,
     mut profile: Option<BillingProfile>,
@@ -66,7 +68,7 @@ async fn link_customer(
     for _ in 0..LINK_ATTEMPTS {
         let current = profile
             .take()
-            .unwrap_or_else(|| BillingProfile::new_free(user.clone()));
+            .unwrap_or_else(|| BillingProfile::new_free(user.clone(), catalog));
         if let Some(existing) = &current.customer_id {
             return Ok(existing.clone());
         }
@@ -135,9 +137,16 @@ mod tests {
     async fn linking_records_the_customer_and_the_link_together() {
         let store = MemoryStore::new();
         let ada = caller("ada");
-        let id = link_customer(&store, &ada, "cus_1".into(), None, 100)
-            .await
-            .unwrap();
+        let id = link_customer(
+            &store,
+            &crate::domain::Catalog::built_in(),
+            &ada,
+            "cus_1".into(),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
         assert_eq!(id, "cus_1");
         let profile = store.profile(&ada.user_id).await.unwrap().unwrap();
         assert_eq!(profile.customer_id.as_deref(), Some("cus_1"));
@@ -156,13 +165,27 @@ mod tests {
     async fn a_customer_recorded_meanwhile_wins() {
         let store = MemoryStore::new();
         let ada = caller("ada");
-        link_customer(&store, &ada, "cus_first".into(), None, 100)
-            .await
-            .unwrap();
+        link_customer(
+            &store,
+            &crate::domain::Catalog::built_in(),
+            &ada,
+            "cus_first".into(),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
         // A stale read (no profile yet) conflicts, re-reads and keeps the recorded customer.
-        let id = link_customer(&store, &ada, "cus_second".into(), None, 101)
-            .await
-            .unwrap();
+        let id = link_customer(
+            &store,
+            &crate::domain::Catalog::built_in(),
+            &ada,
+            "cus_second".into(),
+            None,
+            101,
+        )
+        .await
+        .unwrap();
         assert_eq!(id, "cus_first");
         assert_eq!(store.user_for_customer("cus_second").await.unwrap(), None);
     }
@@ -170,13 +193,27 @@ mod tests {
     #[tokio::test]
     async fn a_customer_of_another_user_is_a_conflict_not_a_takeover() {
         let store = MemoryStore::new();
-        link_customer(&store, &caller("bob"), "cus_1".into(), None, 100)
-            .await
-            .unwrap();
+        link_customer(
+            &store,
+            &crate::domain::Catalog::built_in(),
+            &caller("bob"),
+            "cus_1".into(),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
         let ada = caller("ada");
-        let err = link_customer(&store, &ada, "cus_1".into(), None, 101)
-            .await
-            .unwrap_err();
+        let err = link_customer(
+            &store,
+            &crate::domain::Catalog::built_in(),
+            &ada,
+            "cus_1".into(),
+            None,
+            101,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.status, StatusCode::CONFLICT);
         assert_eq!(store.profile(&ada.user_id).await.unwrap(), None);
     }

@@ -7,7 +7,7 @@ use super::customer::ensure_customer;
 use super::{store_unavailable, PaymentsConfig};
 use crate::auth::Caller;
 use crate::domain::time::{rfc3339, UnixTime};
-use crate::domain::Currency;
+use crate::domain::{Catalog, Currency};
 use crate::http::ApiError;
 use crate::ports::{BillingStore, StripeApi};
 use crate::service::stripe_failure::stripe_failure;
@@ -236,6 +236,7 @@ pub struct PaymentIntentView {
 pub async fn create_one_time_payment(
     store: &dyn BillingStore,
     stripe: &dyn StripeApi,
+    catalog: &Catalog,
     config: &PaymentsConfig,
     caller: &Caller,
     body: &PaymentIntentBody,
@@ -257,7 +258,7 @@ pub async fn create_one_time_payment(
             window_end - now,
         ));
     }
-    let customer = ensure_customer(store, stripe, caller, now).await?;
+    let customer = ensure_customer(store, stripe, catalog, caller, now).await?;
     let params = NewPaymentIntent {
         amount: payment.amount,
         currency: payment.currency.as_str().to_owned(),

@@ -161,7 +161,7 @@ impl SubscriptionService {
                 planned.records.push(record(
                     &snapshot.profile,
                     ChangeKind::ChangeWithdrawn,
-                    (pending.target_tier, pending.billing_cycle),
+                    (pending.target_tier.clone(), pending.billing_cycle),
                     self.clock.now(),
                     cause,
                     "withdrawn",

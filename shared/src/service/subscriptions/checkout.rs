@@ -94,21 +94,20 @@ impl SubscriptionService {
         request: &CheckoutRequest,
         request_id: &str,
     ) -> Result<CheckoutView, ApiError> {
-        let tier =
-            Tier::parse(&request.tier).map_err(|e| ApiError::bad_request("invalid_tier", e.0))?;
+        let tier = self.named_tier(&request.tier)?;
         let cycle = match &request.billing_cycle {
             Some(raw) => BillingCycle::parse(raw)
                 .map_err(|e| ApiError::bad_request("invalid_billing_cycle", e.0))?,
             None => BillingCycle::Monthly,
         };
-        if let Transition::Invalid(why) = classify(&self.catalog, (Tier::Free, None), (tier, cycle))
-        {
+        let free = self.catalog.free_tier();
+        if let Transition::Invalid(why) = classify(&self.catalog, (free, None), (&tier, cycle)) {
             return Err(ApiError::bad_request("invalid_plan", why));
         }
-        if tier == Tier::Free {
+        if &tier == free {
             return Err(ApiError::bad_request(
                 "invalid_plan",
-                "free needs no checkout",
+                format!("{free} is the free tier: it needs no checkout"),
             ));
         }
         // The profile and the rate-limit count in one round trip.
@@ -204,7 +203,7 @@ impl SubscriptionService {
         let scope =
             IdempotencyScope::new(["checkout", user, tier.as_str(), cycle.as_str(), &bucket]);
         let session = self
-            .with_price(tier, cycle, "create checkout session", |price| {
+            .with_price(&tier, cycle, "create checkout session", |price| {
                 let params = NewCheckoutSession {
                     mode: CheckoutMode::Subscription {
                         price,

@@ -57,8 +57,7 @@ impl SubscriptionService {
         request: &DowngradeRequest,
         request_id: &str,
     ) -> Result<DowngradeView, ApiError> {
-        let target = Tier::parse(&request.target_tier)
-            .map_err(|e| ApiError::bad_request("invalid_tier", e.0))?;
+        let target = self.named_tier(&request.target_tier)?;
         let requested_cycle = match &request.billing_cycle {
             Some(raw) => Some(
                 BillingCycle::parse(raw)
@@ -86,7 +85,7 @@ impl SubscriptionService {
         let profile = &snapshot.profile;
         let scheduled = loop {
             match self
-                .schedule_with(caller, profile, &live, target, requested_cycle)
+                .schedule_with(caller, profile, &live, target.clone(), requested_cycle)
                 .await?
             {
                 Some(done) => break done,
@@ -98,17 +97,17 @@ impl SubscriptionService {
         };
         let (current, cycle) = match &scheduled {
             Scheduling::Scheduled { current, cycle, .. }
-            | Scheduling::AlreadyPending { current, cycle, .. } => (*current, *cycle),
+            | Scheduling::AlreadyPending { current, cycle, .. } => (current.clone(), *cycle),
         };
         let new_price = self
             .catalog
-            .price(target, cycle)
+            .price(&target, cycle)
             .map_or(0, |p| p.unit_amount);
         let currency = self.catalog.currency.as_str().to_owned();
         let view = |effective_at: i64| DowngradeView {
             status: "scheduled",
-            current_tier: current.0,
-            target_tier: target,
+            current_tier: current.0.clone(),
+            target_tier: target.clone(),
             billing_cycle: cycle,
             effective_at: rfc3339(effective_at),
             new_price,
@@ -128,7 +127,7 @@ impl SubscriptionService {
             let mut scheduled = record(
                 &snapshot.profile,
                 ChangeKind::DowngradeScheduled,
-                (target, Some(cycle)),
+                (target.clone(), Some(cycle)),
                 now,
                 &cause,
                 "scheduled",
@@ -138,7 +137,7 @@ impl SubscriptionService {
             scheduled.stripe_refs = vec![sub_id.clone(), schedule.clone()];
             let mut next = snapshot.profile.clone();
             next.pending_change = Some(PendingChange {
-                target_tier: target,
+                target_tier: target.clone(),
                 billing_cycle: Some(cycle),
                 effective_at: end,
                 schedule_id: Some(schedule.clone()),
@@ -151,7 +150,7 @@ impl SubscriptionService {
                 planned.records.push(record(
                     &snapshot.profile,
                     ChangeKind::ChangeWithdrawn,
-                    (target, Some(cycle)),
+                    (target.clone(), Some(cycle)),
                     now,
                     &cause,
                     "superseded",
@@ -200,12 +199,16 @@ impl SubscriptionService {
                 Err(e)
             }
         };
-        let current = live.plan.unwrap_or((
-            profile.tier,
+        let current = live.plan.clone().unwrap_or((
+            profile.tier.clone(),
             profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
         ));
         let cycle = requested_cycle.unwrap_or(current.1);
-        match classify(&self.catalog, (current.0, Some(current.1)), (target, cycle)) {
+        match classify(
+            &self.catalog,
+            (&current.0, Some(current.1)),
+            (&target, cycle),
+        ) {
             Transition::Downgrade => {}
             Transition::Invalid(why) => return refuse(ApiError::bad_request("invalid_plan", why)),
             Transition::Same => {
@@ -234,7 +237,7 @@ impl SubscriptionService {
             return refuse(no_subscription());
         };
         // Resolved before anything changes in Stripe: a plan without a price stops here.
-        self.price_id(target, cycle).await?;
+        self.price_id(&target, cycle).await?;
         let (schedule, quantity) = match &live.schedule {
             Some(id) => (id.clone(), live.quantity),
             None => {
@@ -269,7 +272,7 @@ impl SubscriptionService {
             error!(subscription = %live.id, "a subscription item without a price");
             return Err(ApiError::unavailable());
         };
-        self.with_price(target, cycle, "schedule price change", |price| {
+        self.with_price(&target, cycle, "schedule price change", |price| {
             let change = ScheduledPriceChange {
                 current_price: current_price.clone(),
                 phase_start: start,
@@ -329,7 +332,7 @@ impl SubscriptionService {
             let mut withdrawn = record(
                 &snapshot.profile,
                 ChangeKind::ChangeWithdrawn,
-                (pending.target_tier, pending.billing_cycle),
+                (pending.target_tier.clone(), pending.billing_cycle),
                 self.clock.now(),
                 &cause,
                 "withdrawn",

@@ -73,7 +73,7 @@ impl LiveSubscription {
             item_id: Some(profile.subscription_item_id.clone()?),
             price_id: Some(profile.price.as_ref()?.price_id.clone()),
             quantity: None,
-            plan: Some((profile.tier, profile.billing_cycle?)),
+            plan: Some((profile.tier.clone(), profile.billing_cycle?)),
             period: Some((start, end)),
             schedule: None,
             has_payment_method: profile.subscription_payment_method.is_some(),

@@ -145,9 +145,18 @@ impl SubscriptionService {
         })?;
         let version = stored.as_ref().map_or(0, |p| p.version);
         Ok(Snapshot {
-            profile: stored.unwrap_or_else(|| BillingProfile::new_free(user.clone())),
+            profile: stored
+                .unwrap_or_else(|| BillingProfile::new_free(user.clone(), &self.catalog)),
             version,
         })
+    }
+
+    /// The catalog's tier the caller named; a 400 that lists the tiers there are otherwise.
+    fn named_tier(&self, raw: &str) -> Result<Tier, ApiError> {
+        self.catalog
+            .tier_named(raw)
+            .map(|spec| spec.tier.clone())
+            .map_err(|e| ApiError::bad_request("invalid_tier", e.0))
     }
 
     /// The view the API answers with after a change.
@@ -157,7 +166,7 @@ impl SubscriptionService {
 
     /// The Stripe price id of a catalog price, found by its lookup key once per container,
     /// and whether it came from that cache.
-    async fn price_id(&self, tier: Tier, cycle: BillingCycle) -> Result<(String, bool), ApiError> {
+    async fn price_id(&self, tier: &Tier, cycle: BillingCycle) -> Result<(String, bool), ApiError> {
         let spec = self.catalog.price(tier, cycle).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_plan",
@@ -205,7 +214,7 @@ impl SubscriptionService {
     /// `call` runs once more with the fresh one; `what` names the call in errors.
     async fn with_price<T, F, Fut>(
         &self,
-        tier: Tier,
+        tier: &Tier,
         cycle: BillingCycle,
         what: &str,
         call: F,
@@ -222,7 +231,7 @@ impl SubscriptionService {
     /// [`Self::with_price`], with Stripe's refusal of the call left to the caller.
     async fn with_price_answer<T, F, Fut>(
         &self,
-        tier: Tier,
+        tier: &Tier,
         cycle: BillingCycle,
         call: F,
     ) -> Result<Result<T, StripeError>, ApiError>
@@ -275,7 +284,7 @@ impl SubscriptionService {
         let mut effects = if planned.quiet {
             Effects::default()
         } else {
-            describe_change(before, &planned.profile, now, cause)
+            describe_change(&self.catalog, before, &planned.profile, now, cause)
         };
         for record in &mut effects.changes {
             record.amount = planned.amount.clone();
@@ -465,7 +474,7 @@ fn record(
         user_id: profile.user_id.clone(),
         change_id: format!("{now:012}#{cause}#{suffix}"),
         kind,
-        from_tier: profile.tier,
+        from_tier: profile.tier.clone(),
         to_tier: to.0,
         billing_cycle: to.1,
         recorded_at: now,

@@ -126,8 +126,7 @@ impl SubscriptionService {
             .target_tier
             .as_deref()
             .ok_or_else(|| ApiError::bad_request("invalid_tier", "target_tier is required"))?;
-        let target =
-            Tier::parse(raw_tier).map_err(|e| ApiError::bad_request("invalid_tier", e.0))?;
+        let target = self.named_tier(raw_tier)?;
         let (snapshot, ()) = tokio::join!(self.load(&caller.user_id), self.prefetch_prices());
         let snapshot = snapshot?;
         let profile = &snapshot.profile;
@@ -139,19 +138,20 @@ impl SubscriptionService {
         let currency = self.catalog.currency.as_str().to_owned();
         let Some(sub_id) = snapshot.live_subscription() else {
             // No subscription: the first one is paid in full through Checkout.
-            let price = match classify(&self.catalog, (Tier::Free, None), (target, cycle)) {
+            let free = self.catalog.free_tier();
+            let price = match classify(&self.catalog, (free, None), (&target, cycle)) {
                 Transition::Invalid(why) => return Err(ApiError::bad_request("invalid_plan", why)),
                 Transition::Same => return Err(same_plan()),
                 _ => self
                     .catalog
-                    .price(target, cycle)
+                    .price(&target, cycle)
                     .map_or(0, |p| p.unit_amount),
             };
             let now = self.clock.now();
             return Ok(PreviewView {
                 change: "new_subscription",
                 is_upgrade: true,
-                current_tier: Tier::Free,
+                current_tier: free.clone(),
                 target_tier: target,
                 billing_cycle: cycle,
                 currency,
@@ -172,7 +172,7 @@ impl SubscriptionService {
         };
         loop {
             match self
-                .preview_with(profile, &live, target, cycle, &currency)
+                .preview_with(profile, &live, &target, cycle, &currency)
                 .await?
             {
                 Some(view) => return Ok(view),
@@ -187,12 +187,12 @@ impl SubscriptionService {
         &self,
         profile: &BillingProfile,
         live: &LiveSubscription,
-        target: Tier,
+        target: &Tier,
         cycle: BillingCycle,
         currency: &str,
     ) -> Result<Option<PreviewView>, ApiError> {
-        let current = live.plan.unwrap_or((
-            profile.tier,
+        let current = live.plan.clone().unwrap_or((
+            profile.tier.clone(),
             profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
         ));
         let new_price = self
@@ -206,7 +206,11 @@ impl SubscriptionService {
                 Err(e)
             }
         };
-        match classify(&self.catalog, (current.0, Some(current.1)), (target, cycle)) {
+        match classify(
+            &self.catalog,
+            (&current.0, Some(current.1)),
+            (target, cycle),
+        ) {
             Transition::Invalid(why) => refuse(ApiError::bad_request("invalid_plan", why)),
             Transition::Same => refuse(same_plan()),
             Transition::Downgrade => {
@@ -219,7 +223,7 @@ impl SubscriptionService {
                     change: "downgrade",
                     is_upgrade: false,
                     current_tier: current.0,
-                    target_tier: target,
+                    target_tier: target.clone(),
                     billing_cycle: cycle,
                     currency: currency.to_owned(),
                     amount_due: 0,
@@ -232,7 +236,9 @@ impl SubscriptionService {
                 }))
             }
             Transition::Upgrade => {
-                let Some((when, invoice)) = self.preview_upgrade(live, target, cycle).await? else {
+                let Some((when, invoice)) =
+                    self.preview_upgrade(live, target.clone(), cycle).await?
+                else {
                     return Ok(None);
                 };
                 // `preview_upgrade` refused a subscription without a current period.
@@ -245,7 +251,7 @@ impl SubscriptionService {
                     change: "upgrade",
                     is_upgrade: true,
                     current_tier: current.0,
-                    target_tier: target,
+                    target_tier: target.clone(),
                     billing_cycle: cycle,
                     currency,
                     amount_due: invoice.amount_due,
@@ -277,7 +283,7 @@ impl SubscriptionService {
         };
         let when = proration_instant(self.clock.now(), start, end);
         let answer = self
-            .with_price_answer(target, cycle, |price| {
+            .with_price_answer(&target, cycle, |price| {
                 let params = PriceChangePreview {
                     customer: Some(live.customer.clone()).filter(|c| !c.is_empty()),
                     subscription: live.id.clone(),

@@ -120,7 +120,7 @@ impl SubscriptionService {
             let carried_out = subscription.as_ref().is_some_and(|sub| {
                 self.plan_of(sub.price())
                     == Some((
-                        change.to_tier,
+                        change.to_tier.clone(),
                         change
                             .billing_cycle
                             .unwrap_or(crate::domain::BillingCycle::Monthly),
@@ -173,7 +173,7 @@ impl SubscriptionService {
                 planned.records.push(record(
                     profile,
                     ChangeKind::ChangeWithdrawn,
-                    (change.to_tier, change.billing_cycle),
+                    (change.to_tier.clone(), change.billing_cycle),
                     self.clock.now(),
                     &cause,
                     "withdrawn",
@@ -210,7 +210,7 @@ impl SubscriptionService {
 /// `still_pending` guarantees the profile names this change; this only keeps the types total.
 fn unreachable_pending(change: &ChangeRecord) -> crate::domain::PendingChange {
     crate::domain::PendingChange {
-        target_tier: change.to_tier,
+        target_tier: change.to_tier.clone(),
         billing_cycle: change.billing_cycle,
         effective_at: change.due_at.unwrap_or(change.recorded_at),
         schedule_id: None,

@@ -101,8 +101,7 @@ impl SubscriptionService {
         request: &UpgradeRequest,
         request_id: &str,
     ) -> Result<UpgradeOutcome, ApiError> {
-        let target = Tier::parse(&request.target_tier)
-            .map_err(|e| ApiError::bad_request("invalid_tier", e.0))?;
+        let target = self.named_tier(&request.target_tier)?;
         let requested_cycle = match &request.billing_cycle {
             Some(raw) => Some(
                 BillingCycle::parse(raw)
@@ -113,7 +112,11 @@ impl SubscriptionService {
         let snapshot = self.limit_and_load(caller, true).await?;
         let Some(sub_id) = snapshot.live_subscription().map(str::to_owned) else {
             let cycle = requested_cycle.unwrap_or(BillingCycle::Monthly);
-            return match classify(&self.catalog, (Tier::Free, None), (target, cycle)) {
+            return match classify(
+                &self.catalog,
+                (self.catalog.free_tier(), None),
+                (&target, cycle),
+            ) {
                 Transition::Upgrade => Ok(self
                     .start_checkout(caller, snapshot, target, cycle, request_id)
                     .await?
@@ -133,7 +136,7 @@ impl SubscriptionService {
         let superseded = pending_change_id(profile);
         let (updated, proration_date, cycle) = loop {
             match self
-                .change_price(caller, request, profile, &live, target, requested_cycle)
+                .change_price(caller, request, profile, &live, &target, requested_cycle)
                 .await?
             {
                 PriceChange::Done(updated, proration_date, cycle) => {
@@ -206,7 +209,7 @@ impl SubscriptionService {
                 planned.records.push(record(
                     &snapshot.profile,
                     ChangeKind::ChangeWithdrawn,
-                    (target, Some(cycle)),
+                    (target.clone(), Some(cycle)),
                     self.clock.now(),
                     &cause,
                     "withdrawn",
@@ -241,7 +244,7 @@ impl SubscriptionService {
         request: &UpgradeRequest,
         profile: &BillingProfile,
         live: &LiveSubscription,
-        target: Tier,
+        target: &Tier,
         requested_cycle: Option<BillingCycle>,
     ) -> Result<PriceChange, ApiError> {
         let refuse = |e: ApiError| {
@@ -254,12 +257,16 @@ impl SubscriptionService {
         if !live.live {
             return refuse(no_subscription());
         }
-        let current = live.plan.unwrap_or((
-            profile.tier,
+        let current = live.plan.clone().unwrap_or((
+            profile.tier.clone(),
             profile.billing_cycle.unwrap_or(BillingCycle::Monthly),
         ));
         let cycle = requested_cycle.unwrap_or(current.1);
-        match classify(&self.catalog, (current.0, Some(current.1)), (target, cycle)) {
+        match classify(
+            &self.catalog,
+            (&current.0, Some(current.1)),
+            (target, cycle),
+        ) {
             Transition::Upgrade => {}
             Transition::Invalid(why) => return refuse(ApiError::bad_request("invalid_plan", why)),
             Transition::Same => return refuse(not_an_upgrade("you are already on that plan")),

@@ -23,7 +23,7 @@ mod plan;
 mod tests;
 
 use crate::domain::time::rfc3339;
-use crate::domain::{BillingProfile, Tier};
+use crate::domain::{BillingProfile, Catalog, Tier};
 use serde_json::{Map, Value};
 
 /// Every template name the worker can render.
@@ -51,6 +51,8 @@ pub struct EmailContext<'a> {
     pub billing_url: Option<&'a str>,
     /// The user's profile as the worker read it.
     pub profile: &'a BillingProfile,
+    /// The catalog: the tiers' display names, and which tier is free.
+    pub catalog: &'a Catalog,
 }
 
 /// A rendered message.
@@ -128,6 +130,7 @@ impl Fields<'_> {
 struct Inputs<'a> {
     f: Fields<'a>,
     profile: &'a BillingProfile,
+    catalog: &'a Catalog,
     product: &'a str,
     /// The period end to show: the job's `period_end`, else the profile's.
     period_end: Option<String>,
@@ -161,6 +164,7 @@ pub fn render(
     let inputs = Inputs {
         f,
         profile,
+        catalog: ctx.catalog,
         product,
         period_end,
         manage,
@@ -230,13 +234,22 @@ pub fn escape_html(raw: &str) -> String {
     out
 }
 
-fn tier_name(tier: Tier) -> String {
-    let raw = tier.as_str();
-    let mut chars = raw.chars();
+/// The tier's display name from the catalog; a tier it no longer defines by its name,
+/// capitalised.
+fn tier_name(catalog: &Catalog, tier: &Tier) -> String {
+    if let Some(spec) = catalog.spec(tier) {
+        return spec.name.clone();
+    }
+    let mut chars = tier.as_str().chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// The free tier's display name: what an account without a paid plan is on.
+fn free_plan(catalog: &Catalog) -> String {
+    tier_name(catalog, catalog.free_tier())
 }
 
 /// `2026-11-22T23:46:05Z` → `November 22, 2026`; anything else is shown as given.

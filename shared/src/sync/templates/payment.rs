@@ -1,7 +1,7 @@
 //! The messages about money: receipts, failed payments, payments to confirm, disputes and
 //! refunds.
 
-use super::{display_date, tier_name, Draft, Inputs, TemplateError};
+use super::{display_date, free_plan, tier_name, Draft, Inputs, TemplateError};
 use crate::domain::profile::RevocationAction;
 use crate::domain::time::rfc3339;
 use serde_json::Value;
@@ -74,6 +74,7 @@ pub(super) fn action_required(inputs: Inputs<'_>) -> Result<Draft, TemplateError
 pub(super) fn dispute(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     let Inputs {
         f,
+        catalog,
         profile,
         product,
         ..
@@ -81,7 +82,10 @@ pub(super) fn dispute(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     let amount = f.money()?;
     let mut paragraphs = vec![
         format!("A payment of {amount} to {product} was disputed with your bank."),
-        "While the dispute is open, access to paid features is suspended and your account is on the Free plan.".to_owned(),
+        format!(
+            "While the dispute is open, access to paid features is suspended and your account is on the {} plan.",
+            free_plan(catalog)
+        ),
     ];
     if let Some(reason) = f.text("reason") {
         paragraphs.push(format!("Reason given: {}", reason.replace('_', " ")));
@@ -105,6 +109,7 @@ pub(super) fn dispute(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
 pub(super) fn dispute_won(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     let Inputs {
         f,
+        catalog,
         profile,
         product,
         ..
@@ -113,10 +118,10 @@ pub(super) fn dispute_won(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     let mut paragraphs = vec![format!(
         "The dispute about your payment of {amount} to {product} is closed: the payment stands."
     )];
-    if profile.revocation.is_none() && profile.tier.is_paid() {
+    if profile.revocation.is_none() && !catalog.is_free(&profile.tier) {
         paragraphs.push(format!(
             "Your access to the {} plan is back.",
-            tier_name(profile.tier)
+            tier_name(catalog, &profile.tier)
         ));
     }
     Ok(Draft {
@@ -130,6 +135,7 @@ pub(super) fn dispute_won(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
 pub(super) fn refund(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     let Inputs {
         f,
+        catalog,
         profile,
         product,
         ..
@@ -144,10 +150,10 @@ pub(super) fn refund(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
             .as_ref()
             .is_some_and(|r| r.reason == "refund");
     if ended {
-        paragraphs.push(
-            "As the subscription was refunded in full, your account is now on the Free plan."
-                .into(),
-        );
+        paragraphs.push(format!(
+            "As the subscription was refunded in full, your account is now on the {} plan.",
+            free_plan(catalog)
+        ));
     }
     Ok(Draft {
         subject: format!("Your {product} refund of {amount}"),

@@ -1,35 +1,36 @@
 //! The messages about the plan itself: subscribed, changed, downgraded, canceled, resumed.
 
-use super::{display_date, tier_name, Draft, Inputs, TemplateError};
+use super::{display_date, free_plan, tier_name, Draft, Inputs, TemplateError};
 use crate::domain::time::rfc3339;
 
 /// `subscription_confirmed`: a first subscription, or a change of paid plan that applies now.
 pub(super) fn subscription_confirmed(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     let Inputs {
         f,
+        catalog,
         profile,
         product,
         period_end,
         manage,
     } = inputs;
-    let tier = f.tier("tier").unwrap_or(profile.tier);
+    let tier = f.tier("tier").unwrap_or(profile.tier.clone());
     let mut paragraphs = vec![match f.tier("previous_tier") {
-        Some(prev) if prev.is_paid() && prev != tier => format!(
+        Some(prev) if !catalog.is_free(&prev) && prev != tier => format!(
             "Your {product} plan changed from {} to {}. Everything in {} is available now.",
-            tier_name(prev),
-            tier_name(tier),
-            tier_name(tier)
+            tier_name(catalog, &prev),
+            tier_name(catalog, &tier),
+            tier_name(catalog, &tier)
         ),
         _ => format!(
             "Thank you for subscribing to {product}. Your {} plan is active.",
-            tier_name(tier)
+            tier_name(catalog, &tier)
         ),
     }];
     if let Some(end) = &period_end {
         paragraphs.push(format!("Your subscription renews on {end}."));
     }
     Ok(Draft {
-        subject: format!("Your {product} plan is now {}", tier_name(tier)),
+        subject: format!("Your {product} plan is now {}", tier_name(catalog, &tier)),
         paragraphs,
         action: manage,
     })
@@ -39,20 +40,21 @@ pub(super) fn subscription_confirmed(inputs: Inputs<'_>) -> Result<Draft, Templa
 pub(super) fn downgrade_scheduled(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     let Inputs {
         f,
+        catalog,
         profile,
         product,
         period_end,
         manage,
     } = inputs;
     let pending = profile.pending_change.as_ref();
-    let target =
-        f.tier("tier")
-            .or(pending.map(|p| p.target_tier))
-            .ok_or(TemplateError::MissingField {
-                template: f.template,
-                field: "tier",
-            })?;
-    let current = f.tier("previous_tier").unwrap_or(profile.tier);
+    let target = f
+        .tier("tier")
+        .or(pending.map(|p| p.target_tier.clone()))
+        .ok_or(TemplateError::MissingField {
+            template: f.template,
+            field: "tier",
+        })?;
+    let current = f.tier("previous_tier").unwrap_or(profile.tier.clone());
     let when = f
         .text("effective_at")
         .map(display_date)
@@ -63,12 +65,12 @@ pub(super) fn downgrade_scheduled(inputs: Inputs<'_>) -> Result<Draft, TemplateE
             field: "effective_at",
         })?;
     Ok(Draft {
-        subject: format!("Your {product} plan changes to {} on {when}", tier_name(target)),
+        subject: format!("Your {product} plan changes to {} on {when}", tier_name(catalog, &target)),
         paragraphs: vec![
             format!(
                 "You keep everything in {} until {when}. From then on your plan is {} and you will be billed its price.",
-                tier_name(current),
-                tier_name(target)
+                tier_name(catalog, &current),
+                tier_name(catalog, &target)
             ),
             "Changed your mind? You can withdraw the change any time before that date.".into(),
         ],
@@ -80,28 +82,29 @@ pub(super) fn downgrade_scheduled(inputs: Inputs<'_>) -> Result<Draft, TemplateE
 pub(super) fn downgrade_applied(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     let Inputs {
         f,
+        catalog,
         profile,
         product,
         period_end,
         manage,
     } = inputs;
-    let tier = f.tier("tier").unwrap_or(profile.tier);
+    let tier = f.tier("tier").unwrap_or(profile.tier.clone());
     let mut paragraphs = vec![match f.tier("previous_tier") {
         Some(prev) => format!(
             "Your {product} plan changed from {} to {} as scheduled.",
-            tier_name(prev),
-            tier_name(tier)
+            tier_name(catalog, &prev),
+            tier_name(catalog, &tier)
         ),
-        None => format!("Your {product} plan is now {}.", tier_name(tier)),
+        None => format!("Your {product} plan is now {}.", tier_name(catalog, &tier)),
     }];
     if let Some(end) = &period_end {
         paragraphs.push(format!(
             "Your next renewal, at the {} price, is on {end}.",
-            tier_name(tier)
+            tier_name(catalog, &tier)
         ));
     }
     Ok(Draft {
-        subject: format!("Your {product} plan is now {}", tier_name(tier)),
+        subject: format!("Your {product} plan is now {}", tier_name(catalog, &tier)),
         paragraphs,
         action: manage,
     })
@@ -111,6 +114,7 @@ pub(super) fn downgrade_applied(inputs: Inputs<'_>) -> Result<Draft, TemplateErr
 pub(super) fn cancellation_scheduled(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     let Inputs {
         f,
+        catalog,
         profile,
         product,
         period_end,
@@ -125,7 +129,7 @@ pub(super) fn cancellation_scheduled(inputs: Inputs<'_>) -> Result<Draft, Templa
         paragraphs: vec![
             format!(
                 "Your {} subscription is canceled. You keep access until {end} and will not be charged again.",
-                tier_name(profile.tier)
+                tier_name(catalog, &profile.tier)
             ),
             "You can resume it any time before that date.".into(),
         ],
@@ -137,6 +141,7 @@ pub(super) fn cancellation_scheduled(inputs: Inputs<'_>) -> Result<Draft, Templa
 pub(super) fn resumed(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     let Inputs {
         profile,
+        catalog,
         product,
         period_end,
         manage,
@@ -144,7 +149,7 @@ pub(super) fn resumed(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     } = inputs;
     let mut paragraphs = vec![format!(
         "Your {} subscription is active again and will keep renewing.",
-        tier_name(profile.tier)
+        tier_name(catalog, &profile.tier)
     )];
     if let Some(end) = &period_end {
         paragraphs.push(format!("Your next renewal is on {end}."));
@@ -156,21 +161,26 @@ pub(super) fn resumed(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     })
 }
 
-/// `subscription_canceled`: a subscription that ended: the account is on the Free plan.
+/// `subscription_canceled`: a subscription that ended: the account is on the free tier.
 pub(super) fn subscription_canceled(inputs: Inputs<'_>) -> Result<Draft, TemplateError> {
     let Inputs {
-        f, product, manage, ..
+        f,
+        catalog,
+        product,
+        manage,
+        ..
     } = inputs;
     let previous = f
         .tier("previous_tier")
-        .filter(|t| t.is_paid())
-        .map(|t| format!("{} ", tier_name(t)))
+        .filter(|t| !catalog.is_free(t))
+        .map(|t| format!("{} ", tier_name(catalog, &t)))
         .unwrap_or_default();
     Ok(Draft {
         subject: format!("Your {product} subscription has ended"),
         paragraphs: vec![
             format!(
-                "Your {previous}subscription has ended and your account is now on the Free plan."
+                "Your {previous}subscription has ended and your account is now on the {} plan.",
+                free_plan(catalog)
             ),
             "You can subscribe again whenever you like.".into(),
         ],

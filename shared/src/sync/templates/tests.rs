@@ -1,21 +1,28 @@
 use super::*;
 use crate::domain::profile::{PendingChange, Revocation};
+use crate::domain::tier::tier;
 use crate::domain::{SubscriptionStatus, UserId};
 use serde_json::json;
 
 fn profile() -> BillingProfile {
-    let mut p = BillingProfile::new_free(UserId::parse("u1").unwrap());
-    p.tier = Tier::Professional;
+    let mut p = BillingProfile::new_free(
+        UserId::parse("u1").unwrap(),
+        &crate::domain::Catalog::built_in(),
+    );
+    p.tier = tier("professional");
     p.status = SubscriptionStatus::Active;
     p.current_period_end = Some(1_795_391_165); // 2026-11-22
     p
 }
+
+static CATALOG: std::sync::LazyLock<Catalog> = std::sync::LazyLock::new(Catalog::built_in);
 
 fn ctx(p: &BillingProfile) -> EmailContext<'_> {
     EmailContext {
         product: "Acme",
         billing_url: Some("https://app.example.com/billing"),
         profile: p,
+        catalog: &CATALOG,
     }
 }
 
@@ -37,7 +44,7 @@ fn every_template_renders_text_and_html() {
     let mut p = profile();
     p.grace_until = Some(1_795_000_000);
     p.pending_change = Some(PendingChange {
-        target_tier: Tier::Starter,
+        target_tier: tier("starter"),
         billing_cycle: None,
         effective_at: 1_795_391_165,
         schedule_id: None,
@@ -100,7 +107,7 @@ fn action_required_links_the_authentication_page() {
 fn downgrade_scheduled_falls_back_to_the_pending_change() {
     let mut p = profile();
     p.pending_change = Some(PendingChange {
-        target_tier: Tier::Starter,
+        target_tier: tier("starter"),
         billing_cycle: None,
         effective_at: 1_795_391_165,
         schedule_id: None,
@@ -118,7 +125,7 @@ fn downgrade_scheduled_falls_back_to_the_pending_change() {
 #[test]
 fn dispute_and_refund_say_what_happened_to_access() {
     let mut p = profile();
-    p.tier = Tier::Free;
+    p.tier = tier("free");
     p.revocation = Some(Revocation {
         reason: "refund".into(),
         at: 1,

@@ -10,12 +10,13 @@ use std::collections::BTreeMap;
 /// The tier is the one whose entitlements apply now (free once access is revoked).
 pub fn keycloak_attributes(
     profile: &BillingProfile,
+    catalog: &Catalog,
     now: UnixTime,
 ) -> BTreeMap<&'static str, Option<String>> {
     BTreeMap::from([
         (
             "subscription_tier",
-            Some(effective_tier(profile, now).as_str().to_owned()),
+            Some(effective_tier(profile, catalog, now).as_str().to_owned()),
         ),
         (
             "subscription_status",
@@ -48,9 +49,8 @@ pub fn lago_plan<'c>(
     now: UnixTime,
     catalog: &'c Catalog,
 ) -> Option<&'c str> {
-    let tier = effective_tier(profile, now);
-    tier.is_paid()
-        .then(|| catalog.tier(tier).lago_plan_code.as_str())
+    let tier = effective_tier(profile, catalog, now);
+    catalog.paid(tier).map(|spec| spec.lago_plan_code.as_str())
 }
 
 #[cfg(test)]
@@ -58,10 +58,14 @@ mod tests {
     use super::*;
     use crate::domain::catalog::BUILT_IN_CATALOG;
     use crate::domain::profile::Revocation;
+    use crate::domain::tier::tier;
     use crate::domain::{SubscriptionStatus, Tier, UserId};
 
     fn paid(tier: Tier) -> BillingProfile {
-        let mut p = BillingProfile::new_free(UserId::parse("u1").unwrap());
+        let mut p = BillingProfile::new_free(
+            UserId::parse("u1").unwrap(),
+            &crate::domain::Catalog::built_in(),
+        );
         p.tier = tier;
         p.status = SubscriptionStatus::Active;
         p.customer_id = Some("cus_1".into());
@@ -73,7 +77,11 @@ mod tests {
 
     #[test]
     fn attributes_carry_the_effective_tier_ids_and_period() {
-        let attrs = keycloak_attributes(&paid(Tier::Professional), 1_793_000_000);
+        let attrs = keycloak_attributes(
+            &paid(tier("professional")),
+            &crate::domain::Catalog::built_in(),
+            1_793_000_000,
+        );
         assert_eq!(
             attrs,
             BTreeMap::from([
@@ -88,18 +96,23 @@ mod tests {
                 ("subscription_end_date", Some("2026-11-23T00:00:00Z".into())),
             ])
         );
-        let mut disputed = paid(Tier::Professional);
+        let mut disputed = paid(tier("professional"));
         disputed.revocation = Some(Revocation {
             reason: "dispute".into(),
             at: 1,
             stripe_action: None,
         });
         assert_eq!(
-            keycloak_attributes(&disputed, 2)["subscription_tier"].as_deref(),
+            keycloak_attributes(&disputed, &crate::domain::Catalog::built_in(), 2)
+                ["subscription_tier"]
+                .as_deref(),
             Some("free")
         );
-        let free = BillingProfile::new_free(UserId::parse("u2").unwrap());
-        let attrs = keycloak_attributes(&free, 2);
+        let free = BillingProfile::new_free(
+            UserId::parse("u2").unwrap(),
+            &crate::domain::Catalog::built_in(),
+        );
+        let attrs = keycloak_attributes(&free, &crate::domain::Catalog::built_in(), 2);
         assert_eq!(attrs["subscription_status"].as_deref(), Some("none"));
         assert_eq!(attrs["stripe_subscription_id"], None);
     }
@@ -109,10 +122,10 @@ mod tests {
         let catalog = Catalog::parse(BUILT_IN_CATALOG).unwrap();
         let now = 1_793_000_000;
         assert_eq!(
-            lago_plan(&paid(Tier::Starter), now, &catalog),
+            lago_plan(&paid(tier("starter")), now, &catalog),
             Some("tierflow_starter")
         );
-        let mut past_due = paid(Tier::Starter);
+        let mut past_due = paid(tier("starter"));
         past_due.status = SubscriptionStatus::PastDue;
         past_due.grace_until = Some(now + 10);
         assert_eq!(
@@ -121,7 +134,10 @@ mod tests {
         );
         past_due.grace_until = Some(now - 10);
         assert_eq!(lago_plan(&past_due, now, &catalog), None, "grace ran out");
-        let free = BillingProfile::new_free(UserId::parse("u2").unwrap());
+        let free = BillingProfile::new_free(
+            UserId::parse("u2").unwrap(),
+            &crate::domain::Catalog::built_in(),
+        );
         assert_eq!(lago_plan(&free, now, &catalog), None);
     }
 

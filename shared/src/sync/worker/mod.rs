@@ -270,7 +270,7 @@ impl Worker {
             .store
             .profile(&job.user_id)
             .await?
-            .unwrap_or_else(|| BillingProfile::new_free(job.user_id.clone()));
+            .unwrap_or_else(|| BillingProfile::new_free(job.user_id.clone(), &self.catalog));
         let now = self.clock.now();
         let mut report = SyncReport::default();
         // Stopping billing comes first: it matters most, and the rest is safe to repeat.
@@ -289,7 +289,7 @@ impl Worker {
 
         if job.targets.contains(&SyncTarget::Keycloak) && !account_deleted {
             if let Some(kc) = &self.keycloak {
-                match push_keycloak(kc, &profile, now).await {
+                match push_keycloak(kc, &profile, &self.catalog, now).await {
                     Ok(user) => {
                         keycloak_user = Some(user);
                         report.keycloak = true;

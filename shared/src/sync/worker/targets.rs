@@ -4,7 +4,7 @@
 use super::desired_state::{keycloak_attributes, lago_anchor, lago_plan};
 use super::{SyncError, Worker};
 use crate::domain::time::UnixTime;
-use crate::domain::BillingProfile;
+use crate::domain::{BillingProfile, Catalog};
 use crate::ports::mailer::{EmailMessage, Mailer};
 use crate::ports::SyncJob;
 use crate::sync::keycloak::{KeycloakClient, KeycloakError, KeycloakUser};
@@ -16,12 +16,13 @@ use crate::sync::templates::{render, EmailContext};
 pub(super) async fn push_keycloak(
     kc: &KeycloakClient,
     profile: &BillingProfile,
+    catalog: &Catalog,
     now: UnixTime,
 ) -> Result<KeycloakUser, KeycloakError> {
     let user = kc
         .find_user(profile.user_id.as_str(), profile.email.as_deref())
         .await?;
-    kc.merge_user_attributes(user, &keycloak_attributes(profile, now))
+    kc.merge_user_attributes(user, &keycloak_attributes(profile, catalog, now))
         .await
 }
 
@@ -90,6 +91,7 @@ impl Worker {
                 product: &self.email.product_name,
                 billing_url: self.email.billing_url.as_deref(),
                 profile,
+                catalog: &self.catalog,
             },
         )?;
         let mut to = profile

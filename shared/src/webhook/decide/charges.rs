@@ -9,7 +9,7 @@ pub(super) fn revoke(
     reason: &str,
     action: RevocationAction,
     event: &Event,
-    now: UnixTime,
+    input: &Input<'_>,
 ) -> Option<StripeAction> {
     let change = match action {
         RevocationAction::CancelNow => Some(SubscriptionChange::CancelNow),
@@ -33,8 +33,8 @@ pub(super) fn revoke(
         at: event.created,
         stripe_action: stripe_action.as_ref().map(|_| action),
     });
-    profile.tier = Tier::Free;
-    profile.updated_at = now;
+    profile.tier = input.catalog.free_tier().clone();
+    profile.updated_at = input.now;
     stripe_action
 }
 
@@ -62,7 +62,7 @@ pub(super) fn dispute_created(
     event: &Event,
     dispute: &Dispute,
     input: &Input<'_>,
-    policy: Policy<'_>,
+    policy: Policy,
 ) -> Decision {
     let mut profile = input.profile.clone();
     let stripe_action = revoke(
@@ -70,7 +70,7 @@ pub(super) fn dispute_created(
         "dispute",
         policy.revocation.on_dispute,
         event,
-        input.now,
+        input,
     );
     let mut payments = vec![];
     if let Some(mut p) = disputed_payment(dispute, input, event) {
@@ -105,7 +105,7 @@ pub(super) fn dispute_closed(
     event: &Event,
     dispute: &Dispute,
     input: &Input<'_>,
-    policy: Policy<'_>,
+    policy: Policy,
 ) -> Decision {
     let outcome = dispute.status.as_deref().unwrap_or("closed");
     let won = outcome == "won";
@@ -175,7 +175,7 @@ pub(super) fn charge_refunded(
     event: &Event,
     charge: &Charge,
     input: &Input<'_>,
-    policy: Policy<'_>,
+    policy: Policy,
 ) -> Decision {
     let linked = input
         .linked_invoice
@@ -228,7 +228,7 @@ pub(super) fn charge_refunded(
                 "refund",
                 policy.revocation.on_full_refund,
                 event,
-                input.now,
+                input,
             )
         })
         .flatten();

@@ -6,7 +6,7 @@ pub(super) fn checkout_completed(
     event: &Event,
     session: &CheckoutSession,
     input: &Input<'_>,
-    policy: Policy<'_>,
+    policy: Policy,
 ) -> Decision {
     let Some(customer) = session.customer_id() else {
         return Decision::Fail("the checkout session has no customer".into());

@@ -123,7 +123,7 @@ pub(super) fn invoice_failed(
     event: &Event,
     invoice: &Invoice,
     input: &Input<'_>,
-    policy: Policy<'_>,
+    policy: Policy,
 ) -> Decision {
     let mut payment = invoice_payment(
         event,

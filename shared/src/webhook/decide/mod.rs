@@ -6,7 +6,7 @@ use crate::domain::access::grace_end;
 use crate::domain::ordering::{order, IncomingVersion, Order};
 use crate::domain::profile::{Revocation, RevocationAction, RevocationPolicy};
 use crate::domain::time::{rfc3339, UnixTime};
-use crate::domain::{BillingProfile, Catalog, SubscriptionStatus, Tier, UserId};
+use crate::domain::{BillingProfile, Catalog, SubscriptionStatus, UserId};
 use crate::effects::{describe_change, Effects};
 use crate::ports::{PaymentRecord, PaymentStatus, StripeAction, SubscriptionChange};
 use crate::stripe::{
@@ -49,9 +49,7 @@ pub const HANDLED_EVENT_TYPES: [&str; 15] = [
 
 /// Settings the decisions depend on.
 #[derive(Debug, Clone, Copy)]
-pub struct Policy<'a> {
-    /// Maps Stripe prices to tiers and cycles.
-    pub catalog: &'a Catalog,
+pub struct Policy {
     /// Days a past-due subscription keeps its tier (`GRACE_DAYS`).
     pub grace_days: u32,
     /// What a dispute or a full refund does to the Stripe subscription.
@@ -171,6 +169,8 @@ pub fn ignore_regardless_of_user(event: &Event, object: &EventObject) -> Option<
 
 /// What the processor knows when it asks.
 pub struct Input<'a> {
+    /// Maps Stripe prices to tiers and cycles, and says which tier is free and how tiers rank.
+    pub catalog: &'a Catalog,
     /// The user the processor resolved: the customer's link, else the payment's, else the hint.
     pub user_id: &'a UserId,
     /// The user's stored profile, or a fresh free one for a user not seen before.
@@ -221,12 +221,7 @@ pub enum Decision {
 }
 
 /// Decides what `event` does.
-pub fn decide(
-    event: &Event,
-    object: &EventObject,
-    input: &Input<'_>,
-    policy: Policy<'_>,
-) -> Decision {
+pub fn decide(event: &Event, object: &EventObject, input: &Input<'_>, policy: Policy) -> Decision {
     match (event.kind.as_str(), object) {
         ("checkout.session.completed", EventObject::CheckoutSession(s)) => {
             checkout_completed(event, s, input, policy)
@@ -276,7 +271,7 @@ fn application(
     customer_links: Vec<(String, UserId)>,
     detail: String,
 ) -> Application {
-    let effects = describe_change(input.profile, &profile, input.now, &event.id);
+    let effects = describe_change(input.catalog, input.profile, &profile, input.now, &event.id);
     Application {
         profile,
         customer_links,

@@ -15,7 +15,7 @@ pub(super) fn subscription_changed(
     event: &Event,
     incoming: &Subscription,
     input: &Input<'_>,
-    policy: Policy<'_>,
+    policy: Policy,
 ) -> Decision {
     let profile = input.profile;
     let fetched = input.fetched_subscription.filter(|s| s.id == incoming.id);
@@ -71,7 +71,7 @@ pub(super) fn apply_subscription(
     event: &Event,
     previous_status: Option<&str>,
     input: &Input<'_>,
-    policy: Policy<'_>,
+    policy: Policy,
 ) -> Result<(), String> {
     let fetched = input.fetched_subscription.is_some_and(|f| f.id == sub.id);
     let seen = Observation {
@@ -93,7 +93,7 @@ pub(super) fn apply_subscription(
         sub,
         &seen,
         input.now,
-        policy.catalog,
+        input.catalog,
         policy.grace_days,
     )
 }
@@ -111,7 +111,7 @@ pub(super) fn customer_deleted(event: &Event, customer: &Customer, input: &Input
         ));
     }
     let mut profile = input.profile.clone();
-    profile.clear_subscription();
+    profile.clear_subscription(input.catalog);
     profile.customer_id = None;
     profile.updated_at = input.now;
     Decision::Apply(Box::new(application(

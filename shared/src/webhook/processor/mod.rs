@@ -100,9 +100,8 @@ pub fn payload_hash(payload: &[u8]) -> String {
 }
 
 impl Processor {
-    fn policy(&self) -> Policy<'_> {
+    fn policy(&self) -> Policy {
         Policy {
-            catalog: &self.catalog,
             grace_days: self.grace_days,
             revocation: self.revocation,
         }
@@ -300,8 +299,10 @@ impl Processor {
             // Kept for deciding again with Stripe's copy: nothing was written in between.
             let read = stored.clone();
             let expected_version = stored.as_ref().map_or(0, |p| p.version);
-            let profile = stored.unwrap_or_else(|| BillingProfile::new_free(user_id.clone()));
+            let profile =
+                stored.unwrap_or_else(|| BillingProfile::new_free(user_id.clone(), &self.catalog));
             let input = Input {
+                catalog: &self.catalog,
                 user_id: &user_id,
                 profile: &profile,
                 existing_payment: existing_payment.as_ref(),

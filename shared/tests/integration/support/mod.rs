@@ -153,3 +153,8 @@ pub(crate) async fn stream_batch(
     }
     serde_json::from_value(serde_json::json!({ "Records": records })).expect("a stream event")
 }
+
+/// A tier by name: panics on a malformed name.
+pub(crate) fn tier(name: &str) -> tierflow::domain::Tier {
+    tierflow::domain::Tier::parse(name).expect("a well-formed tier name")
+}

@@ -21,7 +21,7 @@ pub use portal::{
 };
 
 /// The id Tierflow gives a tier's product.
-pub fn product_id(tier: Tier) -> String {
+pub fn product_id(tier: &Tier) -> String {
     format!("tierflow_{tier}")
 }
 
@@ -153,7 +153,7 @@ impl fmt::Display for Step {
 /// catalog's lookup keys. Product steps come before the price steps that use them.
 pub fn plan(catalog: &Catalog, products: &[Product], prices: &[Price]) -> Vec<Step> {
     let mut steps = Vec::new();
-    for spec in catalog.tiers.iter().filter(|t| t.tier.is_paid()) {
+    for spec in catalog.paid_tiers() {
         let (product_step, product) = plan_product(spec, products);
         steps.push(product_step);
         for price_spec in &spec.prices {
@@ -163,13 +163,13 @@ pub fn plan(catalog: &Catalog, products: &[Product], prices: &[Price]) -> Vec<St
     steps
 }
 
-fn tier_metadata(tier: Tier) -> Metadata {
+fn tier_metadata(tier: &Tier) -> Metadata {
     Metadata::from([(TIER_METADATA_KEY.to_owned(), tier.as_str().to_owned())])
 }
 
 /// The tier's product step and the id its prices must hang on.
 fn plan_product(spec: &TierSpec, products: &[Product]) -> (Step, String) {
-    let wanted_id = product_id(spec.tier);
+    let wanted_id = product_id(&spec.tier);
     let marked = |p: &&Product| {
         p.metadata.get(TIER_METADATA_KEY).map(String::as_str) == Some(spec.tier.as_str())
     };
@@ -182,10 +182,10 @@ fn plan_product(spec: &TierSpec, products: &[Product]) -> (Step, String) {
         let create = NewProduct {
             id: Some(wanted_id.clone()),
             name: spec.name.clone(),
-            metadata: tier_metadata(spec.tier),
+            metadata: tier_metadata(&spec.tier),
         };
         let step = Step::CreateProduct {
-            tier: spec.tier,
+            tier: spec.tier.clone(),
             product: create,
         };
         return (step, wanted_id);
@@ -196,17 +196,17 @@ fn plan_product(spec: &TierSpec, products: &[Product]) -> (Step, String) {
         metadata: if marked(&product) {
             Metadata::new()
         } else {
-            tier_metadata(spec.tier)
+            tier_metadata(&spec.tier)
         },
     };
     let step = if update == ProductUpdate::default() {
         Step::ProductUpToDate {
-            tier: spec.tier,
+            tier: spec.tier.clone(),
             product_id: product.id.clone(),
         }
     } else {
         Step::UpdateProduct {
-            tier: spec.tier,
+            tier: spec.tier.clone(),
             product_id: product.id.clone(),
             update,
         }

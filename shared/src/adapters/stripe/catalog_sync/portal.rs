@@ -18,7 +18,7 @@ pub const PORTAL_METADATA_VALUE: &str = "portal";
 /// (`prices`: the active prices holding its lookup keys), prorated like the upgrade route.
 pub fn portal_configuration(catalog: &Catalog, prices: &[Price]) -> PortalConfigurationParams {
     let mut products: Vec<(String, Vec<String>)> = Vec::new();
-    for spec in catalog.tiers.iter().filter(|t| t.tier.is_paid()) {
+    for spec in catalog.paid_tiers() {
         for price_spec in &spec.prices {
             let held = prices.iter().find(|p| {
                 p.active && p.lookup_key.as_deref() == Some(price_spec.lookup_key.as_str())
