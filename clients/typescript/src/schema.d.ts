@@ -342,8 +342,8 @@ export interface components {
                 message: string;
             };
         };
-        /** @enum {string} */
-        Tier: "free" | "trial" | "starter" | "professional" | "enterprise";
+        /** @description A tier the catalog defines, 1 to 32 lowercase letters, digits, `_` or `-` (`GET /api/v1/billing/config` lists them with their rank; the built-in catalog's are free, trial, starter, professional and enterprise). Case-insensitive on input; a name the catalog lacks is `invalid_tier`, and its message lists the catalog's tiers. */
+        Tier: string;
         /** @enum {string} */
         BillingCycle: "monthly" | "yearly";
         /** @description Three-letter ISO 4217 code, lowercase. */
@@ -364,6 +364,10 @@ export interface components {
             currency: components["schemas"]["Currency"];
             plans: {
                 tier: components["schemas"]["Tier"];
+                /** @description The tier's place among the tiers (plans come lowest rank first). A move to a higher rank is an upgrade, charged now and prorated; to a lower one a downgrade, at period end. */
+                rank: number;
+                /** @description The tier a user has without a subscription; exactly one plan is free, and it has no price. */
+                free: boolean;
                 name: string;
                 entitlements: components["schemas"]["Entitlements"];
                 prices: {

@@ -82,13 +82,14 @@ export function priceOf(tier: Tier, cycle: Cycle | null | undefined) {
   return planOf(tier)?.prices.find((p) => p.billing_cycle === (cycle ?? "monthly"));
 }
 
+/** The catalog's rank of a tier (a higher rank is an upgrade); -1 for a tier it lacks. */
 export function rankOf(tier: Tier): number {
-  return state.catalog?.plans.findIndex((p) => p.tier === tier) ?? -1;
+  return planOf(tier)?.rank ?? -1;
 }
 
-/** A subscription that renews or will end, as opposed to none at all. */
+/** A subscription that renews or will end, as opposed to none at all (the free tier is none). */
 export function isSubscribed(s: Subscription | undefined): s is Subscription {
-  return !!s && !["none", "canceled", "incomplete_expired"].includes(s.status) && s.tier !== "free";
+  return !!s && !["none", "canceled", "incomplete_expired"].includes(s.status) && !planOf(s.tier)?.free;
 }
 
 /** Draws the page from `state`: main.ts sets it to views.ts's `render` (the views import the
