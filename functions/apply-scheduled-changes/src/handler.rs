@@ -106,6 +106,9 @@ mod tests {
             .await;
         assert_eq!(invoice["billing_reason"], "subscription_cycle");
         assert_eq!(invoice["amount_paid"], 1900);
+        // The schedule's last phase would hold the subscription for another period, refusing
+        // a cancellation: carried out, it is released.
+        assert!(sub["schedule"].is_null(), "{sub}");
 
         let jobs = h.jobs().await.len();
         let again = handle(&h.service(), tick(end + 120)).await.unwrap();

@@ -20,7 +20,6 @@ use tierflow::adapters::stripe::catalog_sync::{apply, plan};
 use tierflow::adapters::stripe::{RetryPolicy, StripeClient};
 use tierflow::auth::Caller;
 use tierflow::config::{Secret, StripeConfig};
-use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::Currency;
 use tierflow::domain::{BillingProfile, Catalog, UserId};
 use tierflow::ports::{BillingStore, Commit, DomainEvent, ProfileWrite, StripeApi, SyncJob};
@@ -63,8 +62,13 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// Starts the emulator on a free port and creates the catalog's products and prices.
+    /// Starts the emulator on a free port and creates the built-in catalog's products and prices.
     pub async fn start() -> Self {
+        Self::with_catalog(Catalog::built_in()).await
+    }
+
+    /// [`Harness::start`] with `catalog` instead of the built-in one (a team's own tiers).
+    pub async fn with_catalog(catalog: Catalog) -> Self {
         let emulator = Emulator::start(Config {
             port: 0,
             ..Config::default()
@@ -72,7 +76,6 @@ impl Harness {
         .await
         .expect("the emulator starts");
         let stripe = stripe_at(emulator.url());
-        let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
         let products = stripe.list_products().await.expect("products");
         let prices = stripe
             .list_prices_by_lookup_keys(&catalog.lookup_keys(), false)
@@ -293,10 +296,8 @@ impl Harness {
             .await
             .expect("customer")
             .id;
-        let mut profile = BillingProfile::new_free(
-            UserId::parse(user).expect("user"),
-            &tierflow::domain::Catalog::built_in(),
-        );
+        let mut profile =
+            BillingProfile::new_free(UserId::parse(user).expect("user"), &self.catalog);
         profile.customer_id = Some(id.clone());
         self.store_new_profile(profile, Some(&id)).await;
         id

@@ -92,7 +92,16 @@ impl SubscriptionService {
                 pending_change_id(profile).as_deref() == Some(change.change_id.as_str());
             if !still_pending || change.kind != ChangeKind::DowngradeScheduled {
                 // The webhook applied it when Stripe moved the subscription (and cleared the
-                // profile's pending change), or it was replaced: only the item is left.
+                // profile's pending change), or it was replaced: only the item is left, and the
+                // schedule, if it carried the change out, still holds the subscription.
+                let schedule = schedule_of(change);
+                let still_used = profile
+                    .pending_change
+                    .as_ref()
+                    .is_some_and(|c| c.schedule_id.as_deref() == schedule);
+                if change.kind == ChangeKind::DowngradeScheduled && !still_pending && !still_used {
+                    self.release_carried_out(schedule).await?;
+                }
                 let mut planned = Planned::new(profile.clone(), "scheduled_settled");
                 planned.quiet = true;
                 planned.settle = vec![change.change_id.clone()];
@@ -147,6 +156,9 @@ impl SubscriptionService {
                 )
                 .map_err(DueChangeError)?;
                 next.pending_change = None;
+                if sub.schedule_id().is_some() {
+                    self.release_carried_out(sub.schedule_id()).await?;
+                }
                 planned = Planned::new(next, "downgrade_applied");
                 planned.stripe_refs = std::iter::once(sub.id.clone())
                     .chain(pending.schedule_id.clone())
@@ -205,6 +217,41 @@ impl SubscriptionService {
             change.user_id
         )))
     }
+}
+
+impl SubscriptionService {
+    /// Releases the schedule that carried out a downgrade. Its last phase would hold the
+    /// subscription for another period, in which Stripe refuses a cancellation or a plan change
+    /// made on the subscription itself; released, the subscription keeps its new price. One
+    /// already released or canceled is left alone; a transient failure is retried next run.
+    async fn release_carried_out(&self, schedule: Option<&str>) -> Result<(), DueChangeError> {
+        let Some(schedule) = schedule else {
+            return Ok(());
+        };
+        match self.stripe.release_schedule(schedule).await {
+            Ok(_) => {
+                info!(
+                    schedule,
+                    "released the schedule that carried out the downgrade"
+                );
+                Ok(())
+            }
+            Err(e) if e.is_transient() => Err(DueChangeError(format!("release {schedule}: {e}"))),
+            Err(e) => {
+                warn!(schedule, error = %e, "the schedule was no longer active");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The schedule a scheduled downgrade was made with (recorded among its Stripe refs).
+fn schedule_of(change: &ChangeRecord) -> Option<&str> {
+    change
+        .stripe_refs
+        .iter()
+        .map(String::as_str)
+        .find(|r| r.starts_with("sub_sched_"))
 }
 
 /// `still_pending` guarantees the profile names this change; this only keeps the types total.
