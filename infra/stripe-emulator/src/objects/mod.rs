@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod customer;
 pub mod event;
+pub mod invoice;
 pub mod payment;
 
 use serde_json::{json, Value};
