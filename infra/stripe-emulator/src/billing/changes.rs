@@ -29,9 +29,10 @@ impl ProrationBehavior {
 }
 
 /// `payment_behavior`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PaymentBehavior {
     /// Apply the change even if payment fails (Stripe's default).
+    #[default]
     AllowIncomplete,
     /// Apply only once the invoice is paid; otherwise keep a `pending_update`.
     PendingIfIncomplete,

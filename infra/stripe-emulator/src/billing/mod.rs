@@ -1,5 +1,5 @@
 //! Subscription billing: invoices, payment of invoices, updates with proration, renewals,
-//! cancellations, schedules, and processing everything due when the clock moves.
+//! trials, cancellations, schedules, and processing everything due when the clock moves.
 
 use serde_json::{Map, Value};
 
@@ -17,8 +17,10 @@ mod changes;
 mod invoices;
 mod renewals;
 mod subscriptions;
+mod trials;
 
 pub use changes::*;
 pub use invoices::*;
 pub use renewals::*;
 pub use subscriptions::*;
+pub use trials::*;

@@ -10,23 +10,41 @@ pub(super) fn save_sub(store: &mut Store, sub: Subscription) {
     store.subscriptions.insert(sub.id.clone(), sub);
 }
 
-/// Creates a subscription and pays its first invoice. With `checkout` the customer is present
-/// (3-D Secure passes) and the subscription is created already active, as Checkout does.
-#[allow(clippy::too_many_arguments)]
+/// What a new subscription starts with besides its customer and items.
+#[derive(Debug, Clone, Default)]
+pub struct NewSubscription {
+    /// `default_payment_method`.
+    pub pm: Option<String>,
+    /// `metadata`.
+    pub metadata: Map<String, Value>,
+    /// `payment_behavior`.
+    pub behavior: PaymentBehavior,
+    /// Created by Checkout: the customer is present (3-D Secure passes) and the subscription
+    /// starts `active`.
+    pub checkout: bool,
+    /// The trial's end (from `trial_end` or `trial_period_days`); `None`: no trial.
+    pub trial_end: Option<i64>,
+    /// `trial_settings[end_behavior][missing_payment_method]` (default `create_invoice`).
+    pub trial_end_behavior: Option<String>,
+    /// Discounts (`di_...`) already created for it.
+    pub discounts: Vec<String>,
+    /// `automatic_tax[enabled]`.
+    pub automatic_tax: bool,
+}
+
+/// Creates a subscription and pays its first invoice (a $0 one when it starts with a trial).
 pub fn create_subscription(
     store: &mut Store,
     customer: &str,
     items: &[(String, i64)],
-    pm: Option<String>,
-    metadata: Map<String, Value>,
-    behavior: PaymentBehavior,
-    checkout: bool,
+    new: NewSubscription,
 ) -> ApiResult<String> {
     let (currency, recurring) = validate_items(store, items, "items")?;
-    if behavior == PaymentBehavior::ErrorIfIncomplete {
-        precheck_payment(store, pm.as_deref())?;
-    }
     let now = store.now();
+    let trial_end = new.trial_end.filter(|t| *t > now);
+    if new.behavior == PaymentBehavior::ErrorIfIncomplete && trial_end.is_none() {
+        precheck_payment(store, new.pm.as_deref())?;
+    }
     let id = store.new_id("sub_");
     let sub_items: Vec<SubItem> = items
         .iter()
@@ -37,15 +55,23 @@ pub fn create_subscription(
             quantity: *q,
         })
         .collect();
-    let end = add_interval(now, recurring.interval, recurring.interval_count);
+    // A trial is the first period; the billing cycle is anchored at its end.
+    let end = trial_end
+        .unwrap_or_else(|| add_interval(now, recurring.interval, recurring.interval_count));
+    let status = match (trial_end, new.checkout) {
+        (Some(_), _) => "trialing",
+        (None, true) => "active",
+        (None, false) => "incomplete",
+    };
+    let inv = store.new_id("in_");
     let sub = Subscription {
         id: id.clone(),
         created: now,
         customer: customer.to_string(),
-        status: if checkout { "active" } else { "incomplete" }.into(),
+        status: status.into(),
         items: sub_items,
         currency,
-        billing_cycle_anchor: now,
+        billing_cycle_anchor: trial_end.unwrap_or(now),
         current_period_start: now,
         current_period_end: end,
         cancel_at_period_end: false,
@@ -53,20 +79,29 @@ pub fn create_subscription(
         canceled_at: None,
         ended_at: None,
         cancellation_reason: None,
-        latest_invoice: None,
-        default_payment_method: pm.clone(),
-        metadata,
+        latest_invoice: Some(inv.clone()),
+        default_payment_method: new.pm.clone(),
+        metadata: new.metadata,
         schedule: None,
         pending_update: None,
         start_date: now,
+        trial_start: trial_end.map(|_| now),
+        trial_end,
+        trial_end_behavior: new
+            .trial_end_behavior
+            .unwrap_or_else(|| "create_invoice".into()),
+        trial_will_end_sent: false,
+        discounts: new.discounts,
+        automatic_tax: new.automatic_tax,
     };
-    let mut sub = sub;
-    let inv = store.new_id("in_");
-    sub.latest_invoice = Some(inv.clone());
     save_sub(store, sub.clone());
     let created = sub_json(store, &id);
     store.emit("customer.subscription.created", created.clone(), None);
-    let lines = cycle_lines(store, &sub.items, now, end);
+    let lines = if trial_end.is_some() {
+        trial_lines(store, &sub.items, now, end)
+    } else {
+        cycle_lines(store, &sub.items, now, end)
+    };
     create_invoice_with_id(
         store,
         inv.clone(),
@@ -76,9 +111,11 @@ pub fn create_subscription(
         (now, now),
     );
     finalize_invoice(store, &inv);
-    let pm = pm.or_else(|| payment_method_for(store, &sub));
-    let outcome = pay_invoice(store, &inv, pm, checkout, Collection::Automatic)?;
-    if matches!(outcome, PayOutcome::Paid) && !checkout {
+    let pm = new.pm.or_else(|| payment_method_for(store, &sub));
+    let outcome = pay_invoice(store, &inv, pm, new.checkout, Collection::Automatic)?;
+    if trial_end.is_some() {
+        warn_trial_ending(store, &id);
+    } else if matches!(outcome, PayOutcome::Paid) && !new.checkout {
         if let Some(s) = store.subscriptions.get_mut(&id) {
             s.status = "active".into();
         }
@@ -132,6 +169,8 @@ pub struct UpdateRequest {
     pub metadata: Option<crate::form::MetadataUpdate>,
     /// `default_payment_method` (`Some(None)` clears it).
     pub default_payment_method: Option<Option<String>>,
+    /// `trial_settings[end_behavior][missing_payment_method]`.
+    pub trial_end_behavior: Option<String>,
 }
 
 /// Validates `proration_date` against the current period.
@@ -192,6 +231,9 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
     if let Some(m) = &req.metadata {
         m.apply(&mut sub.metadata);
     }
+    if let Some(b) = &req.trial_end_behavior {
+        sub.trial_end_behavior = b.clone();
+    }
     if let Some(pm) = &req.default_payment_method {
         match pm {
             None => sub.default_payment_method = None,
@@ -223,7 +265,7 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
         return Ok(());
     }
     let t = proration_time(&sub, req.proration_date, now)?;
-    let plan = plan_change(
+    let mut plan = plan_change(
         store,
         &sub,
         &req.items,
@@ -231,6 +273,12 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
         t,
         req.reset_anchor,
     )?;
+    if sub.status == "trialing" {
+        // Trial time is free: a change of items during a trial bills nothing until it ends.
+        plan.proration_lines.clear();
+        plan.new_period = None;
+        plan.immediate = false;
+    }
     if !plan.immediate {
         if req.proration_behavior == ProrationBehavior::CreateProrations {
             add_pending_items(store, &sub, plan.proration_lines.clone());

@@ -42,7 +42,7 @@ pub struct Subscription {
     pub created: i64,
     /// Customer.
     pub customer: String,
-    /// `incomplete`, `active`, `past_due`, `canceled`, `unpaid`.
+    /// `incomplete`, `trialing`, `active`, `past_due`, `paused`, `canceled`, `unpaid`.
     pub status: String,
     /// Items.
     pub items: Vec<SubItem>,
@@ -76,6 +76,18 @@ pub struct Subscription {
     pub pending_update: Option<PendingUpdate>,
     /// Start date.
     pub start_date: i64,
+    /// Trial start, when the subscription began with a trial.
+    pub trial_start: Option<i64>,
+    /// Trial end (the trial's period is `[trial_start, trial_end)`).
+    pub trial_end: Option<i64>,
+    /// `trial_settings.end_behavior.missing_payment_method`: `create_invoice`, `cancel`, `pause`.
+    pub trial_end_behavior: String,
+    /// Whether `customer.subscription.trial_will_end` was emitted for the current trial end.
+    pub trial_will_end_sent: bool,
+    /// Discounts applied to its invoices (`di_...`, oldest first).
+    pub discounts: Vec<String>,
+    /// `automatic_tax.enabled`: Stripe Tax computes its invoices' taxes.
+    pub automatic_tax: bool,
 }
 
 impl Subscription {
@@ -101,7 +113,7 @@ impl Subscription {
             "object": "subscription",
             "application": null,
             "application_fee_percent": null,
-            "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
+            "automatic_tax": {"disabled_reason": null, "enabled": self.automatic_tax, "liability": self.automatic_tax.then(|| json!({"account": null, "type": "self"}))},
             "billing_cycle_anchor": self.billing_cycle_anchor,
             "billing_cycle_anchor_config": null,
             "cancel_at": self.cancel_at,
@@ -117,7 +129,7 @@ impl Subscription {
             "default_source": null,
             "default_tax_rates": [],
             "description": null,
-            "discounts": [],
+            "discounts": self.discounts,
             "ended_at": self.ended_at,
             "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
             "items": list_of(items, &format!("/v1/subscription_items?subscription={}", self.id)),
@@ -136,9 +148,9 @@ impl Subscription {
             "status": self.status,
             "test_clock": null,
             "transfer_data": null,
-            "trial_end": null,
-            "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
-            "trial_start": null
+            "trial_end": self.trial_end,
+            "trial_settings": {"end_behavior": {"missing_payment_method": self.trial_end_behavior}},
+            "trial_start": self.trial_start
         })
     }
 }

@@ -49,6 +49,30 @@ pub struct CheckoutSession {
     pub amount_total: i64,
     /// Currency.
     pub currency: String,
+    /// `subscription_data[trial_end]`.
+    pub trial_end: Option<i64>,
+    /// `subscription_data[trial_period_days]` (the trial starts when the session completes).
+    pub trial_period_days: Option<i64>,
+    /// `subscription_data[trial_settings][end_behavior][missing_payment_method]`.
+    pub trial_end_behavior: Option<String>,
+    /// `payment_method_collection`: `always` or `if_required` (subscription mode).
+    pub payment_method_collection: String,
+}
+
+impl CheckoutSession {
+    /// Whether the subscription it creates starts with a trial.
+    pub fn has_trial(&self) -> bool {
+        self.trial_end.is_some() || self.trial_period_days.is_some()
+    }
+
+    /// What the customer pays at completion: nothing during a trial.
+    pub fn amount_due_now(&self) -> i64 {
+        if self.has_trial() {
+            0
+        } else {
+            self.amount_total
+        }
+    }
 }
 
 impl CheckoutSession {
@@ -79,8 +103,8 @@ impl CheckoutSession {
             "adaptive_pricing": null,
             "after_expiration": null,
             "allow_promotion_codes": null,
-            "amount_subtotal": self.amount_total,
-            "amount_total": self.amount_total,
+            "amount_subtotal": self.amount_due_now(),
+            "amount_total": self.amount_due_now(),
             "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
             "billing_address_collection": null,
             "cancel_url": self.cancel_url,
@@ -109,7 +133,7 @@ impl CheckoutSession {
             "optional_items": null,
             "payment_intent": self.payment_intent,
             "payment_link": null,
-            "payment_method_collection": if self.mode == "subscription" { Some("always") } else { None },
+            "payment_method_collection": if self.mode == "subscription" { Some(self.payment_method_collection.as_str()) } else { None },
             "payment_method_configuration_details": null,
             "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
             "payment_method_types": ["card"],

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::render_or_404;
+use crate::billing::{self, TrialEnd};
 use crate::error::{ApiError, ApiResult};
 use crate::form::Params;
 use crate::list;
@@ -123,6 +124,55 @@ pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
             .unwrap_or_default())
     };
     let now = store.now();
+    let data = p.sub("subscription_data");
+    let trial_end = match TrialEnd::parse(
+        data.str("trial_end").as_deref(),
+        now,
+        "subscription_data[trial_end]",
+    )? {
+        Some(TrialEnd::Now) => {
+            return Err(ApiError::invalid(
+                "subscription_data[trial_end] must be a timestamp.".into(),
+                Some("subscription_data[trial_end]"),
+            ))
+        }
+        Some(TrialEnd::At(t)) if t < now + 2 * 86_400 => {
+            // Checkout's own rule: a trial end at least 48 hours after the session is created.
+            return Err(ApiError::invalid(
+                "subscription_data[trial_end] must be at least 48 hours in the future.".into(),
+                Some("subscription_data[trial_end]"),
+            ));
+        }
+        other => other,
+    };
+    let trial_days = data.int("trial_period_days")?;
+    billing::trial_end_from(
+        trial_end,
+        trial_days,
+        now,
+        (
+            "subscription_data[trial_end]",
+            "subscription_data[trial_period_days]",
+        ),
+    )?;
+    let trial_end_behavior =
+        super::subscriptions::trial_settings(&data, "subscription_data[trial_settings]")?;
+    let has_trial = trial_end.is_some() || trial_days.is_some_and(|d| d > 0);
+    let collection = p
+        .non_empty("payment_method_collection")
+        .unwrap_or_else(|| "always".into());
+    if !matches!(collection.as_str(), "always" | "if_required") {
+        return Err(ApiError::invalid(
+            format!("Invalid payment_method_collection: must be one of always or if_required (got {collection})"),
+            Some("payment_method_collection"),
+        ));
+    }
+    if (has_trial || collection != "always") && mode != "subscription" {
+        return Err(ApiError::invalid(
+            "subscription_data and payment_method_collection=if_required can only be used in `subscription` mode.".into(),
+            Some(if has_trial { "subscription_data" } else { "payment_method_collection" }),
+        ));
+    }
     let id = format!("cs_test_a1{}", store.ids.token(56));
     let session = CheckoutSession {
         id: id.clone(),
@@ -149,6 +199,13 @@ pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
         payment_intent: None,
         amount_total: total,
         currency: currency.unwrap_or_else(|| "usd".into()),
+        trial_end: trial_end.and_then(|t| match t {
+            TrialEnd::At(t) => Some(t),
+            TrialEnd::Now => None,
+        }),
+        trial_period_days: trial_days.filter(|d| *d > 0 && trial_end.is_none()),
+        trial_end_behavior,
+        payment_method_collection: collection,
     };
     store.checkout_sessions.insert(id.clone(), session);
     render_or_404(store, "checkout.session", &id)

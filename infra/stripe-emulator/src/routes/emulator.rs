@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::customers::create_customer;
 use super::render_or_404;
-use crate::billing::{self, PaymentBehavior};
+use crate::billing::{self, NewSubscription, PaymentBehavior};
 use crate::clock::real_now;
 use crate::error::{ApiError, ApiResult};
 use crate::form::Params;
@@ -62,7 +62,8 @@ pub(crate) fn advance(store: &mut Store, p: &Params) -> ApiResult<Value> {
     Ok(clock_json(store))
 }
 
-/// `POST /_emulator/checkout/sessions/{id}/complete` (`payment_method`, default `pm_card_visa`).
+/// `POST /_emulator/checkout/sessions/{id}/complete` (`payment_method`, default `pm_card_visa`;
+/// `without_payment_method=true` for a trial session with `payment_method_collection=if_required`).
 pub(crate) fn complete_checkout(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
     let session = store
         .checkout_sessions
@@ -78,24 +79,39 @@ pub(crate) fn complete_checkout(store: &mut Store, id: &str, p: &Params) -> ApiR
             None,
         ));
     }
+    // `without_payment_method=true`: the customer leaves no card, which Checkout allows only
+    // with `payment_method_collection=if_required` when nothing is due now (a trial).
+    let without_pm = p.bool("without_payment_method")?.unwrap_or(false);
+    if without_pm
+        && !(session.mode == "subscription"
+            && session.payment_method_collection == "if_required"
+            && session.amount_due_now() == 0)
+    {
+        return Err(ApiError::invalid(
+            "This Checkout Session requires a payment method: it needs `payment_method_collection=if_required` and nothing due now (a trial).".into(),
+            Some("without_payment_method"),
+        ));
+    }
     let token = p
         .non_empty("payment_method")
         .unwrap_or_else(|| "pm_card_visa".into());
-    match payments::behaviour_of(store, &token) {
-        None => {
-            return Err(ApiError::no_such_param(
-                "PaymentMethod",
-                &token,
-                "payment_method",
-            ))
+    if !without_pm {
+        match payments::behaviour_of(store, &token) {
+            None => {
+                return Err(ApiError::no_such_param(
+                    "PaymentMethod",
+                    &token,
+                    "payment_method",
+                ))
+            }
+            Some(CardBehaviour::DeclineAlways { decline_code }) => {
+                return Err(payments::decline_error(decline_code))
+            }
+            Some(CardBehaviour::DeclineCharges) if session.amount_due_now() > 0 => {
+                return Err(payments::decline_error("generic_decline"))
+            }
+            Some(_) => {}
         }
-        Some(CardBehaviour::DeclineAlways { decline_code }) => {
-            return Err(payments::decline_error(decline_code))
-        }
-        Some(CardBehaviour::DeclineCharges) => {
-            return Err(payments::decline_error("generic_decline"))
-        }
-        Some(_) => {}
     }
     let mut session = session;
     if session.mode == "subscription" {
@@ -108,21 +124,31 @@ pub(crate) fn complete_checkout(store: &mut Store, id: &str, p: &Params) -> ApiR
                 Default::default(),
             ),
         };
-        let pm = payments::attach(store, &token, &customer, "payment_method")?;
-        if let Some(c) = store.customers.get_mut(&customer) {
-            if c.default_payment_method.is_none() {
-                c.default_payment_method = Some(pm.clone());
+        let pm = if without_pm {
+            None
+        } else {
+            let pm = payments::attach(store, &token, &customer, "payment_method")?;
+            if let Some(c) = store.customers.get_mut(&customer) {
+                if c.default_payment_method.is_none() {
+                    c.default_payment_method = Some(pm.clone());
+                }
             }
-        }
-        let sub = billing::create_subscription(
-            store,
-            &customer,
-            &session.line_items,
-            Some(pm),
-            session.subscription_metadata.clone(),
-            PaymentBehavior::AllowIncomplete,
-            true,
-        )?;
+            Some(pm)
+        };
+        let now = store.now();
+        let trial_end = session
+            .trial_end
+            .or_else(|| session.trial_period_days.map(|d| now + d * 86_400));
+        let new = NewSubscription {
+            pm,
+            metadata: session.subscription_metadata.clone(),
+            behavior: PaymentBehavior::AllowIncomplete,
+            checkout: true,
+            trial_end,
+            trial_end_behavior: session.trial_end_behavior.clone(),
+            ..NewSubscription::default()
+        };
+        let sub = billing::create_subscription(store, &customer, &session.line_items, new)?;
         session.customer = Some(customer);
         session.invoice = store
             .subscriptions
@@ -145,7 +171,12 @@ pub(crate) fn complete_checkout(store: &mut Store, id: &str, p: &Params) -> ApiR
         session.payment_intent = Some(pi);
     }
     session.status = "complete".into();
-    session.payment_status = "paid".into();
+    session.payment_status = if session.amount_due_now() == 0 && session.mode == "subscription" {
+        "no_payment_required"
+    } else {
+        "paid"
+    }
+    .into();
     store.checkout_sessions.insert(id.to_string(), session);
     let json = render_or_404(store, "checkout.session", id)?;
     store.emit("checkout.session.completed", json.clone(), None);

@@ -83,6 +83,7 @@ pub(crate) fn route(
         ("GET", ["v1", "subscriptions", id]) => subscriptions::retrieve(store, id),
         ("POST", ["v1", "subscriptions", id]) => subscriptions::update(store, id, p),
         ("DELETE", ["v1", "subscriptions", id]) => subscriptions::cancel(store, id, p),
+        ("POST", ["v1", "subscriptions", id, "resume"]) => subscriptions::resume(store, id, p),
 
         ("POST", ["v1", "invoices", "create_preview"]) => invoices::create_preview(store, p),
         ("GET", ["v1", "invoices"]) => invoices::list(store, p),

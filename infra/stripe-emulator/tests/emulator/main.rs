@@ -12,4 +12,5 @@ mod pages;
 mod payments;
 mod portal;
 mod proration;
+mod trials;
 mod webhooks;
