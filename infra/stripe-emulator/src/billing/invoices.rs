@@ -47,13 +47,18 @@ pub fn create_invoice_with_id(
     lines: Vec<Line>,
     period: (i64, i64),
 ) -> String {
-    let lines: Vec<Line> = lines
+    let now = store.now();
+    let mut lines: Vec<Line> = lines
         .into_iter()
         .map(|mut l| {
             l.id = store.new_id("il_");
             l
         })
         .collect();
+    let discounts = discounts_of(store, sub, now);
+    let (on_invoice, took) = apply_discounts(store, &discounts, &mut lines, &sub.currency, now);
+    let (tax_status, customer_address) =
+        apply_tax(store, sub.automatic_tax, &sub.customer, &mut lines);
     for l in &lines {
         if let Some(ii) = l
             .invoice_item
@@ -91,8 +96,12 @@ pub fn create_invoice_with_id(
         next_payment_attempt: None,
         first_failed_at: None,
         subscription_metadata: sub.metadata.clone(),
+        discounts: on_invoice,
+        tax_status,
+        customer_address,
     };
     store.invoices.insert(id.clone(), invoice);
+    settle_discounts(store, &sub.id, &took, now);
     emit_invoice(store, "invoice.created", &id);
     id
 }

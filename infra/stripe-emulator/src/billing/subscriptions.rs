@@ -26,10 +26,12 @@ pub struct NewSubscription {
     pub trial_end: Option<i64>,
     /// `trial_settings[end_behavior][missing_payment_method]` (default `create_invoice`).
     pub trial_end_behavior: Option<String>,
-    /// Discounts (`di_...`) already created for it.
-    pub discounts: Vec<String>,
+    /// Checked coupons and promotion codes to redeem onto it.
+    pub redemptions: Vec<Redemption>,
     /// `automatic_tax[enabled]`.
     pub automatic_tax: bool,
+    /// The Checkout session creating it (named by its discounts).
+    pub checkout_session: Option<String>,
 }
 
 /// Creates a subscription and pays its first invoice (a $0 one when it starts with a trial).
@@ -91,9 +93,21 @@ pub fn create_subscription(
             .trial_end_behavior
             .unwrap_or_else(|| "create_invoice".into()),
         trial_will_end_sent: false,
-        discounts: new.discounts,
+        discounts: Vec::new(),
         automatic_tax: new.automatic_tax,
     };
+    save_sub(store, sub.clone());
+    let mut sub = sub;
+    for r in &new.redemptions {
+        let d = redeem(
+            store,
+            r,
+            Some(customer),
+            Some(&id),
+            new.checkout_session.as_deref(),
+        );
+        sub.discounts.push(d);
+    }
     save_sub(store, sub.clone());
     let created = sub_json(store, &id);
     store.emit("customer.subscription.created", created.clone(), None);
@@ -171,6 +185,10 @@ pub struct UpdateRequest {
     pub default_payment_method: Option<Option<String>>,
     /// `trial_settings[end_behavior][missing_payment_method]`.
     pub trial_end_behavior: Option<String>,
+    /// `discounts`: the subscription's discounts from now on (`Some(vec![])` removes all).
+    pub discounts: Option<Vec<DiscountRequest>>,
+    /// `automatic_tax[enabled]`.
+    pub automatic_tax: Option<bool>,
 }
 
 /// Validates `proration_date` against the current period.
@@ -210,6 +228,8 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
         .cloned()
         .ok_or_else(|| ApiError::no_such("subscription", id))?;
     let only_metadata = req.items.is_empty()
+        && req.discounts.is_none()
+        && req.automatic_tax.is_none()
         && req.cancel_at_period_end.is_none()
         && req.default_payment_method.is_none()
         && !req.reset_anchor;
@@ -251,6 +271,54 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
                 }
             }
         }
+    }
+    if req.automatic_tax == Some(true) {
+        require_tax_location(store, &sub.customer, "automatic_tax[enabled]")?;
+    }
+    let redemptions = match &req.discounts {
+        Some(reqs) => Some(check_subscription_discounts(
+            store,
+            &sub.customer,
+            &sub.currency,
+            &item_pairs(&sub.items),
+            reqs,
+        )?),
+        None => None,
+    };
+    if let Some(on) = req.automatic_tax {
+        sub.automatic_tax = on;
+    }
+    if let (Some(reqs), Some(redemptions)) = (&req.discounts, redemptions) {
+        let mut ids = Vec::new();
+        for (r, redemption) in reqs.iter().zip(redemptions) {
+            match &r.source {
+                DiscountSource::Existing(d) if sub.discounts.contains(d) => ids.push(d.clone()),
+                DiscountSource::Existing(d) => {
+                    return Err(ApiError::invalid(
+                        format!("The discount {d} is not one of this subscription's discounts."),
+                        Some(&r.param),
+                    ))
+                }
+                _ => ids.push(redeem(
+                    store,
+                    &redemption,
+                    Some(&sub.customer),
+                    Some(id),
+                    None,
+                )),
+            }
+        }
+        let removed: Vec<String> = sub
+            .discounts
+            .iter()
+            .filter(|d| !ids.contains(d))
+            .cloned()
+            .collect();
+        for d in removed {
+            let json = store.render(&d).unwrap_or(Value::Null);
+            store.emit("customer.discount.deleted", json, None);
+        }
+        sub.discounts = ids;
     }
     if let Some(flag) = req.cancel_at_period_end {
         sub.cancel_at_period_end = flag;
@@ -344,110 +412,6 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
             Ok(())
         }
     }
-}
-
-/// The invoice `POST /v1/invoices/create_preview` shows for a subscription change.
-pub fn preview_invoice(
-    store: &mut Store,
-    sub_id: &str,
-    changes: &[ItemChange],
-    behavior: ProrationBehavior,
-    proration_date: Option<i64>,
-    reset_anchor: bool,
-) -> ApiResult<Value> {
-    let now = store.now();
-    let sub = store
-        .subscriptions
-        .get(sub_id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such_param("subscription", sub_id, "subscription"))?;
-    if sub.status == "canceled" {
-        return Err(ApiError::invalid_code(
-            "invoice_upcoming_none",
-            "No upcoming invoices for canceled subscription.".into(),
-            Some("subscription"),
-        ));
-    }
-    let t = proration_time(&sub, proration_date, now)?;
-    let plan = plan_change(store, &sub, changes, behavior, t, reset_anchor)?;
-    let mut lines = pending_lines(store, sub_id);
-    let (reason, period) = if plan.immediate {
-        lines.extend(plan.proration_lines);
-        lines.extend(plan.cycle_lines);
-        ("subscription_update", (t, t))
-    } else {
-        if behavior == ProrationBehavior::CreateProrations {
-            lines.extend(plan.proration_lines);
-        }
-        let recurring = plan
-            .new_items
-            .first()
-            .and_then(|i| store.prices.get(&i.price))
-            .and_then(|p| p.recurring);
-        let next_end = recurring
-            .map(|r| {
-                next_period_end(
-                    sub.billing_cycle_anchor,
-                    r.interval,
-                    r.interval_count,
-                    sub.current_period_end,
-                )
-            })
-            .unwrap_or(sub.current_period_end);
-        lines.extend(cycle_lines(
-            store,
-            &plan.new_items,
-            sub.current_period_end,
-            next_end,
-        ));
-        (
-            "upcoming",
-            (sub.current_period_start, sub.current_period_end),
-        )
-    };
-    let lines = lines
-        .into_iter()
-        .map(|mut l| {
-            l.id = format!("il_tmp_{}", store.ids.token(24));
-            l
-        })
-        .collect();
-    let balance = store
-        .customers
-        .get(&sub.customer)
-        .map(|c| c.balance)
-        .unwrap_or(0);
-    let invoice = Invoice {
-        id: format!("upcoming_in_{}", store.ids.token(24)),
-        created: now,
-        customer: sub.customer.clone(),
-        subscription: Some(sub.id.clone()),
-        status: "draft".into(),
-        billing_reason: reason.into(),
-        currency: sub.currency.clone(),
-        lines,
-        period_start: period.0,
-        period_end: period.1,
-        starting_balance: balance,
-        number: None,
-        payment_intent: None,
-        charge: None,
-        attempt_count: 0,
-        amount_paid: 0,
-        finalized_at: None,
-        paid_at: None,
-        voided_at: None,
-        next_payment_attempt: if plan.immediate {
-            None
-        } else {
-            Some(sub.current_period_end)
-        },
-        first_failed_at: None,
-        subscription_metadata: sub.metadata.clone(),
-    };
-    let mut json = invoice.to_json(store);
-    json["id"] = Value::Null;
-    Ok(json)
 }
 
 /// Cancels a subscription now; optionally credits unused time and invoices pending items.

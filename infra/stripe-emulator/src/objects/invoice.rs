@@ -5,8 +5,21 @@ use serde_json::{json, Map, Value};
 use super::list_of;
 use crate::store::Store;
 
+/// A tax on a line, as the emulator's Stripe Tax computed it (exclusive).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LineTax {
+    /// Tax in minor units.
+    pub amount: i64,
+    /// What it was computed on: the line's amount after discounts.
+    pub taxable_amount: i64,
+    /// The tax rate (`txr_...`, see `billing::tax`).
+    pub tax_rate: String,
+    /// `standard_rated`, or `not_collecting` where the emulator's table has no tax.
+    pub taxability_reason: String,
+}
+
 /// A line of an invoice.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Line {
     /// `il_...`.
     pub id: String,
@@ -28,6 +41,25 @@ pub struct Line {
     pub subscription_item: Option<String>,
     /// Invoice item it came from (pending prorations).
     pub invoice_item: Option<String>,
+    /// Discounts that apply to it (`di_...`).
+    pub discounts: Vec<String>,
+    /// What each discount took off (0 for a proration: its amount is already net, as basil's
+    /// `proration_discounts=included` renders it).
+    pub discount_amounts: Vec<(String, i64)>,
+    /// Taxes on it.
+    pub taxes: Vec<LineTax>,
+}
+
+impl Line {
+    /// Amount after discounts, before tax.
+    pub fn net(&self) -> i64 {
+        self.amount - self.discount_amounts.iter().map(|(_, a)| a).sum::<i64>()
+    }
+
+    /// Amount after discounts and tax.
+    pub fn total(&self) -> i64 {
+        self.net() + self.taxes.iter().map(|t| t.amount).sum::<i64>()
+    }
 }
 
 /// An invoice item: a pending proration until an invoice sweeps it.
@@ -130,12 +162,55 @@ pub struct Invoice {
     pub first_failed_at: Option<i64>,
     /// Subscription metadata snapshot (`parent.subscription_details.metadata`).
     pub subscription_metadata: Map<String, Value>,
+    /// Discounts applied to its lines (`di_...`).
+    pub discounts: Vec<String>,
+    /// `automatic_tax.status` when Stripe Tax is on: `complete` or `requires_location_inputs`.
+    pub tax_status: Option<String>,
+    /// The customer's address when taxes were computed (`customer_address`).
+    pub customer_address: Option<Value>,
 }
 
 impl Invoice {
-    /// Sum of the lines.
-    pub fn total(&self) -> i64 {
+    /// Sum of the lines' amounts, before discounts and tax.
+    pub fn subtotal(&self) -> i64 {
         self.lines.iter().map(|l| l.amount).sum()
+    }
+
+    /// Sum of the lines after discounts, before tax.
+    pub fn total_excluding_tax(&self) -> i64 {
+        self.lines.iter().map(Line::net).sum()
+    }
+
+    /// Subtotal − discounts + tax.
+    pub fn total(&self) -> i64 {
+        self.lines.iter().map(Line::total).sum()
+    }
+
+    /// `total_discount_amounts`: what each discount took off, over all lines.
+    pub fn discount_totals(&self) -> Vec<(String, i64)> {
+        let mut out: Vec<(String, i64)> = Vec::new();
+        for (d, a) in self.lines.iter().flat_map(|l| l.discount_amounts.iter()) {
+            match out.iter_mut().find(|(id, _)| id == d) {
+                Some((_, sum)) => *sum += a,
+                None => out.push((d.clone(), *a)),
+            }
+        }
+        out
+    }
+
+    /// `total_taxes`: the lines' taxes summed per rate.
+    pub fn tax_totals(&self) -> Vec<LineTax> {
+        let mut out: Vec<LineTax> = Vec::new();
+        for t in self.lines.iter().flat_map(|l| l.taxes.iter()) {
+            match out.iter_mut().find(|o| o.tax_rate == t.tax_rate) {
+                Some(o) => {
+                    o.amount += t.amount;
+                    o.taxable_amount += t.taxable_amount;
+                }
+                None => out.push(t.clone()),
+            }
+        }
+        out
     }
 
     /// Amount to collect after the customer's credit balance.
@@ -180,7 +255,13 @@ impl Invoice {
             "attempt_count": self.attempt_count,
             "attempted": self.attempt_count > 0,
             "auto_advance": !paid && self.status != "void",
-            "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null},
+            "automatic_tax": {
+                "disabled_reason": null,
+                "enabled": self.tax_status.is_some(),
+                "liability": self.tax_status.as_ref().map(|_| json!({"account": null, "type": "self"})),
+                "provider": self.tax_status.as_ref().map(|_| "stripe"),
+                "status": self.tax_status
+            },
             "automatically_finalizes_at": null,
             "billing_reason": self.billing_reason,
             "collection_method": "charge_automatically",
@@ -189,7 +270,7 @@ impl Invoice {
             "currency": self.currency,
             "custom_fields": null,
             "customer": self.customer,
-            "customer_address": null,
+            "customer_address": self.customer_address,
             "customer_email": customer.and_then(|c| c.email.clone()),
             "customer_name": customer.and_then(|c| c.name.clone()),
             "customer_phone": null,
@@ -200,7 +281,7 @@ impl Invoice {
             "default_source": null,
             "default_tax_rates": [],
             "description": null,
-            "discounts": [],
+            "discounts": self.discounts,
             "due_date": null,
             "effective_at": self.finalized_at,
             "ending_balance": if finalized { Some(self.ending_balance()) } else { None },
@@ -241,14 +322,16 @@ impl Invoice {
                 "paid_at": self.paid_at,
                 "voided_at": self.voided_at
             },
-            "subtotal": self.total(),
-            "subtotal_excluding_tax": self.total(),
+            "subtotal": self.subtotal(),
+            "subtotal_excluding_tax": self.subtotal(),
             "test_clock": null,
             "total": self.total(),
-            "total_discount_amounts": [],
-            "total_excluding_tax": self.total(),
-            "total_pretax_credit_amounts": [],
-            "total_taxes": [],
+            "total_discount_amounts": self.discount_totals().iter().map(|(d, a)| json!({"amount": a, "discount": d})).collect::<Vec<_>>(),
+            "total_excluding_tax": self.total_excluding_tax(),
+            "total_pretax_credit_amounts": self.discount_totals().iter().map(|(d, a)| json!({
+                "amount": a, "credit_balance_transaction": null, "discount": d, "type": "discount"
+            })).collect::<Vec<_>>(),
+            "total_taxes": self.tax_totals().iter().map(tax_json).collect::<Vec<_>>(),
             "webhooks_delivered_at": self.finalized_at
         })
     }
@@ -290,9 +373,9 @@ fn line_json(store: &Store, invoice: &Invoice, line: &Line) -> Value {
         "amount": line.amount,
         "currency": invoice.currency,
         "description": line.description,
-        "discount_amounts": [],
+        "discount_amounts": line.discount_amounts.iter().map(|(d, a)| json!({"amount": a, "discount": d})).collect::<Vec<_>>(),
         "discountable": !line.proration,
-        "discounts": [],
+        "discounts": line.discounts,
         "invoice": invoice_id,
         "livemode": false,
         "metadata": {},
@@ -308,7 +391,9 @@ fn line_json(store: &Store, invoice: &Invoice, line: &Line) -> Value {
             "type": "subscription_item_details"
         },
         "period": {"end": line.period_end, "start": line.period_start},
-        "pretax_credit_amounts": [],
+        "pretax_credit_amounts": line.discount_amounts.iter().map(|(d, a)| json!({
+            "amount": a, "credit_balance_transaction": null, "discount": d, "type": "discount"
+        })).collect::<Vec<_>>(),
         "pricing": {
             "price_details": {"price": line.price, "product": price.map(|p| p.product.clone())},
             "type": "price_details",
@@ -316,6 +401,18 @@ fn line_json(store: &Store, invoice: &Invoice, line: &Line) -> Value {
         },
         "quantity": line.quantity,
         "subscription": invoice.subscription,
-        "taxes": []
+        "taxes": line.taxes.iter().map(tax_json).collect::<Vec<_>>()
+    })
+}
+
+/// A line's or an invoice's tax entry (`taxes[]`, `total_taxes[]`).
+fn tax_json(t: &LineTax) -> Value {
+    json!({
+        "amount": t.amount,
+        "tax_behavior": "exclusive",
+        "tax_rate_details": {"tax_rate": t.tax_rate},
+        "taxability_reason": t.taxability_reason,
+        "taxable_amount": t.taxable_amount,
+        "type": "tax_rate_details"
     })
 }

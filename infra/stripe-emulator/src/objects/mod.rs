@@ -4,6 +4,7 @@ pub mod billing;
 pub mod catalog;
 pub mod checkout;
 pub mod customer;
+pub mod discount;
 pub mod event;
 pub mod invoice;
 pub mod payment;

@@ -65,6 +65,8 @@ pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
         "trial_period_days",
         "trial_from_plan",
         "trial_settings",
+        "discounts",
+        "automatic_tax",
     ])?;
     let customer = p.required("customer")?;
     match store.customers.get(&customer) {
@@ -111,12 +113,36 @@ pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
     // Stripe's legacy plans could carry trial days; prices here never do, so
     // `trial_from_plan=true` adds no trial.
     p.bool("trial_from_plan")?;
+    let automatic_tax = super::invoices::automatic_tax(p)?.unwrap_or(false);
+    if automatic_tax {
+        billing::require_tax_location(store, &customer, "automatic_tax[enabled]")?;
+    }
+    let redemptions = match billing::parse_discounts(p, "discounts")? {
+        Some(reqs) => {
+            let (currency, _) = billing::validate_items(store, &items, "items")?;
+            let rs =
+                billing::check_subscription_discounts(store, &customer, &currency, &items, &reqs)?;
+            if reqs
+                .iter()
+                .any(|r| matches!(r.source, billing::DiscountSource::Existing(_)))
+            {
+                return Err(ApiError::invalid(
+                    "A new subscription can only redeem coupons and promotion codes.".into(),
+                    Some("discounts"),
+                ));
+            }
+            rs
+        }
+        None => Vec::new(),
+    };
     let new = NewSubscription {
         pm,
         metadata,
         behavior,
         trial_end,
         trial_end_behavior: trial_settings(p, "trial_settings")?,
+        redemptions,
+        automatic_tax,
         ..NewSubscription::default()
     };
     let id = billing::create_subscription(store, &customer, &items, new)?;
@@ -204,6 +230,8 @@ pub(crate) fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value
         "trial_end",
         "trial_from_plan",
         "trial_settings",
+        "discounts",
+        "automatic_tax",
     ])?;
     let payment_behavior = PaymentBehavior::parse(p.str("payment_behavior").as_deref())?;
     if payment_behavior == PaymentBehavior::PendingIfIncomplete {
@@ -248,6 +276,8 @@ pub(crate) fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value
             .str("default_payment_method")
             .map(|s| Some(s).filter(|s| !s.is_empty())),
         trial_end_behavior: None,
+        discounts: billing::parse_discounts(p, "discounts")?,
+        automatic_tax: super::invoices::automatic_tax(p)?,
     };
     let trial_end = TrialEnd::parse(p.str("trial_end").as_deref(), store.now(), "trial_end")?;
     p.bool("trial_from_plan")?;
@@ -282,17 +312,18 @@ pub(crate) fn resume(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value
         "proration_behavior",
         "proration_date",
     ])?;
-    let reset_anchor =
-        match p.non_empty("billing_cycle_anchor").as_deref() {
-            None | Some("now") => true,
-            Some("unchanged") => false,
-            Some(other) => return Err(ApiError::invalid(
+    let reset_anchor = match p.non_empty("billing_cycle_anchor").as_deref() {
+        None | Some("now") => true,
+        Some("unchanged") => false,
+        Some(other) => {
+            return Err(ApiError::invalid(
                 format!(
                     "Invalid billing_cycle_anchor: must be one of now or unchanged (got {other})"
                 ),
                 Some("billing_cycle_anchor"),
-            )),
-        };
+            ))
+        }
+    };
     if p.has("proration_date") {
         return Err(ApiError::invalid(
             "The emulator prorates a resumption at the time of the request; `proration_date` is not supported.".into(),

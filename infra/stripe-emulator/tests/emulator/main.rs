@@ -5,6 +5,7 @@
 
 mod api;
 mod checkout;
+mod discounts;
 mod dunning;
 mod harness;
 mod lifecycle;
