@@ -28,6 +28,9 @@ pub fn preview_invoice(
         .get(sub_id)
         .cloned()
         .ok_or_else(|| ApiError::no_such_param("subscription", sub_id, "subscription"))?;
+    if opts.automatic_tax == Some(true) {
+        require_tax_location(store, &sub.customer, "automatic_tax[enabled]")?;
+    }
     if let Some(on) = opts.automatic_tax {
         sub.automatic_tax = on;
     }
@@ -215,6 +218,7 @@ fn preview_for(
         discounts: on_invoice,
         tax_status,
         customer_address,
+        finalization_error: None,
     };
     let mut json = invoice.to_json(store);
     json["id"] = Value::Null;

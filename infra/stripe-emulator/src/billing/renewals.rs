@@ -158,9 +158,12 @@ pub(super) fn renew(store: &mut Store, id: &str, at: i64) -> ApiResult<()> {
         if let Some(s) = store.subscriptions.get_mut(id) {
             s.status = match outcome {
                 PayOutcome::Paid => "active",
+                // A draft was not due: the subscription's status stays.
+                PayOutcome::NotFinalized if s.status != "trialing" => s.status.as_str(),
+                PayOutcome::NotFinalized => "active",
                 _ => "past_due",
             }
-            .into();
+            .to_string();
         }
     }
     let after = sub_json(store, id);

@@ -168,6 +168,8 @@ pub struct Invoice {
     pub tax_status: Option<String>,
     /// The customer's address when taxes were computed (`customer_address`).
     pub customer_address: Option<Value>,
+    /// Why finalization failed (`last_finalization_error.message`).
+    pub finalization_error: Option<String>,
 }
 
 impl Invoice {
@@ -290,7 +292,13 @@ impl Invoice {
             "hosted_invoice_url": if finalized { Some(format!("{}/invoices/{}", store.public_url, self.id)) } else { None },
             "invoice_pdf": if finalized { Some(format!("{}/invoices/{}/pdf", store.public_url, self.id)) } else { None },
             "issuer": {"type": "self"},
-            "last_finalization_error": null,
+            "last_finalization_error": self.finalization_error.as_ref().map(|m| json!({
+                "code": "customer_tax_location_invalid",
+                "doc_url": "https://stripe.com/docs/error-codes/customer-tax-location-invalid",
+                "message": m,
+                "param": "customer",
+                "type": "invalid_request_error"
+            })),
             "latest_revision": null,
             "lines": list_of(lines, &format!("/v1/invoices/{}/lines", self.id)),
             "livemode": false,

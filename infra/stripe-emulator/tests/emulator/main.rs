@@ -13,5 +13,6 @@ mod pages;
 mod payments;
 mod portal;
 mod proration;
+mod tax;
 mod trials;
 mod webhooks;
