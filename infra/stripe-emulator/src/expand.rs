@@ -8,10 +8,11 @@ use crate::store::Store;
 /// Fields basil returns only when expanded (the API reference: "This field is not included by
 /// default. To include it in the response, expand the ... field."), by object word. Webhook
 /// events never carry them.
-const INCLUDABLE: [(&str, &str); 4] = [
+const INCLUDABLE: [(&str, &str); 5] = [
     ("invoice", "payments"),
     ("charge", "refunds"),
     ("coupon", "applies_to"),
+    ("coupon", "currency_options"),
     ("customer", "tax_ids"),
 ];
 

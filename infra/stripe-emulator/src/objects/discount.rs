@@ -49,7 +49,8 @@ impl Coupon {
             .is_none_or(|ps| ps.iter().any(|p| p == product))
     }
 
-    /// The coupon object (`applies_to` is includable: kept only when expanded).
+    /// The coupon object (`applies_to` and `currency_options` are includable: kept only when
+    /// expanded).
     pub fn to_json(&self, now: i64) -> Value {
         json!({
             "id": self.id,
@@ -58,6 +59,7 @@ impl Coupon {
             "applies_to": self.products.as_ref().map(|p| json!({"products": p})),
             "created": self.created,
             "currency": self.currency,
+            "currency_options": self.amount_off.zip(self.currency.as_ref()).map(|(a, c)| json!({c: {"amount_off": a}})),
             "duration": self.duration,
             "duration_in_months": self.duration_in_months,
             "livemode": false,

@@ -97,7 +97,7 @@ impl InvoiceItem {
             "date": self.created,
             "description": self.line.description,
             "discountable": false,
-            "discounts": [],
+            "discounts": self.line.discounts,
             "invoice": self.invoice,
             "livemode": false,
             "metadata": {},
@@ -108,8 +108,8 @@ impl InvoiceItem {
             "period": {"end": self.line.period_end, "start": self.line.period_start},
             "pricing": {"price_details": {"price": self.line.price, "product": product}, "type": "price_details", "unit_amount_decimal": null},
             "proration": self.line.proration,
-            "proration_details": {"credited_items": null},
             "quantity": self.line.quantity,
+            "tax_rates": [],
             "test_clock": null
         })
     }
