@@ -508,3 +508,73 @@ async fn checkout_refuses_bad_trial_data() {
         assert_eq!(body["error"]["param"], param);
     }
 }
+
+#[tokio::test]
+async fn resume_with_the_old_anchor_prorates_the_rest_of_its_period() {
+    let (h, c, t0) = start().await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let cus = customer(&h, false).await;
+        let sub = trial_sub(&h, &c, &cus, "pause").await;
+        ids.push((cus, s(&sub, "id").to_string()));
+    }
+    h.advance_to(t0 + 24 * DAY).await;
+    for (cus, id) in &ids {
+        h.post(
+            &format!("/v1/customers/{cus}"),
+            &[("payment_method", "pm_card_visa")],
+        )
+        .await;
+        let pm = h.get(&format!("/v1/customers/{cus}/payment_methods")).await["data"][0].clone();
+        h.post(
+            &format!("/v1/subscriptions/{id}"),
+            &[("default_payment_method", s(&pm, "id"))],
+        )
+        .await;
+    }
+    let (_, invoiced) = &ids[0];
+    let resumed = h
+        .post(
+            &format!("/v1/subscriptions/{invoiced}/resume"),
+            &[
+                ("billing_cycle_anchor", "unchanged"),
+                ("proration_behavior", "always_invoice"),
+                ("expand[]", "latest_invoice"),
+            ],
+        )
+        .await;
+    assert_eq!(resumed["status"], "active");
+    // The anchor stays at the trial's end (15 May); the period 15 May – 15 Jun has 31 days,
+    // 21 left: 4900 × 21 / 31 = 3319.35.
+    assert_eq!(resumed["billing_cycle_anchor"], t0 + 14 * DAY);
+    let item = &resumed["items"]["data"][0];
+    assert_eq!(item["current_period_start"], t0 + 14 * DAY);
+    assert_eq!(item["current_period_end"], timestamp(2030, 6, 15, 0, 0, 0));
+    let inv = &resumed["latest_invoice"];
+    assert_eq!(inv["lines"]["data"][0]["amount"], 3319);
+    assert_eq!(inv["amount_paid"], 3319);
+
+    let (_, pending) = &ids[1];
+    let resumed = h
+        .post(
+            &format!("/v1/subscriptions/{pending}/resume"),
+            &[("billing_cycle_anchor", "unchanged")],
+        )
+        .await;
+    assert_eq!(resumed["status"], "active");
+    let items = h
+        .get(&format!(
+            "/v1/invoiceitems?customer={}&pending=true",
+            s(&resumed, "customer")
+        ))
+        .await;
+    assert_eq!(items["data"][0]["amount"], 3319);
+    // Billed with the next cycle.
+    h.advance_to(timestamp(2030, 6, 15, 0, 0, 0)).await;
+    let renewed = h
+        .get(&format!(
+            "/v1/subscriptions/{pending}?expand[]=latest_invoice"
+        ))
+        .await;
+    assert_eq!(renewed["latest_invoice"]["total"], 3319 + 4900);
+}
