@@ -8,7 +8,13 @@ use crate::store::Store;
 /// Fields basil returns only when expanded (the API reference: "This field is not included by
 /// default. To include it in the response, expand the ... field."), by object word. Webhook
 /// events never carry them.
-const INCLUDABLE: [(&str, &str); 2] = [("invoice", "payments"), ("charge", "refunds")];
+const INCLUDABLE: [(&str, &str); 5] = [
+    ("invoice", "payments"),
+    ("charge", "refunds"),
+    ("coupon", "applies_to"),
+    ("coupon", "currency_options"),
+    ("customer", "tax_ids"),
+];
 
 /// Drops every includable field whose dotted path (`payments`, `data.payments`,
 /// `latest_invoice.payments`) is not among `expanded`.
@@ -73,10 +79,21 @@ fn expand_path(store: &Store, value: &mut Value, path: &[&str]) {
             let Some(field) = map.get_mut(*head) else {
                 return;
             };
-            if let Value::String(id) = field {
-                if let Some(obj) = store.render(id) {
-                    *field = obj;
+            match field {
+                Value::String(id) => {
+                    if let Some(obj) = store.render(id) {
+                        *field = obj;
+                    }
                 }
+                // A list of ids (`discounts`): each expands.
+                Value::Array(items) => {
+                    for item in items.iter_mut() {
+                        if let Some(obj) = item.as_str().and_then(|id| store.render(id)) {
+                            *item = obj;
+                        }
+                    }
+                }
+                _ => {}
             }
             expand_path(store, field, rest);
         }

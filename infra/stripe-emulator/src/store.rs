@@ -11,7 +11,8 @@ use crate::objects::{
     billing::{Invoice, InvoiceItem, Schedule, Subscription},
     catalog::{Price, Product},
     checkout::CheckoutSession,
-    customer::Customer,
+    customer::{Customer, TaxId},
+    discount::{Coupon, Discount, PromotionCode},
     event::Event,
     payment::{Charge, Dispute, PaymentIntent, PaymentMethod, Refund},
 };
@@ -39,6 +40,13 @@ impl<T> Table<T> {
         if self.map.insert(id.clone(), value).is_none() {
             self.order.push(id);
         }
+    }
+
+    /// Forgets an object (previews' transient discounts, deleted tax IDs).
+    pub fn remove(&mut self, id: &str) -> Option<T> {
+        let gone = self.map.remove(id)?;
+        self.order.retain(|o| o != id);
+        Some(gone)
     }
 
     /// The object with this id.
@@ -127,6 +135,14 @@ pub struct Store {
     pub disputes: Table<Dispute>,
     /// Subscription schedules.
     pub schedules: Table<Schedule>,
+    /// Coupons.
+    pub coupons: Table<Coupon>,
+    /// Promotion codes.
+    pub promotion_codes: Table<PromotionCode>,
+    /// Discounts (redeemed coupons).
+    pub discounts: Table<Discount>,
+    /// Customers' tax IDs.
+    pub tax_ids: Table<TaxId>,
     /// Event log, oldest first.
     pub events: Table<Event>,
     /// Webhook endpoints, queues and delivery log.
@@ -158,6 +174,10 @@ impl Store {
             refunds: Table::default(),
             disputes: Table::default(),
             schedules: Table::default(),
+            coupons: Table::default(),
+            promotion_codes: Table::default(),
+            discounts: Table::default(),
+            tax_ids: Table::default(),
             events: Table::default(),
             webhooks,
             request: None,
@@ -238,6 +258,15 @@ impl Store {
                 .invoice
                 .clone()?;
             return self.invoices.get(&invoice)?.payment_json(self);
+        }
+        if p("di_") {
+            return self.discounts.get(id).map(|d| d.to_json(self));
+        }
+        if p("promo_") {
+            return self.promotion_codes.get(id).map(|c| c.to_json(self));
+        }
+        if p("txi_") {
+            return self.tax_ids.get(id).map(TaxId::to_json);
         }
         if p("ii_") {
             return self.invoice_items.get(id).map(|i| i.to_json(self));

@@ -29,9 +29,10 @@ impl ProrationBehavior {
 }
 
 /// `payment_behavior`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PaymentBehavior {
     /// Apply the change even if payment fails (Stripe's default).
+    #[default]
     AllowIncomplete,
     /// Apply only once the invoice is paid; otherwise keep a `pending_update`.
     PendingIfIncomplete,
@@ -177,6 +178,7 @@ pub(super) fn cycle_lines(store: &Store, items: &[SubItem], start: i64, end: i64
                 proration: false,
                 subscription_item: Some(i.id.clone()),
                 invoice_item: None,
+                ..Line::default()
             })
         })
         .collect()
@@ -189,12 +191,9 @@ pub(super) fn credit_line(
     t: i64,
 ) -> Option<Line> {
     let p = store.prices.get(&item.price)?;
-    let amount = -proration::remaining_share(
-        p.unit_amount * item.quantity,
-        t,
-        sub.current_period_start,
-        sub.current_period_end,
-    );
+    let (net, discounts) = prorated_base(store, sub, p, item.quantity, t);
+    let amount =
+        -proration::remaining_share(net, t, sub.current_period_start, sub.current_period_end);
     Some(Line {
         id: String::new(),
         amount,
@@ -206,6 +205,9 @@ pub(super) fn credit_line(
         proration: true,
         subscription_item: Some(item.id.clone()),
         invoice_item: None,
+        discount_amounts: discounts.iter().map(|d| (d.clone(), 0)).collect(),
+        discounts,
+        taxes: Vec::new(),
     })
 }
 
@@ -216,12 +218,9 @@ pub(super) fn charge_line(
     t: i64,
 ) -> Option<Line> {
     let p = store.prices.get(&item.price)?;
-    let amount = proration::remaining_share(
-        p.unit_amount * item.quantity,
-        t,
-        sub.current_period_start,
-        sub.current_period_end,
-    );
+    let (net, discounts) = prorated_base(store, sub, p, item.quantity, t);
+    let amount =
+        proration::remaining_share(net, t, sub.current_period_start, sub.current_period_end);
     Some(Line {
         id: String::new(),
         amount,
@@ -233,7 +232,50 @@ pub(super) fn charge_line(
         proration: true,
         subscription_item: Some(item.id.clone()),
         invoice_item: None,
+        discount_amounts: discounts.iter().map(|d| (d.clone(), 0)).collect(),
+        discounts,
+        taxes: Vec::new(),
     })
+}
+
+/// The period amount a proration is a share of: the price times quantity, less the
+/// subscription's percent-off discounts in effect at `t` (basil's
+/// `proration_discounts=included`: a proration's amount is net, its discount amounts 0).
+/// Amount-off coupons apply per invoice, not to prorations. Answers the discounts it used.
+fn prorated_base(
+    store: &Store,
+    sub: &Subscription,
+    price: &Price,
+    quantity: i64,
+    t: i64,
+) -> (i64, Vec<String>) {
+    let mut net = price.unit_amount * quantity;
+    let mut used = Vec::new();
+    for d in sub
+        .discounts
+        .iter()
+        .filter_map(|id| store.discounts.get(id))
+    {
+        let Some(coupon) = store.coupons.get(&d.coupon) else {
+            continue;
+        };
+        if !d.in_effect(t) || !coupon.applies_to(&price.product) {
+            continue;
+        }
+        if let Some(pct) = coupon.percent_off {
+            net -= percent_of(net, pct);
+            used.push(d.id.clone());
+        }
+    }
+    (net, used)
+}
+
+/// `pct` percent of `amount`, rounded half away from zero (Stripe's docs do not say how a
+/// percent-off rounds; it rounds per line, and this is the rounding its prorations use).
+pub fn percent_of(amount: i64, pct: f64) -> i64 {
+    // Percentages carry at most two decimals: in hundredths of a percent, exact in integers.
+    let hundredths = (pct * 100.0).round() as i128;
+    proration::round_div(i128::from(amount) * hundredths, 10_000)
 }
 
 /// Computes what an item change does at proration time `t` (no state is changed except ids).

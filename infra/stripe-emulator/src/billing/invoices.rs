@@ -13,6 +13,8 @@ pub enum PayOutcome {
     ActionRequired,
     /// No payment method to charge.
     NoPaymentMethod,
+    /// The invoice could not be finalized (automatic tax without a customer location).
+    NotFinalized,
 }
 
 /// Who started a payment attempt. Stripe counts the first attempt of any kind, then only
@@ -47,13 +49,18 @@ pub fn create_invoice_with_id(
     lines: Vec<Line>,
     period: (i64, i64),
 ) -> String {
-    let lines: Vec<Line> = lines
+    let now = store.now();
+    let mut lines: Vec<Line> = lines
         .into_iter()
         .map(|mut l| {
             l.id = store.new_id("il_");
             l
         })
         .collect();
+    let discounts = discounts_of(store, sub, now);
+    let (on_invoice, took) = apply_discounts(store, &discounts, &mut lines, &sub.currency, now);
+    let (tax_status, customer_address) =
+        apply_tax(store, sub.automatic_tax, &sub.customer, &mut lines);
     for l in &lines {
         if let Some(ii) = l
             .invoice_item
@@ -91,8 +98,13 @@ pub fn create_invoice_with_id(
         next_payment_attempt: None,
         first_failed_at: None,
         subscription_metadata: sub.metadata.clone(),
+        discounts: on_invoice,
+        tax_status,
+        customer_address,
+        finalization_error: None,
     };
     store.invoices.insert(id.clone(), invoice);
+    settle_discounts(store, &sub.id, &took, now);
     emit_invoice(store, "invoice.created", &id);
     id
 }
@@ -103,11 +115,28 @@ pub(super) fn emit_invoice(store: &mut Store, kind: &str, id: &str) {
 }
 
 /// Finalizes a draft: number, customer balance applied; emits `invoice.finalized`.
+///
+/// With automatic tax and no customer location Stripe cannot finalize: the invoice stays a
+/// draft with `last_finalization_error` (`customer_tax_location_invalid`) and
+/// `invoice.finalization_failed` is emitted; nothing is charged.
 pub fn finalize_invoice(store: &mut Store, id: &str) {
     let now = store.now();
     let Some(customer_id) = store.invoices.get(id).map(|i| i.customer.clone()) else {
         return;
     };
+    let unlocated = store
+        .invoices
+        .get(id)
+        .is_some_and(|i| i.tax_status.as_deref() == Some("requires_location_inputs"));
+    if unlocated {
+        if let Some(inv) = store.invoices.get_mut(id) {
+            inv.finalization_error = Some(
+                "The customer's location isn't recognized. Set a valid customer address to calculate tax.".into(),
+            );
+        }
+        emit_invoice(store, "invoice.finalization_failed", id);
+        return;
+    }
     let (balance, number) = match store.customers.get_mut(&customer_id) {
         Some(c) => {
             let number = format!("{}-{:04}", c.invoice_prefix, c.next_invoice_sequence);
@@ -183,6 +212,9 @@ pub fn pay_invoice(
         .ok_or_else(|| ApiError::no_such("invoice", id))?;
     if inv.status == "paid" {
         return Ok(PayOutcome::Paid);
+    }
+    if inv.status == "draft" {
+        return Ok(PayOutcome::NotFinalized);
     }
     if inv.amount_due() == 0 {
         mark_paid(store, id);
@@ -438,5 +470,10 @@ pub fn pay_open_invoice(store: &mut Store, id: &str, pm: Option<String>) -> ApiR
             "This payment requires additional user action before it can be completed successfully.",
         )),
         PayOutcome::NoPaymentMethod => Err(no_payment_method()),
+        PayOutcome::NotFinalized => Err(ApiError::invalid_code(
+            "invoice_not_open",
+            "Invoice is still a draft: it could not be finalized.".into(),
+            None,
+        )),
     }
 }

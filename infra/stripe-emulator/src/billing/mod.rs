@@ -1,5 +1,5 @@
 //! Subscription billing: invoices, payment of invoices, updates with proration, renewals,
-//! cancellations, schedules, and processing everything due when the clock moves.
+//! trials, discounts, Stripe Tax, cancellations, schedules, and processing everything due when the clock moves.
 
 use serde_json::{Map, Value};
 
@@ -14,11 +14,21 @@ use crate::proration;
 use crate::store::Store;
 
 mod changes;
+mod checkout;
+mod discounts;
 mod invoices;
+mod preview;
 mod renewals;
 mod subscriptions;
+mod tax;
+mod trials;
 
 pub use changes::*;
+pub use checkout::*;
+pub use discounts::*;
 pub use invoices::*;
+pub use preview::*;
 pub use renewals::*;
 pub use subscriptions::*;
+pub use tax::*;
+pub use trials::*;

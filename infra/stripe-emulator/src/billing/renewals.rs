@@ -1,4 +1,5 @@
-//! What the clock makes due: renewals, phase ends, scheduled cancellations, retries and expiring pending updates.
+//! What the clock makes due: renewals (a trial's end among them), trial warnings, phase ends,
+//! scheduled cancellations, retries and expiring pending updates.
 
 use super::*;
 
@@ -10,6 +11,7 @@ pub(super) enum Due {
     CancelAt(String),
     Retry(String),
     Renew(String),
+    TrialWillEnd(String),
 }
 
 pub(super) fn next_due(store: &Store, target: i64) -> Option<(i64, Due)> {
@@ -27,8 +29,22 @@ pub(super) fn next_due(store: &Store, target: i64) -> Option<(i64, Due)> {
         }
     };
     for s in store.subscriptions.oldest_first() {
-        if !matches!(s.status.as_str(), "active" | "past_due" | "unpaid") {
+        if !matches!(
+            s.status.as_str(),
+            "active" | "past_due" | "unpaid" | "trialing"
+        ) {
             continue;
+        }
+        if let Some(end) = s
+            .trial_end
+            .filter(|_| s.status == "trialing" && !s.trial_will_end_sent)
+        {
+            consider(
+                end - TRIAL_WARNING_SECS,
+                0,
+                &s.id,
+                Due::TrialWillEnd(s.id.clone()),
+            );
         }
         if let Some(pu) = &s.pending_update {
             consider(pu.expires_at, 0, &s.id, Due::ExpirePending(s.id.clone()));
@@ -70,7 +86,12 @@ pub fn advance_to(store: &mut Store, target: i64) -> ApiResult<()> {
             Due::PhaseEnd(id) => crate::schedules::end_phase(store, &id, t)?,
             Due::CancelAt(id) => end_subscription(store, &id, t, "cancellation_requested"),
             Due::Retry(id) => retry_invoice(store, &id, t)?,
-            Due::Renew(id) => renew(store, &id, t)?,
+            Due::Renew(id) => {
+                if end_trial_without_payment_method(store, &id, t).is_none() {
+                    renew(store, &id, t)?;
+                }
+            }
+            Due::TrialWillEnd(id) => warn_trial_ending(store, &id),
         }
     }
     store.clock.set(target);
@@ -133,12 +154,16 @@ pub(super) fn renew(store: &mut Store, id: &str, at: i64) -> ApiResult<()> {
         // An unpaid subscription keeps invoicing, but Stripe no longer attempts payments.
         let pm = payment_method_for(store, &renewed);
         let outcome = pay_invoice(store, &inv, pm, false, Collection::Automatic)?;
+        // A trial's end converts the subscription: `active` once paid, else `past_due`.
         if let Some(s) = store.subscriptions.get_mut(id) {
             s.status = match outcome {
                 PayOutcome::Paid => "active",
+                // A draft was not due: the subscription's status stays.
+                PayOutcome::NotFinalized if s.status != "trialing" => s.status.as_str(),
+                PayOutcome::NotFinalized => "active",
                 _ => "past_due",
             }
-            .into();
+            .to_string();
         }
     }
     let after = sub_json(store, id);

@@ -10,23 +10,43 @@ pub(super) fn save_sub(store: &mut Store, sub: Subscription) {
     store.subscriptions.insert(sub.id.clone(), sub);
 }
 
-/// Creates a subscription and pays its first invoice. With `checkout` the customer is present
-/// (3-D Secure passes) and the subscription is created already active, as Checkout does.
-#[allow(clippy::too_many_arguments)]
+/// What a new subscription starts with besides its customer and items.
+#[derive(Debug, Clone, Default)]
+pub struct NewSubscription {
+    /// `default_payment_method`.
+    pub pm: Option<String>,
+    /// `metadata`.
+    pub metadata: Map<String, Value>,
+    /// `payment_behavior`.
+    pub behavior: PaymentBehavior,
+    /// Created by Checkout: the customer is present (3-D Secure passes) and the subscription
+    /// starts `active`.
+    pub checkout: bool,
+    /// The trial's end (from `trial_end` or `trial_period_days`); `None`: no trial.
+    pub trial_end: Option<i64>,
+    /// `trial_settings[end_behavior][missing_payment_method]` (default `create_invoice`).
+    pub trial_end_behavior: Option<String>,
+    /// Checked coupons and promotion codes to redeem onto it.
+    pub redemptions: Vec<Redemption>,
+    /// `automatic_tax[enabled]`.
+    pub automatic_tax: bool,
+    /// The Checkout session creating it (named by its discounts).
+    pub checkout_session: Option<String>,
+}
+
+/// Creates a subscription and pays its first invoice (a $0 one when it starts with a trial).
 pub fn create_subscription(
     store: &mut Store,
     customer: &str,
     items: &[(String, i64)],
-    pm: Option<String>,
-    metadata: Map<String, Value>,
-    behavior: PaymentBehavior,
-    checkout: bool,
+    new: NewSubscription,
 ) -> ApiResult<String> {
     let (currency, recurring) = validate_items(store, items, "items")?;
-    if behavior == PaymentBehavior::ErrorIfIncomplete {
-        precheck_payment(store, pm.as_deref())?;
-    }
     let now = store.now();
+    let trial_end = new.trial_end.filter(|t| *t > now);
+    if new.behavior == PaymentBehavior::ErrorIfIncomplete && trial_end.is_none() {
+        precheck_payment(store, new.pm.as_deref())?;
+    }
     let id = store.new_id("sub_");
     let sub_items: Vec<SubItem> = items
         .iter()
@@ -37,15 +57,23 @@ pub fn create_subscription(
             quantity: *q,
         })
         .collect();
-    let end = add_interval(now, recurring.interval, recurring.interval_count);
+    // A trial is the first period; the billing cycle is anchored at its end.
+    let end = trial_end
+        .unwrap_or_else(|| add_interval(now, recurring.interval, recurring.interval_count));
+    let status = match (trial_end, new.checkout) {
+        (Some(_), _) => "trialing",
+        (None, true) => "active",
+        (None, false) => "incomplete",
+    };
+    let inv = store.new_id("in_");
     let sub = Subscription {
         id: id.clone(),
         created: now,
         customer: customer.to_string(),
-        status: if checkout { "active" } else { "incomplete" }.into(),
+        status: status.into(),
         items: sub_items,
         currency,
-        billing_cycle_anchor: now,
+        billing_cycle_anchor: trial_end.unwrap_or(now),
         current_period_start: now,
         current_period_end: end,
         cancel_at_period_end: false,
@@ -53,20 +81,41 @@ pub fn create_subscription(
         canceled_at: None,
         ended_at: None,
         cancellation_reason: None,
-        latest_invoice: None,
-        default_payment_method: pm.clone(),
-        metadata,
+        latest_invoice: Some(inv.clone()),
+        default_payment_method: new.pm.clone(),
+        metadata: new.metadata,
         schedule: None,
         pending_update: None,
         start_date: now,
+        trial_start: trial_end.map(|_| now),
+        trial_end,
+        trial_end_behavior: new
+            .trial_end_behavior
+            .unwrap_or_else(|| "create_invoice".into()),
+        trial_will_end_sent: false,
+        discounts: Vec::new(),
+        automatic_tax: new.automatic_tax,
     };
+    save_sub(store, sub.clone());
     let mut sub = sub;
-    let inv = store.new_id("in_");
-    sub.latest_invoice = Some(inv.clone());
+    for r in &new.redemptions {
+        let d = redeem(
+            store,
+            r,
+            Some(customer),
+            Some(&id),
+            new.checkout_session.as_deref(),
+        );
+        sub.discounts.push(d);
+    }
     save_sub(store, sub.clone());
     let created = sub_json(store, &id);
     store.emit("customer.subscription.created", created.clone(), None);
-    let lines = cycle_lines(store, &sub.items, now, end);
+    let lines = if trial_end.is_some() {
+        trial_lines(store, &sub.items, now, end)
+    } else {
+        cycle_lines(store, &sub.items, now, end)
+    };
     create_invoice_with_id(
         store,
         inv.clone(),
@@ -76,9 +125,11 @@ pub fn create_subscription(
         (now, now),
     );
     finalize_invoice(store, &inv);
-    let pm = pm.or_else(|| payment_method_for(store, &sub));
-    let outcome = pay_invoice(store, &inv, pm, checkout, Collection::Automatic)?;
-    if matches!(outcome, PayOutcome::Paid) && !checkout {
+    let pm = new.pm.or_else(|| payment_method_for(store, &sub));
+    let outcome = pay_invoice(store, &inv, pm, new.checkout, Collection::Automatic)?;
+    if trial_end.is_some() {
+        warn_trial_ending(store, &id);
+    } else if matches!(outcome, PayOutcome::Paid) && !new.checkout {
         if let Some(s) = store.subscriptions.get_mut(&id) {
             s.status = "active".into();
         }
@@ -132,6 +183,12 @@ pub struct UpdateRequest {
     pub metadata: Option<crate::form::MetadataUpdate>,
     /// `default_payment_method` (`Some(None)` clears it).
     pub default_payment_method: Option<Option<String>>,
+    /// `trial_settings[end_behavior][missing_payment_method]`.
+    pub trial_end_behavior: Option<String>,
+    /// `discounts`: the subscription's discounts from now on (`Some(vec![])` removes all).
+    pub discounts: Option<Vec<DiscountRequest>>,
+    /// `automatic_tax[enabled]`.
+    pub automatic_tax: Option<bool>,
 }
 
 /// Validates `proration_date` against the current period.
@@ -171,6 +228,8 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
         .cloned()
         .ok_or_else(|| ApiError::no_such("subscription", id))?;
     let only_metadata = req.items.is_empty()
+        && req.discounts.is_none()
+        && req.automatic_tax.is_none()
         && req.cancel_at_period_end.is_none()
         && req.default_payment_method.is_none()
         && !req.reset_anchor;
@@ -192,6 +251,9 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
     if let Some(m) = &req.metadata {
         m.apply(&mut sub.metadata);
     }
+    if let Some(b) = &req.trial_end_behavior {
+        sub.trial_end_behavior = b.clone();
+    }
     if let Some(pm) = &req.default_payment_method {
         match pm {
             None => sub.default_payment_method = None,
@@ -210,6 +272,54 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
             }
         }
     }
+    if req.automatic_tax == Some(true) {
+        require_tax_location(store, &sub.customer, "automatic_tax[enabled]")?;
+    }
+    let redemptions = match &req.discounts {
+        Some(reqs) => Some(check_subscription_discounts(
+            store,
+            &sub.customer,
+            &sub.currency,
+            &item_pairs(&sub.items),
+            reqs,
+        )?),
+        None => None,
+    };
+    if let Some(on) = req.automatic_tax {
+        sub.automatic_tax = on;
+    }
+    if let (Some(reqs), Some(redemptions)) = (&req.discounts, redemptions) {
+        let mut ids = Vec::new();
+        for (r, redemption) in reqs.iter().zip(redemptions) {
+            match &r.source {
+                DiscountSource::Existing(d) if sub.discounts.contains(d) => ids.push(d.clone()),
+                DiscountSource::Existing(d) => {
+                    return Err(ApiError::invalid(
+                        format!("The discount {d} is not one of this subscription's discounts."),
+                        Some(&r.param),
+                    ))
+                }
+                _ => ids.push(redeem(
+                    store,
+                    &redemption,
+                    Some(&sub.customer),
+                    Some(id),
+                    None,
+                )),
+            }
+        }
+        let removed: Vec<String> = sub
+            .discounts
+            .iter()
+            .filter(|d| !ids.contains(d))
+            .cloned()
+            .collect();
+        for d in removed {
+            let json = store.render(&d).unwrap_or(Value::Null);
+            store.emit("customer.discount.deleted", json, None);
+        }
+        sub.discounts = ids;
+    }
     if let Some(flag) = req.cancel_at_period_end {
         sub.cancel_at_period_end = flag;
         sub.cancel_at = flag.then_some(sub.current_period_end);
@@ -223,7 +333,7 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
         return Ok(());
     }
     let t = proration_time(&sub, req.proration_date, now)?;
-    let plan = plan_change(
+    let mut plan = plan_change(
         store,
         &sub,
         &req.items,
@@ -231,6 +341,12 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
         t,
         req.reset_anchor,
     )?;
+    if sub.status == "trialing" {
+        // Trial time is free: a change of items during a trial bills nothing until it ends.
+        plan.proration_lines.clear();
+        plan.new_period = None;
+        plan.immediate = false;
+    }
     if !plan.immediate {
         if req.proration_behavior == ProrationBehavior::CreateProrations {
             add_pending_items(store, &sub, plan.proration_lines.clone());
@@ -296,110 +412,6 @@ pub fn update_subscription(store: &mut Store, id: &str, req: &UpdateRequest) -> 
             Ok(())
         }
     }
-}
-
-/// The invoice `POST /v1/invoices/create_preview` shows for a subscription change.
-pub fn preview_invoice(
-    store: &mut Store,
-    sub_id: &str,
-    changes: &[ItemChange],
-    behavior: ProrationBehavior,
-    proration_date: Option<i64>,
-    reset_anchor: bool,
-) -> ApiResult<Value> {
-    let now = store.now();
-    let sub = store
-        .subscriptions
-        .get(sub_id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such_param("subscription", sub_id, "subscription"))?;
-    if sub.status == "canceled" {
-        return Err(ApiError::invalid_code(
-            "invoice_upcoming_none",
-            "No upcoming invoices for canceled subscription.".into(),
-            Some("subscription"),
-        ));
-    }
-    let t = proration_time(&sub, proration_date, now)?;
-    let plan = plan_change(store, &sub, changes, behavior, t, reset_anchor)?;
-    let mut lines = pending_lines(store, sub_id);
-    let (reason, period) = if plan.immediate {
-        lines.extend(plan.proration_lines);
-        lines.extend(plan.cycle_lines);
-        ("subscription_update", (t, t))
-    } else {
-        if behavior == ProrationBehavior::CreateProrations {
-            lines.extend(plan.proration_lines);
-        }
-        let recurring = plan
-            .new_items
-            .first()
-            .and_then(|i| store.prices.get(&i.price))
-            .and_then(|p| p.recurring);
-        let next_end = recurring
-            .map(|r| {
-                next_period_end(
-                    sub.billing_cycle_anchor,
-                    r.interval,
-                    r.interval_count,
-                    sub.current_period_end,
-                )
-            })
-            .unwrap_or(sub.current_period_end);
-        lines.extend(cycle_lines(
-            store,
-            &plan.new_items,
-            sub.current_period_end,
-            next_end,
-        ));
-        (
-            "upcoming",
-            (sub.current_period_start, sub.current_period_end),
-        )
-    };
-    let lines = lines
-        .into_iter()
-        .map(|mut l| {
-            l.id = format!("il_tmp_{}", store.ids.token(24));
-            l
-        })
-        .collect();
-    let balance = store
-        .customers
-        .get(&sub.customer)
-        .map(|c| c.balance)
-        .unwrap_or(0);
-    let invoice = Invoice {
-        id: format!("upcoming_in_{}", store.ids.token(24)),
-        created: now,
-        customer: sub.customer.clone(),
-        subscription: Some(sub.id.clone()),
-        status: "draft".into(),
-        billing_reason: reason.into(),
-        currency: sub.currency.clone(),
-        lines,
-        period_start: period.0,
-        period_end: period.1,
-        starting_balance: balance,
-        number: None,
-        payment_intent: None,
-        charge: None,
-        attempt_count: 0,
-        amount_paid: 0,
-        finalized_at: None,
-        paid_at: None,
-        voided_at: None,
-        next_payment_attempt: if plan.immediate {
-            None
-        } else {
-            Some(sub.current_period_end)
-        },
-        first_failed_at: None,
-        subscription_metadata: sub.metadata.clone(),
-    };
-    let mut json = invoice.to_json(store);
-    json["id"] = Value::Null;
-    Ok(json)
 }
 
 /// Cancels a subscription now; optionally credits unused time and invoices pending items.

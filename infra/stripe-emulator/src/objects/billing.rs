@@ -1,9 +1,11 @@
-//! Subscriptions, invoices, invoice items and subscription schedules.
+//! Subscriptions and subscription schedules (invoices live in `invoice.rs`).
 
 use serde_json::{json, Map, Value};
 
 use super::list_of;
 use crate::store::Store;
+
+pub use super::invoice::{Invoice, InvoiceItem, Line};
 
 /// One price on a subscription.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +42,7 @@ pub struct Subscription {
     pub created: i64,
     /// Customer.
     pub customer: String,
-    /// `incomplete`, `active`, `past_due`, `canceled`, `unpaid`.
+    /// `incomplete`, `trialing`, `active`, `past_due`, `paused`, `canceled`, `unpaid`.
     pub status: String,
     /// Items.
     pub items: Vec<SubItem>,
@@ -74,6 +76,18 @@ pub struct Subscription {
     pub pending_update: Option<PendingUpdate>,
     /// Start date.
     pub start_date: i64,
+    /// Trial start, when the subscription began with a trial.
+    pub trial_start: Option<i64>,
+    /// Trial end (the trial's period is `[trial_start, trial_end)`).
+    pub trial_end: Option<i64>,
+    /// `trial_settings.end_behavior.missing_payment_method`: `create_invoice`, `cancel`, `pause`.
+    pub trial_end_behavior: String,
+    /// Whether `customer.subscription.trial_will_end` was emitted for the current trial end.
+    pub trial_will_end_sent: bool,
+    /// Discounts applied to its invoices (`di_...`, oldest first).
+    pub discounts: Vec<String>,
+    /// `automatic_tax.enabled`: Stripe Tax computes its invoices' taxes.
+    pub automatic_tax: bool,
 }
 
 impl Subscription {
@@ -99,7 +113,7 @@ impl Subscription {
             "object": "subscription",
             "application": null,
             "application_fee_percent": null,
-            "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
+            "automatic_tax": {"disabled_reason": null, "enabled": self.automatic_tax, "liability": self.automatic_tax.then(|| json!({"account": null, "type": "self"}))},
             "billing_cycle_anchor": self.billing_cycle_anchor,
             "billing_cycle_anchor_config": null,
             "cancel_at": self.cancel_at,
@@ -115,7 +129,7 @@ impl Subscription {
             "default_source": null,
             "default_tax_rates": [],
             "description": null,
-            "discounts": [],
+            "discounts": self.discounts,
             "ended_at": self.ended_at,
             "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
             "items": list_of(items, &format!("/v1/subscription_items?subscription={}", self.id)),
@@ -134,9 +148,9 @@ impl Subscription {
             "status": self.status,
             "test_clock": null,
             "transfer_data": null,
-            "trial_end": null,
-            "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
-            "trial_start": null
+            "trial_end": self.trial_end,
+            "trial_settings": {"end_behavior": {"missing_payment_method": self.trial_end_behavior}},
+            "trial_start": self.trial_start
         })
     }
 }
@@ -156,321 +170,6 @@ fn item_json(store: &Store, sub: &Subscription, item: &SubItem) -> Value {
         "quantity": item.quantity,
         "subscription": sub.id,
         "tax_rates": []
-    })
-}
-
-/// A line of an invoice.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Line {
-    /// `il_...`.
-    pub id: String,
-    /// Amount (negative for credits).
-    pub amount: i64,
-    /// Stripe's description.
-    pub description: String,
-    /// Service period start.
-    pub period_start: i64,
-    /// Service period end.
-    pub period_end: i64,
-    /// Price.
-    pub price: String,
-    /// Quantity.
-    pub quantity: i64,
-    /// Whether this is a proration.
-    pub proration: bool,
-    /// Subscription item.
-    pub subscription_item: Option<String>,
-    /// Invoice item it came from (pending prorations).
-    pub invoice_item: Option<String>,
-}
-
-/// An invoice item: a pending proration until an invoice sweeps it.
-#[derive(Debug, Clone)]
-pub struct InvoiceItem {
-    /// `ii_...`.
-    pub id: String,
-    /// Creation time.
-    pub created: i64,
-    /// Customer.
-    pub customer: String,
-    /// Subscription.
-    pub subscription: Option<String>,
-    /// Currency.
-    pub currency: String,
-    /// The line it becomes.
-    pub line: Line,
-    /// Invoice that swept it; `None` while pending.
-    pub invoice: Option<String>,
-}
-
-impl InvoiceItem {
-    /// The invoice item object.
-    pub fn to_json(&self, store: &Store) -> Value {
-        let product = store
-            .prices
-            .get(&self.line.price)
-            .map(|p| p.product.clone());
-        json!({
-            "id": self.id,
-            "object": "invoiceitem",
-            "amount": self.line.amount,
-            "currency": self.currency,
-            "customer": self.customer,
-            "date": self.created,
-            "description": self.line.description,
-            "discountable": false,
-            "discounts": [],
-            "invoice": self.invoice,
-            "livemode": false,
-            "metadata": {},
-            "parent": {
-                "subscription_details": {"subscription": self.subscription, "subscription_item": self.line.subscription_item},
-                "type": "subscription_details"
-            },
-            "period": {"end": self.line.period_end, "start": self.line.period_start},
-            "pricing": {"price_details": {"price": self.line.price, "product": product}, "type": "price_details", "unit_amount_decimal": null},
-            "proration": self.line.proration,
-            "proration_details": {"credited_items": null},
-            "quantity": self.line.quantity,
-            "test_clock": null
-        })
-    }
-}
-
-/// An invoice.
-#[derive(Debug, Clone)]
-pub struct Invoice {
-    /// `in_...` (or `upcoming_in_...` for previews, never stored).
-    pub id: String,
-    /// Creation time.
-    pub created: i64,
-    /// Customer.
-    pub customer: String,
-    /// Subscription.
-    pub subscription: Option<String>,
-    /// `draft`, `open`, `paid`, `void`.
-    pub status: String,
-    /// `subscription_create`, `subscription_update`, `subscription_cycle`, `manual`.
-    pub billing_reason: String,
-    /// Currency.
-    pub currency: String,
-    /// Lines.
-    pub lines: Vec<Line>,
-    /// Period start.
-    pub period_start: i64,
-    /// Period end.
-    pub period_end: i64,
-    /// Customer balance applied (negative = credit).
-    pub starting_balance: i64,
-    /// Number (`ABCD1234-0001`), set at finalization.
-    pub number: Option<String>,
-    /// Payment intent.
-    pub payment_intent: Option<String>,
-    /// Successful charge.
-    pub charge: Option<String>,
-    /// Payment attempts.
-    pub attempt_count: i64,
-    /// Amount paid.
-    pub amount_paid: i64,
-    /// Finalization time.
-    pub finalized_at: Option<i64>,
-    /// Payment time.
-    pub paid_at: Option<i64>,
-    /// Void time.
-    pub voided_at: Option<i64>,
-    /// Next automatic retry.
-    pub next_payment_attempt: Option<i64>,
-    /// When the first payment attempt failed: the retry schedule counts from here.
-    pub first_failed_at: Option<i64>,
-    /// Subscription metadata snapshot (`parent.subscription_details.metadata`).
-    pub subscription_metadata: Map<String, Value>,
-}
-
-impl Invoice {
-    /// Sum of the lines.
-    pub fn total(&self) -> i64 {
-        self.lines.iter().map(|l| l.amount).sum()
-    }
-
-    /// Amount to collect after the customer's credit balance.
-    pub fn amount_due(&self) -> i64 {
-        (self.total() + self.starting_balance).max(0)
-    }
-
-    /// Credit left on the customer's balance afterwards.
-    pub fn ending_balance(&self) -> i64 {
-        (self.total() + self.starting_balance).min(0)
-    }
-
-    /// The invoice object.
-    pub fn to_json(&self, store: &Store) -> Value {
-        let customer = store.customers.get(&self.customer);
-        let due = self.amount_due();
-        let paid = self.status == "paid";
-        let lines: Vec<Value> = self
-            .lines
-            .iter()
-            .map(|l| line_json(store, self, l))
-            .collect();
-        let pi = self
-            .payment_intent
-            .as_ref()
-            .and_then(|id| store.payment_intents.get(id));
-        // Includable: `crate::expand` drops it unless `expand[]` asked for it.
-        let payments: Vec<Value> = self.payment_json(store).into_iter().collect();
-        let finalized = self.status != "draft";
-        json!({
-            "id": self.id,
-            "object": "invoice",
-            "account_country": "US",
-            "account_name": "Tierflow (Stripe emulator)",
-            "account_tax_ids": null,
-            "amount_due": due,
-            "amount_overpaid": 0,
-            "amount_paid": self.amount_paid,
-            "amount_remaining": if paid || self.status == "void" { 0 } else { due - self.amount_paid },
-            "amount_shipping": 0,
-            "application": null,
-            "attempt_count": self.attempt_count,
-            "attempted": self.attempt_count > 0,
-            "auto_advance": !paid && self.status != "void",
-            "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null, "provider": null, "status": null},
-            "automatically_finalizes_at": null,
-            "billing_reason": self.billing_reason,
-            "collection_method": "charge_automatically",
-            "confirmation_secret": pi.map(|pi| json!({"client_secret": pi.client_secret, "type": "payment_intent"})),
-            "created": self.created,
-            "currency": self.currency,
-            "custom_fields": null,
-            "customer": self.customer,
-            "customer_address": null,
-            "customer_email": customer.and_then(|c| c.email.clone()),
-            "customer_name": customer.and_then(|c| c.name.clone()),
-            "customer_phone": null,
-            "customer_shipping": null,
-            "customer_tax_exempt": "none",
-            "customer_tax_ids": [],
-            "default_payment_method": null,
-            "default_source": null,
-            "default_tax_rates": [],
-            "description": null,
-            "discounts": [],
-            "due_date": null,
-            "effective_at": self.finalized_at,
-            "ending_balance": if finalized { Some(self.ending_balance()) } else { None },
-            "footer": null,
-            "from_invoice": null,
-            "hosted_invoice_url": if finalized { Some(format!("{}/invoices/{}", store.public_url, self.id)) } else { None },
-            "invoice_pdf": if finalized { Some(format!("{}/invoices/{}/pdf", store.public_url, self.id)) } else { None },
-            "issuer": {"type": "self"},
-            "last_finalization_error": null,
-            "latest_revision": null,
-            "lines": list_of(lines, &format!("/v1/invoices/{}/lines", self.id)),
-            "livemode": false,
-            "metadata": {},
-            "next_payment_attempt": self.next_payment_attempt,
-            "number": self.number,
-            "on_behalf_of": null,
-            "parent": self.subscription.as_ref().map(|s| json!({
-                "quote_details": null,
-                "subscription_details": {"metadata": self.subscription_metadata, "subscription": s},
-                "type": "subscription_details"
-            })),
-            "payment_settings": {"default_mandate": null, "payment_method_options": null, "payment_method_types": null},
-            "payments": list_of(payments, &format!("/v1/invoices/{}/payments", self.id)),
-            "period_end": self.period_end,
-            "period_start": self.period_start,
-            "post_payment_credit_notes_amount": 0,
-            "pre_payment_credit_notes_amount": 0,
-            "receipt_number": null,
-            "rendering": null,
-            "shipping_cost": null,
-            "shipping_details": null,
-            "starting_balance": self.starting_balance,
-            "statement_descriptor": null,
-            "status": self.status,
-            "status_transitions": {
-                "finalized_at": self.finalized_at,
-                "marked_uncollectible_at": null,
-                "paid_at": self.paid_at,
-                "voided_at": self.voided_at
-            },
-            "subtotal": self.total(),
-            "subtotal_excluding_tax": self.total(),
-            "test_clock": null,
-            "total": self.total(),
-            "total_discount_amounts": [],
-            "total_excluding_tax": self.total(),
-            "total_pretax_credit_amounts": [],
-            "total_taxes": [],
-            "webhooks_delivered_at": self.finalized_at
-        })
-    }
-}
-
-impl Invoice {
-    /// Its `invoice_payment` (one per PaymentIntent; the emulator makes one per invoice):
-    /// `inpay_` + the PaymentIntent's id suffix.
-    pub fn payment_json(&self, store: &Store) -> Option<Value> {
-        let pi = store.payment_intents.get(self.payment_intent.as_ref()?)?;
-        let paid = self.status == "paid";
-        Some(json!({
-            "id": format!("inpay_{}", &pi.id[3..]),
-            "object": "invoice_payment",
-            "amount_paid": if paid { Some(pi.amount) } else { None },
-            "amount_requested": pi.amount,
-            "created": pi.created,
-            "currency": pi.currency,
-            "invoice": self.id,
-            "is_default": true,
-            "livemode": false,
-            "payment": {"payment_intent": pi.id, "type": "payment_intent"},
-            "status": if paid { "paid" } else { "open" },
-            "status_transitions": {"canceled_at": null, "paid_at": self.paid_at}
-        }))
-    }
-}
-
-fn line_json(store: &Store, invoice: &Invoice, line: &Line) -> Value {
-    let price = store.prices.get(&line.price);
-    let invoice_id = if invoice.id.starts_with("in_") {
-        Some(invoice.id.clone())
-    } else {
-        None
-    };
-    json!({
-        "id": line.id,
-        "object": "line_item",
-        "amount": line.amount,
-        "currency": invoice.currency,
-        "description": line.description,
-        "discount_amounts": [],
-        "discountable": !line.proration,
-        "discounts": [],
-        "invoice": invoice_id,
-        "livemode": false,
-        "metadata": {},
-        "parent": {
-            "invoice_item_details": null,
-            "subscription_item_details": {
-                "invoice_item": line.invoice_item,
-                "proration": line.proration,
-                "proration_details": {"credited_items": null},
-                "subscription": invoice.subscription,
-                "subscription_item": line.subscription_item
-            },
-            "type": "subscription_item_details"
-        },
-        "period": {"end": line.period_end, "start": line.period_start},
-        "pretax_credit_amounts": [],
-        "pricing": {
-            "price_details": {"price": line.price, "product": price.map(|p| p.product.clone())},
-            "type": "price_details",
-            "unit_amount_decimal": price.map(|p| p.unit_amount.to_string())
-        },
-        "quantity": line.quantity,
-        "subscription": invoice.subscription,
-        "taxes": []
     })
 }
 

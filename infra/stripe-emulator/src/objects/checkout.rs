@@ -49,11 +49,79 @@ pub struct CheckoutSession {
     pub amount_total: i64,
     /// Currency.
     pub currency: String,
+    /// `subscription_data[trial_end]`.
+    pub trial_end: Option<i64>,
+    /// `subscription_data[trial_period_days]` (the trial starts when the session completes).
+    pub trial_period_days: Option<i64>,
+    /// `subscription_data[trial_settings][end_behavior][missing_payment_method]`.
+    pub trial_end_behavior: Option<String>,
+    /// `payment_method_collection`: `always` or `if_required` (subscription mode).
+    pub payment_method_collection: String,
+    /// `discounts[0]`, checked at creation, redeemed at completion.
+    pub redemptions: Vec<crate::billing::Redemption>,
+    /// `allow_promotion_codes`: the customer may enter a code on the page.
+    pub allow_promotion_codes: bool,
+    /// Discounts redeemed at completion (`di_...`).
+    pub discounts: Vec<String>,
+    /// `automatic_tax[enabled]`.
+    pub automatic_tax: bool,
+    /// `billing_address_collection`: `auto` or `required`.
+    pub billing_address_collection: Option<String>,
+    /// `customer_update[address]`: `auto` saves the collected address on an existing customer.
+    pub customer_update_address: Option<String>,
+    /// `customer_update[name]`: `auto` saves the collected name on an existing customer.
+    pub customer_update_name: Option<String>,
+    /// `tax_id_collection[enabled]`.
+    pub tax_id_collection: bool,
+    /// Tax IDs the customer entered (`txi_...`).
+    pub tax_ids: Vec<String>,
+}
+
+impl CheckoutSession {
+    /// Whether the subscription it creates starts with a trial.
+    pub fn has_trial(&self) -> bool {
+        self.trial_end.is_some() || self.trial_period_days.is_some()
+    }
+
+    /// What the customer pays at completion before discounts and tax: nothing during a trial.
+    pub fn amount_due_now(&self) -> i64 {
+        if self.has_trial() {
+            0
+        } else {
+            self.amount_total
+        }
+    }
+
+    /// `(subtotal, discount, tax, total)` of what it charges at completion: the first
+    /// invoice's once complete in subscription mode, else computed from its line items.
+    pub fn totals(&self, store: &Store) -> (i64, i64, i64, i64) {
+        if let Some(inv) = self.invoice.as_ref().and_then(|i| store.invoices.get(i)) {
+            let discount = inv.subtotal() - inv.total_excluding_tax();
+            return (
+                inv.subtotal(),
+                discount,
+                inv.total() - inv.total_excluding_tax(),
+                inv.total(),
+            );
+        }
+        let lines = crate::billing::checkout_lines(store, self);
+        let subtotal: i64 = lines.iter().map(|l| l.amount).sum();
+        let net: i64 = lines.iter().map(|l| l.net()).sum();
+        let total: i64 = lines.iter().map(|l| l.total()).sum();
+        (subtotal, subtotal - net, total - net, total)
+    }
 }
 
 impl CheckoutSession {
     /// The Checkout session object.
     pub fn to_json(&self, store: &Store) -> Value {
+        let (subtotal, discount, tax, total) = self.totals(store);
+        let customer = self.customer.as_ref().and_then(|c| store.customers.get(c));
+        let tax_located = customer.is_some_and(|c| {
+            c.address
+                .as_ref()
+                .is_some_and(|a| a["country"].as_str().is_some_and(|x| !x.is_empty()))
+        });
         let email = self.customer_email.clone().or_else(|| {
             self.customer
                 .as_ref()
@@ -63,26 +131,43 @@ impl CheckoutSession {
         let complete = self.status == "complete";
         let details = if complete {
             json!({
-                "address": {"city": null, "country": "US", "line1": null, "line2": null, "postal_code": "94103", "state": null},
+                "address": customer.and_then(|c| c.address.clone()).unwrap_or_else(|| json!({"city": null, "country": "US", "line1": null, "line2": null, "postal_code": "94103", "state": null})),
                 "email": email,
-                "name": self.customer.as_ref().and_then(|c| store.customers.get(c)).and_then(|c| c.name.clone()),
+                "name": customer.and_then(|c| c.name.clone()),
                 "phone": null,
                 "tax_exempt": "none",
-                "tax_ids": []
+                "tax_ids": self.tax_ids.iter().filter_map(|t| store.tax_ids.get(t)).map(|t| json!({"type": t.kind, "value": t.value})).collect::<Vec<_>>()
             })
         } else {
             Value::Null
+        };
+        let discounts: Vec<Value> = if self.discounts.is_empty() {
+            self.redemptions
+                .iter()
+                .map(|r| json!({"coupon": r.coupon, "promotion_code": r.promotion_code}))
+                .collect()
+        } else {
+            self.discounts
+                .iter()
+                .filter_map(|d| store.discounts.get(d))
+                .map(|d| json!({"coupon": d.coupon, "promotion_code": d.promotion_code}))
+                .collect()
         };
         json!({
             "id": self.id,
             "object": "checkout.session",
             "adaptive_pricing": null,
             "after_expiration": null,
-            "allow_promotion_codes": null,
-            "amount_subtotal": self.amount_total,
-            "amount_total": self.amount_total,
-            "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
-            "billing_address_collection": null,
+            "allow_promotion_codes": self.allow_promotion_codes.then_some(true),
+            "amount_subtotal": subtotal,
+            "amount_total": total,
+            "automatic_tax": {
+                "enabled": self.automatic_tax,
+                "liability": self.automatic_tax.then(|| json!({"account": null, "type": "self"})),
+                "provider": self.automatic_tax.then_some("stripe"),
+                "status": self.automatic_tax.then_some(if tax_located { "complete" } else { "requires_location_inputs" })
+            },
+            "billing_address_collection": self.billing_address_collection,
             "cancel_url": self.cancel_url,
             "client_reference_id": self.client_reference_id,
             "client_secret": null,
@@ -98,7 +183,7 @@ impl CheckoutSession {
             "customer_creation": if self.mode == "payment" { Some("if_required") } else { None },
             "customer_details": details,
             "customer_email": self.customer_email,
-            "discounts": [],
+            "discounts": discounts,
             "expires_at": self.expires_at,
             "invoice": self.invoice,
             "invoice_creation": null,
@@ -109,7 +194,7 @@ impl CheckoutSession {
             "optional_items": null,
             "payment_intent": self.payment_intent,
             "payment_link": null,
-            "payment_method_collection": if self.mode == "subscription" { Some("always") } else { None },
+            "payment_method_collection": if self.mode == "subscription" { Some(self.payment_method_collection.as_str()) } else { None },
             "payment_method_configuration_details": null,
             "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
             "payment_method_types": ["card"],
@@ -128,8 +213,8 @@ impl CheckoutSession {
             "submit_type": null,
             "subscription": self.subscription,
             "success_url": self.success_url,
-            "tax_id_collection": {"enabled": false, "required": "never"},
-            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            "tax_id_collection": {"enabled": self.tax_id_collection, "required": "never"},
+            "total_details": {"amount_discount": discount, "amount_shipping": 0, "amount_tax": tax},
             "ui_mode": "hosted",
             "url": if self.status == "open" { Some(format!("{}/checkout/{}", store.public_url, self.id)) } else { None },
             "wallet_options": null

@@ -31,6 +31,8 @@ pub struct Customer {
     pub next_invoice_sequence: u32,
     /// Whether the customer was deleted.
     pub deleted: bool,
+    /// `address` (`city`, `country`, `line1`, `line2`, `postal_code`, `state`).
+    pub address: Option<Value>,
 }
 
 impl Customer {
@@ -56,7 +58,7 @@ impl Customer {
         json!({
             "id": self.id,
             "object": "customer",
-            "address": null,
+            "address": self.address,
             "balance": self.balance,
             "created": self.created,
             "currency": currency,
@@ -80,6 +82,10 @@ impl Customer {
             "preferred_locales": [],
             "shipping": null,
             "tax_exempt": "none",
+            "tax_ids": super::list_of(
+                store.tax_ids.newest_first().filter(|t| t.customer == self.id).map(TaxId::to_json).collect(),
+                &format!("/v1/customers/{}/tax_ids", self.id)
+            ),
             "test_clock": null
         })
     }
@@ -87,5 +93,45 @@ impl Customer {
     /// `{"id","object":"customer","deleted":true}`.
     pub fn deleted_stub(&self) -> Value {
         json!({"id": self.id, "object": "customer", "deleted": true})
+    }
+}
+
+/// A customer's tax ID (`POST /v1/customers/{id}/tax_ids`, or entered in Checkout).
+#[derive(Debug, Clone)]
+pub struct TaxId {
+    /// `txi_...`.
+    pub id: String,
+    /// Creation time.
+    pub created: i64,
+    /// Owner.
+    pub customer: String,
+    /// `eu_vat`, `gb_vat`, `us_ein`, ...
+    pub kind: String,
+    /// The number as entered.
+    pub value: String,
+    /// Issuing country (from the type, or a VAT number's prefix).
+    pub country: Option<String>,
+}
+
+impl TaxId {
+    /// The `tax_id` object (test mode verifies VAT numbers at once).
+    pub fn to_json(&self) -> Value {
+        let verifiable = matches!(self.kind.as_str(), "eu_vat" | "gb_vat");
+        json!({
+            "id": self.id,
+            "object": "tax_id",
+            "country": self.country,
+            "created": self.created,
+            "customer": self.customer,
+            "livemode": false,
+            "owner": {"account": null, "application": null, "customer": self.customer, "type": "customer"},
+            "type": self.kind,
+            "value": self.value,
+            "verification": {
+                "status": if verifiable { "verified" } else { "unavailable" },
+                "verified_address": null,
+                "verified_name": null
+            }
+        })
     }
 }

@@ -4,7 +4,9 @@ pub mod billing;
 pub mod catalog;
 pub mod checkout;
 pub mod customer;
+pub mod discount;
 pub mod event;
+pub mod invoice;
 pub mod payment;
 
 use serde_json::{json, Value};

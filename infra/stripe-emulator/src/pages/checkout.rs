@@ -87,7 +87,20 @@ pub(super) fn page(store: &Store, id: &str, error: Option<&str>) -> Page {
             )
         })
         .collect();
-    let total = money(session.amount_total, &session.currency);
+    let total = money(session.totals(store).3, &session.currency);
+    // What the page asks besides a card: a promotion code and a billing country, when the
+    // session takes them.
+    let mut inputs = String::new();
+    if session.allow_promotion_codes {
+        inputs.push_str(
+            "<label>Promotion code <input name=\"promotion_code\" data-testid=\"promotion-code\"></label>",
+        );
+    }
+    if session.billing_address_collection.as_deref() == Some("required") || session.automatic_tax {
+        inputs.push_str(
+            "<label>Country <input name=\"address_country\" maxlength=\"2\" data-testid=\"address-country\"></label>",
+        );
+    }
     let error = error.map_or(String::new(), |e| {
         format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))
     });
@@ -95,7 +108,7 @@ pub(super) fn page(store: &Store, id: &str, error: Option<&str>) -> Page {
         "<h1>Pay Tierflow</h1><p class=\"note\">Stripe emulator Checkout · {email}</p>\
          <table><thead><tr><th>Item</th><th class=\"n\">Amount</th></tr></thead><tbody>{rows}</tbody>\
          <tfoot><tr><th>Total due today</th><th class=\"n\" data-testid=\"checkout-total\">{total}</th></tr></tfoot></table>\
-         {error}<form method=\"post\" action=\"/checkout/{id}/pay\"><fieldset><legend>Test card</legend>{cards}</fieldset>\
+         {error}<form method=\"post\" action=\"/checkout/{id}/pay\">{inputs}<fieldset><legend>Test card</legend>{cards}</fieldset>\
          <div class=\"row\">{back}<button type=\"submit\">Pay {total}</button></div></form>",
         email = escape(&email),
         id = escape(id),
@@ -124,20 +137,32 @@ pub(super) fn pay(app: &Arc<App>, store: &mut Store, id: &str, p: &Params) -> Pa
         let body = format!(
             "<h1>3-D Secure</h1><p>Your bank asks you to confirm this payment of {total} \
              with the card ending {last4}.</p><form method=\"post\" action=\"/checkout/{id}/authenticate\">\
-             <input type=\"hidden\" name=\"card\" value=\"{token}\"><div class=\"row\">\
+             <input type=\"hidden\" name=\"card\" value=\"{token}\">{kept}<div class=\"row\">\
              <button type=\"submit\" name=\"outcome\" value=\"fail\" class=\"secondary\">Fail authentication</button>\
              <button type=\"submit\" name=\"outcome\" value=\"succeed\">Complete authentication</button></div></form>",
             total = store
                 .checkout_sessions
                 .get(id)
-                .map_or(String::new(), |s| money(s.amount_total, &s.currency)),
+                .map_or(String::new(), |s| money(s.totals(store).3, &s.currency)),
             last4 = &card.number[card.number.len() - 4..],
             id = escape(id),
             token = card.token,
+            kept = page_inputs(p)
+                .iter()
+                .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", escape(v)))
+                .collect::<String>(),
         );
         return Page::Html(StatusCode::OK, layout("3-D Secure", &body));
     }
-    complete(app, store, id, card)
+    complete(app, store, id, card, p)
+}
+
+/// The page's other inputs, passed on to the completion hook.
+fn page_inputs(p: &Params) -> Vec<(&'static str, String)> {
+    ["promotion_code", "address_country"]
+        .into_iter()
+        .filter_map(|k| p.non_empty(k).map(|v| (k, v)))
+        .collect()
 }
 
 /// `POST /checkout/{id}/authenticate` (`card`, `outcome`): the 3-D Secure step's answer.
@@ -152,16 +177,19 @@ pub(super) fn authenticate(app: &Arc<App>, store: &mut Store, id: &str, p: &Para
             Some("Authentication failed. Try again or choose another card."),
         );
     }
-    complete(app, store, id, card)
+    complete(app, store, id, card, p)
 }
 
 /// Completes the session through the `/_emulator/` hook and sends the customer to `success_url`.
-fn complete(app: &Arc<App>, store: &mut Store, id: &str, card: &TestCard) -> Page {
+fn complete(app: &Arc<App>, store: &mut Store, id: &str, card: &TestCard, p: &Params) -> Page {
+    let mut pairs = vec![("payment_method", card.token.to_string())];
+    pairs.extend(page_inputs(p));
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let done = hook(
         app,
         store,
         &format!("/_emulator/checkout/sessions/{id}/complete"),
-        &format!("payment_method={}", card.token),
+        &crate::form::encode(&refs),
     );
     if let Err(e) = done {
         // A declined card: the session stays open and the page says why.

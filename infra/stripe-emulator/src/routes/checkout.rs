@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::render_or_404;
+use crate::billing::{self, TrialEnd};
 use crate::error::{ApiError, ApiResult};
 use crate::form::Params;
 use crate::list;
@@ -23,6 +24,7 @@ pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
         "subscription_data",
         "payment_intent_data",
         "allow_promotion_codes",
+        "discounts",
         "billing_address_collection",
         "customer_update",
         "customer_creation",
@@ -123,6 +125,147 @@ pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
             .unwrap_or_default())
     };
     let now = store.now();
+    let data = p.sub("subscription_data");
+    let trial_end = match TrialEnd::parse(
+        data.str("trial_end").as_deref(),
+        now,
+        "subscription_data[trial_end]",
+    )? {
+        Some(TrialEnd::Now) => {
+            return Err(ApiError::invalid(
+                "subscription_data[trial_end] must be a timestamp.".into(),
+                Some("subscription_data[trial_end]"),
+            ))
+        }
+        Some(TrialEnd::At(t)) if t < now + 2 * 86_400 => {
+            // Checkout's own rule: a trial end at least 48 hours after the session is created.
+            return Err(ApiError::invalid(
+                "subscription_data[trial_end] must be at least 48 hours in the future.".into(),
+                Some("subscription_data[trial_end]"),
+            ));
+        }
+        other => other,
+    };
+    let trial_days = data.int("trial_period_days")?;
+    billing::trial_end_from(
+        trial_end,
+        trial_days,
+        now,
+        (
+            "subscription_data[trial_end]",
+            "subscription_data[trial_period_days]",
+        ),
+    )?;
+    let trial_end_behavior =
+        super::subscriptions::trial_settings(&data, "subscription_data[trial_settings]")?;
+    let has_trial = trial_end.is_some() || trial_days.is_some_and(|d| d > 0);
+    let collection = p
+        .non_empty("payment_method_collection")
+        .unwrap_or_else(|| "always".into());
+    if !matches!(collection.as_str(), "always" | "if_required") {
+        return Err(ApiError::invalid(
+            format!("Invalid payment_method_collection: must be one of always or if_required (got {collection})"),
+            Some("payment_method_collection"),
+        ));
+    }
+    if (has_trial || collection != "always") && mode != "subscription" {
+        return Err(ApiError::invalid(
+            "subscription_data and payment_method_collection=if_required can only be used in `subscription` mode.".into(),
+            Some(if has_trial { "subscription_data" } else { "payment_method_collection" }),
+        ));
+    }
+    let allow_promotion_codes = p.bool("allow_promotion_codes")?.unwrap_or(false);
+    let discount_reqs = billing::parse_discounts(p, "discounts")?.unwrap_or_default();
+    if allow_promotion_codes && !discount_reqs.is_empty() {
+        return Err(ApiError::invalid(
+            "You may only specify one of these parameters: allow_promotion_codes, discounts."
+                .into(),
+            Some("discounts"),
+        ));
+    }
+    if discount_reqs.len() > 1 {
+        return Err(ApiError::invalid(
+            "Checkout accepts only one discount.".into(),
+            Some("discounts"),
+        ));
+    }
+    if discount_reqs
+        .iter()
+        .any(|r| matches!(r.source, billing::DiscountSource::Existing(_)))
+    {
+        return Err(ApiError::unknown_param("discounts[0][discount]"));
+    }
+    let currency = currency.unwrap_or_else(|| "usd".into());
+    let products: Vec<String> = line_items
+        .iter()
+        .filter_map(|(price, _)| store.prices.get(price).map(|p| p.product.clone()))
+        .collect();
+    let ctx = billing::RedemptionContext {
+        customer: customer.as_deref(),
+        currency: &currency,
+        amount: total,
+        products: &products,
+    };
+    let redemptions = discount_reqs
+        .iter()
+        .map(|r| billing::check_redemption(store, r, ctx))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let automatic_tax = super::invoices::automatic_tax(p)?.unwrap_or(false);
+    let address_collection = p.non_empty("billing_address_collection");
+    if let Some(a) = address_collection
+        .as_deref()
+        .filter(|a| !matches!(*a, "auto" | "required"))
+    {
+        return Err(ApiError::invalid(
+            format!(
+                "Invalid billing_address_collection: must be one of auto or required (got {a})"
+            ),
+            Some("billing_address_collection"),
+        ));
+    }
+    let update = p.sub("customer_update");
+    for key in ["address", "name", "shipping"] {
+        if let Some(v) = update
+            .non_empty(key)
+            .filter(|v| !matches!(v.as_str(), "auto" | "never"))
+        {
+            return Err(ApiError::invalid(
+                format!("Invalid customer_update[{key}]: must be one of auto or never (got {v})"),
+                Some(&format!("customer_update[{key}]")),
+            ));
+        }
+    }
+    if p.has("customer_update") && customer.is_none() {
+        return Err(ApiError::invalid(
+            "customer_update can only be used with customer.".into(),
+            Some("customer_update"),
+        ));
+    }
+    let update_address = update.non_empty("address");
+    let update_name = update.non_empty("name");
+    let tax_ids = p.sub("tax_id_collection");
+    let tax_id_collection = if p.has("tax_id_collection") {
+        tax_ids
+            .bool("enabled")?
+            .ok_or_else(|| ApiError::missing_param("tax_id_collection[enabled]"))?
+    } else {
+        false
+    };
+    if let Some(c) = &customer {
+        let has_address = billing::customer_country(store, c).is_some();
+        if automatic_tax && !has_address && update_address.as_deref() != Some("auto") {
+            return Err(ApiError::invalid(
+                "Automatic tax calculation in Checkout requires a valid address on the Customer. Add a valid address to the Customer or set `customer_update[address]` to 'auto' to save the address entered in Checkout to the Customer.".into(),
+                Some("customer_update[address]"),
+            ));
+        }
+        if tax_id_collection && update_name.as_deref() != Some("auto") {
+            return Err(ApiError::invalid(
+                "tax_id_collection requires updating business name on the customer. To enable tax ID collection for an existing customer, please set `customer_update[name]` to `auto`.".into(),
+                Some("customer_update[name]"),
+            ));
+        }
+    }
     let id = format!("cs_test_a1{}", store.ids.token(56));
     let session = CheckoutSession {
         id: id.clone(),
@@ -148,7 +291,23 @@ pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
         invoice: None,
         payment_intent: None,
         amount_total: total,
-        currency: currency.unwrap_or_else(|| "usd".into()),
+        currency,
+        trial_end: trial_end.and_then(|t| match t {
+            TrialEnd::At(t) => Some(t),
+            TrialEnd::Now => None,
+        }),
+        trial_period_days: trial_days.filter(|d| *d > 0 && trial_end.is_none()),
+        trial_end_behavior,
+        payment_method_collection: collection,
+        redemptions,
+        allow_promotion_codes,
+        discounts: Vec::new(),
+        automatic_tax,
+        billing_address_collection: address_collection,
+        customer_update_address: update_address,
+        customer_update_name: update_name,
+        tax_id_collection,
+        tax_ids: Vec::new(),
     };
     store.checkout_sessions.insert(id.clone(), session);
     render_or_404(store, "checkout.session", &id)

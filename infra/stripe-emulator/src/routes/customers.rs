@@ -26,12 +26,52 @@ const FIELDS: &[&str] = &[
     "balance",
 ];
 
+/// `address` (`Some(None)` for `address=`, which clears it), as Stripe's address hash.
+pub(crate) fn address_param(p: &Params) -> ApiResult<Option<Option<Value>>> {
+    if !p.has("address") {
+        return Ok(None);
+    }
+    if p.str("address").is_some_and(|a| a.is_empty()) {
+        return Ok(Some(None));
+    }
+    let a = p.sub("address");
+    a.allow(&["city", "country", "line1", "line2", "postal_code", "state"])
+        .map_err(|e| {
+            ApiError::unknown_param(&format!("address[{}]", e.param.clone().unwrap_or_default()))
+        })?;
+    if let Some(c) = a.non_empty("country") {
+        if c.len() != 2 || !c.chars().all(|x| x.is_ascii_alphabetic()) {
+            return Err(ApiError::invalid(
+                format!("Country '{c}' is unknown. Try using a 2-character alphanumeric country code instead, such as 'US', 'EG', or 'GB'."),
+                Some("address[country]"),
+            ));
+        }
+    }
+    Ok(Some(Some(address_json(
+        a.non_empty("country").map(|c| c.to_ascii_uppercase()),
+        &a,
+    ))))
+}
+
+/// Stripe's address hash from a country and the other members of `a`.
+pub(crate) fn address_json(country: Option<String>, a: &Params) -> Value {
+    json!({
+        "city": a.non_empty("city"),
+        "country": country,
+        "line1": a.non_empty("line1"),
+        "line2": a.non_empty("line2"),
+        "postal_code": a.non_empty("postal_code"),
+        "state": a.non_empty("state")
+    })
+}
+
 /// Creates a customer; used by Checkout completion too. Emits `customer.created`.
 pub(crate) fn create_customer(
     store: &mut Store,
     email: Option<String>,
     name: Option<String>,
     metadata: Map<String, Value>,
+    address: Option<Value>,
 ) -> String {
     let id = store.ids.with_len("cus_", 14);
     let prefix: String = store
@@ -55,6 +95,7 @@ pub(crate) fn create_customer(
         invoice_prefix: prefix,
         next_invoice_sequence: 1,
         deleted: false,
+        address,
     };
     let json = customer.full_json(store);
     store.customers.insert(id.clone(), customer);
@@ -108,7 +149,14 @@ pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
         payments::behaviour_of(store, pm)
             .ok_or_else(|| ApiError::no_such_param("PaymentMethod", pm, "payment_method"))?;
     }
-    let id = create_customer(store, p.non_empty("email"), p.non_empty("name"), metadata);
+    let address = address_param(p)?.flatten();
+    let id = create_customer(
+        store,
+        p.non_empty("email"),
+        p.non_empty("name"),
+        metadata,
+        address,
+    );
     if let Some(c) = store.customers.get_mut(&id) {
         c.description = p.non_empty("description");
         c.phone = p.non_empty("phone");
@@ -147,7 +195,11 @@ pub(crate) fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value
         }
     }
     let metadata = p.metadata("metadata")?;
+    let address = address_param(p)?;
     if let Some(c) = store.customers.get_mut(id) {
+        if let Some(a) = address {
+            c.address = a;
+        }
         if let Some(e) = p.str("email") {
             c.email = Some(e).filter(|e| !e.is_empty());
         }

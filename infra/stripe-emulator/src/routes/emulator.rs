@@ -4,13 +4,12 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::customers::create_customer;
 use super::render_or_404;
-use crate::billing::{self, PaymentBehavior};
+use crate::billing;
 use crate::clock::real_now;
 use crate::error::{ApiError, ApiResult};
 use crate::form::Params;
-use crate::objects::payment::{CardBehaviour, Dispute};
+use crate::objects::payment::Dispute;
 use crate::payments;
 use crate::server::App;
 use crate::store::Store;
@@ -60,96 +59,6 @@ pub(crate) fn advance(store: &mut Store, p: &Params) -> ApiResult<Value> {
     };
     billing::advance_to(store, target)?;
     Ok(clock_json(store))
-}
-
-/// `POST /_emulator/checkout/sessions/{id}/complete` (`payment_method`, default `pm_card_visa`).
-pub(crate) fn complete_checkout(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
-    let session = store
-        .checkout_sessions
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::no_such("checkout.session", id))?;
-    if session.status != "open" {
-        return Err(ApiError::invalid(
-            format!(
-                "This Checkout Session is {} and cannot be completed.",
-                session.status
-            ),
-            None,
-        ));
-    }
-    let token = p
-        .non_empty("payment_method")
-        .unwrap_or_else(|| "pm_card_visa".into());
-    match payments::behaviour_of(store, &token) {
-        None => {
-            return Err(ApiError::no_such_param(
-                "PaymentMethod",
-                &token,
-                "payment_method",
-            ))
-        }
-        Some(CardBehaviour::DeclineAlways { decline_code }) => {
-            return Err(payments::decline_error(decline_code))
-        }
-        Some(CardBehaviour::DeclineCharges) => {
-            return Err(payments::decline_error("generic_decline"))
-        }
-        Some(_) => {}
-    }
-    let mut session = session;
-    if session.mode == "subscription" {
-        let customer = match &session.customer {
-            Some(c) => c.clone(),
-            None => create_customer(
-                store,
-                session.customer_email.clone(),
-                p.non_empty("name"),
-                Default::default(),
-            ),
-        };
-        let pm = payments::attach(store, &token, &customer, "payment_method")?;
-        if let Some(c) = store.customers.get_mut(&customer) {
-            if c.default_payment_method.is_none() {
-                c.default_payment_method = Some(pm.clone());
-            }
-        }
-        let sub = billing::create_subscription(
-            store,
-            &customer,
-            &session.line_items,
-            Some(pm),
-            session.subscription_metadata.clone(),
-            PaymentBehavior::AllowIncomplete,
-            true,
-        )?;
-        session.customer = Some(customer);
-        session.invoice = store
-            .subscriptions
-            .get(&sub)
-            .and_then(|s| s.latest_invoice.clone());
-        session.subscription = Some(sub);
-    } else {
-        let pm = payments::resolve_payment_method(store, &token, "payment_method")?;
-        let pi = payments::create_intent(
-            store,
-            session.amount_total,
-            &session.currency,
-            session.customer.clone(),
-            session.payment_intent_description.clone(),
-            session.payment_intent_metadata.clone(),
-            None,
-            false,
-        );
-        payments::confirm_intent(store, &pi, &pm, true)?;
-        session.payment_intent = Some(pi);
-    }
-    session.status = "complete".into();
-    session.payment_status = "paid".into();
-    store.checkout_sessions.insert(id.to_string(), session);
-    let json = render_or_404(store, "checkout.session", id)?;
-    store.emit("checkout.session.completed", json.clone(), None);
-    Ok(json)
 }
 
 /// `POST /_emulator/payment_intents/{id}/authenticate` (`outcome=succeed|fail`).

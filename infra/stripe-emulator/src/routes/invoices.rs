@@ -20,6 +20,7 @@ pub(crate) fn create_preview(store: &mut Store, p: &Params) -> ApiResult<Value> 
         "automatic_tax",
         "preview_mode",
         "currency",
+        "discounts",
     ])?;
     let details = p.sub("subscription_details");
     let subscription = match (p.non_empty("subscription"), p.non_empty("customer")) {
@@ -56,6 +57,10 @@ pub(crate) fn create_preview(store: &mut Store, p: &Params) -> ApiResult<Value> 
         "subscription_details[proration_behavior]",
     )?;
     let reset_anchor = details.non_empty("billing_cycle_anchor").as_deref() == Some("now");
+    let opts = billing::PreviewOptions {
+        discounts: billing::parse_discounts(p, "discounts")?,
+        automatic_tax: automatic_tax(p)?,
+    };
     billing::preview_invoice(
         store,
         &subscription,
@@ -63,7 +68,20 @@ pub(crate) fn create_preview(store: &mut Store, p: &Params) -> ApiResult<Value> 
         behavior,
         details.int("proration_date")?,
         reset_anchor,
+        &opts,
     )
+}
+
+/// `automatic_tax[enabled]` (required inside the hash, as Stripe has it).
+pub(crate) fn automatic_tax(p: &Params) -> ApiResult<Option<bool>> {
+    if !p.has("automatic_tax") {
+        return Ok(None);
+    }
+    let hash = p.sub("automatic_tax");
+    match hash.bool("enabled")? {
+        Some(on) => Ok(Some(on)),
+        None => Err(ApiError::missing_param("automatic_tax[enabled]")),
+    }
 }
 
 /// `GET /v1/invoices/{id}`.

@@ -3,6 +3,8 @@
 mod catalog;
 mod charges;
 mod checkout;
+mod checkout_complete;
+mod coupons;
 mod customers;
 mod emulator;
 mod events;
@@ -13,6 +15,7 @@ mod payment_methods;
 mod portal;
 mod schedules;
 mod subscriptions;
+mod tax_ids;
 mod webhook_endpoints;
 
 use std::sync::Arc;
@@ -43,6 +46,10 @@ pub(crate) fn route(
         ("GET", ["v1", "customers", id]) => customers::retrieve(store, id),
         ("POST", ["v1", "customers", id]) => customers::update(store, id, p),
         ("DELETE", ["v1", "customers", id]) => customers::delete(store, id),
+        ("POST", ["v1", "customers", id, "tax_ids"]) => tax_ids::create(store, id, p),
+        ("GET", ["v1", "customers", id, "tax_ids"]) => tax_ids::list(store, id, p),
+        ("GET", ["v1", "customers", id, "tax_ids", tid]) => tax_ids::retrieve(store, id, tid),
+        ("DELETE", ["v1", "customers", id, "tax_ids", tid]) => tax_ids::delete(store, id, tid),
         ("GET", ["v1", "customers", id, "payment_methods"]) => {
             payment_methods::list_for(store, id, p)
         }
@@ -55,6 +62,17 @@ pub(crate) fn route(
         ("POST", ["v1", "prices"]) => catalog::create_price(store, p),
         ("GET", ["v1", "prices", id]) => catalog::retrieve_price(store, id),
         ("POST", ["v1", "prices", id]) => catalog::update_price(store, id, p),
+
+        ("POST", ["v1", "coupons"]) => coupons::create_coupon(store, p),
+        ("GET", ["v1", "coupons"]) => coupons::list_coupons(store, p),
+        ("GET", ["v1", "coupons", id]) => coupons::retrieve_coupon(store, id),
+        ("POST", ["v1", "promotion_codes"]) => coupons::create_promotion_code(store, p),
+        ("GET", ["v1", "promotion_codes"]) => coupons::list_promotion_codes(store, p),
+        ("GET", ["v1", "promotion_codes", id]) => coupons::retrieve_promotion_code(store, id),
+        ("POST", ["v1", "promotion_codes", id]) => coupons::update_promotion_code(store, id, p),
+        ("GET", ["v1", "tax_rates", id]) => {
+            crate::billing::tax_rate_json(id).ok_or_else(|| ApiError::no_such("tax_rate", id))
+        }
 
         ("GET", ["v1", "payment_methods"]) => payment_methods::list(store, p),
         ("GET", ["v1", "payment_methods", id]) => payment_methods::retrieve(store, id),
@@ -83,6 +101,7 @@ pub(crate) fn route(
         ("GET", ["v1", "subscriptions", id]) => subscriptions::retrieve(store, id),
         ("POST", ["v1", "subscriptions", id]) => subscriptions::update(store, id, p),
         ("DELETE", ["v1", "subscriptions", id]) => subscriptions::cancel(store, id, p),
+        ("POST", ["v1", "subscriptions", id, "resume"]) => subscriptions::resume(store, id, p),
 
         ("POST", ["v1", "invoices", "create_preview"]) => invoices::create_preview(store, p),
         ("GET", ["v1", "invoices"]) => invoices::list(store, p),
@@ -130,7 +149,7 @@ pub(crate) fn route(
         ("GET", ["_emulator", "clock"]) => emulator::clock(store),
         ("POST", ["_emulator", "clock", "advance"]) => emulator::advance(store, p),
         ("POST", ["_emulator", "checkout", "sessions", id, "complete"]) => {
-            emulator::complete_checkout(store, id, p)
+            checkout_complete::complete_checkout(store, id, p)
         }
         ("POST", ["_emulator", "payment_intents", id, "authenticate"]) => {
             emulator::authenticate(store, id, p)

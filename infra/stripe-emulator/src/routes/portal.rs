@@ -478,6 +478,9 @@ pub(crate) fn switch_plan(store: &mut Store, session_id: &str, p: &Params) -> Ap
         cancel_at_period_end: None,
         metadata: None,
         default_payment_method: None,
+        trial_end_behavior: None,
+        discounts: None,
+        automatic_tax: None,
     };
     billing::update_subscription(store, &sub.id, &req)?;
     render_or_404(store, "subscription", &sub.id)

@@ -3,7 +3,9 @@
 use serde_json::Value;
 
 use super::render_or_404;
-use crate::billing::{self, ItemChange, PaymentBehavior, ProrationBehavior, UpdateRequest};
+use crate::billing::{
+    self, ItemChange, NewSubscription, PaymentBehavior, ProrationBehavior, TrialEnd, UpdateRequest,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::form::Params;
 use crate::list;
@@ -30,7 +32,23 @@ pub(crate) fn item_changes(p: &Params, key: &str) -> ApiResult<Vec<ItemChange>> 
         .collect()
 }
 
-/// `POST /v1/subscriptions` (customer, items, default_payment_method, metadata, payment_behavior).
+/// `trial_settings[end_behavior][missing_payment_method]` of `p`, checked; `name` is how
+/// errors call `trial_settings` (`subscription_data[trial_settings]` in Checkout).
+pub(crate) fn trial_settings(p: &Params, name: &str) -> ApiResult<Option<String>> {
+    let settings = p.sub("trial_settings");
+    if p.has("trial_settings") && !settings.has("end_behavior") {
+        return Err(ApiError::missing_param(&format!("{name}[end_behavior]")));
+    }
+    let end = settings.sub("end_behavior");
+    let param = format!("{name}[end_behavior][missing_payment_method]");
+    if settings.has("end_behavior") && !end.has("missing_payment_method") {
+        return Err(ApiError::missing_param(&param));
+    }
+    billing::trial_end_behavior(end.non_empty("missing_payment_method"), &param)
+}
+
+/// `POST /v1/subscriptions` (customer, items, default_payment_method, metadata, payment_behavior,
+/// trial_end or trial_period_days, trial_settings).
 pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "customer",
@@ -43,6 +61,12 @@ pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
         "off_session",
         "payment_settings",
         "description",
+        "trial_end",
+        "trial_period_days",
+        "trial_from_plan",
+        "trial_settings",
+        "discounts",
+        "automatic_tax",
     ])?;
     let customer = p.required("customer")?;
     match store.customers.get(&customer) {
@@ -79,7 +103,49 @@ pub(crate) fn create(store: &mut Store, p: &Params) -> ApiResult<Value> {
         .metadata("metadata")?
         .map(|m| m.into_map())
         .unwrap_or_default();
-    let id = billing::create_subscription(store, &customer, &items, pm, metadata, behavior, false)?;
+    let now = store.now();
+    let trial_end = billing::trial_end_from(
+        TrialEnd::parse(p.str("trial_end").as_deref(), now, "trial_end")?,
+        p.int("trial_period_days")?,
+        now,
+        ("trial_end", "trial_period_days"),
+    )?;
+    // Stripe's legacy plans could carry trial days; prices here never do, so
+    // `trial_from_plan=true` adds no trial.
+    p.bool("trial_from_plan")?;
+    let automatic_tax = super::invoices::automatic_tax(p)?.unwrap_or(false);
+    if automatic_tax {
+        billing::require_tax_location(store, &customer, "automatic_tax[enabled]")?;
+    }
+    let redemptions = match billing::parse_discounts(p, "discounts")? {
+        Some(reqs) => {
+            let (currency, _) = billing::validate_items(store, &items, "items")?;
+            let rs =
+                billing::check_subscription_discounts(store, &customer, &currency, &items, &reqs)?;
+            if reqs
+                .iter()
+                .any(|r| matches!(r.source, billing::DiscountSource::Existing(_)))
+            {
+                return Err(ApiError::invalid(
+                    "A new subscription can only redeem coupons and promotion codes.".into(),
+                    Some("discounts"),
+                ));
+            }
+            rs
+        }
+        None => Vec::new(),
+    };
+    let new = NewSubscription {
+        pm,
+        metadata,
+        behavior,
+        trial_end,
+        trial_end_behavior: trial_settings(p, "trial_settings")?,
+        redemptions,
+        automatic_tax,
+        ..NewSubscription::default()
+    };
+    let id = billing::create_subscription(store, &customer, &items, new)?;
     render_or_404(store, "subscription", &id)
 }
 
@@ -161,6 +227,11 @@ pub(crate) fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value
         "cancellation_details",
         "collection_method",
         "payment_settings",
+        "trial_end",
+        "trial_from_plan",
+        "trial_settings",
+        "discounts",
+        "automatic_tax",
     ])?;
     let payment_behavior = PaymentBehavior::parse(p.str("payment_behavior").as_deref())?;
     if payment_behavior == PaymentBehavior::PendingIfIncomplete {
@@ -204,8 +275,64 @@ pub(crate) fn update(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value
         default_payment_method: p
             .str("default_payment_method")
             .map(|s| Some(s).filter(|s| !s.is_empty())),
+        trial_end_behavior: None,
+        discounts: billing::parse_discounts(p, "discounts")?,
+        automatic_tax: super::invoices::automatic_tax(p)?,
+    };
+    let trial_end = TrialEnd::parse(p.str("trial_end").as_deref(), store.now(), "trial_end")?;
+    p.bool("trial_from_plan")?;
+    let end_behavior = trial_settings(p, "trial_settings")?;
+    if trial_end.is_some() || end_behavior.is_some() {
+        match store.subscriptions.get(id) {
+            None => return Err(ApiError::no_such("subscription", id)),
+            Some(s) if s.status == "canceled" => return Err(ApiError::invalid(
+                "A canceled subscription can only update its cancellation_details and metadata."
+                    .into(),
+                None,
+            )),
+            Some(_) => {}
+        }
+    }
+    let req = UpdateRequest {
+        trial_end_behavior: end_behavior,
+        ..req
     };
     billing::update_subscription(store, id, &req)?;
+    if let Some(t) = trial_end {
+        billing::change_trial_end(store, id, t)?;
+    }
+    render_or_404(store, "subscription", id)
+}
+
+/// `POST /v1/subscriptions/{id}/resume` (`billing_cycle_anchor` now|unchanged,
+/// `proration_behavior`).
+pub(crate) fn resume(store: &mut Store, id: &str, p: &Params) -> ApiResult<Value> {
+    p.allow(&[
+        "billing_cycle_anchor",
+        "proration_behavior",
+        "proration_date",
+    ])?;
+    let reset_anchor = match p.non_empty("billing_cycle_anchor").as_deref() {
+        None | Some("now") => true,
+        Some("unchanged") => false,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                format!(
+                    "Invalid billing_cycle_anchor: must be one of now or unchanged (got {other})"
+                ),
+                Some("billing_cycle_anchor"),
+            ))
+        }
+    };
+    if p.has("proration_date") {
+        return Err(ApiError::invalid(
+            "The emulator prorates a resumption at the time of the request; `proration_date` is not supported.".into(),
+            Some("proration_date"),
+        ));
+    }
+    let behavior =
+        ProrationBehavior::parse(p.str("proration_behavior").as_deref(), "proration_behavior")?;
+    billing::resume_subscription(store, id, reset_anchor, behavior)?;
     render_or_404(store, "subscription", id)
 }
 

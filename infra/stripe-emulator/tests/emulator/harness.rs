@@ -13,6 +13,39 @@ use stripe_emulator::{Config, Emulator};
 
 pub(crate) const KEY: &str = "sk_test_emulator";
 
+/// With `STRIPE_EMULATOR_RECORDING=FILE`, every exchange is appended to FILE in
+/// `infra/stripe_recorder.py`'s format, for `infra/stripe_conformance.py` to hold the
+/// emulator's answers to the SDK's types.
+fn record_exchange(method: &reqwest::Method, url: &str, body: &str, status: u16, response: &str) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let Some(file) = std::env::var_os("STRIPE_EMULATOR_RECORDING") else {
+        return;
+    };
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let path = path
+        .find("/v1/")
+        .or_else(|| path.find("/_emulator/"))
+        .map_or(path, |i| &path[i..]);
+    let line = serde_json::json!({
+        "kind": "api",
+        "method": method.as_str(),
+        "path": path,
+        "query": query,
+        "headers": {"stripe-version": stripe_emulator::objects::API_VERSION, "user-agent": "stripe-emulator-tests"},
+        "body": body,
+        "status": status,
+        "response": response,
+    });
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    use std::io::Write;
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .unwrap();
+    writeln!(out, "{line}").unwrap();
+}
+
 pub(crate) fn init_tracing() {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
@@ -59,6 +92,8 @@ impl Harness {
         key: Option<&str>,
         idem: Option<&str>,
     ) -> Resp {
+        let mut url = self.url(path);
+        let mut sent = String::new();
         let mut req = self.http.request(method.clone(), self.url(path));
         if let Some(k) = key {
             req = req.bearer_auth(k);
@@ -69,22 +104,23 @@ impl Harness {
         if !pairs.is_empty() {
             if method == reqwest::Method::GET {
                 let sep = if path.contains('?') { '&' } else { '?' };
-                req = self
-                    .http
-                    .request(method, format!("{}{sep}{}", self.url(path), encode(pairs)));
+                url = format!("{}{sep}{}", self.url(path), encode(pairs));
+                req = self.http.request(method.clone(), url.clone());
                 if let Some(k) = key {
                     req = req.bearer_auth(k);
                 }
             } else {
+                sent = encode(pairs);
                 req = req
                     .header("Content-Type", "application/x-www-form-urlencoded")
-                    .body(encode(pairs));
+                    .body(sent.clone());
             }
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
+        record_exchange(&method, &url, &sent, status, &text);
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Resp {
             status,

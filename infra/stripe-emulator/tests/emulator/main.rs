@@ -5,6 +5,7 @@
 
 mod api;
 mod checkout;
+mod discounts;
 mod dunning;
 mod harness;
 mod lifecycle;
@@ -12,4 +13,6 @@ mod pages;
 mod payments;
 mod portal;
 mod proration;
+mod tax;
+mod trials;
 mod webhooks;

@@ -286,3 +286,58 @@ async fn only_a_charge_that_went_through_has_a_receipt_and_it_shows_refunds() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn checkout_page_takes_a_promotion_code_and_a_country_and_shows_the_total_due() {
+    let h = Harness::start().await;
+    let c = h.catalog().await;
+    let client = browser();
+    let coupon = h.post("/v1/coupons", &[("percent_off", "20")]).await;
+    h.post(
+        "/v1/promotion_codes",
+        &[
+            ("coupon", coupon["id"].as_str().unwrap()),
+            ("code", "PAGE20"),
+        ],
+    )
+    .await;
+    let session = h
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "subscription"),
+                ("line_items[0][price]", &c.professional_monthly),
+                ("customer_email", "pat@example.com"),
+                ("success_url", "http://app.test/ok"),
+                ("allow_promotion_codes", "true"),
+                ("automatic_tax[enabled]", "true"),
+            ],
+        )
+        .await;
+    let id = session["id"].as_str().unwrap();
+    let url = h.url(&format!("/checkout/{id}"));
+    let (status, html, _) = page(&client, &url, None).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-testid=\"promotion-code\""), "{html}");
+    assert!(html.contains("data-testid=\"address-country\""), "{html}");
+    let pay = format!("{url}/pay");
+    let (status, _, location) = page(
+        &client,
+        &pay,
+        Some(&[
+            ("card", "pm_card_visa"),
+            ("promotion_code", "page20"),
+            ("address_country", "DE"),
+        ]),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("http://app.test/ok"));
+    let done = h.get(&format!("/v1/checkout/sessions/{id}")).await;
+    // 4900 − 20 % = 3920, + 19 % VAT = 744.8 → 745.
+    assert_eq!(done["total_details"]["amount_discount"], 980);
+    assert_eq!(done["total_details"]["amount_tax"], 745);
+    assert_eq!(done["amount_total"], 4665);
+    let charge: Value = h.get("/v1/charges").await["data"][0].clone();
+    assert_eq!(charge["amount"], 4665);
+}
