@@ -54,6 +54,7 @@ INCLUDABLE = {
     },
     "price": {"currency_options", "tiers"},
     "product": set(),
+    "coupon": {"applies_to", "currency_options"},
 }
 
 # Declared fields a top-level object carries only in some states, per the API reference.
