@@ -3,7 +3,7 @@
 //! effects, so the webhook and the API describe a change the same way.
 
 use crate::domain::time::rfc3339;
-use crate::domain::{access_for, Access, BillingProfile, Catalog};
+use crate::domain::{access_for, Access, BillingProfile, Catalog, SubscriptionStatus};
 use crate::ports::{ChangeKind, ChangeRecord, DomainEvent, Outbox, SyncJob};
 use serde_json::{json, Map, Value};
 
@@ -227,6 +227,42 @@ pub fn describe_change(
             cause,
         );
     }
+    let trialing = |p: &BillingProfile| p.status == SubscriptionStatus::Trialing;
+    if !trialing(before) && trialing(after) {
+        record(ChangeKind::TrialStarted, &mut effects);
+        email = Some("trial_started");
+        effects.add_event(
+            after,
+            "trial.started",
+            json!({"tier": after.tier, "trial_end": after.trial_end.map(rfc3339)}),
+            cause,
+        );
+    } else if trialing(before) && after.status == SubscriptionStatus::Active {
+        record(ChangeKind::TrialConverted, &mut effects);
+        email = email.or(Some("subscription_confirmed"));
+        effects.add_event(
+            after,
+            "trial.converted",
+            json!({"tier": after.tier, "billing_cycle": after.billing_cycle}),
+            cause,
+        );
+    } else if trialing(before)
+        && (after.status == SubscriptionStatus::Paused || !after.status.is_live())
+    {
+        let outcome = if after.status == SubscriptionStatus::Paused {
+            "paused"
+        } else {
+            "canceled"
+        };
+        record(ChangeKind::TrialExpired, &mut effects);
+        email = Some("trial_expired");
+        effects.add_event(
+            after,
+            "trial.expired",
+            json!({"tier": before.tier, "outcome": outcome}),
+            cause,
+        );
+    }
     if before.status != after.status && effects.changes.is_empty() {
         record(ChangeKind::StatusChanged, &mut effects);
     }
@@ -249,6 +285,9 @@ pub fn describe_change(
         let mut fields = Map::new();
         fields.insert("tier".into(), json!(after.tier));
         fields.insert("previous_tier".into(), json!(before.tier));
+        if let Some(end) = after.trial_end {
+            fields.insert("trial_end".into(), json!(rfc3339(end)));
+        }
         if let Some(end) = after.current_period_end {
             fields.insert("period_end".into(), json!(rfc3339(end)));
         }

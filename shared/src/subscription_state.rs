@@ -125,6 +125,12 @@ pub fn apply_subscription(
         legacy: plan.legacy,
     });
     profile.status = status;
+    if let Some(started) = sub.trial_start {
+        profile.trial_used_at = Some(profile.trial_used_at.map_or(started, |t| t.min(started)));
+    }
+    profile.trial_end = sub
+        .trial_end
+        .filter(|_| status == SubscriptionStatus::Trialing);
     profile.current_period_start = sub.current_period_start();
     profile.current_period_end = sub.current_period_end();
     profile.cancel_at_period_end = sub.cancel_at_period_end || sub.cancel_at.is_some();

@@ -61,6 +61,48 @@ pub struct TierSpec {
     pub entitlements: Entitlements,
     /// Its recurring prices, at most one per cycle; empty for the free tier.
     pub prices: Vec<PriceSpec>,
+    /// The trial a first subscriber of this tier gets, if the tier offers one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<TrialSpec>,
+}
+
+/// Longest trial Stripe accepts (`trial_period_days` up to 730).
+pub const MAX_TRIAL_DAYS: u32 = 730;
+
+/// A tier's trial: how long, whether Checkout must collect a card first, and what Stripe does at
+/// its end when no payment method was ever added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialSpec {
+    /// Days of the trial (Stripe's `trial_period_days`, 1 to 730).
+    pub days: u32,
+    /// Checkout collects a card before the trial starts; otherwise only if required (card-less).
+    #[serde(default)]
+    pub card_required: bool,
+    /// What happens at the trial's end without a payment method.
+    #[serde(default)]
+    pub end_behavior: TrialEndBehavior,
+}
+
+/// Stripe's `trial_settings.end_behavior.missing_payment_method` for a card-less trial.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrialEndBehavior {
+    /// The subscription is canceled: the user is back on the free tier.
+    #[default]
+    Cancel,
+    /// The subscription is paused, without access, until a card is added and it is resumed.
+    Pause,
+}
+
+impl TrialEndBehavior {
+    /// Stripe's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cancel => "cancel",
+            Self::Pause => "pause",
+        }
+    }
 }
 
 /// A Stripe price that no longer carries the catalog's lookup key or marks but still bills
@@ -169,6 +211,17 @@ impl Catalog {
             }
             if !spec.free && spec.price(BillingCycle::Monthly).is_none() {
                 return invalid(format!("{} needs a monthly price", spec.tier));
+            }
+            if let Some(trial) = spec.trial {
+                if spec.free {
+                    return invalid(format!("the free tier {} has no trial", spec.tier));
+                }
+                if !(1..=MAX_TRIAL_DAYS).contains(&trial.days) {
+                    return invalid(format!(
+                        "{} trial days must be 1 to {MAX_TRIAL_DAYS}",
+                        spec.tier
+                    ));
+                }
             }
             if spec.lago_plan_code.trim().is_empty() {
                 return invalid(format!("{} needs a lago_plan_code", spec.tier));

@@ -11,7 +11,10 @@ pub mod time;
 pub mod transition;
 
 pub use access::{access_for, Access};
-pub use catalog::{Catalog, CatalogError, LegacyPrice, PlanMatch, PriceFacts, PriceSpec, TierSpec};
+pub use catalog::{
+    Catalog, CatalogError, LegacyPrice, PlanMatch, PriceFacts, PriceSpec, TierSpec,
+    TrialEndBehavior, TrialSpec,
+};
 pub use money::{Currency, Money};
 pub use profile::{BillingProfile, PaidPrice, PendingChange, SubscriptionStatus};
 pub use tier::{BillingCycle, Tier, UserId};

@@ -246,6 +246,16 @@ pub struct BillingProfile {
     /// The latest subscription state applied, which the version guard compares against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_version: Option<AppliedVersion>,
+    /// When the account's one trial started: no second trial is offered after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_used_at: Option<UnixTime>,
+    /// When the subscription's trial ends, while it is trialing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_end: Option<UnixTime>,
+    /// The customer's default payment method (`invoice_settings.default_payment_method`), as
+    /// last seen: with the subscription's own, whether a trial can convert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_payment_method: Option<String>,
     /// When the identity provider deleted the account: the user is no longer there to sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<UnixTime>,
@@ -278,6 +288,9 @@ impl BillingProfile {
             revocation: None,
             pending_change: None,
             subscription_version: None,
+            trial_used_at: None,
+            trial_end: None,
+            customer_payment_method: None,
             deleted_at: None,
             version: 0,
             updated_at: 0,
@@ -298,6 +311,12 @@ impl BillingProfile {
         self.cancel_at_period_end = false;
         self.grace_until = None;
         self.pending_change = None;
+        self.trial_end = None;
+    }
+
+    /// Whether a card is on file for the subscription: its own or the customer's default.
+    pub fn has_payment_method(&self) -> bool {
+        self.subscription_payment_method.is_some() || self.customer_payment_method.is_some()
     }
 }
 

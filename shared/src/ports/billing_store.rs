@@ -88,6 +88,12 @@ pub enum ChangeKind {
     StatusChanged,
     /// A scheduled change disappeared in Stripe (schedule released elsewhere).
     ChangeWithdrawn,
+    /// A trial began: access to the tier before the first charge.
+    TrialStarted,
+    /// A trial ended in a paid subscription.
+    TrialConverted,
+    /// A trial ended without a payment method: canceled, or paused without access.
+    TrialExpired,
 }
 
 /// One entry of the audit trail; when `due_at` is set and `pending`, it is also a scheduled

@@ -5,8 +5,9 @@ use crate::domain::time::UnixTime;
 use crate::stripe::{
     CheckoutSession, Customer, CustomerUpdate, Event, EventQuery, IdempotencyScope, Invoice,
     InvoicePayment, NewCheckoutSession, NewCustomer, NewPaymentIntent, NewPortalSession,
-    PaymentIntent, PaymentMethod, PortalConfiguration, PortalSession, Price, PriceChangePreview,
-    ScheduledPriceChange, StripeError, Subscription, SubscriptionPriceChange, SubscriptionSchedule,
+    NewTrialSubscription, PaymentIntent, PaymentMethod, PortalConfiguration, PortalSession, Price,
+    PriceChangePreview, ScheduledPriceChange, StripeError, Subscription, SubscriptionPriceChange,
+    SubscriptionSchedule,
 };
 use async_trait::async_trait;
 
@@ -80,6 +81,13 @@ pub trait StripeApi: Send + Sync {
         &self,
         customer: &str,
     ) -> Result<Vec<PaymentMethod>, StripeError>;
+
+    /// `POST /v1/subscriptions` for a trial started without Checkout.
+    async fn create_trial_subscription(
+        &self,
+        params: &NewTrialSubscription,
+        scope: &IdempotencyScope,
+    ) -> Result<Subscription, StripeError>;
 
     /// `GET /v1/subscriptions/{id}`.
     async fn retrieve_subscription(&self, id: &str) -> Result<Subscription, StripeError>;

@@ -1,7 +1,7 @@
 //! `GET /api/v1/billing/config`: what the frontend needs before anyone signs in.
 
 use crate::domain::catalog::Entitlements;
-use crate::domain::{Catalog, Tier};
+use crate::domain::{Catalog, Tier, TrialSpec};
 use serde::Serialize;
 
 /// The publishable key and the plan catalog with prices.
@@ -31,6 +31,8 @@ pub struct PlanView {
     pub entitlements: Entitlements,
     /// One per billing cycle offered; empty for free.
     pub prices: Vec<PlanPriceView>,
+    /// The trial a first subscriber gets, when the tier offers one (`null` otherwise).
+    pub trial: Option<TrialSpec>,
 }
 
 /// One price: integer minor units with currency.
@@ -70,6 +72,7 @@ pub fn billing_config(catalog: &Catalog, publishable_key: &str) -> BillingConfig
                         lookup_key: p.lookup_key.clone(),
                     })
                     .collect(),
+                trial: spec.trial,
             })
             .collect(),
     }

@@ -36,6 +36,13 @@ pub struct SubscriptionView {
     pub grace_until: Option<String>,
     /// A downgrade or cancellation scheduled for later, usually the period end.
     pub pending_change: Option<PendingChangeView>,
+    /// RFC 3339: while `trialing`, when the trial ends (and the first charge is due).
+    pub trial_end: Option<String>,
+    /// Whether the account has had its one trial (none is offered after it).
+    pub trial_used: bool,
+    /// Whether a card is on file: the subscription's own or the customer's default. A trial
+    /// without one ends as its tier's catalog entry says (canceled or paused).
+    pub has_payment_method: bool,
     /// What the next renewal will charge, derived from the stored profile.
     pub next_invoice: Option<NextInvoiceView>,
     /// The entitlements of `effective_tier`, not of `tier`.
@@ -105,6 +112,12 @@ pub fn subscription_view(
             billing_cycle: c.billing_cycle,
             effective_at: rfc3339(c.effective_at),
         }),
+        trial_end: profile
+            .trial_end
+            .filter(|_| profile.status == SubscriptionStatus::Trialing)
+            .map(rfc3339),
+        trial_used: profile.trial_used_at.is_some(),
+        has_payment_method: profile.has_payment_method(),
         next_invoice: next_invoice(profile, catalog),
         // A tier the catalog no longer defines grants what its free tier grants.
         entitlements: catalog

@@ -18,9 +18,10 @@ pub use idempotency::{derive_key, unique_key, IdempotencyScope};
 pub use objects::*;
 pub use params::{
     CheckoutMode, CustomerUpdate, EventQuery, NewCheckoutSession, NewCustomer, NewPaymentIntent,
-    NewPortalSession, NewPrice, NewProduct, NewRefund, NewWebhookEndpoint, PaymentBehavior,
-    PortalConfigurationParams, PriceChangePreview, ProductUpdate, ProrationBehavior,
-    ScheduledPriceChange, SubscriptionPriceChange, SUBSCRIPTION_CHANGE_EXPAND, UPGRADE_PRORATION,
+    NewPortalSession, NewPrice, NewProduct, NewRefund, NewTrialSubscription, NewWebhookEndpoint,
+    PaymentBehavior, PortalConfigurationParams, PriceChangePreview, ProductUpdate,
+    ProrationBehavior, ScheduledPriceChange, SubscriptionPriceChange, TrialParams,
+    SUBSCRIPTION_CHANGE_EXPAND, UPGRADE_PRORATION,
 };
 
 /// The Stripe API version every request is pinned to (the `Stripe-Version` header), and the

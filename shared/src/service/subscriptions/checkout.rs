@@ -177,6 +177,12 @@ impl SubscriptionService {
                 retry_after,
             ));
         }
+        // One trial per account: the profile's record, then Stripe's (below).
+        let mut trial = self
+            .catalog
+            .paid(&tier)
+            .and_then(|spec| spec.trial)
+            .filter(|_| snapshot.profile.trial_used_at.is_none());
         let (customer, ()) = tokio::join!(
             self.ensure_customer(caller, snapshot, request_id),
             self.prefetch_prices()
@@ -197,11 +203,21 @@ impl SubscriptionService {
             {
                 return Err(live_subscription_conflict());
             }
+            if super::had_trial(&subscriptions) {
+                trial = None;
+            }
         }
         let user = caller.user_id.as_str();
         let bucket = (now.div_euclid(CHECKOUT_REPLAY_WINDOW_SECONDS)).to_string();
-        let scope =
-            IdempotencyScope::new(["checkout", user, tier.as_str(), cycle.as_str(), &bucket]);
+        let offer = if trial.is_some() { "trial" } else { "paid" };
+        let scope = IdempotencyScope::new([
+            "checkout",
+            user,
+            tier.as_str(),
+            cycle.as_str(),
+            offer,
+            &bucket,
+        ]);
         let session = self
             .with_price(&tier, cycle, "create checkout session", |price| {
                 let params = NewCheckoutSession {
@@ -209,6 +225,7 @@ impl SubscriptionService {
                         price,
                         quantity: 1,
                         metadata: Metadata::from([("user_id".to_owned(), user.to_owned())]),
+                        trial: trial.as_ref().map(super::trial_params),
                     },
                     customer: Some(customer.clone()),
                     customer_email: None,
@@ -229,7 +246,7 @@ impl SubscriptionService {
             error!(session = %session.id, "Stripe returned a checkout session without a URL");
             ApiError::unavailable()
         })?;
-        info!(user_id = %caller.user_id, session = %session.id, %tier, %cycle, "checkout started");
+        info!(user_id = %caller.user_id, session = %session.id, %tier, %cycle, trial = trial.is_some(), "checkout started");
         Ok(CheckoutView {
             checkout_url,
             session_id: session.id,
@@ -239,7 +256,7 @@ impl SubscriptionService {
     /// The user's one Stripe customer: the profile's, else the one tagged with their user id,
     /// else a new one (idempotent per user; see [`find_or_create_customer`]). Linked to the
     /// profile before it is used. `true` with a customer this call created and linked.
-    async fn ensure_customer(
+    pub(super) async fn ensure_customer(
         &self,
         caller: &Caller,
         mut snapshot: Snapshot,

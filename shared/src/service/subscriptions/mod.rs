@@ -13,6 +13,7 @@ mod live;
 mod preview;
 mod prices;
 mod scheduled;
+mod trial;
 mod upgrade;
 mod user_deleted;
 
@@ -26,6 +27,7 @@ pub use downgrade::{DowngradeRequest, DowngradeView};
 pub use preview::{PreviewQuery, PreviewView};
 pub use prices::PriceIds;
 pub use scheduled::{parse_event_time, DueChangeError, DueChangesReport};
+pub use trial::{had_trial, trial_params, TrialRequest, TRIAL_USED_KEY};
 pub use upgrade::{UpgradeOutcome, UpgradeRequest};
 pub use user_deleted::{UserDeletedError, UserDeletedReport};
 

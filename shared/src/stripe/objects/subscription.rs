@@ -50,6 +50,12 @@ pub struct Subscription {
     /// Unix seconds.
     #[serde(default)]
     pub created: Option<i64>,
+    /// When its trial began, Unix seconds; absent for a subscription that never had one.
+    #[serde(default)]
+    pub trial_start: Option<i64>,
+    /// When its trial ends (or ended), Unix seconds.
+    #[serde(default)]
+    pub trial_end: Option<i64>,
 }
 
 /// One priced line of a subscription.

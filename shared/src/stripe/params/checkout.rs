@@ -1,6 +1,6 @@
 //! Checkout sessions, and the Customer Portal with its configuration.
 
-use super::subscription::ProrationBehavior;
+use super::subscription::{ProrationBehavior, TrialParams};
 use crate::stripe::form::Form;
 use crate::stripe::objects::Metadata;
 
@@ -15,6 +15,9 @@ pub enum CheckoutMode {
         quantity: u32,
         /// Becomes `subscription_data[metadata]`.
         metadata: Metadata,
+        /// A trial before the first charge; a card-less one collects a payment method only if
+        /// required (`payment_method_collection=if_required`).
+        trial: Option<TrialParams>,
     },
     /// A one-time payment of an ad-hoc amount; `metadata` lands on the PaymentIntent, and
     /// `save_card` keeps the card for later off-session charges.
@@ -64,11 +67,24 @@ impl NewCheckoutSession {
                 price,
                 quantity,
                 metadata,
-            } => Form::new()
-                .field("mode", "subscription")
-                .field("line_items[0][price]", price)
-                .field("line_items[0][quantity]", *quantity)
-                .map("subscription_data[metadata]", metadata),
+                trial,
+            } => {
+                let form = Form::new()
+                    .field("mode", "subscription")
+                    .field("line_items[0][price]", price)
+                    .field("line_items[0][quantity]", *quantity)
+                    .map("subscription_data[metadata]", metadata);
+                match trial {
+                    Some(trial) => trial.fields(form, Some("subscription_data")).opt(
+                        "payment_method_collection",
+                        trial
+                            .missing_payment_method
+                            .is_some()
+                            .then_some("if_required"),
+                    ),
+                    None => form,
+                }
+            }
             CheckoutMode::Payment {
                 amount,
                 currency,

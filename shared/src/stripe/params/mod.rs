@@ -14,8 +14,9 @@ pub use customer::{CustomerUpdate, NewCustomer};
 pub use event::{EventQuery, NewWebhookEndpoint};
 pub use payment::{NewPaymentIntent, NewRefund};
 pub use subscription::{
-    PaymentBehavior, PriceChangePreview, ProrationBehavior, ScheduledPriceChange,
-    SubscriptionPriceChange, SUBSCRIPTION_CHANGE_EXPAND, UPGRADE_PRORATION,
+    NewTrialSubscription, PaymentBehavior, PriceChangePreview, ProrationBehavior,
+    ScheduledPriceChange, SubscriptionPriceChange, TrialParams, SUBSCRIPTION_CHANGE_EXPAND,
+    UPGRADE_PRORATION,
 };
 
 #[cfg(test)]
@@ -38,6 +39,7 @@ mod tests {
                 price: "price_pro_m".into(),
                 quantity: 1,
                 metadata: meta(&[("user_id", "u1")]),
+                trial: None,
             },
             customer: Some("cus_1".into()),
             customer_email: Some("ignored@example.com".into()),
@@ -52,6 +54,54 @@ mod tests {
              &subscription_data[metadata][user_id]=u1&customer=cus_1&client_reference_id=u1\
              &success_url=https%3A%2F%2Fapp%2Fok%3Fsession_id%3D%7BCHECKOUT_SESSION_ID%7D\
              &cancel_url=https%3A%2F%2Fapp%2Fcancel&metadata[tier]=professional"
+        );
+    }
+
+    #[test]
+    fn a_card_less_trial_collects_a_card_only_if_required() {
+        let trial = |missing: Option<&str>| NewCheckoutSession {
+            mode: CheckoutMode::Subscription {
+                price: "price_pro_m".into(),
+                quantity: 1,
+                metadata: Metadata::new(),
+                trial: Some(TrialParams {
+                    days: 14,
+                    missing_payment_method: missing.map(str::to_owned),
+                }),
+            },
+            customer: Some("cus_1".into()),
+            customer_email: None,
+            client_reference_id: None,
+            success_url: "s".into(),
+            cancel_url: "c".into(),
+            metadata: Metadata::new(),
+        };
+        assert_eq!(
+            trial(Some("pause")).form().encode(),
+            "mode=subscription&line_items[0][price]=price_pro_m&line_items[0][quantity]=1\
+             &subscription_data[trial_period_days]=14\
+             &subscription_data[trial_settings][end_behavior][missing_payment_method]=pause\
+             &payment_method_collection=if_required&customer=cus_1&success_url=s&cancel_url=c"
+        );
+        assert_eq!(
+            trial(None).form().encode(),
+            "mode=subscription&line_items[0][price]=price_pro_m&line_items[0][quantity]=1\
+             &subscription_data[trial_period_days]=14&customer=cus_1&success_url=s&cancel_url=c"
+        );
+        let direct = NewTrialSubscription {
+            customer: "cus_1".into(),
+            price: "price_pro_m".into(),
+            trial: TrialParams {
+                days: 7,
+                missing_payment_method: Some("cancel".into()),
+            },
+            metadata: meta(&[("user_id", "u1")]),
+        };
+        assert_eq!(
+            direct.form().encode(),
+            "customer=cus_1&items[0][price]=price_pro_m&items[0][quantity]=1&trial_period_days=7\
+             &trial_settings[end_behavior][missing_payment_method]=cancel\
+             &payment_settings[save_default_payment_method]=on_subscription&metadata[user_id]=u1"
         );
     }
 

@@ -170,3 +170,63 @@ impl ScheduledPriceChange {
             .map("metadata", &self.metadata)
     }
 }
+
+/// A trial on a new subscription: `trial_period_days`, and for a card-less trial what Stripe does
+/// at its end when no payment method was added (`missing_payment_method`: `cancel` or `pause`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrialParams {
+    /// `trial_period_days`.
+    pub days: u32,
+    /// `trial_settings[end_behavior][missing_payment_method]`; `None` when a card is collected
+    /// before the trial starts.
+    pub missing_payment_method: Option<String>,
+}
+
+impl TrialParams {
+    /// The trial's fields under `prefix` (`subscription_data` for Checkout, none for a
+    /// subscription created directly).
+    pub(crate) fn fields(&self, form: Form, prefix: Option<&str>) -> Form {
+        let key = |name: &str| match prefix {
+            Some(p) => format!("{p}[{name}]"),
+            None => name.to_owned(),
+        };
+        form.field(key("trial_period_days"), self.days).opt(
+            format!(
+                "{}[end_behavior][missing_payment_method]",
+                key("trial_settings")
+            ),
+            self.missing_payment_method.as_deref(),
+        )
+    }
+}
+
+/// `POST /v1/subscriptions` for a card-less trial started without Checkout: the one item, the
+/// trial, and a payment method saved on the subscription once the customer adds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTrialSubscription {
+    /// The customer (`cus_...`).
+    pub customer: String,
+    /// The tier's price.
+    pub price: String,
+    /// The trial; its `missing_payment_method` says what its end does without a card.
+    pub trial: TrialParams,
+    /// Tierflow's user id, as on every subscription it makes.
+    pub metadata: Metadata,
+}
+
+impl NewTrialSubscription {
+    /// The encoded parameters.
+    pub fn form(&self) -> Form {
+        let form = Form::new()
+            .field("customer", &self.customer)
+            .field("items[0][price]", &self.price)
+            .field("items[0][quantity]", 1u32);
+        self.trial
+            .fields(form, None)
+            .field(
+                "payment_settings[save_default_payment_method]",
+                "on_subscription",
+            )
+            .map("metadata", &self.metadata)
+    }
+}

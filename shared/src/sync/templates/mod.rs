@@ -16,18 +16,22 @@
 //! | dispute | amount, currency, [reason] |
 //! | dispute_won | amount, currency |
 //! | refund | amount, currency, [full] |
+//! | trial_started | [tier], [trial_end] (else the profile's) |
+//! | trial_ending | [tier], trial_end (else the profile's), [has_payment_method] |
+//! | trial_expired | [previous_tier] |
 
 mod payment;
 mod plan;
 #[cfg(test)]
 mod tests;
+mod trial;
 
 use crate::domain::time::rfc3339;
 use crate::domain::{BillingProfile, Catalog, Tier};
 use serde_json::{Map, Value};
 
 /// Every template name the worker can render.
-pub const TEMPLATES: [&str; 12] = [
+pub const TEMPLATES: [&str; 15] = [
     "subscription_confirmed",
     "downgrade_scheduled",
     "downgrade_applied",
@@ -40,6 +44,9 @@ pub const TEMPLATES: [&str; 12] = [
     "dispute",
     "dispute_won",
     "refund",
+    "trial_started",
+    "trial_ending",
+    "trial_expired",
 ];
 
 /// What every message may mention besides its own fields.
@@ -182,6 +189,9 @@ pub fn render(
         "dispute" => payment::dispute(inputs),
         "dispute_won" => payment::dispute_won(inputs),
         "refund" => payment::refund(inputs),
+        "trial_started" => trial::trial_started(inputs),
+        "trial_ending" => trial::trial_ending(inputs, ctx.billing_url),
+        "trial_expired" => trial::trial_expired(inputs),
         other => Err(TemplateError::Unknown(other.to_owned())),
     }?;
     Ok(lay_out(draft, product))

@@ -54,7 +54,8 @@ fn every_template_renders_text_and_html() {
     let f = fields(json!({
         "tier": "professional", "previous_tier": "starter", "amount": 4900, "currency": "usd",
         "action_url": "https://pay.example/3ds", "invoice_url": "https://inv.example/1",
-        "grace_until": "2026-11-18T07:06:40Z", "period_end": "2026-11-22T23:46:05Z"
+        "grace_until": "2026-11-18T07:06:40Z", "period_end": "2026-11-22T23:46:05Z",
+        "trial_end": "2026-11-20T10:00:00Z"
     }));
     for name in TEMPLATES {
         let email = render(name, &f, &ctx(&p)).unwrap();
@@ -165,4 +166,49 @@ fn unknown_templates_and_missing_amounts_are_errors() {
         TemplateError::Unknown("welcome".into())
     );
     assert!(render("payment_receipt", &Map::new(), &ctx(&profile())).is_err());
+}
+
+#[test]
+fn a_trial_ending_without_a_card_links_to_adding_one() {
+    let mut p = profile();
+    p.status = SubscriptionStatus::Trialing;
+    p.trial_end = Some(1_795_391_165);
+    let f = fields(json!({"tier": "professional", "has_payment_method": false}));
+    let email = render("trial_ending", &f, &ctx(&p)).unwrap();
+    assert_eq!(
+        email.subject,
+        "Your Acme Professional trial ends on November 22, 2026: add a card to keep it"
+    );
+    assert!(
+        email
+            .text
+            .contains("https://app.example.com/billing#add-card"),
+        "{}",
+        email.text
+    );
+    let f = fields(json!({"tier": "professional", "has_payment_method": true}));
+    let email = render("trial_ending", &f, &ctx(&p)).unwrap();
+    assert!(
+        email.text.contains("will then be charged"),
+        "{}",
+        email.text
+    );
+    assert!(!email.text.contains("#add-card"), "{}", email.text);
+
+    p.status = SubscriptionStatus::Paused;
+    let email = render("trial_expired", &Map::new(), &ctx(&p)).unwrap();
+    assert!(email.text.contains("paused"), "{}", email.text);
+    p.clear_subscription(&CATALOG);
+    let f = fields(json!({"previous_tier": "professional"}));
+    let email = render("trial_expired", &f, &ctx(&p)).unwrap();
+    assert!(
+        email.text.contains("Professional trial has ended"),
+        "{}",
+        email.text
+    );
+    assert!(
+        email.text.contains("now on the Free plan"),
+        "{}",
+        email.text
+    );
 }

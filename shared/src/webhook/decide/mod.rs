@@ -26,14 +26,20 @@ use charges::{charge_refunded, charge_succeeded, dispute_closed, dispute_created
 use checkout::checkout_completed;
 use invoices::{invoice_action_required, invoice_failed, invoice_paid, linked_invoice_payment};
 use payment_intents::payment_intent_settled;
-use subscriptions::{apply_subscription, customer_deleted, subscription_changed};
+use subscriptions::{
+    apply_subscription, customer_deleted, customer_updated, subscription_changed, trial_will_end,
+};
 
 /// The event types Tierflow acts on; every other type is acknowledged and ignored.
-pub const HANDLED_EVENT_TYPES: [&str; 15] = [
+pub const HANDLED_EVENT_TYPES: [&str; 19] = [
     "checkout.session.completed",
     "customer.subscription.created",
     "customer.subscription.updated",
     "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "customer.subscription.trial_will_end",
+    "customer.updated",
     "invoice.paid",
     "invoice.payment_succeeded",
     "invoice.payment_failed",
@@ -229,9 +235,15 @@ pub fn decide(event: &Event, object: &EventObject, input: &Input<'_>, policy: Po
         (
             "customer.subscription.created"
             | "customer.subscription.updated"
-            | "customer.subscription.deleted",
+            | "customer.subscription.deleted"
+            | "customer.subscription.paused"
+            | "customer.subscription.resumed",
             EventObject::Subscription(s),
         ) => subscription_changed(event, s, input, policy),
+        ("customer.subscription.trial_will_end", EventObject::Subscription(s)) => {
+            trial_will_end(event, s, input)
+        }
+        ("customer.updated", EventObject::Customer(c)) => customer_updated(event, c, input),
         ("invoice.paid" | "invoice.payment_succeeded", EventObject::Invoice(i)) => {
             invoice_paid(event, i, input)
         }

@@ -98,6 +98,69 @@ pub(super) fn apply_subscription(
     )
 }
 
+/// `customer.subscription.trial_will_end` (three days before the end): the trial-ending email,
+/// with a link to add a card when none is on file, and its domain event. It changes no state
+/// (the subscription's own events do), so the version guard does not hold it back.
+pub(super) fn trial_will_end(event: &Event, sub: &Subscription, input: &Input<'_>) -> Decision {
+    let profile = input.profile;
+    if profile.subscription_id.as_deref() != Some(sub.id.as_str()) {
+        return Decision::Ignore(format!("{} is not the user's current subscription", sub.id));
+    }
+    if sub.status != "trialing" {
+        return Decision::Ignore(format!("{} is {}, no longer trialing", sub.id, sub.status));
+    }
+    let Some(trial_end) = sub.trial_end else {
+        return Decision::Fail(format!("{} is trialing without a trial_end", sub.id));
+    };
+    let mut effects = Effects::default();
+    let card = profile.has_payment_method() || sub.default_payment_method.is_some();
+    let mut fields = Map::new();
+    fields.insert("tier".into(), json!(profile.tier));
+    fields.insert("trial_end".into(), json!(rfc3339(trial_end)));
+    fields.insert("has_payment_method".into(), json!(card));
+    effects.add_email(profile, "trial_ending", fields, &event.id);
+    effects.add_event(
+        profile,
+        "trial.ending",
+        json!({"tier": profile.tier, "trial_end": rfc3339(trial_end), "has_payment_method": card}),
+        &event.id,
+    );
+    Decision::Apply(Box::new(Application {
+        profile: profile.clone(),
+        customer_links: vec![],
+        payments: vec![],
+        effects,
+        detail: format!("{}'s trial ends at {}", sub.id, rfc3339(trial_end)),
+    }))
+}
+
+/// `customer.updated`: records whether the customer has a default payment method (a card added
+/// in the portal during a trial is what lets the trial convert).
+pub(super) fn customer_updated(event: &Event, customer: &Customer, input: &Input<'_>) -> Decision {
+    let profile = input.profile;
+    if profile.customer_id.as_deref() != Some(customer.id.as_str()) {
+        return Decision::Ignore(format!(
+            "{} is not the user's current customer",
+            customer.id
+        ));
+    }
+    let card = customer.default_payment_method_id().map(str::to_owned);
+    if card == profile.customer_payment_method {
+        return Decision::Ignore("the default payment method is unchanged".into());
+    }
+    let mut next = profile.clone();
+    next.customer_payment_method = card;
+    next.updated_at = input.now;
+    Decision::Apply(Box::new(application(
+        event,
+        input,
+        next,
+        vec![],
+        vec![],
+        format!("{}'s default payment method changed", customer.id),
+    )))
+}
+
 pub(super) fn customer_deleted(event: &Event, customer: &Customer, input: &Input<'_>) -> Decision {
     if input
         .profile

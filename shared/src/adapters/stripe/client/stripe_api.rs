@@ -6,8 +6,9 @@ use crate::ports::StripeApi;
 use crate::stripe::{
     CheckoutSession, Customer, CustomerUpdate, Event, EventQuery, Form, IdempotencyScope, Invoice,
     InvoicePayment, List, NewCheckoutSession, NewCustomer, NewPaymentIntent, NewPortalSession,
-    PaymentIntent, PaymentMethod, PortalConfiguration, PortalSession, Price, PriceChangePreview,
-    ScheduledPriceChange, StripeError, Subscription, SubscriptionPriceChange, SubscriptionSchedule,
+    NewTrialSubscription, PaymentIntent, PaymentMethod, PortalConfiguration, PortalSession, Price,
+    PriceChangePreview, ScheduledPriceChange, StripeError, Subscription, SubscriptionPriceChange,
+    SubscriptionSchedule,
 };
 use async_trait::async_trait;
 
@@ -84,6 +85,16 @@ impl StripeApi for StripeClient {
     ) -> Result<CheckoutSession, StripeError> {
         let idempotency = Idempotency::Derived("checkout_session_create", scope);
         self.post("/v1/checkout/sessions", &params.form(), idempotency)
+            .await
+    }
+
+    async fn create_trial_subscription(
+        &self,
+        params: &NewTrialSubscription,
+        scope: &IdempotencyScope,
+    ) -> Result<Subscription, StripeError> {
+        let idempotency = Idempotency::Derived("trial_subscription_create", scope);
+        self.post("/v1/subscriptions", &params.form(), idempotency)
             .await
     }
 
