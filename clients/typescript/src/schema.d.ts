@@ -308,6 +308,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/subscriptions/trial": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Starts a card-less trial of a tier whose catalog entry offers one, without Checkout. One trial per account. */
+        post: operations["startTrial"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     stripeEvent: {
@@ -376,7 +393,22 @@ export interface components {
                     currency: components["schemas"]["Currency"];
                     lookup_key: string;
                 }[];
+                /** @description The trial a first subscriber of the tier gets; `null` when it offers none. */
+                trial: components["schemas"]["Trial"] | null;
             }[];
+        };
+        Trial: {
+            days: number;
+            /** @description Checkout collects a card before the trial; otherwise the trial is card-less (Checkout asks for one only if required, and `POST /api/v1/subscriptions/trial` starts it without Checkout). */
+            card_required: boolean;
+            /**
+             * @description What a trial's end does without a payment method on file (cancel, back on the free tier; or pause, without access until a card is added).
+             * @enum {string}
+             */
+            end_behavior: "cancel" | "pause";
+        };
+        TrialRequest: {
+            tier: components["schemas"]["Tier"];
         };
         CheckoutRequest: {
             tier: components["schemas"]["Tier"];
@@ -471,6 +503,12 @@ export interface components {
             current_period_start: components["schemas"]["Timestamp"] | null;
             /** @description The next renewal, derived from the stored profile rather than asked of Stripe: the price paid at `current_period_end`, or the scheduled change's catalog price at its `effective_at`; `null` when nothing renews (no live subscription, paused, cancel at period end, or a scheduled move to free). Before tax, discounts and credit balance. */
             next_invoice: components["schemas"]["NextInvoice"] | null;
+            /** @description While `trialing`, when the trial ends and the first charge is due. */
+            trial_end: components["schemas"]["Timestamp"] | null;
+            /** @description The account has had its one trial; Checkout offers no other. */
+            trial_used: boolean;
+            /** @description A card is on file (the subscription's or the customer's default). A trial without one ends as its tier's `end_behavior` says. */
+            has_payment_method: boolean;
         };
         NextInvoice: {
             /** @description In the currency's minor unit. */
@@ -1337,6 +1375,54 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            429: components["responses"]["ChangeRateLimited"];
+            502: components["responses"]["PaymentProviderError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    startTrial: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrialRequest"];
+            };
+        };
+        responses: {
+            /** @description The subscription, `trialing`, with its `trial_end`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            /** @description `invalid_body`, `invalid_tier`, `invalid_plan` (the free tier), `no_trial` (the tier offers none), `trial_requires_card` (start it with checkout). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description `subscription_exists`, `trial_not_available` (the account had its trial: the profile or the Stripe customer records it), `customer_conflict`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["ChangeRateLimited"];
             502: components["responses"]["PaymentProviderError"];
             503: components["responses"]["Unavailable"];

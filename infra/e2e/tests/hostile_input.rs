@@ -82,12 +82,13 @@ async fn billing_of(stack: &Stack, token: &str) -> Value {
     json!({"current": current, "history": history, "payment_methods": methods})
 }
 
-const BODY_ROUTES: [&str; 5] = [
+const BODY_ROUTES: [&str; 6] = [
     "/api/v1/billing/checkout",
     "/api/v1/billing/payment-intent",
     "/api/v1/subscriptions/upgrade",
     "/api/v1/subscriptions/downgrade",
     "/api/v1/subscriptions/cancel",
+    "/api/v1/subscriptions/trial",
 ];
 
 #[tokio::test]
@@ -163,6 +164,21 @@ async fn malformed_mistyped_oversized_and_mislabelled_bodies_are_refused_and_wri
             "/api/v1/billing/checkout",
             r#"{"tier": "trial", "billing_cycle": "yearly"}"#,
             "invalid_plan",
+        ),
+        (
+            "/api/v1/subscriptions/trial",
+            r#"{"tier": "platinum"}"#,
+            "invalid_tier",
+        ),
+        (
+            "/api/v1/subscriptions/trial",
+            r#"{"tier": "starter", "days": 365}"#,
+            "invalid_body",
+        ),
+        (
+            "/api/v1/subscriptions/trial",
+            r#"{"tier": "starter"}"#,
+            "no_trial",
         ),
         (
             "/api/v1/subscriptions/upgrade",
@@ -405,6 +421,7 @@ async fn missing_malformed_expired_and_forged_tokens_are_401_on_every_route() {
         ("DELETE", "/api/v1/subscriptions/pending-change"),
         ("POST", "/api/v1/subscriptions/cancel"),
         ("POST", "/api/v1/subscriptions/resume"),
+        ("POST", "/api/v1/subscriptions/trial"),
         ("POST", "/api/v1/billing/checkout"),
         ("POST", "/api/v1/billing/portal"),
         ("GET", "/api/v1/billing/payment-methods"),
