@@ -300,7 +300,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Undoes a cancel-at-period-end before the period ends. No body. */
+        /** Undoes a cancel-at-period-end before the period ends, or resumes a subscription paused at the end of a card-less trial once a card is on file (charged for a new period now). No body. */
         post: operations["resumeSubscription"];
         delete?: never;
         options?: never;
@@ -873,7 +873,10 @@ export interface operations {
     };
     openPortal: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Open a flow directly instead of the portal's home page; `payment_method_update` adds or replaces the card (the trial-ending email's "Add a card" link). */
+                flow?: "payment_method_update";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -889,6 +892,15 @@ export interface operations {
                     "application/json": {
                         portal_url: string;
                     };
+                };
+            };
+            /** @description `invalid_flow`: a flow the route does not open (only payment_method_update). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -1366,7 +1378,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             402: components["responses"]["CardDeclined"];
             404: components["responses"]["StripeObjectGone"];
-            /** @description `not_resumable` (no subscription), `not_canceling`, `period_ended`, `customer_conflict`, `stripe_refused`. */
+            /** @description `not_resumable` (no subscription), `not_canceling`, `period_ended`, `payment_method_required` (paused, no card on file), `customer_conflict`, `stripe_refused`. */
             409: {
                 headers: {
                     [name: string]: unknown;

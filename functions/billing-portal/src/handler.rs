@@ -1,7 +1,7 @@
 use lambda_http::Request;
-use tierflow::http::{reply, ApiError, Reply};
-use tierflow::service::payments::portal::open_portal;
+use tierflow::http::{query_param, reply, ApiError, Reply};
 use tierflow::service::payments::portal::PortalView;
+use tierflow::service::payments::portal::{open_portal, PortalFlow};
 use tierflow::service::payments::PortalConfig;
 use tierflow::wiring::PaymentRoute;
 
@@ -14,11 +14,15 @@ pub(crate) async fn handle(deps: &Deps, req: Request) -> Reply {
 
 async fn portal(deps: &Deps, req: &Request) -> Result<PortalView, ApiError> {
     let caller = deps.auth.caller(req).await?;
+    let flow = query_param(req, "flow")
+        .map(|raw| PortalFlow::parse(&raw))
+        .transpose()?;
     open_portal(
         deps.store.as_ref(),
         deps.stripe.as_ref(),
         &deps.settings,
         &caller,
+        flow,
     )
     .await
 }
@@ -79,6 +83,25 @@ mod tests {
         assert!(url.starts_with(h.stripe.api_base()), "{url}");
         assert!(url.contains("/p/session/"), "{url}");
         assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+    }
+
+    #[tokio::test]
+    async fn the_add_a_card_flow_opens_directly_and_an_unknown_flow_is_a_400() {
+        let h = Harness::start().await;
+        h.linked_customer(SUB).await;
+        portal_configured(&h).await;
+        let flow = |name: &str| request(SAMPLE, None, Some(&[("flow", name)]));
+        let (status, body) = call(&h, flow("payment_method_update")).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["portal_url"].as_str().unwrap().contains("/p/session/"));
+        for bad in ["subscription_cancel", "PAYMENT_METHOD_UPDATE", "x"] {
+            let (status, body) = call(&h, flow(bad)).await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (400, Some("invalid_flow")),
+                "{bad}: {body}"
+            );
+        }
     }
 
     #[tokio::test]

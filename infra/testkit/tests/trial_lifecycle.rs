@@ -256,22 +256,8 @@ async fn a_card_added_during_the_trial_converts_it_and_without_one_it_pauses() {
     start_trial(&h, &lapsing, "business").await;
     deliver_all(&h, &processor).await;
 
-    // The portal's payment-method flow: a card attached and made the customer's default.
     let customer = h.profile(&paying).await.customer_id.unwrap();
-    let card = h
-        .emulator_call(
-            "POST",
-            "/v1/payment_methods/pm_card_visa/attach",
-            &[("customer", &customer)],
-        )
-        .await;
-    let card_id = card["id"].as_str().expect("card").to_owned();
-    h.emulator_call(
-        "POST",
-        &format!("/v1/customers/{customer}"),
-        &[("invoice_settings[default_payment_method]", &card_id)],
-    )
-    .await;
+    add_default_card(&h, &customer).await;
     deliver_all(&h, &processor).await;
     let view = subscription_view(&h.profile(&paying).await, &h.catalog, h.stripe_now().await);
     assert!(view.has_payment_method);
@@ -310,6 +296,43 @@ async fn a_card_added_during_the_trial_converts_it_and_without_one_it_pauses() {
     assert!(emails(&h, &lapsing)
         .await
         .contains(&"trial_expired".to_owned()));
+
+    // A paused subscription resumes once a card is on file, charged for a new period.
+    let refused = h
+        .service()
+        .resume(&caller(&lapsing), &unique("resume"))
+        .await
+        .expect_err("no card yet");
+    assert_eq!(refused.code, "payment_method_required");
+    add_default_card(&h, &paused.customer_id.clone().unwrap()).await;
+    deliver_all(&h, &processor).await;
+    let resumed = h
+        .service()
+        .resume(&caller(&lapsing), &unique("resume"))
+        .await
+        .expect("resumed");
+    assert_eq!(resumed.status, "active");
+    assert_eq!(resumed.access, Access::Active);
+    deliver_all(&h, &processor).await;
+    assert_eq!(h.profile(&lapsing).await.status, SubscriptionStatus::Active);
+}
+
+/// The portal's payment-method flow: a card attached and made the customer's default.
+async fn add_default_card(h: &Harness, customer: &str) {
+    let card = h
+        .emulator_call(
+            "POST",
+            "/v1/payment_methods/pm_card_visa/attach",
+            &[("customer", customer)],
+        )
+        .await;
+    let card_id = card["id"].as_str().expect("card").to_owned();
+    h.emulator_call(
+        "POST",
+        &format!("/v1/customers/{customer}"),
+        &[("invoice_settings[default_payment_method]", &card_id)],
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -127,6 +127,14 @@ pub trait StripeApi: Send + Sync {
         scope: &IdempotencyScope,
     ) -> Result<Subscription, StripeError>;
 
+    /// `POST /v1/subscriptions/{id}/resume`: a paused subscription starts a new period now,
+    /// invoiced and charged to the card on file (one operation of `scope`).
+    async fn resume_paused_subscription(
+        &self,
+        id: &str,
+        scope: &IdempotencyScope,
+    ) -> Result<Subscription, StripeError>;
+
     /// `DELETE /v1/subscriptions/{id}`: cancel now.
     async fn cancel_subscription(&self, id: &str) -> Result<Subscription, StripeError>;
 

@@ -52,6 +52,16 @@ async function startCheckout(tier: Tier, cycle: Cycle): Promise<void> {
   location.assign(session.checkout_url);
 }
 
+// A card-less trial of a tier that offers one, started without Checkout.
+export function startTrial(tier: Tier, buttonId: string): Promise<void> {
+  return act(buttonId, async () => {
+    const s = await call(api.POST("/api/v1/subscriptions/trial", { body: { tier } }));
+    await loadAll();
+    const name = planOf(tier)?.name ?? titleCase(tier);
+    return { kind: "success", text: `Your ${name} trial has started; it ends on ${formatDate(s.trial_end)}.` };
+  });
+}
+
 export function changePlan(tier: Tier, cycle: Cycle, buttonId: string): Promise<void> {
   return act(buttonId, async () => {
     if (!isSubscribed(state.subscription)) return startCheckout(tier, cycle);
@@ -124,8 +134,10 @@ export async function resume(): Promise<Notice> {
   return { kind: "success", text: "Your subscription renews again." };
 }
 
-export async function openPortal(): Promise<void> {
-  const portal = await call(api.POST("/api/v1/billing/portal"));
+// `flow` opens one of the portal's flows directly: the trial-ending email links to the page's
+// `#add-card`, which opens the card form.
+export async function openPortal(flow?: "payment_method_update"): Promise<void> {
+  const portal = await call(api.POST("/api/v1/billing/portal", { params: { query: flow ? { flow } : {} } }));
   location.assign(portal.portal_url);
 }
 

@@ -1,7 +1,7 @@
 // The reference billing page: the caller's plan, plan changes with exact previews, cancel and
 // resume, saved cards, payment history. Everything it shows comes from the Tierflow API through
 // the typed client generated from openapi.yaml.
-import { loadAll } from "./flows";
+import { loadAll, openPortal } from "./flows";
 import { titleCase } from "./format";
 import { api, call, pageUrl, session, setView, state } from "./state";
 import { render } from "./views";
@@ -17,6 +17,7 @@ async function boot(): Promise<void> {
   }
   const checkoutSession = params.get("checkout_session_id");
   const cancelled = params.has("checkout_cancelled");
+  const addCard = location.hash === "#add-card";
   if (params.toString()) history.replaceState(null, "", pageUrl);
   if (!session.signedIn) {
     state.loading = false;
@@ -30,6 +31,10 @@ async function boot(): Promise<void> {
       state.notice = { kind: "success", text: `Thank you! You are subscribed to ${titleCase(s.tier)}.` };
     } else if (cancelled) {
       state.notice = { kind: "info", text: "Checkout was cancelled; nothing was charged." };
+    } else if (addCard) {
+      history.replaceState(null, "", pageUrl);
+      await openPortal("payment_method_update");
+      return;
     }
     await loadAll();
   } catch (e) {

@@ -2,7 +2,7 @@
 // payment history, and the notice of the last action.
 import { openCancelDialog } from "./dialogs";
 import { h } from "./dom";
-import { cancelAtPeriodEnd, changePlan, openPortal, pageHistory, resume, withdrawChange } from "./flows";
+import { cancelAtPeriodEnd, changePlan, openPortal, pageHistory, resume, startTrial, withdrawChange } from "./flows";
 import { formatDate, formatEntitlement, formatMoney, titleCase } from "./format";
 import { act, isSubscribed, planOf, priceOf, rankOf, session, state, type Subscription, type Transaction } from "./state";
 
@@ -48,6 +48,37 @@ const STATUS_KIND: Record<string, string> = {
 
 function renderBanners(s: Subscription): Node[] {
   const banners: Node[] = [];
+  if (s.status === "trialing") {
+    const plan = planOf(s.tier)?.name ?? titleCase(s.tier);
+    banners.push(
+      h(
+        "div",
+        { class: "banner info", role: "status", "data-testid": "banner-trial" },
+        h("strong", {}, `Your ${plan} trial ends on ${formatDate(s.trial_end)}. `),
+        s.has_payment_method
+          ? "Your card will then be charged and your plan continues."
+          : "Add a card to keep it afterwards.",
+        " ",
+        ...(s.has_payment_method
+          ? []
+          : [button("banner-add-card", "Add a card", () => void act("banner-add-card", () => openPortal("payment_method_update")))]),
+      ),
+    );
+  }
+  if (s.status === "paused") {
+    banners.push(
+      h(
+        "div",
+        { class: "banner warn", role: "status", "data-testid": "banner-paused" },
+        h("strong", {}, "Your trial ended without a card, so your subscription is paused. "),
+        s.has_payment_method ? "Resume it to get your plan back." : "Add a card, then resume it.",
+        " ",
+        s.has_payment_method
+          ? button("banner-resume", "Resume", () => void act("banner-resume", resume))
+          : button("banner-add-card", "Add a card", () => void act("banner-add-card", () => openPortal("payment_method_update"))),
+      ),
+    );
+  }
   if (s.access === "grace") {
     banners.push(
       h(
@@ -170,6 +201,10 @@ function renderPlans(s: Subscription): HTMLElement {
       current
         ? h("p", { class: "current-label" }, "Your current plan")
         : button(id, label, () => void changePlan(plan.tier, state.cycle, id), { primary: true, describedBy: `plan-${plan.tier}-name` }),
+      // Card-less trials start here; one that needs a card starts in Checkout ("Subscribe").
+      !subscribed && !state.subscription?.trial_used && plan.trial && !plan.trial.card_required
+        ? button(`trial-${plan.tier}`, `Try free for ${plan.trial.days} days`, () => void startTrial(plan.tier, `trial-${plan.tier}`), { describedBy: `plan-${plan.tier}-name` })
+        : null,
     );
   });
   return h(

@@ -339,6 +339,37 @@ pub(crate) fn list(store: &mut Store, p: &Params) -> ApiResult<Value> {
 }
 
 /// `POST /v1/billing_portal/sessions`.
+/// `flow_data` of a portal session as basil renders its `flow`: the emulator opens the
+/// `payment_method_update` flow; the subscription flows need objects it does not model.
+fn portal_flow(p: &Params) -> ApiResult<Value> {
+    if !p.has("flow_data") {
+        return Ok(Value::Null);
+    }
+    let data = p.sub("flow_data");
+    let kind = data
+        .non_empty("type")
+        .ok_or_else(|| ApiError::missing_param("flow_data[type]"))?;
+    match kind.as_str() {
+        "payment_method_update" => Ok(json!({
+            "type": kind,
+            "after_completion": {"type": "portal_homepage", "hosted_confirmation": null, "redirect": null},
+            "subscription_cancel": null,
+            "subscription_update": null,
+            "subscription_update_confirm": null
+        })),
+        "subscription_cancel" | "subscription_update" | "subscription_update_confirm" => {
+            Err(ApiError::invalid(
+                format!("The emulator does not model the {kind} portal flow."),
+                Some("flow_data[type]"),
+            ))
+        }
+        other => Err(ApiError::invalid(
+            format!("Invalid flow_data[type]: must be one of payment_method_update, subscription_cancel, subscription_update, or subscription_update_confirm (got {other})"),
+            Some("flow_data[type]"),
+        )),
+    }
+}
+
 pub(crate) fn create_portal(store: &mut Store, p: &Params) -> ApiResult<Value> {
     p.allow(&[
         "customer",
@@ -354,6 +385,7 @@ pub(crate) fn create_portal(store: &mut Store, p: &Params) -> ApiResult<Value> {
         _ => return Err(ApiError::no_such_param("customer", &customer, "customer")),
     }
     let configuration = super::portal::session_configuration(store, p.non_empty("configuration"))?;
+    let flow = portal_flow(p)?;
     let id = store.new_id("bps_");
     let token = store.ids.token(32);
     store.portal_sessions.insert(
@@ -371,7 +403,7 @@ pub(crate) fn create_portal(store: &mut Store, p: &Params) -> ApiResult<Value> {
         "configuration": configuration,
         "created": store.now(),
         "customer": customer,
-        "flow": null,
+        "flow": flow,
         "livemode": false,
         "locale": p.non_empty("locale"),
         "on_behalf_of": null,

@@ -18,6 +18,33 @@ pub struct PortalView {
     pub portal_url: String,
 }
 
+/// A portal flow the caller may open directly (`?flow=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortalFlow {
+    /// Add or replace the card: what a trial without one, or a paused subscription, needs.
+    PaymentMethodUpdate,
+}
+
+impl PortalFlow {
+    /// Parses `?flow=`; the error names the flows there are.
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        match raw {
+            "payment_method_update" => Ok(Self::PaymentMethodUpdate),
+            other => Err(ApiError::bad_request(
+                "invalid_flow",
+                format!("unknown portal flow {other:?}; expected payment_method_update"),
+            )),
+        }
+    }
+
+    /// Stripe's `flow_data[type]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PaymentMethodUpdate => "payment_method_update",
+        }
+    }
+}
+
 /// A fresh portal session under Tierflow's portal configuration (catalog-sync's: plan switches
 /// within the catalog, downgrades at period end); 404 when the caller has no Stripe customer
 /// (never subscribed nor paid), or when Stripe no longer has the one on record; 503 when
@@ -28,6 +55,7 @@ pub async fn open_portal(
     stripe: &dyn StripeApi,
     config: &PortalConfig,
     caller: &Caller,
+    flow: Option<PortalFlow>,
 ) -> Result<PortalView, ApiError> {
     let customer = stored_customer(store, caller)
         .await?
@@ -49,6 +77,7 @@ pub async fn open_portal(
             customer: customer.clone(),
             return_url: config.return_url.clone(),
             configuration: Some(configuration.id.clone()),
+            flow: flow.map(|f| f.as_str().to_owned()),
         })
         .await
         .map_err(|e| {

@@ -88,6 +88,11 @@ impl SubscriptionService {
                     "there is no subscription to resume; start a new one with checkout",
                 )
             })?;
+        if snapshot.profile.status == crate::domain::SubscriptionStatus::Paused {
+            return self
+                .resume_paused(caller, snapshot, &sub_id, request_id)
+                .await;
+        }
         if !snapshot.profile.cancel_at_period_end {
             return Err(ApiError::conflict(
                 "not_canceling",
@@ -116,6 +121,33 @@ impl SubscriptionService {
             ));
         }
         info!(user_id = %caller.user_id, "subscription resumed");
+        let cause = api_cause("resume", &caller.user_id, request_id);
+        self.record_subscription(caller, snapshot, &updated, "resumed", &cause)
+            .await
+    }
+
+    /// Resumes a subscription paused at the end of a card-less trial, once a card is on file:
+    /// Stripe starts a new period now and charges it.
+    async fn resume_paused(
+        &self,
+        caller: &Caller,
+        snapshot: Snapshot,
+        sub_id: &str,
+        request_id: &str,
+    ) -> Result<SubscriptionView, ApiError> {
+        if !snapshot.profile.has_payment_method() {
+            return Err(ApiError::conflict(
+                "payment_method_required",
+                "add a card (the billing portal's payment methods) before resuming",
+            ));
+        }
+        let scope = crate::stripe::IdempotencyScope::new(["resume", sub_id, request_id]);
+        let updated = self
+            .stripe
+            .resume_paused_subscription(sub_id, &scope)
+            .await
+            .map_err(|e| stripe_failure("resume paused subscription", &e))?;
+        info!(user_id = %caller.user_id, subscription = %sub_id, status = %updated.status, "paused subscription resumed");
         let cause = api_cause("resume", &caller.user_id, request_id);
         self.record_subscription(caller, snapshot, &updated, "resumed", &cause)
             .await

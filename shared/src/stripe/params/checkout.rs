@@ -132,6 +132,9 @@ pub struct NewPortalSession {
     pub return_url: String,
     /// The portal configuration to open (Tierflow's own, so the portal keeps the catalog's rules).
     pub configuration: Option<String>,
+    /// A flow to open directly (`flow_data[type]`, e.g. `payment_method_update`) instead of the
+    /// portal's home page.
+    pub flow: Option<String>,
 }
 
 impl NewPortalSession {
@@ -141,6 +144,7 @@ impl NewPortalSession {
             .field("customer", &self.customer)
             .field("return_url", &self.return_url)
             .opt("configuration", self.configuration.as_deref())
+            .opt("flow_data[type]", self.flow.as_deref())
     }
 }
 

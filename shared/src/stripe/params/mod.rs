@@ -261,10 +261,12 @@ mod tests {
             customer: "cus_1".into(),
             return_url: "https://app/billing".into(),
             configuration: Some("bpc_1".into()),
+            flow: Some("payment_method_update".into()),
         };
         assert_eq!(
             portal.form().encode(),
-            "customer=cus_1&return_url=https%3A%2F%2Fapp%2Fbilling&configuration=bpc_1"
+            "customer=cus_1&return_url=https%3A%2F%2Fapp%2Fbilling&configuration=bpc_1\
+             &flow_data[type]=payment_method_update"
         );
         let refund = NewRefund {
             payment_intent: Some("pi_1".into()),

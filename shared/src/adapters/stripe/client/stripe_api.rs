@@ -194,6 +194,16 @@ impl StripeApi for StripeClient {
         self.post(&path, &form, idempotency).await
     }
 
+    async fn resume_paused_subscription(
+        &self,
+        id: &str,
+        scope: &IdempotencyScope,
+    ) -> Result<Subscription, StripeError> {
+        let path = format!("/v1/subscriptions/{}/resume", segment(id)?);
+        let idempotency = Idempotency::Derived("subscription_resume", scope);
+        self.post(&path, &Form::new(), idempotency).await
+    }
+
     async fn cancel_subscription(&self, id: &str) -> Result<Subscription, StripeError> {
         let path = format!("/v1/subscriptions/{}", segment(id)?);
         self.delete(&path).await
