@@ -113,6 +113,7 @@ impl Core {
             change_limit_per_hour: Env(&ProcessEnv)
                 .parsed("CHANGE_LIMIT_PER_HOUR", DEFAULT_CHANGE_LIMIT_PER_HOUR)?,
             prices: PriceIds::default(),
+            allow_promotion_codes: Env(&ProcessEnv).parsed("ALLOW_PROMOTION_CODES", false)?,
         })
     }
 

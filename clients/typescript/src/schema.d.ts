@@ -414,6 +414,8 @@ export interface components {
             tier: components["schemas"]["Tier"];
             /** @description Defaults to monthly. */
             billing_cycle?: components["schemas"]["BillingCycle"] | null;
+            /** @description A promotion code the customer typed (as in the Stripe Dashboard, case-insensitive); 400 `invalid_promotion_code` when it is unknown, inactive, expired or does not apply. */
+            promotion_code?: string | null;
         };
         CheckoutSession: {
             checkout_url: string;
@@ -549,6 +551,14 @@ export interface components {
             next_renewal_at: components["schemas"]["Timestamp"];
             /** @description The lines of Stripe's invoice preview behind `amount_due`, in Stripe's order: for an upgrade the credit for unused time (negative) and the charge for the rest of the period on the new plan. Empty for a downgrade (nothing is charged now) and for a new subscription (paid in full through Checkout). */
             lines: components["schemas"]["PreviewLine"][];
+            /** @description Stripe's subtotal of the previewed invoice (the full price for a new subscription; 0 for a downgrade). */
+            subtotal: number;
+            /** @description What the promotion code (or a discount the subscription already carries) takes off, in the currency's minor unit. */
+            discount: number;
+            /** @description Tax the previewed invoice adds (0 unless Stripe Tax is on). */
+            tax: number;
+            /** @description The promotion code the preview was asked with. */
+            promotion_code: string | null;
         };
         PreviewLine: {
             description: string;
@@ -564,6 +574,8 @@ export interface components {
             billing_cycle?: components["schemas"]["BillingCycle"] | null;
             /** @description The preview's `proration_date` (Unix seconds, within the current period). */
             proration_date?: number | null;
+            /** @description The promotion code the preview was asked with, so the charge is the previewed amount. With a code the upgrade must be paid at once (Stripe's pending updates cannot carry a discount): a payment that fails or needs authentication refuses it whole (402). A code the customer typed (as in the Stripe Dashboard, case-insensitive); 400 `invalid_promotion_code` when it is unknown, inactive, expired or does not apply. */
+            promotion_code?: string | null;
         };
         Upgraded: {
             /** @constant */
@@ -629,7 +641,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `invalid_body` (not JSON, wrong types, unknown fields), `invalid_tier`, `invalid_billing_cycle`, `invalid_plan` (no such price, or free). */
+        /** @description `invalid_body` (not JSON, wrong types, unknown fields), `invalid_tier`, `invalid_billing_cycle`, `invalid_plan` (no such price, or free), `invalid_promotion_code`. */
         BadRequestPlan: {
             headers: {
                 [name: string]: unknown;
@@ -1061,6 +1073,8 @@ export interface operations {
                 target_tier: components["schemas"]["Tier"];
                 /** @description Defaults to the current cycle, else monthly. */
                 billing_cycle?: components["schemas"]["BillingCycle"];
+                /** @description A promotion code the change would redeem; the preview is discounted by it and stays exactly what the upgrade (or Checkout) charges with the same code. */
+                promotion_code?: string;
             };
             header?: never;
             path?: never;
@@ -1077,7 +1091,7 @@ export interface operations {
                     "application/json": components["schemas"]["Preview"];
                 };
             };
-            /** @description `invalid_tier`, `invalid_billing_cycle`, `invalid_plan`, `no_change` (already on that plan). */
+            /** @description `invalid_tier`, `invalid_billing_cycle`, `invalid_plan`, `no_change` (already on that plan), `invalid_promotion_code`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1133,7 +1147,7 @@ export interface operations {
                     "application/json": components["schemas"]["UpgradeRequiresAction"] | components["schemas"]["CheckoutRequired"];
                 };
             };
-            /** @description `invalid_body`, `invalid_tier`, `invalid_billing_cycle`, `invalid_plan`, `not_an_upgrade`, `invalid_proration_date`. */
+            /** @description `invalid_body`, `invalid_tier`, `invalid_billing_cycle`, `invalid_plan`, `not_an_upgrade`, `invalid_proration_date`, `invalid_promotion_code`. */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -53,6 +53,7 @@ mod tests {
                 &CheckoutRequest {
                     tier: "starter".into(),
                     billing_cycle: None,
+                    promotion_code: None,
                 },
                 &unique("req"),
             )
@@ -165,6 +166,7 @@ mod tests {
                 &CheckoutRequest {
                     tier: "starter".into(),
                     billing_cycle: None,
+                    promotion_code: None,
                 },
                 &unique("req"),
             )

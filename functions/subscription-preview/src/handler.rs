@@ -12,6 +12,7 @@ async fn preview(deps: &SubscriptionRoute, req: &Request) -> Result<PreviewView,
     let query = PreviewQuery {
         target_tier: query_param(req, "target_tier"),
         billing_cycle: query_param(req, "billing_cycle"),
+        promotion_code: query_param(req, "promotion_code"),
     };
     deps.service.preview_change(&caller, &query).await
 }

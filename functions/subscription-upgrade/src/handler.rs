@@ -81,6 +81,7 @@ mod tests {
                     &PreviewQuery {
                         target_tier: Some("professional".into()),
                         billing_cycle: None,
+                        promotion_code: None,
                     },
                 )
                 .await

@@ -134,6 +134,7 @@ impl Harness {
             }),
             change_limit_per_hour: tierflow::service::subscriptions::DEFAULT_CHANGE_LIMIT_PER_HOUR,
             prices: Default::default(),
+            allow_promotion_codes: false,
         }
     }
 
@@ -239,6 +240,7 @@ impl Harness {
                 &CheckoutRequest {
                     tier: tier.into(),
                     billing_cycle: Some(cycle.into()),
+                    promotion_code: None,
                 },
                 &unique("subscribe"),
             )

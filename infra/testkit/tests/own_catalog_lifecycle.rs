@@ -79,6 +79,7 @@ async fn the_whole_lifecycle_runs_on_a_catalog_with_other_tier_names() {
             &PreviewQuery {
                 target_tier: Some("professional".into()),
                 billing_cycle: None,
+                promotion_code: None,
             },
         )
         .await
@@ -136,6 +137,7 @@ async fn the_whole_lifecycle_runs_on_a_catalog_with_other_tier_names() {
             &PreviewQuery {
                 target_tier: Some("business".into()),
                 billing_cycle: None,
+                promotion_code: None,
             },
         )
         .await
@@ -153,6 +155,7 @@ async fn the_whole_lifecycle_runs_on_a_catalog_with_other_tier_names() {
                 target_tier: "business".into(),
                 billing_cycle: None,
                 proration_date: preview.proration_date,
+                promotion_code: None,
             },
             &unique("upgrade"),
         )

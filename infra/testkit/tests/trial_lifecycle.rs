@@ -195,6 +195,7 @@ async fn a_card_less_trial_warns_then_cancels_and_a_second_one_is_refused() {
             &CheckoutRequest {
                 tier: "team".into(),
                 billing_cycle: None,
+                promotion_code: None,
             },
             &unique("checkout"),
         )
@@ -346,6 +347,7 @@ async fn checkout_offers_the_trial_and_a_card_less_one_completes_without_a_card(
             &CheckoutRequest {
                 tier: "team".into(),
                 billing_cycle: None,
+                promotion_code: None,
             },
             &unique("checkout"),
         )

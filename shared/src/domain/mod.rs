@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod discount;
 pub mod money;
 pub mod ordering;
 pub mod profile;

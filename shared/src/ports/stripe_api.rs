@@ -6,8 +6,8 @@ use crate::stripe::{
     CheckoutSession, Customer, CustomerUpdate, Event, EventQuery, IdempotencyScope, Invoice,
     InvoicePayment, NewCheckoutSession, NewCustomer, NewPaymentIntent, NewPortalSession,
     NewTrialSubscription, PaymentIntent, PaymentMethod, PortalConfiguration, PortalSession, Price,
-    PriceChangePreview, ScheduledPriceChange, StripeError, Subscription, SubscriptionPriceChange,
-    SubscriptionSchedule,
+    PriceChangePreview, PromotionCode, ScheduledPriceChange, StripeError, Subscription,
+    SubscriptionPriceChange, SubscriptionSchedule,
 };
 use async_trait::async_trait;
 
@@ -88,6 +88,10 @@ pub trait StripeApi: Send + Sync {
         params: &NewTrialSubscription,
         scope: &IdempotencyScope,
     ) -> Result<Subscription, StripeError>;
+
+    /// `GET /v1/promotion_codes?code=..&active=true`: the active promotion code customers type
+    /// as `code`, if there is one.
+    async fn find_promotion_code(&self, code: &str) -> Result<Option<PromotionCode>, StripeError>;
 
     /// `GET /v1/subscriptions/{id}`.
     async fn retrieve_subscription(&self, id: &str) -> Result<Subscription, StripeError>;

@@ -70,6 +70,21 @@ pub struct CheckoutRequest {
     /// `monthly` or `yearly`; `None` means monthly.
     #[serde(default)]
     pub billing_cycle: Option<String>,
+    /// A promotion code the customer typed, applied to the first invoice (and, as its coupon
+    /// says, later ones).
+    #[serde(default)]
+    pub promotion_code: Option<String>,
+}
+
+/// What a Checkout session sells: the plan and the promotion code applied up front.
+#[derive(Debug, Clone)]
+pub(super) struct CheckoutPlan {
+    /// A paid tier.
+    pub(super) tier: Tier,
+    /// Its cycle.
+    pub(super) cycle: BillingCycle,
+    /// The resolved `promo_...` id, if the customer gave a code.
+    pub(super) promotion_code: Option<String>,
 }
 
 /// Where to send the user, and the session to confirm afterwards.
@@ -110,14 +125,22 @@ impl SubscriptionService {
                 format!("{free} is the free tier: it needs no checkout"),
             ));
         }
-        // The profile and the rate-limit count in one round trip.
-        let (snapshot, count) =
-            tokio::join!(self.load(&caller.user_id), self.count_checkout(caller));
+        // The profile, the rate-limit count and the promotion code in one round trip.
+        let (snapshot, count, promotion_code) = tokio::join!(
+            self.load(&caller.user_id),
+            self.count_checkout(caller),
+            self.promotion_code(request.promotion_code.as_deref())
+        );
         let snapshot = snapshot?;
         if snapshot.live_subscription().is_some() {
             return Err(live_subscription_conflict());
         }
-        self.start_checkout_counted(caller, snapshot, tier, cycle, request_id, count?)
+        let plan = CheckoutPlan {
+            tier,
+            cycle,
+            promotion_code: promotion_code?.map(|code| code.id),
+        };
+        self.start_checkout_counted(caller, snapshot, plan, request_id, count?)
             .await
     }
 
@@ -139,12 +162,11 @@ impl SubscriptionService {
         &self,
         caller: &Caller,
         snapshot: Snapshot,
-        tier: Tier,
-        cycle: BillingCycle,
+        plan: CheckoutPlan,
         request_id: &str,
     ) -> Result<CheckoutView, ApiError> {
         let count = self.count_checkout(caller).await?;
-        self.start_checkout_counted(caller, snapshot, tier, cycle, request_id, count)
+        self.start_checkout_counted(caller, snapshot, plan, request_id, count)
             .await
     }
 
@@ -155,11 +177,15 @@ impl SubscriptionService {
         &self,
         caller: &Caller,
         snapshot: Snapshot,
-        tier: Tier,
-        cycle: BillingCycle,
+        plan: CheckoutPlan,
         request_id: &str,
         count: u64,
     ) -> Result<CheckoutView, ApiError> {
+        let CheckoutPlan {
+            tier,
+            cycle,
+            promotion_code,
+        } = plan;
         let urls = self.checkout.as_ref().ok_or_else(|| {
             error!(
                 "CHECKOUT_SUCCESS_URL / CHECKOUT_CANCEL_URL are not configured for this function"
@@ -210,12 +236,14 @@ impl SubscriptionService {
         let user = caller.user_id.as_str();
         let bucket = (now.div_euclid(CHECKOUT_REPLAY_WINDOW_SECONDS)).to_string();
         let offer = if trial.is_some() { "trial" } else { "paid" };
+        let code = promotion_code.as_deref().unwrap_or("");
         let scope = IdempotencyScope::new([
             "checkout",
             user,
             tier.as_str(),
             cycle.as_str(),
             offer,
+            code,
             &bucket,
         ]);
         let session = self
@@ -237,6 +265,8 @@ impl SubscriptionService {
                         ("tier".to_owned(), tier.as_str().to_owned()),
                         ("billing_cycle".to_owned(), cycle.as_str().to_owned()),
                     ]),
+                    promotion_code: promotion_code.clone(),
+                    allow_promotion_codes: self.allow_promotion_codes,
                 };
                 let scope = &scope;
                 async move { self.stripe.create_checkout_session(&params, scope).await }

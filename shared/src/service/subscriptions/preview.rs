@@ -6,6 +6,7 @@ use super::{
     no_subscription, refused_as_stale, stripe_failure, LiveSubscription, SubscriptionService,
 };
 use crate::auth::Caller;
+use crate::domain::discount::{discount_of, CouponOff};
 use crate::domain::proration::proration_instant;
 use crate::domain::time::{add_months, rfc3339, UnixTime};
 use crate::domain::{classify, BillingCycle, BillingProfile, Tier, Transition};
@@ -20,6 +21,8 @@ pub struct PreviewQuery {
     pub target_tier: Option<String>,
     /// `monthly` or `yearly`, unparsed.
     pub billing_cycle: Option<String>,
+    /// A promotion code the upgrade will redeem; the preview is discounted by it.
+    pub promotion_code: Option<String>,
 }
 
 /// The answer. Amounts are integers in the currency's minor unit.
@@ -54,6 +57,14 @@ pub struct PreviewView {
     /// Pass it to the upgrade so it charges exactly `amount_due`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proration_date: Option<i64>,
+    /// Before discounts and tax: the sum of `lines`.
+    pub subtotal: i64,
+    /// What the promotion code (or a discount the subscription already has) takes off.
+    pub discount: i64,
+    /// Tax added (Stripe Tax); 0 when it is off.
+    pub tax: i64,
+    /// The promotion code the preview was asked with, as given.
+    pub promotion_code: Option<String>,
 }
 
 /// One line of the previewed invoice, in the currency's minor unit (a credit is negative).
@@ -127,8 +138,17 @@ impl SubscriptionService {
             .as_deref()
             .ok_or_else(|| ApiError::bad_request("invalid_tier", "target_tier is required"))?;
         let target = self.named_tier(raw_tier)?;
-        let (snapshot, ()) = tokio::join!(self.load(&caller.user_id), self.prefetch_prices());
-        let snapshot = snapshot?;
+        let (snapshot, (), promotion) = tokio::join!(
+            self.load(&caller.user_id),
+            self.prefetch_prices(),
+            self.promotion_code(query.promotion_code.as_deref())
+        );
+        let (snapshot, promotion) = (snapshot?, promotion?);
+        let code = query
+            .promotion_code
+            .as_deref()
+            .map(str::trim)
+            .map(str::to_owned);
         let profile = &snapshot.profile;
         let cycle = match &query.billing_cycle {
             Some(raw) => BillingCycle::parse(raw)
@@ -148,6 +168,10 @@ impl SubscriptionService {
                     .map_or(0, |p| p.unit_amount),
             };
             let now = self.clock.now();
+            let discount = match &promotion {
+                Some(p) => first_invoice_discount(p, price, &currency)?,
+                None => 0,
+            };
             return Ok(PreviewView {
                 change: "new_subscription",
                 is_upgrade: true,
@@ -155,13 +179,17 @@ impl SubscriptionService {
                 target_tier: target,
                 billing_cycle: cycle,
                 currency,
-                amount_due: price,
+                amount_due: price - discount,
                 new_price: price,
                 next_renewal: price,
                 next_renewal_at: rfc3339(first_period_end(now, cycle)),
                 lines: Vec::new(),
                 effective_at: rfc3339(now),
                 proration_date: None,
+                subtotal: price,
+                discount,
+                tax: 0,
+                promotion_code: code,
             });
         };
         // The stored profile's copy where it is current; Stripe's when it is not, or when
@@ -170,12 +198,22 @@ impl SubscriptionService {
             Some(stored) => stored,
             None => self.live_from_stripe(sub_id).await?,
         };
+        let promotion_id = promotion.map(|p| p.id);
         loop {
             match self
-                .preview_with(profile, &live, &target, cycle, &currency)
+                .preview_with(
+                    profile,
+                    &live,
+                    (&target, cycle),
+                    &currency,
+                    promotion_id.as_deref(),
+                )
                 .await?
             {
-                Some(view) => return Ok(view),
+                Some(mut view) => {
+                    view.promotion_code = code;
+                    return Ok(view);
+                }
                 None => live = self.live_from_stripe(sub_id).await?,
             }
         }
@@ -187,9 +225,9 @@ impl SubscriptionService {
         &self,
         profile: &BillingProfile,
         live: &LiveSubscription,
-        target: &Tier,
-        cycle: BillingCycle,
+        (target, cycle): (&Tier, BillingCycle),
         currency: &str,
+        promotion_code: Option<&str>,
     ) -> Result<Option<PreviewView>, ApiError> {
         let current = live.plan.clone().unwrap_or((
             profile.tier.clone(),
@@ -233,11 +271,16 @@ impl SubscriptionService {
                     lines: Vec::new(),
                     effective_at: rfc3339(end),
                     proration_date: None,
+                    subtotal: 0,
+                    discount: 0,
+                    tax: 0,
+                    promotion_code: None,
                 }))
             }
             Transition::Upgrade => {
-                let Some((when, invoice)) =
-                    self.preview_upgrade(live, target.clone(), cycle).await?
+                let Some((when, invoice)) = self
+                    .preview_upgrade(live, target.clone(), cycle, promotion_code)
+                    .await?
                 else {
                     return Ok(None);
                 };
@@ -261,6 +304,10 @@ impl SubscriptionService {
                     lines: preview_lines(&invoice),
                     effective_at: rfc3339(self.clock.now()),
                     proration_date: Some(when),
+                    subtotal: invoice.subtotal,
+                    discount: invoice.discount_total(),
+                    tax: invoice.tax_total(),
+                    promotion_code: None,
                 }))
             }
         }
@@ -273,6 +320,7 @@ impl SubscriptionService {
         live: &LiveSubscription,
         target: Tier,
         cycle: BillingCycle,
+        promotion_code: Option<&str>,
     ) -> Result<Option<(i64, Invoice)>, ApiError> {
         let Some(item_id) = live.item_id.as_deref() else {
             tracing::error!(subscription = %live.id, "a subscription without items");
@@ -291,16 +339,41 @@ impl SubscriptionService {
                     price,
                     proration_date: when,
                     proration_behavior: ProrationBehavior::AlwaysInvoice,
+                    promotion_code: promotion_code.map(str::to_owned),
                 };
                 async move { self.stripe.preview_price_change(&params).await }
             })
             .await?;
         match answer {
             Ok(invoice) => Ok(Some((when, invoice))),
+            Err(e) if super::promotion_code_refused(&e).is_some() => {
+                Err(super::refusal_or_failure("preview invoice", &e))
+            }
             Err(e) if refused_as_stale(live, &e) => Ok(None),
             Err(e) => Err(stripe_failure("preview invoice", &e)),
         }
     }
+}
+
+/// What a promotion code takes off a first invoice of `price` (Checkout's), as Stripe will
+/// compute it; 400 for a coupon in another currency (Stripe refuses it at Checkout).
+fn first_invoice_discount(
+    promotion: &crate::stripe::PromotionCode,
+    price: i64,
+    currency: &str,
+) -> Result<i64, ApiError> {
+    let coupon = &promotion.coupon;
+    if coupon.amount_off.is_some() && coupon.currency.as_deref() != Some(currency) {
+        return Err(super::invalid_promotion_code(format!(
+            "{} is for purchases in {}",
+            promotion.code,
+            coupon.currency.as_deref().unwrap_or("another currency")
+        )));
+    }
+    Ok(
+        CouponOff::from_stripe(coupon.percent_off, coupon.amount_off)
+            .map_or(0, |off| discount_of(price, off)),
+    )
 }
 
 fn same_plan() -> ApiError {

@@ -34,6 +34,17 @@ pub struct UpgradeRequest {
     /// The preview's `proration_date`, so the charge is exactly the previewed amount.
     #[serde(default)]
     pub proration_date: Option<i64>,
+    /// A promotion code to redeem with the upgrade: pass the one the preview was asked with,
+    /// so the charge is the previewed amount.
+    #[serde(default)]
+    pub promotion_code: Option<String>,
+}
+
+/// The plan an upgrade moves to, and the resolved promotion code (`promo_...`) it redeems.
+struct Wanted {
+    tier: Tier,
+    cycle: Option<BillingCycle>,
+    promotion_code: Option<String>,
 }
 
 /// How an upgrade ended. Serialised with a `status` field the frontend switches on.
@@ -109,7 +120,11 @@ impl SubscriptionService {
             ),
             None => None,
         };
-        let snapshot = self.limit_and_load(caller, true).await?;
+        let (snapshot, promotion_code) = tokio::join!(
+            self.limit_and_load(caller, true),
+            self.promotion_code(request.promotion_code.as_deref())
+        );
+        let (snapshot, promotion_code) = (snapshot?, promotion_code?.map(|code| code.id));
         let Some(sub_id) = snapshot.live_subscription().map(str::to_owned) else {
             let cycle = requested_cycle.unwrap_or(BillingCycle::Monthly);
             return match classify(
@@ -118,7 +133,16 @@ impl SubscriptionService {
                 (&target, cycle),
             ) {
                 Transition::Upgrade => Ok(self
-                    .start_checkout(caller, snapshot, target, cycle, request_id)
+                    .start_checkout(
+                        caller,
+                        snapshot,
+                        super::checkout::CheckoutPlan {
+                            tier: target,
+                            cycle,
+                            promotion_code,
+                        },
+                        request_id,
+                    )
                     .await?
                     .into()),
                 Transition::Invalid(why) => Err(ApiError::bad_request("invalid_plan", why)),
@@ -134,9 +158,14 @@ impl SubscriptionService {
         let profile = &snapshot.profile;
         // A pending downgrade is superseded: its schedule would refuse the price change.
         let superseded = pending_change_id(profile);
+        let wanted = Wanted {
+            tier: target.clone(),
+            cycle: requested_cycle,
+            promotion_code,
+        };
         let (updated, proration_date, cycle) = loop {
             match self
-                .change_price(caller, request, profile, &live, &target, requested_cycle)
+                .change_price(caller, request, profile, &live, &wanted)
                 .await?
             {
                 PriceChange::Done(updated, proration_date, cycle) => {
@@ -244,9 +273,9 @@ impl SubscriptionService {
         request: &UpgradeRequest,
         profile: &BillingProfile,
         live: &LiveSubscription,
-        target: &Tier,
-        requested_cycle: Option<BillingCycle>,
+        wanted: &Wanted,
     ) -> Result<PriceChange, ApiError> {
+        let (target, requested_cycle) = (&wanted.tier, wanted.cycle);
         let refuse = |e: ApiError| {
             if live.from_profile {
                 Ok(PriceChange::AskStripe)
@@ -313,8 +342,15 @@ impl SubscriptionService {
                     price,
                     proration_behavior: UPGRADE_PRORATION,
                     proration_date: Some(proration_date),
-                    payment_behavior: Some(PaymentBehavior::PendingIfIncomplete),
+                    // Stripe's pending updates cannot carry a discount: with a promotion code
+                    // the change is refused whole (402) unless it is paid at once.
+                    payment_behavior: Some(if wanted.promotion_code.is_some() {
+                        PaymentBehavior::ErrorIfIncomplete
+                    } else {
+                        PaymentBehavior::PendingIfIncomplete
+                    }),
                     metadata: Default::default(),
+                    promotion_code: wanted.promotion_code.clone(),
                 };
                 let (sub_id, scope) = (&live.id, &scope);
                 async move {
@@ -326,6 +362,9 @@ impl SubscriptionService {
             .await?;
         match answer {
             Ok(updated) => Ok(PriceChange::Done(Box::new(updated), proration_date, cycle)),
+            Err(e) if super::promotion_code_refused(&e).is_some() => {
+                Err(super::refusal_or_failure("change subscription price", &e))
+            }
             Err(e) if refused_as_stale(live, &e) => {
                 warn!(subscription = %live.id, error = %e, "Stripe refused the stored copy's price change");
                 Ok(PriceChange::AskStripe)

@@ -77,6 +77,41 @@ pub struct Invoice {
     /// The invoice's own metadata.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metadata: Metadata,
+    /// Before discounts and exclusive tax.
+    #[serde(default)]
+    pub subtotal: i64,
+    /// What each discount took off the invoice.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub total_discount_amounts: Vec<DiscountAmount>,
+    /// The tax added to the invoice, per rate (Stripe Tax's among them).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub total_taxes: Vec<TaxAmount>,
+}
+
+/// An amount a discount took off, in the invoice's minor unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscountAmount {
+    /// Minor units.
+    pub amount: i64,
+}
+
+/// Tax added to an invoice, in its minor unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxAmount {
+    /// Minor units.
+    pub amount: i64,
+}
+
+impl Invoice {
+    /// Everything the discounts took off.
+    pub fn discount_total(&self) -> i64 {
+        self.total_discount_amounts.iter().map(|d| d.amount).sum()
+    }
+
+    /// All the tax added.
+    pub fn tax_total(&self) -> i64 {
+        self.total_taxes.iter().map(|t| t.amount).sum()
+    }
 }
 
 /// Why the invoice exists (basil): a subscription, a quote, ...

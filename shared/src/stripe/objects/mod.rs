@@ -3,6 +3,7 @@
 
 mod checkout;
 mod customer;
+mod discount;
 mod event;
 mod invoice;
 mod payment;
@@ -11,11 +12,12 @@ mod subscription;
 
 pub use checkout::{CheckoutSession, PortalConfiguration, PortalSession};
 pub use customer::{Customer, CustomerInvoiceSettings, DeletedCustomer};
+pub use discount::{Coupon, PromotionCode};
 pub use event::{Event, EventData, EventObject, EventRequest, RawObject, WebhookEndpoint};
 pub use invoice::{
-    Invoice, InvoiceLine, InvoiceLineParent, InvoiceParent, InvoicePayment, InvoicePaymentRef,
-    InvoiceSubscriptionDetails, LineItemDetails, LinePriceDetails, LinePricing, Period,
-    StatusTransitions,
+    DiscountAmount, Invoice, InvoiceLine, InvoiceLineParent, InvoiceParent, InvoicePayment,
+    InvoicePaymentRef, InvoiceSubscriptionDetails, LineItemDetails, LinePriceDetails, LinePricing,
+    Period, StatusTransitions, TaxAmount,
 };
 pub use payment::{
     Card, Charge, ChargeCard, ChargePaymentMethodDetails, Dispute, NextAction, PaymentError,

@@ -57,6 +57,11 @@ pub struct NewCheckoutSession {
     pub cancel_url: String,
     /// The session's own metadata.
     pub metadata: Metadata,
+    /// A promotion code (`promo_...`) applied up front (`discounts[0][promotion_code]`).
+    pub promotion_code: Option<String>,
+    /// Let the customer type a promotion code on the Checkout page (Stripe refuses it together
+    /// with a code applied up front, so it is sent only without one).
+    pub allow_promotion_codes: bool,
 }
 
 impl NewCheckoutSession {
@@ -120,6 +125,14 @@ impl NewCheckoutSession {
             .field("success_url", &self.success_url)
             .field("cancel_url", &self.cancel_url)
             .map("metadata", &self.metadata)
+            .opt(
+                "discounts[0][promotion_code]",
+                self.promotion_code.as_deref(),
+            )
+            .opt(
+                "allow_promotion_codes",
+                (self.allow_promotion_codes && self.promotion_code.is_none()).then_some(true),
+            )
     }
 }
 

@@ -47,13 +47,24 @@ mod tests {
             success_url: "https://app/ok?session_id={CHECKOUT_SESSION_ID}".into(),
             cancel_url: "https://app/cancel".into(),
             metadata: meta(&[("tier", "professional")]),
+            promotion_code: None,
+            allow_promotion_codes: true,
         };
         assert_eq!(
             params.form().encode(),
             "mode=subscription&line_items[0][price]=price_pro_m&line_items[0][quantity]=1\
              &subscription_data[metadata][user_id]=u1&customer=cus_1&client_reference_id=u1\
              &success_url=https%3A%2F%2Fapp%2Fok%3Fsession_id%3D%7BCHECKOUT_SESSION_ID%7D\
-             &cancel_url=https%3A%2F%2Fapp%2Fcancel&metadata[tier]=professional"
+             &cancel_url=https%3A%2F%2Fapp%2Fcancel&metadata[tier]=professional\
+             &allow_promotion_codes=true"
+        );
+        // A code applied up front: Stripe refuses allow_promotion_codes beside it.
+        let mut with_code = params;
+        with_code.promotion_code = Some("promo_1".into());
+        let encoded = with_code.form().encode();
+        assert!(
+            encoded.ends_with("&discounts[0][promotion_code]=promo_1"),
+            "{encoded}"
         );
     }
 
@@ -75,6 +86,8 @@ mod tests {
             success_url: "s".into(),
             cancel_url: "c".into(),
             metadata: Metadata::new(),
+            promotion_code: None,
+            allow_promotion_codes: false,
         };
         assert_eq!(
             trial(Some("pause")).form().encode(),
@@ -121,6 +134,8 @@ mod tests {
             success_url: "s".into(),
             cancel_url: "c".into(),
             metadata: Metadata::new(),
+            promotion_code: None,
+            allow_promotion_codes: false,
         };
         assert_eq!(
             params.form().encode(),
@@ -141,12 +156,13 @@ mod tests {
             proration_date: Some(1_700_000_000),
             payment_behavior: Some(PaymentBehavior::PendingIfIncomplete),
             metadata: Metadata::new(),
+            promotion_code: Some("promo_1".into()),
         };
         assert_eq!(
             params.form().encode(),
             "items[0][id]=si_1&items[0][price]=price_ent_m&proration_behavior=always_invoice\
              &proration_date=1700000000&payment_behavior=pending_if_incomplete\
-             &expand[]=latest_invoice.payments"
+             &discounts[0][promotion_code]=promo_1&expand[]=latest_invoice.payments"
         );
     }
 
@@ -159,6 +175,7 @@ mod tests {
             price: "price_2".into(),
             proration_date: 1_700_000_123,
             proration_behavior: ProrationBehavior::AlwaysInvoice,
+            promotion_code: None,
         };
         assert_eq!(
             params.form().encode(),

@@ -77,6 +77,9 @@ pub struct SubscriptionPriceChange {
     pub payment_behavior: Option<PaymentBehavior>,
     /// Keys to set on the subscription.
     pub metadata: Metadata,
+    /// A promotion code (`promo_...`) to redeem on the subscription with the change
+    /// (`discounts[0][promotion_code]`); the proration invoice is discounted too.
+    pub promotion_code: Option<String>,
 }
 
 impl SubscriptionPriceChange {
@@ -92,6 +95,10 @@ impl SubscriptionPriceChange {
                 self.payment_behavior.map(PaymentBehavior::as_str),
             )
             .map("metadata", &self.metadata)
+            .opt(
+                "discounts[0][promotion_code]",
+                self.promotion_code.as_deref(),
+            )
             .list("expand", SUBSCRIPTION_CHANGE_EXPAND)
     }
 }
@@ -111,6 +118,8 @@ pub struct PriceChangePreview {
     pub proration_date: i64,
     /// The same as the change will use.
     pub proration_behavior: ProrationBehavior,
+    /// The promotion code (`promo_...`) the change will redeem, so the preview carries it.
+    pub promotion_code: Option<String>,
 }
 
 impl PriceChangePreview {
@@ -125,6 +134,10 @@ impl PriceChangePreview {
             .field(
                 "subscription_details[proration_behavior]",
                 self.proration_behavior.as_str(),
+            )
+            .opt(
+                "discounts[0][promotion_code]",
+                self.promotion_code.as_deref(),
             )
     }
 }

@@ -7,8 +7,8 @@ use crate::stripe::{
     CheckoutSession, Customer, CustomerUpdate, Event, EventQuery, Form, IdempotencyScope, Invoice,
     InvoicePayment, List, NewCheckoutSession, NewCustomer, NewPaymentIntent, NewPortalSession,
     NewTrialSubscription, PaymentIntent, PaymentMethod, PortalConfiguration, PortalSession, Price,
-    PriceChangePreview, ScheduledPriceChange, StripeError, Subscription, SubscriptionPriceChange,
-    SubscriptionSchedule,
+    PriceChangePreview, PromotionCode, ScheduledPriceChange, StripeError, Subscription,
+    SubscriptionPriceChange, SubscriptionSchedule,
 };
 use async_trait::async_trait;
 
@@ -129,6 +129,15 @@ impl StripeApi for StripeClient {
             .field("type", "card")
             .field("limit", 100u32);
         self.list_all("/v1/payment_methods", &query, 1000).await
+    }
+
+    async fn find_promotion_code(&self, code: &str) -> Result<Option<PromotionCode>, StripeError> {
+        let query = Form::new()
+            .field("code", code)
+            .field("active", true)
+            .field("limit", 1u32);
+        let page: List<PromotionCode> = self.get("/v1/promotion_codes", &query).await?;
+        Ok(page.data.into_iter().next())
     }
 
     async fn retrieve_subscription(&self, id: &str) -> Result<Subscription, StripeError> {
