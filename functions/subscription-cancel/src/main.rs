@@ -4,7 +4,9 @@ mod handler;
 
 use lambda_http::{run, service_fn, Error};
 
-#[tokio::main]
+// One invocation at a time: a single-threaded runtime starts no worker threads (a cold start
+// pays for their spawn, stacks and cross-thread wakeups).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tierflow::telemetry::init();
     let deps = tierflow::wiring::SubscriptionRoute::from_env(false).await?;
