@@ -14,6 +14,7 @@ use crate::config::{
 use crate::domain::Catalog;
 use crate::ports::mailer::Mailer;
 use crate::ports::{BillingStore, Clock, EventBus, StripeApi, SyncQueue};
+use crate::service::subscriptions::TaxMode;
 use crate::service::subscriptions::{
     CheckoutUrls, PriceIds, SubscriptionService, DEFAULT_CHANGE_LIMIT_PER_HOUR,
 };
@@ -114,6 +115,7 @@ impl Core {
                 .parsed("CHANGE_LIMIT_PER_HOUR", DEFAULT_CHANGE_LIMIT_PER_HOUR)?,
             prices: PriceIds::default(),
             allow_promotion_codes: Env(&ProcessEnv).parsed("ALLOW_PROMOTION_CODES", false)?,
+            tax: Env(&ProcessEnv).parsed("TAX_MODE", TaxMode::Off)?,
         })
     }
 

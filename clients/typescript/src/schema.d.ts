@@ -453,6 +453,8 @@ export interface components {
             next_cursor: string | null;
         };
         Transaction: {
+            /** @description Tax included in `amount` (Stripe Tax on an invoice), in the currency's minor unit; 0 without tax. */
+            tax: number;
             /** @description The Stripe id (PaymentIntent, else invoice, else charge). */
             id: string;
             /** @enum {string} */

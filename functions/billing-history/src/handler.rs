@@ -88,6 +88,7 @@ mod tests {
             refunded_at: None,
             failure_reason: None,
             subscription_id: None,
+            tax: 0,
             version: 0,
         }
     }

@@ -135,6 +135,7 @@ impl Harness {
             change_limit_per_hour: tierflow::service::subscriptions::DEFAULT_CHANGE_LIMIT_PER_HOUR,
             prices: Default::default(),
             allow_promotion_codes: false,
+            tax: Default::default(),
         }
     }
 

@@ -224,6 +224,9 @@ pub struct PaymentRecord {
     /// The subscription an invoice payment paid for; `None` for one-time payments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_id: Option<String>,
+    /// Tax included in `amount` (an invoice's Stripe Tax), minor units; 0 without tax.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tax: i64,
     /// How many writes the stored item has seen (0: not stored yet). A commit writes the
     /// payment only over the version it read, so concurrent events about one payment (Stripe
     /// sends a charge's, its PaymentIntent's and its invoice's at once) cannot lose each
@@ -233,6 +236,10 @@ pub struct PaymentRecord {
 }
 
 /// The version of a payment stored before payments carried one: stored, so not 0.
+fn is_zero(amount: &i64) -> bool {
+    *amount == 0
+}
+
 fn unversioned_payment() -> u64 {
     1
 }

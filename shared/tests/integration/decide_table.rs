@@ -118,6 +118,7 @@ fn subscription_payment(id: &str) -> PaymentRecord {
         refunded_at: None,
         failure_reason: None,
         subscription_id: Some("sub_1".into()),
+        tax: 0,
         version: 0,
     }
 }

@@ -49,6 +49,7 @@ fn payment(user: &UserId, n: i64) -> PaymentRecord {
         refunded_at: None,
         failure_reason: None,
         subscription_id: None,
+        tax: 0,
         version: 0,
     }
 }

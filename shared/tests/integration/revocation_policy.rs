@@ -86,6 +86,7 @@ fn payment(status: PaymentStatus) -> PaymentRecord {
         refunded_at: None,
         failure_reason: None,
         subscription_id: Some("sub_1".into()),
+        tax: 0,
         version: 0,
     }
 }

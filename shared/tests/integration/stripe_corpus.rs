@@ -474,6 +474,7 @@ fn every_basil_event_drives_a_decision() {
             refunded_at: None,
             failure_reason: None,
             subscription_id: None,
+            tax: 0,
             version: 0,
         };
         let input = |existing| Input {

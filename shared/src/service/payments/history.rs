@@ -30,6 +30,8 @@ pub struct TransactionView {
     pub status: PaymentStatus,
     /// Minor units refunded so far; 0 when none.
     pub amount_refunded: i64,
+    /// Tax included in `amount` (Stripe Tax on an invoice), minor units; 0 without tax.
+    pub tax: i64,
     /// The description given with a one-time payment; `None` for invoices.
     pub description: Option<String>,
     /// Stripe's card brand (`visa`, `mastercard`, …), once a charge shows it.
@@ -65,6 +67,7 @@ impl From<PaymentRecord> for TransactionView {
             currency: p.currency,
             status: p.status,
             amount_refunded: p.amount_refunded,
+            tax: p.tax,
             description: p.description,
             card_brand: p.card_brand,
             card_last4: p.card_last4,
@@ -187,6 +190,7 @@ mod tests {
             refunded_at: None,
             failure_reason: None,
             subscription_id: None,
+            tax: 0,
             version: 0,
         }
     }

@@ -267,6 +267,7 @@ impl SubscriptionService {
                     ]),
                     promotion_code: promotion_code.clone(),
                     allow_promotion_codes: self.allow_promotion_codes,
+                    automatic_tax: self.tax.automatic(),
                 };
                 let scope = &scope;
                 async move { self.stripe.create_checkout_session(&params, scope).await }

@@ -85,6 +85,39 @@ pub struct SubscriptionService {
     pub prices: PriceIds,
     /// `ALLOW_PROMOTION_CODES`: Checkout lets the customer type a promotion code.
     pub allow_promotion_codes: bool,
+    /// `TAX_MODE`: whether Checkout's subscriptions are taxed by Stripe Tax.
+    pub tax: TaxMode,
+}
+
+/// `TAX_MODE`: `off` (the default) or `stripe_tax`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TaxMode {
+    /// No tax is computed by Stripe.
+    #[default]
+    Off,
+    /// Stripe Tax: automatic tax on the subscriptions Checkout makes (billing address required,
+    /// tax IDs collected); their upgrades and previews inherit it from the subscription
+    /// (Stripe's pending updates cannot change it).
+    StripeTax,
+}
+
+impl TaxMode {
+    /// Whether Stripe computes tax.
+    pub fn automatic(self) -> bool {
+        self == Self::StripeTax
+    }
+}
+
+impl std::str::FromStr for TaxMode {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw {
+            "off" => Ok(Self::Off),
+            "stripe_tax" => Ok(Self::StripeTax),
+            other => Err(format!("{other:?} is not one of off, stripe_tax")),
+        }
+    }
 }
 
 impl SubscriptionService {

@@ -62,12 +62,15 @@ pub struct NewCheckoutSession {
     /// Let the customer type a promotion code on the Checkout page (Stripe refuses it together
     /// with a code applied up front, so it is sent only without one).
     pub allow_promotion_codes: bool,
+    /// Stripe Tax: automatic tax, with the billing address required and tax IDs collected
+    /// (saved on the customer, whose address later invoices are taxed by).
+    pub automatic_tax: bool,
 }
 
 impl NewCheckoutSession {
     /// The encoded parameters.
     pub fn form(&self) -> Form {
-        let form = match &self.mode {
+        let mode = match &self.mode {
             CheckoutMode::Subscription {
                 price,
                 quantity,
@@ -114,7 +117,8 @@ impl NewCheckoutSession {
                 .field("mode", "setup")
                 .field("currency", currency),
         };
-        form.opt("customer", self.customer.as_deref())
+        let form = mode
+            .opt("customer", self.customer.as_deref())
             .opt(
                 "customer_email",
                 self.customer_email
@@ -132,7 +136,21 @@ impl NewCheckoutSession {
             .opt(
                 "allow_promotion_codes",
                 (self.allow_promotion_codes && self.promotion_code.is_none()).then_some(true),
-            )
+            );
+        if !self.automatic_tax {
+            return form;
+        }
+        let form = form
+            .field("automatic_tax[enabled]", true)
+            .field("billing_address_collection", "required")
+            .field("tax_id_collection[enabled]", true);
+        match self.customer {
+            // An existing customer keeps what Checkout collects, as later invoices need it.
+            Some(_) => form
+                .field("customer_update[address]", "auto")
+                .field("customer_update[name]", "auto"),
+            None => form,
+        }
     }
 }
 

@@ -49,6 +49,7 @@ mod tests {
             metadata: meta(&[("tier", "professional")]),
             promotion_code: None,
             allow_promotion_codes: true,
+            automatic_tax: false,
         };
         assert_eq!(
             params.form().encode(),
@@ -88,6 +89,7 @@ mod tests {
             metadata: Metadata::new(),
             promotion_code: None,
             allow_promotion_codes: false,
+            automatic_tax: false,
         };
         assert_eq!(
             trial(Some("pause")).form().encode(),
@@ -136,6 +138,7 @@ mod tests {
             metadata: Metadata::new(),
             promotion_code: None,
             allow_promotion_codes: false,
+            automatic_tax: false,
         };
         assert_eq!(
             params.form().encode(),

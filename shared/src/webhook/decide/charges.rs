@@ -201,6 +201,7 @@ pub(super) fn charge_refunded(
             refunded_at: None,
             failure_reason: None,
             subscription_id: None,
+            tax: 0,
             version: 0,
         });
     for r in charge_refs(charge) {
@@ -290,6 +291,7 @@ pub(super) fn charge_succeeded(event: &Event, charge: &Charge, input: &Input<'_>
             refunded_at: None,
             failure_reason: None,
             subscription_id: None,
+            tax: 0,
             version: 0,
         });
     for r in charge_refs(charge) {

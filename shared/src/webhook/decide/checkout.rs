@@ -82,6 +82,7 @@ pub(super) fn checkout_completed(
                     refunded_at: None,
                     failure_reason: None,
                     subscription_id: None,
+                    tax: 0,
                     version: 0,
                 });
             add_ref(&mut payment, &session.id);

@@ -43,6 +43,7 @@ pub(super) fn invoice_payment(
             refunded_at: None,
             failure_reason: None,
             subscription_id: None,
+            tax: 0,
             version: 0,
         });
     for r in &refs {
@@ -53,6 +54,7 @@ pub(super) fn invoice_payment(
         payment.status = status;
     }
     payment.amount = amount;
+    payment.tax = invoice.tax_total();
     payment.description = Some(invoice_description(invoice));
     payment.invoice_url = invoice.hosted_invoice_url.clone().or(payment.invoice_url);
     payment.invoice_pdf = payment.invoice_pdf.or_else(|| invoice.invoice_pdf.clone());

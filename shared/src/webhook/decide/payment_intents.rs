@@ -45,6 +45,7 @@ pub(super) fn payment_intent_settled(
             refunded_at: None,
             failure_reason: None,
             subscription_id: None,
+            tax: 0,
             version: 0,
         });
     add_ref(&mut payment, &pi.id);
