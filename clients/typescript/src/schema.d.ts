@@ -542,6 +542,7 @@ export interface components {
             target_tier: components["schemas"]["Tier"];
             billing_cycle: components["schemas"]["BillingCycle"];
             currency: components["schemas"]["Currency"];
+            /** @description Charged now; 0 for a first subscription to a tier whose trial the account has not had (nothing is charged until the trial ends). */
             amount_due: components["schemas"]["MinorUnits"];
             new_price: components["schemas"]["MinorUnits"];
             effective_at: components["schemas"]["Timestamp"];

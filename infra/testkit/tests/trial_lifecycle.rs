@@ -341,6 +341,18 @@ async fn checkout_offers_the_trial_and_a_card_less_one_completes_without_a_card(
     let (h, processor) = start().await;
     let user = unique("trial-checkout");
     let service = h.service();
+    let shown = service
+        .preview_change(
+            &caller(&user),
+            &tierflow::service::subscriptions::PreviewQuery {
+                target_tier: Some("team".into()),
+                billing_cycle: None,
+                promotion_code: None,
+            },
+        )
+        .await
+        .expect("preview");
+    assert_eq!((shown.amount_due, shown.new_price), (0, 2900), "{shown:?}");
     let checkout = service
         .checkout(
             &caller(&user),

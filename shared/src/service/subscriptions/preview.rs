@@ -172,6 +172,13 @@ impl SubscriptionService {
                 Some(p) => first_invoice_discount(p, price, &currency)?,
                 None => 0,
             };
+            // A first subscriber of a tier with a trial pays nothing until it ends.
+            let trial = self
+                .catalog
+                .paid(&target)
+                .is_some_and(|spec| spec.trial.is_some())
+                && profile.trial_used_at.is_none();
+            let due_now = if trial { 0 } else { price - discount };
             return Ok(PreviewView {
                 change: "new_subscription",
                 is_upgrade: true,
@@ -179,7 +186,7 @@ impl SubscriptionService {
                 target_tier: target,
                 billing_cycle: cycle,
                 currency,
-                amount_due: price - discount,
+                amount_due: due_now,
                 new_price: price,
                 next_renewal: price,
                 next_renewal_at: rfc3339(first_period_end(now, cycle)),
