@@ -4,10 +4,11 @@
 //! same way and the other changes nothing.
 
 use crate::domain::access::grace_end;
+use crate::domain::discount::{ActiveDiscount, CouponOff};
 use crate::domain::profile::AppliedVersion;
 use crate::domain::time::UnixTime;
 use crate::domain::{BillingProfile, Catalog, PaidPrice, SubscriptionStatus};
-use crate::stripe::Subscription;
+use crate::stripe::{Expandable, Subscription};
 
 /// Where and when the subscription was seen in this state: a Stripe event, or Tierflow's own
 /// call (`source` then names the request, `at` is when the answer came back).
@@ -44,6 +45,39 @@ pub fn schedule_missing(profile: &BillingProfile, sub: &Subscription) -> bool {
             && profile.subscription_id.as_deref() == Some(sub.id.as_str())
             && !matches!(sub.status.as_str(), "canceled" | "incomplete_expired")
     })
+}
+
+/// Whether `sub` carries a discount the profile knows only by id (a delivered event names its
+/// discounts without their coupons): Stripe's copy, with them expanded, then says.
+pub fn discount_unknown(profile: &BillingProfile, sub: &Subscription) -> bool {
+    match sub.discounts.first() {
+        Some(Expandable::Id(id)) => profile
+            .discount
+            .as_ref()
+            .is_none_or(|d| &d.id != id || d.off.is_none()),
+        _ => false,
+    }
+}
+
+/// The subscription's (first) discount: from the expanded object, else what the profile knew
+/// of the same id, else the id alone.
+fn active_discount(known: Option<ActiveDiscount>, sub: &Subscription) -> Option<ActiveDiscount> {
+    match sub.discounts.first()? {
+        Expandable::Object(d) => Some(ActiveDiscount {
+            id: d.id.clone(),
+            name: d.coupon.name.clone(),
+            off: CouponOff::from_stripe(d.coupon.percent_off, d.coupon.amount_off),
+            currency: d.coupon.currency.clone(),
+            ends_at: d.end,
+        }),
+        Expandable::Id(id) => known.filter(|k| &k.id == id).or(Some(ActiveDiscount {
+            id: id.clone(),
+            name: None,
+            off: None,
+            currency: None,
+            ends_at: None,
+        })),
+    }
 }
 
 /// Copies `sub` onto `profile` and records it as the applied version (never older than the
@@ -131,6 +165,7 @@ pub fn apply_subscription(
     profile.trial_end = sub
         .trial_end
         .filter(|_| status == SubscriptionStatus::Trialing);
+    profile.discount = active_discount(profile.discount.take(), sub);
     profile.current_period_start = sub.current_period_start();
     profile.current_period_end = sub.current_period_end();
     profile.cancel_at_period_end = sub.cancel_at_period_end || sub.cancel_at.is_some();

@@ -511,6 +511,14 @@ export interface components {
             trial_end: components["schemas"]["Timestamp"] | null;
             /** @description The account has had its one trial; Checkout offers no other. */
             trial_used: boolean;
+            /** @description The discount the subscription carries (a redeemed promotion code) and when it ends; `null` without one. Its coupon's terms are `null` until Stripe's copy with them was seen. */
+            discount: {
+                name: string | null;
+                percent_off: number | null;
+                amount_off: number | null;
+                currency: string | null;
+                ends_at: components["schemas"]["Timestamp"] | null;
+            } | null;
             /** @description A card is on file (the subscription's or the customer's default). A trial without one ends as its tier's `end_behavior` says. */
             has_payment_method: boolean;
         };

@@ -75,6 +75,27 @@ async fn a_code_at_checkout_is_previewed_to_the_cent_and_charged() {
         Some(shown.amount_due),
         "{first}"
     );
+
+    // The subscription's discount, as /subscriptions/current shows it: confirmed by the API,
+    // and again by the webhook from the subscription's events (which name it by id only).
+    let view = |p: &tierflow::domain::BillingProfile| {
+        serde_json::to_value(tierflow::service::current_subscription::subscription_view(
+            p, &h.catalog, 0,
+        ))
+        .expect("json")
+    };
+    let current = view(&h.profile(&user).await);
+    assert_eq!(current["discount"]["percent_off"], 20.0, "{current}");
+    assert!(current["discount"]["ends_at"].is_null(), "{current}");
+    let processor = h.processor(h.store.clone(), Default::default());
+    for event in h.stripe_events(&[]).await {
+        processor
+            .process(&event, &event.id)
+            .await
+            .expect("processed");
+    }
+    let current = view(&h.profile(&user).await);
+    assert_eq!(current["discount"]["percent_off"], 20.0, "{current}");
 }
 
 #[tokio::test]

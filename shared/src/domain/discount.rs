@@ -1,7 +1,31 @@
-//! What a coupon takes off a full-price first invoice, for previews made without Stripe.
+//! Discounts: what a coupon takes off a full-price first invoice (for previews made without
+//! Stripe), and the discount a subscription carries, as the profile keeps it.
+
+use super::time::UnixTime;
+use serde::{Deserialize, Serialize};
+
+/// The discount on the subscription, as last applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveDiscount {
+    /// Stripe's `di_...`.
+    pub id: String,
+    /// The coupon's display name, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What it takes off each invoice; `None` until Stripe's copy with the coupon was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off: Option<CouponOff>,
+    /// The currency of an amount off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// When it stops applying; `None` for a forever coupon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<UnixTime>,
+}
 
 /// A coupon's reduction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CouponOff {
     /// Hundredths of a percent (Stripe's `percent_off` carries at most two decimals).
     PercentHundredths(i64),

@@ -246,6 +246,9 @@ pub struct BillingProfile {
     /// The latest subscription state applied, which the version guard compares against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_version: Option<AppliedVersion>,
+    /// The discount the subscription carries (a redeemed promotion code), as last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<super::discount::ActiveDiscount>,
     /// When the account's one trial started: no second trial is offered after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_used_at: Option<UnixTime>,
@@ -288,6 +291,7 @@ impl BillingProfile {
             revocation: None,
             pending_change: None,
             subscription_version: None,
+            discount: None,
             trial_used_at: None,
             trial_end: None,
             customer_payment_method: None,
@@ -312,6 +316,7 @@ impl BillingProfile {
         self.grace_until = None;
         self.pending_change = None;
         self.trial_end = None;
+        self.discount = None;
     }
 
     /// Whether a card is on file for the subscription: its own or the customer's default.

@@ -3,6 +3,7 @@
 use crate::auth::Caller;
 use crate::domain::access::effective_tier;
 use crate::domain::catalog::Entitlements;
+use crate::domain::discount::{ActiveDiscount, CouponOff};
 use crate::domain::time::{rfc3339, UnixTime};
 use crate::domain::{
     access_for, Access, BillingCycle, BillingProfile, Catalog, SubscriptionStatus, Tier,
@@ -40,6 +41,8 @@ pub struct SubscriptionView {
     pub trial_end: Option<String>,
     /// Whether the account has had its one trial (none is offered after it).
     pub trial_used: bool,
+    /// The discount the subscription carries (a redeemed promotion code), and when it ends.
+    pub discount: Option<DiscountView>,
     /// Whether a card is on file: the subscription's own or the customer's default. A trial
     /// without one ends as its tier's catalog entry says (canceled or paused).
     pub has_payment_method: bool,
@@ -47,6 +50,47 @@ pub struct SubscriptionView {
     pub next_invoice: Option<NextInvoiceView>,
     /// The entitlements of `effective_tier`, not of `tier`.
     pub entitlements: Entitlements,
+}
+
+/// A discount on the subscription, as shown to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiscountView {
+    /// The coupon's display name, when it has one.
+    pub name: Option<String>,
+    /// Percent off each invoice (two decimals at most), for a percentage coupon.
+    pub percent_off: Option<Percent>,
+    /// Minor units off each invoice, for an amount coupon.
+    pub amount_off: Option<i64>,
+    /// The currency of `amount_off`.
+    pub currency: Option<String>,
+    /// RFC 3339: when it stops applying; `None` for a coupon that lasts forever.
+    pub ends_at: Option<String>,
+}
+
+/// A percentage kept in hundredths (exact), written as a JSON number (`12.5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Percent(pub i64);
+
+impl Serialize for Percent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Hundredths of a percent are exact in an f64 at any realistic size.
+        serializer.serialize_f64(self.0 as f64 / 100.0)
+    }
+}
+
+fn discount_view(discount: &ActiveDiscount) -> DiscountView {
+    let (percent_off, amount_off) = match discount.off {
+        Some(CouponOff::PercentHundredths(h)) => (Some(Percent(h)), None),
+        Some(CouponOff::Amount(a)) => (None, Some(a)),
+        None => (None, None),
+    };
+    DiscountView {
+        name: discount.name.clone(),
+        percent_off,
+        amount_off,
+        currency: discount.currency.clone(),
+        ends_at: discount.ends_at.map(rfc3339),
+    }
 }
 
 /// The renewal Stripe will invoice next, before tax, discounts and credit balance.
@@ -118,6 +162,7 @@ pub fn subscription_view(
             .map(rfc3339),
         trial_used: profile.trial_used_at.is_some(),
         has_payment_method: profile.has_payment_method(),
+        discount: profile.discount.as_ref().map(discount_view),
         next_invoice: next_invoice(profile, catalog),
         // A tier the catalog no longer defines grants what its free tier grants.
         entitlements: catalog

@@ -254,7 +254,7 @@ async fn rate_limits_and_lock_timeouts_are_retried() {
         .all(|r| r.header("idempotency-key").is_none()));
     assert!(requests
         .iter()
-        .all(|r| r.path_and_query == "/v1/subscriptions/sub_1"));
+        .all(|r| r.path_and_query == "/v1/subscriptions/sub_1?expand[]=discounts"));
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Coupons and the promotion codes customers type to redeem them.
 
-use super::null_as_default;
+use super::{has_id, null_as_default};
 use serde::{Deserialize, Serialize};
 
 /// A promotion code (`promo_...`): a customer-facing code for a coupon.
@@ -47,3 +47,18 @@ pub struct Coupon {
     #[serde(default)]
     pub duration_in_months: Option<u32>,
 }
+
+/// A coupon redeemed on a subscription (`di_...`), with when it stops applying.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Discount {
+    /// `di_...`.
+    pub id: String,
+    /// The coupon it applies.
+    #[serde(default)]
+    pub coupon: Coupon,
+    /// When it stops applying, Unix seconds; absent for a `forever` coupon.
+    #[serde(default)]
+    pub end: Option<i64>,
+}
+
+has_id!(Discount);

@@ -12,7 +12,7 @@ mod subscription;
 
 pub use checkout::{CheckoutSession, PortalConfiguration, PortalSession};
 pub use customer::{Customer, CustomerInvoiceSettings, DeletedCustomer};
-pub use discount::{Coupon, PromotionCode};
+pub use discount::{Coupon, Discount, PromotionCode};
 pub use event::{Event, EventData, EventObject, EventRequest, RawObject, WebhookEndpoint};
 pub use invoice::{
     DiscountAmount, Invoice, InvoiceLine, InvoiceLineParent, InvoiceParent, InvoicePayment,

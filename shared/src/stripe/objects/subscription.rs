@@ -1,7 +1,8 @@
 //! Subscriptions, their items, and the schedules that carry changes at period end.
 
 use super::{
-    has_id, null_as_default, Customer, Expandable, Invoice, List, Metadata, PaymentMethod, Price,
+    has_id, null_as_default, Customer, Discount, Expandable, Invoice, List, Metadata,
+    PaymentMethod, Price,
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,9 @@ pub struct Subscription {
     /// When its trial ends (or ended), Unix seconds.
     #[serde(default)]
     pub trial_end: Option<i64>,
+    /// The discounts it carries: ids, or objects where Tierflow asked for `expand[]=discounts`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub discounts: Vec<Expandable<Discount>>,
 }
 
 /// One priced line of a subscription.

@@ -165,7 +165,7 @@ mod tests {
             params.form().encode(),
             "items[0][id]=si_1&items[0][price]=price_ent_m&proration_behavior=always_invoice\
              &proration_date=1700000000&payment_behavior=pending_if_incomplete\
-             &discounts[0][promotion_code]=promo_1&expand[]=latest_invoice.payments"
+             &discounts[0][promotion_code]=promo_1&expand[]=latest_invoice.payments&expand[]=discounts"
         );
     }
 

@@ -58,7 +58,7 @@ impl PaymentBehavior {
 /// Expansions for a subscription change, so one answer says whether the invoice was paid and,
 /// if not, which PaymentIntent needs 3-D Secure. Basil removed `invoice.payment_intent`; the
 /// PaymentIntent is reached through the invoice's `payments`.
-pub const SUBSCRIPTION_CHANGE_EXPAND: [&str; 1] = ["latest_invoice.payments"];
+pub const SUBSCRIPTION_CHANGE_EXPAND: [&str; 2] = ["latest_invoice.payments", "discounts"];
 
 /// `POST /v1/subscriptions/{id}` moving its one item to another price.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,7 +39,9 @@ pub(super) fn subscription_changed(
             Order::Undecidable => return Decision::FetchSubscription(sub.id.clone()),
             Order::Newer => {}
         }
-        if schedule_missing(profile, sub) {
+        if schedule_missing(profile, sub)
+            || crate::subscription_state::discount_unknown(profile, sub)
+        {
             // Released, or a late delivery from before the scheduling: Stripe's copy says.
             return Decision::FetchSubscription(sub.id.clone());
         }

@@ -100,8 +100,8 @@ impl StripeApi for StripeClient {
 
     async fn retrieve_checkout_session(&self, id: &str) -> Result<CheckoutSession, StripeError> {
         let path = format!("/v1/checkout/sessions/{}", segment(id)?);
-        self.get(&path, &Form::new().list("expand", ["subscription"]))
-            .await
+        let expand = ["subscription", "subscription.discounts"];
+        self.get(&path, &Form::new().list("expand", expand)).await
     }
 
     async fn create_portal_session(
@@ -142,7 +142,9 @@ impl StripeApi for StripeClient {
 
     async fn retrieve_subscription(&self, id: &str) -> Result<Subscription, StripeError> {
         let path = format!("/v1/subscriptions/{}", segment(id)?);
-        self.get(&path, &Form::new()).await
+        // Its discounts with their coupons: what `/subscriptions/current` shows of them.
+        self.get(&path, &Form::new().list("expand", ["discounts"]))
+            .await
     }
 
     async fn list_customer_subscriptions(
