@@ -223,10 +223,7 @@ impl SubscriptionService {
                 .list_customer_subscriptions(&customer)
                 .await
                 .map_err(|e| stripe_failure("list subscriptions", &e))?;
-            if subscriptions
-                .iter()
-                .any(|s| crate::domain::SubscriptionStatus::from_stripe(&s.status).is_live())
-            {
+            if super::live::any_live(&subscriptions) {
                 return Err(live_subscription_conflict());
             }
             if super::had_trial(&subscriptions) {

@@ -2,7 +2,15 @@
 
 use crate::domain::time::UnixTime;
 use crate::domain::{BillingCycle, BillingProfile, Tier};
-use crate::stripe::{ErrorKind, StripeError};
+use crate::stripe::{ErrorKind, StripeError, Subscription};
+
+/// Whether any of a customer's subscriptions still bills: the user must change it rather than
+/// start another (the stored profile may lag the webhook).
+pub(super) fn any_live(subscriptions: &[Subscription]) -> bool {
+    subscriptions
+        .iter()
+        .any(|s| crate::domain::SubscriptionStatus::from_stripe(&s.status).is_live())
+}
 
 /// What a price change needs to know about the live subscription: Stripe's copy, or the
 /// stored profile's where that is current (see [`LiveSubscription::from_profile`]).

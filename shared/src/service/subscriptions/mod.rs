@@ -12,6 +12,7 @@ mod downgrade;
 mod live;
 mod preview;
 mod prices;
+mod promotion;
 mod scheduled;
 mod trial;
 mod upgrade;
@@ -26,12 +27,14 @@ pub use checkout::{
 pub use downgrade::{DowngradeRequest, DowngradeView};
 pub use preview::{PreviewQuery, PreviewView};
 pub use prices::PriceIds;
+pub use promotion::TaxMode;
 pub use scheduled::{parse_event_time, DueChangeError, DueChangesReport};
 pub use trial::{had_trial, trial_params, TrialRequest, TRIAL_USED_KEY};
 pub use upgrade::{UpgradeOutcome, UpgradeRequest};
 pub use user_deleted::{UserDeletedError, UserDeletedReport};
 
 use live::{is_price_error, refused_as_stale, LiveSubscription};
+use promotion::{invalid_promotion_code, promotion_code_refused, refusal_or_failure};
 
 use crate::domain::time::UnixTime;
 use crate::domain::{BillingCycle, BillingProfile, Catalog, Money, Tier, UserId};
@@ -87,37 +90,6 @@ pub struct SubscriptionService {
     pub allow_promotion_codes: bool,
     /// `TAX_MODE`: whether Checkout's subscriptions are taxed by Stripe Tax.
     pub tax: TaxMode,
-}
-
-/// `TAX_MODE`: `off` (the default) or `stripe_tax`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum TaxMode {
-    /// No tax is computed by Stripe.
-    #[default]
-    Off,
-    /// Stripe Tax: automatic tax on the subscriptions Checkout makes (billing address required,
-    /// tax IDs collected); their upgrades and previews inherit it from the subscription
-    /// (Stripe's pending updates cannot change it).
-    StripeTax,
-}
-
-impl TaxMode {
-    /// Whether Stripe computes tax.
-    pub fn automatic(self) -> bool {
-        self == Self::StripeTax
-    }
-}
-
-impl std::str::FromStr for TaxMode {
-    type Err = String;
-
-    fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        match raw {
-            "off" => Ok(Self::Off),
-            "stripe_tax" => Ok(Self::StripeTax),
-            other => Err(format!("{other:?} is not one of off, stripe_tax")),
-        }
-    }
 }
 
 impl SubscriptionService {
@@ -263,39 +235,6 @@ impl SubscriptionService {
         self.with_price_answer(tier, cycle, call)
             .await?
             .map_err(|e| refusal_or_failure(what, &e))
-    }
-
-    /// The active promotion code customers type as `raw` (its `id` is what Stripe takes); 400
-    /// `invalid_promotion_code` for one that is malformed, unknown, inactive or expired (Stripe
-    /// refuses one that does not apply when it is redeemed: see [`promotion_code_refused`]).
-    async fn promotion_code(
-        &self,
-        raw: Option<&str>,
-    ) -> Result<Option<crate::stripe::PromotionCode>, ApiError> {
-        let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
-            return Ok(None);
-        };
-        let well_formed = raw.len() <= MAX_PROMOTION_CODE_LEN
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !well_formed {
-            return Err(invalid_promotion_code(format!(
-                "a promotion code is 1 to {MAX_PROMOTION_CODE_LEN} letters, digits, - or _"
-            )));
-        }
-        let found = self
-            .stripe
-            .find_promotion_code(raw)
-            .await
-            .map_err(|e| stripe_failure("find promotion code", &e))?;
-        let now = self.stripe_now();
-        match found {
-            Some(code) if code.active && code.expires_at.is_none_or(|t| t > now) => Ok(Some(code)),
-            _ => Err(invalid_promotion_code(format!(
-                "{raw} is not an active promotion code"
-            ))),
-        }
     }
 
     /// [`Self::with_price`], with Stripe's refusal of the call left to the caller.
@@ -565,31 +504,6 @@ fn no_subscription() -> ApiError {
 }
 
 /// Too many attempts lost to concurrent changes.
-/// Longest promotion code looked up in Stripe.
-const MAX_PROMOTION_CODE_LEN: usize = 64;
-
-fn invalid_promotion_code(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_promotion_code", message)
-}
-
-/// Stripe's refusal to redeem a promotion code we sent (`discounts[...]`: expired, used up,
-/// not for this customer, product or amount), as 400 `invalid_promotion_code` with its reason.
-fn promotion_code_refused(e: &StripeError) -> Option<ApiError> {
-    let about_discounts = e
-        .param
-        .as_deref()
-        .is_some_and(|p| p.starts_with("discounts"))
-        || e.code.as_deref() == Some("coupon_expired");
-    (e.kind == crate::stripe::ErrorKind::InvalidRequest && about_discounts).then(|| {
-        invalid_promotion_code(format!("the promotion code cannot be used: {}", e.message))
-    })
-}
-
-/// A promotion code's refusal as a 400, any other failure as [`stripe_failure`].
-fn refusal_or_failure(what: &str, e: &StripeError) -> ApiError {
-    promotion_code_refused(e).unwrap_or_else(|| stripe_failure(what, e))
-}
-
 fn busy() -> ApiError {
     warn!("the profile kept changing; giving up");
     ApiError::unavailable()

@@ -42,6 +42,13 @@ pub fn had_trial(subscriptions: &[Subscription]) -> bool {
     subscriptions.iter().any(|s| s.trial_start.is_some())
 }
 
+fn already_subscribed() -> ApiError {
+    ApiError::conflict(
+        "subscription_exists",
+        "you already have a subscription: a trial is for a first subscription",
+    )
+}
+
 fn trial_not_available() -> ApiError {
     ApiError::conflict(
         "trial_not_available",
@@ -61,10 +68,7 @@ impl SubscriptionService {
         let trial = self.card_less_trial(&tier)?;
         let snapshot = self.limit_and_load(caller, true).await?;
         if snapshot.live_subscription().is_some() {
-            return Err(ApiError::conflict(
-                "subscription_exists",
-                "you already have a subscription: a trial is for a first subscription",
-            ));
+            return Err(already_subscribed());
         }
         if snapshot.profile.trial_used_at.is_some() {
             return Err(trial_not_available());
@@ -135,14 +139,8 @@ impl SubscriptionService {
         );
         let found = found.map_err(|e| stripe_failure("retrieve customer", &e))?;
         let subscriptions = subscriptions.map_err(|e| stripe_failure("list subscriptions", &e))?;
-        if subscriptions
-            .iter()
-            .any(|s| crate::domain::SubscriptionStatus::from_stripe(&s.status).is_live())
-        {
-            return Err(ApiError::conflict(
-                "subscription_exists",
-                "you already have a subscription: a trial is for a first subscription",
-            ));
+        if super::live::any_live(&subscriptions) {
+            return Err(already_subscribed());
         }
         if found.metadata.contains_key(TRIAL_USED_KEY) || had_trial(&subscriptions) {
             return Err(trial_not_available());
