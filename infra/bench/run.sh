@@ -63,8 +63,11 @@ json.dump({"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-
 PY
 
 log "peers: stripe-python from PyPI, stripe-node and the AWS SDK from npm (into $BENCH/node_modules)"
-python3 -c 'import stripe, boto3' 2>/dev/null ||
-  python3 -m pip install --quiet --disable-pip-version-check stripe boto3
+# The releases infra/requirements.txt pins: the Python peer's import cost moved threefold
+# between stripe-python releases, so an unpinned peer would move the ratio, not Tierflow.
+peer_pins=$(grep -E '^(stripe|boto3)==' "$TIERFLOW_ROOT/infra/requirements.txt" | tr '\n' ' ')
+# shellcheck disable=SC2086 # one word per pin
+python3 -m pip install --quiet --disable-pip-version-check $peer_pins
 if [ "$FLOW_ONLY" = 0 ]; then
   if [ ! -d "$BENCH/node_modules/stripe" ] || [ ! -d "$BENCH/node_modules/@aws-sdk/client-dynamodb" ]; then
     (cd "$BENCH" && npm install --no-audit --no-fund --loglevel=error)

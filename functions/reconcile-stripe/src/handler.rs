@@ -11,7 +11,9 @@ pub(crate) async fn handle(
     _event: LambdaEvent<Value>,
 ) -> Result<Value, RetryableFailure> {
     let now = processor.clock.now();
-    let report = reconcile(processor, now)
+    // Boxed: a run's future holds whole profiles and events across its awaits (over 16 KiB),
+    // too much to keep on the runtime's stack for an hourly job.
+    let report = Box::pin(reconcile(processor, now))
         .await
         .map_err(RetryableFailure::of)?;
     serde_json::to_value(report).map_err(RetryableFailure::of)
