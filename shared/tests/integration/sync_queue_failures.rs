@@ -18,9 +18,12 @@ use tierflow::adapters::dynamodb::DynamoStore;
 use tierflow::adapters::sqs::SqsSyncQueue;
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::{BillingProfile, Catalog, SubscriptionStatus, UserId};
-use tierflow::ports::{BillingStore, Commit, LagoWebhookRecord, ProfileWrite, SyncJob, SyncQueue};
+use tierflow::ports::{
+    BillingStore, Commit, LagoWebhookRecord, ProfileWrite, SyncJob, SyncQueue, SyncTarget,
+};
 use tierflow::sync::keycloak::KeycloakClient;
 use tierflow::sync::lago::LagoClient;
+use tierflow::sync::mailer::OutboxMailer;
 use tierflow::sync::redrive::redrive;
 use tierflow::sync::worker::{handle_batch, EmailSettings, Worker};
 use tierflow::time::FixedClock;
@@ -370,6 +373,7 @@ async fn a_lago_refusal_is_recorded_as_a_permanent_failure_and_never_dead_letter
     profile.tier = tier("professional");
     profile.status = SubscriptionStatus::Active;
     profile.customer_id = Some(customer.clone());
+    profile.email = Some("ada@example.com".into());
     store
         .commit(Commit {
             profile: Some(ProfileWrite {
@@ -381,12 +385,13 @@ async fn a_lago_refusal_is_recorded_as_a_permanent_failure_and_never_dead_letter
         .await
         .unwrap();
     let clock = Arc::new(FixedClock::at(NOW));
+    let outbox = std::env::temp_dir().join(unique("lago-422-outbox"));
     let worker = Arc::new(Worker {
         store: store.clone(),
         stripe: None,
         keycloak: None,
         lago: Some(LagoClient::new(lago.config()).unwrap()),
-        mailer: None,
+        mailer: Some(Arc::new(OutboxMailer::new(&outbox, "billing@example.com"))),
         email: EmailSettings {
             product_name: "Acme".into(),
             billing_url: None,
@@ -409,7 +414,7 @@ async fn a_lago_refusal_is_recorded_as_a_permanent_failure_and_never_dead_letter
     // The Stripe customer is deleted while Tierflow still names it: Lago's upsert updates it
     // and answers 422 third_party_error, which no retry changes.
     stripe.delete_customer(&customer).await;
-    let job = SyncJob::state(user.clone(), "evt_refused");
+    let job = SyncJob::state(user.clone(), "evt_refused").with_email("resumed", Default::default());
     queue.enqueue(std::slice::from_ref(&job)).await.unwrap();
     let mut rounds = 0;
     while let Some(round) = deliver(&sqs, &queue_url, &worker).await {
@@ -428,10 +433,23 @@ async fn a_lago_refusal_is_recorded_as_a_permanent_failure_and_never_dead_letter
         .filter(|f| f.job.user_id == user)
         .collect();
     assert_eq!(failures.len(), 1);
-    assert_eq!(failures[0].job, job);
+    // What is replayed is what failed: Lago. The email was not held back by Lago's refusal
+    // (no retry was coming), so the replay does not send it again.
+    let remaining = SyncJob {
+        targets: vec![SyncTarget::Lago],
+        ..SyncJob::state(user.clone(), "evt_refused")
+    };
+    assert_eq!(failures[0].job, remaining);
     assert!(
         failures[0].reason.contains("422") && failures[0].reason.contains("third_party_error"),
         "{}",
         failures[0].reason
     );
+    let sent: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("resumed"), "{sent:?}");
 }

@@ -80,6 +80,15 @@ pub enum SyncError {
     /// Keycloak and Lago both failed; permanent only when every one of them is.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Several(Vec<SyncError>),
+    /// Some targets failed for good and the others were done: permanent, and what is recorded
+    /// for replay is `remaining`, the job narrowed to what is still to do.
+    #[error("{error}")]
+    Unfinished {
+        /// The job with only its undone targets (no Stripe change: that was made).
+        remaining: Box<SyncJob>,
+        /// Why.
+        error: Box<SyncError>,
+    },
 }
 
 impl SyncError {
@@ -96,6 +105,7 @@ impl SyncError {
             | SyncError::StripeNotConfigured(_) => true,
             SyncError::Stripe { error, .. } => !error.is_transient(),
             SyncError::Several(all) => all.iter().all(SyncError::is_permanent),
+            SyncError::Unfinished { .. } => true,
             SyncError::Malformed(_)
             | SyncError::Store(_)
             | SyncError::Mail(_)
@@ -245,8 +255,16 @@ impl Worker {
             Err(e) if !e.is_permanent() => return Err(e),
             Err(e) => e,
         };
-        let job: SyncJob = serde_json::from_str(body.unwrap_or(""))
-            .map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let job: SyncJob = match &error {
+            SyncError::Unfinished { remaining, .. } => (**remaining).clone(),
+            _ => serde_json::from_str(body.unwrap_or(""))
+                .map_err(|e| SyncError::Malformed(e.to_string()))?,
+        };
+        if self.superseded_by_deletion(&job).await? {
+            info!(user_id = %job.user_id, cause = %job.cause, error = %error,
+                "the account was deleted meanwhile: nothing is left to do for this job");
+            return Ok(());
+        }
         let failure = SyncFailure {
             reason: error.to_string(),
             failed_at: self.clock.now(),
@@ -279,6 +297,7 @@ impl Worker {
             report.stripe = true;
         }
         let mut failures = Vec::new();
+        let mut failed_targets = Vec::new();
         let mut keycloak_user = None;
         // A deleted account is gone from the identity provider: looking it up there would fail
         // every retry into the DLQ, and there is no one left to email.
@@ -294,7 +313,10 @@ impl Worker {
                         keycloak_user = Some(user);
                         report.keycloak = true;
                     }
-                    Err(e) => failures.push(SyncError::Keycloak(e)),
+                    Err(e) => {
+                        failures.push(SyncError::Keycloak(e));
+                        failed_targets.push(SyncTarget::Keycloak);
+                    }
                 }
             }
         }
@@ -305,24 +327,54 @@ impl Worker {
                     .await
                 {
                     Ok(()) => report.lago = true,
-                    Err(e) => failures.push(SyncError::Lago(e)),
+                    Err(e) => {
+                        failures.push(SyncError::Lago(e));
+                        failed_targets.push(SyncTarget::Lago);
+                    }
                 }
             }
         }
-        if !failures.is_empty() {
-            return Err(match failures.len() {
-                1 => failures.remove(0),
-                _ => SyncError::Several(failures),
-            });
-        }
+        let failed = match failures.len() {
+            0 => None,
+            1 => Some(failures.remove(0)),
+            _ => Some(SyncError::Several(failures)),
+        };
+        // A transient failure retries the whole job, so the email waits for it (it is sent
+        // once). A permanent one is not retried: the email goes out now, not when a person
+        // replays the failure, and the failure recorded names only what is still undone.
+        let failed = match failed {
+            Some(error) if !error.is_permanent() => return Err(error),
+            other => other,
+        };
         if let (true, Some(template), Some(mailer)) = (
             job.targets.contains(&SyncTarget::Email) && !account_deleted,
             job.email.as_deref(),
             &self.mailer,
         ) {
-            self.send_email(mailer.as_ref(), job, template, &profile, keycloak_user)
-                .await?;
-            report.email = true;
+            match self
+                .send_email(mailer.as_ref(), job, template, &profile, keycloak_user)
+                .await
+            {
+                Ok(()) => report.email = true,
+                Err(e) if failed.is_none() => return Err(e),
+                Err(e) => {
+                    warn!(error = %e, "the email failed too: it is replayed with the rest");
+                    failed_targets.push(SyncTarget::Email);
+                }
+            }
+        }
+        if let Some(error) = failed {
+            let mut remaining = job.clone();
+            remaining.stripe_action = None;
+            remaining.targets = failed_targets;
+            if report.email {
+                remaining.email = None;
+                remaining.email_fields.clear();
+            }
+            return Err(SyncError::Unfinished {
+                remaining: Box::new(remaining),
+                error: Box::new(error),
+            });
         }
         if account_deleted {
             self.clear_superseded_failures(&job.user_id).await?;
@@ -335,6 +387,23 @@ impl Worker {
             "synced"
         );
         Ok(report)
+    }
+
+    /// Whether a job that failed for good needs nothing more because the account was deleted
+    /// while it ran (the identity provider deletes a user before it announces it): a deleted
+    /// account gets no Keycloak update and no email, so a job of only those is done. One with
+    /// a Stripe change or a Lago step is still recorded.
+    async fn superseded_by_deletion(&self, job: &SyncJob) -> Result<bool, SyncError> {
+        let identity_only = job.stripe_action.is_none()
+            && job
+                .targets
+                .iter()
+                .all(|t| matches!(t, SyncTarget::Keycloak | SyncTarget::Email));
+        if !identity_only {
+            return Ok(false);
+        }
+        let profile = self.store.profile(&job.user_id).await?;
+        Ok(profile.is_some_and(|p| p.deleted_at.is_some()))
     }
 
     /// Clears a deleted account's recorded failures once its state is synced: a job that
