@@ -24,6 +24,9 @@ pub struct Config {
     /// Retries of failed subscription invoices (`--dunning-retry-days`, default `3,5,7`) and
     /// what happens after the last one (`--dunning-final-action`, default `unpaid`).
     pub dunning: Dunning,
+    /// A clock that moves only when advanced, as Stripe's test clocks do (tests that assert
+    /// exact times); the default flows with real time.
+    pub frozen_clock: bool,
 }
 
 impl Default for Config {
@@ -37,6 +40,7 @@ impl Default for Config {
             webhook_attempts: 5,
             webhook_backoff_ms: 200,
             dunning: Dunning::default(),
+            frozen_clock: false,
         }
     }
 }

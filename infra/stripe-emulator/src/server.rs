@@ -82,6 +82,9 @@ impl Emulator {
         };
         let mut store = Store::new(public_url, Webhooks::default());
         store.dunning = config.dunning.clone();
+        if config.frozen_clock {
+            store.clock = crate::clock::Clock::frozen();
+        }
         let mut webhook_secret = None;
         if let Some(hook_url) = &config.webhook_url {
             let secret = config

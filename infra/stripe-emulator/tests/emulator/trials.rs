@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 use stripe_emulator::calendar::timestamp;
+use stripe_emulator::Config;
 
 use crate::harness::{s, types, Catalog, Harness};
 
@@ -38,8 +39,13 @@ async fn trial_sub(h: &Harness, c: &Catalog, cus: &str, behavior: &str) -> Value
     .await
 }
 
+/// An emulator whose clock moves only when advanced: the tests assert exact times.
 async fn start() -> (Harness, Catalog, i64) {
-    let h = Harness::start().await;
+    let h = Harness::with_config(Config {
+        frozen_clock: true,
+        ..Config::default()
+    })
+    .await;
     let c = h.catalog().await;
     let t0 = timestamp(2030, 5, 1, 0, 0, 0);
     h.advance_to(t0).await;
