@@ -259,6 +259,10 @@ pub struct BillingProfile {
     /// last seen: with the subscription's own, whether a trial can convert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_payment_method: Option<String>,
+    /// The latest `customer.updated` applied (its "status" is the default payment method):
+    /// an older delivery never overwrites a newer one's card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_version: Option<AppliedVersion>,
     /// When the identity provider deleted the account: the user is no longer there to sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<UnixTime>,
@@ -295,6 +299,7 @@ impl BillingProfile {
             trial_used_at: None,
             trial_end: None,
             customer_payment_method: None,
+            customer_version: None,
             deleted_at: None,
             version: 0,
             updated_at: 0,

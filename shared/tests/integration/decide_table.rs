@@ -636,7 +636,7 @@ fn rows() -> Vec<Row> {
             },
         },
         Row {
-            name: "an unhandled type is ignored",
+            name: "a customer update that changes no card is ignored",
             event: event(
                 "customer.updated",
                 T + 30,
@@ -1144,4 +1144,78 @@ fn a_copy_fetched_for_a_late_event_is_versioned_when_fetched_so_older_deliveries
         decide(&older, &object, &input, policy),
         Decision::Ignore(_)
     ));
+}
+
+/// A `customer.updated` naming the default payment method `card`, with the previous one when
+/// the event changed it.
+fn customer_updated(created: i64, card: Option<&str>, previous: Option<Option<&str>>) -> Event {
+    let mut e = event(
+        "customer.updated",
+        created,
+        json!({"id": "cus_1", "object": "customer",
+               "invoice_settings": {"default_payment_method": card}}),
+        previous.map(|p| json!({"invoice_settings": {"default_payment_method": p}})),
+    );
+    e.id = format!("evt_customer_{created}_{}", card.unwrap_or("none"));
+    e
+}
+
+#[test]
+fn customer_updates_apply_in_stripe_order_whatever_the_delivery_order() {
+    let catalog = Catalog::parse(BUILT_IN_CATALOG).expect("catalog");
+    let user = UserId::parse("u1").expect("user");
+    let policy = Policy {
+        grace_days: 3,
+        revocation: Default::default(),
+    };
+    // Each sequence is delivered in order to one profile; the card it ends with.
+    let added = customer_updated(T + 10, Some("pm_1"), Some(None));
+    let removed = customer_updated(T + 20, None, Some(Some("pm_1")));
+    let removed_same_second = customer_updated(T + 10, None, Some(Some("pm_1")));
+    let replaced_same_second = customer_updated(T + 10, Some("pm_2"), Some(Some("pm_1")));
+    let address_only = customer_updated(T + 5, None, None);
+    let table: [(&str, Vec<&Event>, Option<&str>); 5] = [
+        ("in order", vec![&added, &removed], None),
+        (
+            "the removal first: the older addition is stale",
+            vec![&removed, &added],
+            None,
+        ),
+        (
+            "the same second, in order",
+            vec![&added, &removed_same_second],
+            None,
+        ),
+        (
+            "the same second, reversed: the replacement follows the addition by its previous card",
+            vec![&replaced_same_second, &added],
+            Some("pm_2"),
+        ),
+        (
+            "an older update without a card after the addition",
+            vec![&added, &address_only],
+            Some("pm_1"),
+        ),
+    ];
+    for (name, deliveries, want) in table {
+        let mut profile = BillingProfile::new_free(user.clone(), &catalog);
+        profile.customer_id = Some("cus_1".into());
+        for delivered in deliveries {
+            let object = delivered.object().expect("customer");
+            let input = Input {
+                catalog: &catalog,
+                user_id: &user,
+                profile: &profile,
+                existing_payment: None,
+                linked_invoice: None,
+                fetched_subscription: None,
+                fetched_at: 0,
+                now: T + 60,
+            };
+            if let Decision::Apply(app) = decide(delivered, &object, &input, policy) {
+                profile = app.profile;
+            }
+        }
+        assert_eq!(profile.customer_payment_method.as_deref(), want, "{name}");
+    }
 }

@@ -1,6 +1,7 @@
 //! A subscription's created/updated/deleted, and a deleted customer.
 
 use super::*;
+use crate::domain::profile::AppliedVersion;
 
 pub(super) fn previous_status(event: &Event) -> Option<&str> {
     event
@@ -9,6 +10,18 @@ pub(super) fn previous_status(event: &Event) -> Option<&str> {
         .as_ref()?
         .get("status")?
         .as_str()
+}
+
+/// `previous_attributes.invoice_settings.default_payment_method` of a `customer.updated` that
+/// changed it ("" when there was none).
+fn previous_default_payment_method(event: &Event) -> Option<&str> {
+    let previous = event
+        .data
+        .previous_attributes
+        .as_ref()?
+        .get("invoice_settings")?
+        .get("default_payment_method")?;
+    Some(previous.as_str().unwrap_or(""))
 }
 
 pub(super) fn subscription_changed(
@@ -146,12 +159,38 @@ pub(super) fn customer_updated(event: &Event, customer: &Customer, input: &Input
             customer.id
         ));
     }
-    let card = customer.default_payment_method_id().map(str::to_owned);
-    if card == profile.customer_payment_method {
+    let card = customer.default_payment_method_id();
+    // Deliveries are not ordered: the guard the subscriptions have, with the default payment
+    // method as the state ("" for none) and the event's previous one for same-second ties.
+    let version = IncomingVersion {
+        object_id: &customer.id,
+        event_id: &event.id,
+        created: event.created,
+        status: card.unwrap_or(""),
+        previous_status: previous_default_payment_method(event),
+    };
+    match order(profile.customer_version.as_ref(), &version) {
+        Order::Stale => {
+            return Decision::Ignore("older than the customer state already applied".into())
+        }
+        // A card changed there and back within one second: applied as delivered; the
+        // customer's next event sets it right (display only: Stripe decides what it charges).
+        Order::Undecidable | Order::Newer => {}
+    }
+    // An event that changed the card is recorded even when the profile already shows its
+    // card (an older one may still be on its way); any other is needed only to correct it.
+    if card == profile.customer_payment_method.as_deref() && version.previous_status.is_none() {
         return Decision::Ignore("the default payment method is unchanged".into());
     }
     let mut next = profile.clone();
-    next.customer_payment_method = card;
+    next.customer_payment_method = card.map(str::to_owned);
+    next.customer_version = Some(AppliedVersion {
+        object_id: customer.id.clone(),
+        created: event.created,
+        event_id: event.id.clone(),
+        status: card.unwrap_or("").to_owned(),
+        previous_status: version.previous_status.map(str::to_owned),
+    });
     next.updated_at = input.now;
     Decision::Apply(Box::new(application(
         event,
