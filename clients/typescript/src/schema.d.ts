@@ -566,7 +566,7 @@ export interface components {
             subtotal: number;
             /** @description What the promotion code (or a discount the subscription already carries) takes off, in the currency's minor unit. */
             discount: number;
-            /** @description Tax the previewed invoice adds (0 unless Stripe Tax is on). */
+            /** @description Tax the previewed invoice adds (0 unless Stripe Tax is on). A first subscription's is 0 here, its address unknown until Checkout collects it; Checkout adds the tax of that address to `amount_due`. */
             tax: number;
             /** @description The promotion code the preview was asked with. */
             promotion_code: string | null;
@@ -1439,7 +1439,7 @@ export interface operations {
                     "application/json": components["schemas"]["Subscription"];
                 };
             };
-            /** @description `invalid_body`, `invalid_tier`, `invalid_plan` (the free tier), `no_trial` (the tier offers none), `trial_requires_card` (start it with checkout). */
+            /** @description `invalid_body`, `invalid_tier`, `invalid_plan` (the free tier), `no_trial` (the tier offers none), `trial_requires_card` (start it with checkout), `trial_requires_checkout` (Stripe Tax is on: the trial starts in checkout, which collects the address its tax needs). */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -3,8 +3,11 @@
 //! invoice, an upgrade's preview carries the tax and equals the charge to the cent, and the
 //! history shows the tax each payment included.
 
+use tierflow::ports::BillingStore;
 use tierflow::service::payments::history::{payment_history, HistoryQuery};
-use tierflow::service::subscriptions::{CheckoutRequest, PreviewQuery, TaxMode, UpgradeRequest};
+use tierflow::service::subscriptions::{
+    CheckoutRequest, PreviewQuery, TaxMode, TrialRequest, UpgradeRequest,
+};
 use tierflow::webhook::Outcome;
 use tierflow_testkit::{caller, unique, Harness};
 
@@ -125,5 +128,93 @@ async fn with_stripe_tax_preview_charge_and_history_agree_to_the_cent() {
     assert!(
         taxes.contains(&(shown.amount_due, shown.tax)),
         "{taxes:?} {shown:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_stripe_tax_a_trial_starts_only_in_checkout_which_collects_the_address() {
+    // The built-in catalog with a 14-day card-less trial on Starter.
+    let mut catalog: serde_json::Value =
+        serde_json::from_str(tierflow::domain::catalog::BUILT_IN_CATALOG).expect("catalog");
+    for tier in catalog["tiers"].as_array_mut().expect("tiers") {
+        if tier["tier"] == "starter" {
+            tier["trial"] = serde_json::json!({"days": 14, "end_behavior": "cancel"});
+        }
+    }
+    let catalog = tierflow::domain::Catalog::parse(&catalog.to_string()).expect("catalog");
+    let h = Harness::with_catalog(catalog).await;
+    let mut service = h.service();
+    service.tax = TaxMode::StripeTax;
+    let user = unique("tax-trial");
+    let me = caller(&user);
+
+    let refused = service
+        .start_trial(
+            &me,
+            &TrialRequest {
+                tier: "starter".into(),
+            },
+            &unique("trial"),
+        )
+        .await
+        .expect_err("no address without Checkout");
+    assert_eq!(
+        (refused.status.as_u16(), refused.code),
+        (400, "trial_requires_checkout")
+    );
+    assert!(
+        h.store
+            .profile(&tierflow::domain::UserId::parse(&user).expect("user"))
+            .await
+            .expect("read")
+            .is_none_or(|p| p.customer_id.is_none()),
+        "the refusal made nothing in Stripe"
+    );
+
+    let checkout = service
+        .checkout(
+            &me,
+            &CheckoutRequest {
+                tier: "starter".into(),
+                billing_cycle: None,
+                promotion_code: None,
+            },
+            &unique("checkout"),
+        )
+        .await
+        .expect("checkout");
+    let session = h
+        .stripe_get(&format!("/v1/checkout/sessions/{}", checkout.session_id))
+        .await;
+    assert_eq!(
+        session["payment_method_collection"], "if_required",
+        "{session}"
+    );
+    assert_eq!(session["automatic_tax"]["enabled"], true, "{session}");
+    assert_eq!(session["billing_address_collection"], "required");
+    let completed = h
+        .emulator_call(
+            "POST",
+            &format!(
+                "/_emulator/checkout/sessions/{}/complete",
+                checkout.session_id
+            ),
+            &[
+                ("without_payment_method", "true"),
+                ("address_country", "DE"),
+            ],
+        )
+        .await;
+    assert_eq!(completed["status"], "complete", "{completed}");
+    let subscription = h
+        .stripe_get(&format!(
+            "/v1/subscriptions/{}",
+            completed["subscription"].as_str().expect("subscription")
+        ))
+        .await;
+    assert_eq!(subscription["status"], "trialing", "{subscription}");
+    assert_eq!(
+        subscription["automatic_tax"]["enabled"], true,
+        "{subscription}"
     );
 }

@@ -28,6 +28,7 @@ export const ERROR_MESSAGES: Record<string, string> = {
   no_subscription: "You have no subscription yet. Choose a plan to subscribe.",
   no_trial: "That plan has no free trial. Choose it to subscribe.",
   trial_requires_card: "That plan's trial starts with a card: choose the plan to start it in checkout.",
+  trial_requires_checkout: "That plan's trial starts in checkout, which asks for your billing address.",
   invalid_flow: "That portal page does not exist. Open the portal from this page instead.",
   invalid_promotion_code: "That promotion code cannot be used here. Check it, or continue without it.",
   trial_not_available: "Your account has already had its free trial. Choose a plan to subscribe.",

@@ -31,7 +31,7 @@ export async function loadAll(): Promise<void> {
   try {
     await loadHistory(undefined);
   } catch (e) {
-    if (!(e instanceof ApiFailure) || (e.body as { error?: { code?: string } })?.error?.code !== "invalid_cursor") throw e;
+    if (!(e instanceof ApiFailure) || e.code !== "invalid_cursor") throw e;
   }
 }
 
@@ -52,10 +52,17 @@ async function startCheckout(tier: Tier, cycle: Cycle): Promise<void> {
   location.assign(session.checkout_url);
 }
 
-// A card-less trial of a tier that offers one, started without Checkout.
+// A card-less trial of a tier that offers one, started without Checkout; with Stripe Tax on,
+// the API sends it to Checkout, which collects the address the tax needs (still no card).
 export function startTrial(tier: Tier, buttonId: string): Promise<void> {
   return act(buttonId, async () => {
-    const s = await call(api.POST("/api/v1/subscriptions/trial", { body: { tier } }));
+    let s: Subscription;
+    try {
+      s = await call(api.POST("/api/v1/subscriptions/trial", { body: { tier } }));
+    } catch (e) {
+      if (!(e instanceof ApiFailure) || e.code !== "trial_requires_checkout") throw e;
+      return startCheckout(tier, state.cycle);
+    }
     await loadAll();
     const name = planOf(tier)?.name ?? titleCase(tier);
     return { kind: "success", text: `Your ${name} trial has started; it ends on ${formatDate(s.trial_end)}.` };

@@ -30,6 +30,11 @@ export class ApiFailure extends Error {
   ) {
     super(describeError(status, body));
   }
+
+  /** The envelope's `error.code`, when the answer had one. */
+  get code(): string | undefined {
+    return (this.body as { error?: { code?: string } } | undefined)?.error?.code;
+  }
 }
 
 export const pageConfig = JSON.parse(document.getElementById("billing-config")?.textContent ?? "{}") as PageConfig;

@@ -1,5 +1,5 @@
 //! `POST /api/v1/subscriptions/trial {tier}`: a card-less trial of a tier that offers one,
-//! started without Checkout. One trial per account: the profile records it, and so does the
+//! started without Checkout (with Stripe Tax on, only through Checkout: it has the address). One trial per account: the profile records it, and so does the
 //! Stripe customer (its metadata, and the trial on any subscription it ever had), so neither a
 //! lost profile nor a second device gets a second one.
 
@@ -66,6 +66,14 @@ impl SubscriptionService {
     ) -> Result<SubscriptionView, ApiError> {
         let tier = self.named_tier(&request.tier)?;
         let trial = self.card_less_trial(&tier)?;
+        if self.tax.automatic() {
+            // Stripe Tax needs the customer's address, which only Checkout collects here: a
+            // trial started without it would convert into untaxed charges.
+            return Err(ApiError::bad_request(
+                "trial_requires_checkout",
+                "with Stripe Tax on, a trial starts in /api/v1/billing/checkout, which collects the billing address its tax is computed from",
+            ));
+        }
         let snapshot = self.limit_and_load(caller, true).await?;
         if snapshot.live_subscription().is_some() {
             return Err(already_subscribed());
