@@ -164,20 +164,36 @@ serve_functions() {
   PIDS+=($!)
 }
 
-# Starts the Lago emulator (infra/lago-emulator) with the catalog's plans (zero base amount),
+# Relays the stack's table stream to outbox-relay and its sync queue to sync-worker (Keycloak
+# sync and the email outbox) of the functions on 127.0.0.1:$1, as Lambda's event source
+# mappings do in AWS. Needs AWS_ENDPOINT_URL, TABLE_NAME and SYNC_QUEUE_URL; logs in $LOG_DIR.
+start_relays() {
+  local port=$1
+  python3 "$TIERFLOW_ROOT/infra/stream_relay.py" --aws "$AWS_ENDPOINT_URL" --table "$TABLE_NAME" \
+    --invoke "http://127.0.0.1:$port" >"$LOG_DIR/stream-relay.log" 2>&1 &
+  PIDS+=($!)
+  python3 "$TIERFLOW_ROOT/infra/sync_relay.py" --aws "$AWS_ENDPOINT_URL" --queue "$SYNC_QUEUE_URL" \
+    --invoke "http://127.0.0.1:$port" >"$LOG_DIR/sync-relay.log" 2>&1 &
+  PIDS+=($!)
+}
+
+# Starts the Lago emulator (infra/lago-emulator) with the catalog's plans (`CATALOG_FILE`, else
+# the built-in one; zero base amount, the catalog's currency),
 # its Stripe connection on the Stripe emulator, and hmac-signed webhooks to $2; exports
 # LAGO_API_URL and LAGO_API_KEY. Needs STRIPE_API_BASE and STRIPE_SECRET_KEY.
 start_lago_emulator() {
   local port=$1 webhook_url=$2 hmac_key=$3
   log "starting the Lago emulator on 127.0.0.1:$port"
-  local plans=()
+  local catalog=${CATALOG_FILE:-$TIERFLOW_ROOT/shared/catalog.json} lago_args=()
   while IFS= read -r code; do
-    plans+=(--plan "$code:0")
-  done < <(python3 -c 'import json,sys; [print(t["lago_plan_code"]) for t in json.load(open(sys.argv[1]))["tiers"]]' "$TIERFLOW_ROOT/shared/catalog.json")
+    lago_args+=(--plan "$code:0")
+  done < <(python3 -c 'import json,sys; [print(t["lago_plan_code"]) for t in json.load(open(sys.argv[1]))["tiers"]]' "$catalog")
+  # Lago refuses a customer whose currency is not its plans' (currencies_does_not_match).
+  lago_args+=(--currency "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["currency"].upper())' "$catalog")")
   LAGO_API_KEY="lago_local_$(random_secret)"
   export LAGO_API_KEY
   python3 "$TIERFLOW_ROOT/infra/lago-emulator/lago_emulator.py" --port "$port" --api-key "$LAGO_API_KEY" \
-    --stripe-api-base "$STRIPE_API_BASE" --stripe-secret-key "$STRIPE_SECRET_KEY" "${plans[@]}" \
+    --stripe-api-base "$STRIPE_API_BASE" --stripe-secret-key "$STRIPE_SECRET_KEY" "${lago_args[@]}" \
     --webhook-url "$webhook_url" --webhook-signature hmac --hmac-key "$hmac_key" \
     >"$LOG_DIR/lago-emulator.log" 2>&1 &
   PIDS+=($!)

@@ -2,7 +2,7 @@
 functions ran with), no card number, and no webhook body (a serialised Stripe event). Prints what
 it checked, and every offending line's location (never the value itself); exits non-zero on any.
 
-Usage: python3 infra/log_hygiene.py --env-file FILE LOG...
+Usage: python3 infra/log_hygiene.py --env-file FILE [--env-file FILE...] LOG...
 """
 
 import argparse
@@ -87,13 +87,20 @@ def secrets_from(env_file):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--env-file", required=True)
+    parser.add_argument(
+        "--env-file", required=True, action="append", help="repeatable: one per stack"
+    )
     parser.add_argument("logs", nargs="+")
     args = parser.parse_args()
 
-    secrets, short = secrets_from(args.env_file)
-    if not secrets:
-        sys.exit(f"log hygiene: no secrets found in {args.env_file}; nothing would be checked")
+    secrets, short = {}, []
+    for env_file in args.env_file:
+        found, too_short = secrets_from(env_file)
+        if not found:
+            sys.exit(f"log hygiene: no secrets found in {env_file}; nothing would be checked")
+        for name, values in found.items():
+            secrets.setdefault(name, []).extend(values)
+        short.extend(too_short)
     problems, lines = [], 0
     for path in args.logs:
         with open(path, errors="replace") as f:

@@ -11,7 +11,7 @@ cd "$TIERFLOW_ROOT"
 on_exit() {
   local status=$?
   if [ "$status" != 0 ] && [ -n "${RUN_LOG_DIR:-}" ]; then
-    for f in "$RUN_LOG_DIR"/*.log; do
+    for f in "$RUN_LOG_DIR"/*.log "$RUN_LOG_DIR"/*/*.log; do
       [ -f "$f" ] || continue
       printf '\n==> last lines of %s\n' "$(basename "$f")"
       tail -n 40 "$f" | cut -c1-400
@@ -116,15 +116,7 @@ write_functions_env "$ENV_FILE"
 printf 'ON_DISPUTE=cancel_at_period_end\nON_FULL_REFUND=cancel_now\n' >>"$ENV_FILE"
 WATCH_LOG="$LOG_DIR/watch.log" serve_functions "$API_PORT" "$ENV_FILE" --ignore-changes
 wait_for_http "http://127.0.0.1:$API_PORT/api/v1/billing/config" 120
-# The table's stream to outbox-relay, as Lambda's event source mapping does it in AWS.
-python3 infra/stream_relay.py --aws "$AWS_ENDPOINT_URL" --table "$TABLE_NAME" \
-  --invoke "http://127.0.0.1:$API_PORT" >"$LOG_DIR/stream-relay.log" 2>&1 &
-PIDS+=($!)
-# The sync queue to sync-worker (Keycloak sync and the email outbox), as the SQS event source
-# mapping does it in AWS.
-python3 infra/sync_relay.py --aws "$AWS_ENDPOINT_URL" --queue "$SYNC_QUEUE_URL" \
-  --invoke "http://127.0.0.1:$API_PORT" >"$LOG_DIR/sync-relay.log" 2>&1 &
-PIDS+=($!)
+start_relays "$API_PORT"
 export EMAIL_OUTBOX_DIR="$STATE_DIR/outbox"
 
 log "end-to-end tests"
@@ -133,15 +125,16 @@ export TIERFLOW_E2E_BASE="http://127.0.0.1:$API_PORT"
 # order (whole_lifecycle.rs last: it moves the emulator's clock furthest), as cargo ran them;
 # within a file the e2e profile says what runs together. `--workspace` keeps the feature set of
 # the build above (`-p tierflow-e2e` alone would rebuild tokio and the SDKs).
-if [ "${TIERFLOW_E2E_FILTER:-}" = browser ]; then
-  log "(end-to-end tests filtered out: browser tests only)"
+# own_catalog.rs runs against the second stack below, not this one.
+if [ "${TIERFLOW_E2E_FILTER:-}" = browser ] || [ "${TIERFLOW_E2E_FILTER:-}" = own_catalog ]; then
+  log "(end-to-end tests of the first stack filtered out)"
 else
   if [ -n "${TIERFLOW_E2E_FILTER:-}" ]; then
     e2e_files=("$TIERFLOW_E2E_FILTER")
   else
     e2e_files=()
     for file in infra/e2e/tests/*.rs; do
-      e2e_files+=("$(basename "$file" .rs)")
+      [ "$(basename "$file")" = own_catalog.rs ] || e2e_files+=("$(basename "$file" .rs)")
     done
   fi
   for file in "${e2e_files[@]}"; do
@@ -165,6 +158,36 @@ if [ -z "${TIERFLOW_E2E_FILTER:-}" ] || [ "${TIERFLOW_FUZZ:-0}" = 1 ]; then
   python3 infra/fuzz.py --max-examples "${TIERFLOW_FUZZ_EXAMPLES:-20}" --max-time "${TIERFLOW_FUZZ_SECONDS:-150}"
 fi
 
+# A second stack on a team's own catalog (infra/e2e/own-catalog.json: Hobby, Solo, Team and
+# Business in eur, two of them with card-less trials) with Stripe Tax and promotion codes on,
+# for the journeys the built-in catalog cannot show: trials, codes and tax through the functions.
+# It has its own Stripe and Lago emulators (their clocks and webhooks are its own), table, queues
+# and function server; Keycloak and the recording of Stripe's traffic are shared.
+if [ -z "${TIERFLOW_E2E_FILTER:-}" ] || [ "$TIERFLOW_E2E_FILTER" = own_catalog ]; then
+  log "end-to-end tests on a second stack: a team's own catalog, Stripe Tax, promotion codes"
+  LOG_DIR="$RUN_LOG_DIR/own-catalog"
+  mkdir -p "$LOG_DIR"
+  export CATALOG_FILE="$TIERFLOW_ROOT/infra/e2e/own-catalog.json"
+  OWN_PORT=$(free_port)
+  OWN_HOOK_PORT=$(free_port)
+  start_stripe_recorder webhook "$OWN_HOOK_PORT" "http://127.0.0.1:$OWN_PORT" "$STRIPE_RECORDING"
+  start_stripe_emulator "$(free_port)" "http://127.0.0.1:$OWN_HOOK_PORT/lambda-url/stripe-webhook" "$WEBHOOK_SECRET"
+  STRIPE_EMULATOR_URL=$STRIPE_API_BASE
+  start_stripe_recorder api "$(free_port)" "$STRIPE_API_BASE" "$STRIPE_RECORDING"
+  target/debug/catalog-sync
+  start_lago_emulator "$(free_port)" "http://127.0.0.1:$OWN_PORT/lambda-url/lago-webhook" lago_hmac_key_local_test_only
+  provision_stack "tierflow-own-$$"
+  OWN_ENV_FILE="$STATE_DIR/functions-own-$$.env"
+  API_PORT=$OWN_PORT write_functions_env "$OWN_ENV_FILE"
+  printf 'CATALOG_FILE=%s\nTAX_MODE=stripe_tax\nALLOW_PROMOTION_CODES=true\n' "$CATALOG_FILE" >>"$OWN_ENV_FILE"
+  WATCH_LOG="$LOG_DIR/watch.log" serve_functions "$OWN_PORT" "$OWN_ENV_FILE" --ignore-changes
+  wait_for_http "http://127.0.0.1:$OWN_PORT/api/v1/billing/config" 120
+  start_relays "$OWN_PORT"
+  TIERFLOW_E2E_BASE="http://127.0.0.1:$OWN_PORT" \
+    cargo nextest run --workspace --locked --profile e2e --run-ignored only --test own_catalog
+  LOG_DIR=$RUN_LOG_DIR
+fi
+
 log "Stripe conformance: the recorded traffic against stripe==12.1.0's declared params and fields"
 python3 infra/stripe_conformance.py "$STRIPE_RECORDING"
 
@@ -175,6 +198,10 @@ if grep -n 'Exception in thread' "$LOG_DIR/keycloak.log"; then
 fi
 
 log "log hygiene: no secret, card number or webhook body in this run's logs"
-python3 infra/log_hygiene.py --env-file "$ENV_FILE" "$LOG_DIR"/*.log
+hygiene_env=(--env-file "$ENV_FILE")
+if [ -n "${OWN_ENV_FILE:-}" ]; then hygiene_env+=(--env-file "$OWN_ENV_FILE"); fi
+run_logs=("$LOG_DIR"/*.log)
+if [ -d "$LOG_DIR/own-catalog" ]; then run_logs+=("$LOG_DIR"/own-catalog/*.log); fi
+python3 infra/log_hygiene.py "${hygiene_env[@]}" "${run_logs[@]}"
 
 log "all checks passed"

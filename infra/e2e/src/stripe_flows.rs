@@ -145,6 +145,28 @@ impl StripeEmulator {
         .await;
     }
 
+    /// The emulator's clock (Unix seconds).
+    pub async fn now(&self) -> i64 {
+        self.get("/_emulator/clock").await["now"]
+            .as_i64()
+            .expect("the emulator's clock")
+    }
+
+    /// Waits until the emulator has delivered every event it has queued (the webhook applies
+    /// each before it answers), a minute at most.
+    pub async fn webhooks_delivered(&self) {
+        for _ in 0..240 {
+            let deliveries = self
+                .get("/_emulator/webhooks/deliveries?event_id=none")
+                .await;
+            if deliveries["queued"] == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("the emulator's webhook queue never drained");
+    }
+
     /// Sets the share of webhook deliveries the emulator drops on purpose.
     pub async fn drop_deliveries(&self, rate: f64) {
         self.post(

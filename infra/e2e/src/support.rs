@@ -100,6 +100,72 @@ impl Stack {
         token
     }
 
+    /// One call to the API as `token`'s bearer, with a JSON body when given: the status and
+    /// the JSON body (`Null` when the body is not JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Starts Checkout through the API with `body` (`tier`, `billing_cycle`, `promotion_code`):
+    /// the session's id.
+    pub async fn checkout(&self, token: &str, body: Value) -> String {
+        let (status, answer) = self
+            .call("POST", "/api/v1/billing/checkout", token, Some(body))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer["session_id"]
+            .as_str()
+            .expect("a Checkout session")
+            .to_owned()
+    }
+
+    /// Polls the caller's `/subscriptions/current` until `done` holds (webhooks and syncs
+    /// arrive asynchronously), for two minutes at most.
+    pub async fn current_until(
+        &self,
+        token: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..300 {
+            let (status, body) = self.get("/api/v1/subscriptions/current", Some(token)).await;
+            assert_eq!(status, 200, "{body}");
+            if done(&body) {
+                return body;
+            }
+            last = body;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("{what} never happened; last state {last}");
+    }
+
+    /// Invokes a non-HTTP function the way Lambda would; its answer.
+    pub async fn invoke(&self, function: &str, payload: Value) -> Value {
+        let resp = self
+            .http
+            .post(self.url(&format!("/2015-03-31/functions/{function}/invocations")))
+            .json(&payload)
+            .send()
+            .await
+            .expect("invoke");
+        assert!(resp.status().is_success(), "{function}: {}", resp.status());
+        resp.json().await.expect("json")
+    }
+
     /// GETs `path` of the API, as `token`'s bearer if any: the status and the JSON body
     /// (`Null` when the body is not JSON).
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
@@ -329,4 +395,39 @@ pub async fn dead_lettered(user: &str) -> bool {
         .messages()
         .iter()
         .any(|m| m.body().is_some_and(|b| b.contains(user)))
+}
+
+/// The messages of the local outbox (`EMAIL_OUTBOX_DIR`) sent to `to`, as written: `template`,
+/// `subject`, `html` and the rest.
+pub fn outbox_for(to: &str) -> Vec<Value> {
+    let dir =
+        std::env::var("EMAIL_OUTBOX_DIR").expect("EMAIL_OUTBOX_DIR: run through infra/test.sh");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|x| x == "json"))
+        .filter_map(|path| std::fs::read(path).ok())
+        .filter_map(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .filter(|entry| entry["to"] == to)
+        .collect()
+}
+
+/// Waits (a minute and a half at most) for a `template` email to `to`; returns it.
+pub async fn outbox_until(to: &str, template: &str) -> Value {
+    for _ in 0..300 {
+        if let Some(found) = outbox_for(to)
+            .into_iter()
+            .find(|m| m["template"] == template)
+        {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let templates: Vec<Value> = outbox_for(to)
+        .into_iter()
+        .map(|m| m["template"].clone())
+        .collect();
+    panic!("no {template} email to {to} in the outbox: {templates:?}");
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use stripe_flows::StripeEmulator;
-use support::{Keycloak, Stack, REALM};
+use support::{outbox_until, Keycloak, Stack, REALM};
 use tierflow::adapters::dynamodb::DynamoStore;
 use tierflow::domain::catalog::BUILT_IN_CATALOG;
 use tierflow::domain::{Catalog, UserId};
@@ -47,71 +47,11 @@ fn attribute<'a>(user: &'a Value, name: &str) -> Option<&'a str> {
     user["attributes"][name][0].as_str()
 }
 
-/// The messages of the local outbox sent to `to`, as (template, subject).
-fn outbox_for(to: &str) -> Vec<(String, String)> {
-    let dir =
-        std::env::var("EMAIL_OUTBOX_DIR").expect("EMAIL_OUTBOX_DIR: run through infra/test.sh");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
-        .filter_map(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .filter(|entry| entry["to"] == to)
-        .map(|entry| {
-            let text = |k: &str| entry[k].as_str().unwrap_or("").to_owned();
-            (text("template"), text("subject"))
-        })
-        .collect()
-}
-
-async fn outbox_until(to: &str, template: &str) {
-    for _ in 0..300 {
-        if outbox_for(to).iter().any(|(t, _)| t == template) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    panic!(
-        "no {template} email to {to} in the outbox: {:?}",
-        outbox_for(to)
-    );
-}
-
-async fn api(
-    stack: &Stack,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = stack
-        .http
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
-            stack.url(path),
-        )
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 /// Checks out `tier` through the API and pays in the emulator's Checkout page.
 async fn check_out(stack: &Stack, stripe: &StripeEmulator, token: &str, tier: &str) {
-    let (status, body) = api(
-        stack,
-        "POST",
-        "/api/v1/billing/checkout",
-        token,
-        Some(json!({"tier": tier, "billing_cycle": "monthly"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let session = body["session_id"].as_str().expect("session");
+    let session = stack
+        .checkout(token, json!({"tier": tier, "billing_cycle": "monthly"}))
+        .await;
     let done = stripe
         .post(
             &format!("/_emulator/checkout/sessions/{session}/complete"),
@@ -122,23 +62,23 @@ async fn check_out(stack: &Stack, stripe: &StripeEmulator, token: &str, tier: &s
 }
 
 async fn upgrade(stack: &Stack, token: &str, tier: &str) {
-    let (status, preview) = api(
-        stack,
-        "GET",
-        &format!("/api/v1/subscriptions/preview-change?target_tier={tier}"),
-        token,
-        None,
-    )
-    .await;
+    let (status, preview) = stack
+        .call(
+            "GET",
+            &format!("/api/v1/subscriptions/preview-change?target_tier={tier}"),
+            token,
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{preview}");
-    let (status, body) = api(
-        stack,
-        "POST",
-        "/api/v1/subscriptions/upgrade",
-        token,
-        Some(json!({"target_tier": tier, "proration_date": preview["proration_date"]})),
-    )
-    .await;
+    let (status, body) = stack
+        .call(
+            "POST",
+            "/api/v1/subscriptions/upgrade",
+            token,
+            Some(json!({"target_tier": tier, "proration_date": preview["proration_date"]})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -193,14 +133,14 @@ async fn checkout_upgrade_cancellation_and_period_end_each_reach_keycloak_and_th
     })
     .await;
 
-    let (status, canceled) = api(
-        &stack,
-        "POST",
-        "/api/v1/subscriptions/cancel",
-        &token,
-        Some(json!({})),
-    )
-    .await;
+    let (status, canceled) = stack
+        .call(
+            "POST",
+            "/api/v1/subscriptions/cancel",
+            &token,
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(status, 200, "{canceled}");
     outbox_until(&email, "cancellation_scheduled").await;
     // Until the period ends the user keeps the tier they paid for.

@@ -42,18 +42,7 @@ impl Billing {
         token: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self
-            .stack
-            .http
-            .request(method, self.stack.url(path))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        self.stack.call(method, path, token, body).await
     }
 
     async fn current(&self, token: &str) -> Value {
@@ -116,23 +105,6 @@ impl Billing {
             .send()
             .await
             .expect("stripe emulator");
-        resp.json().await.expect("json")
-    }
-
-    /// Invokes a non-HTTP function the way Lambda would.
-    async fn invoke(&self, function: &str, payload: Value) -> Value {
-        let resp = self
-            .stack
-            .http
-            .post(
-                self.stack
-                    .url(&format!("/2015-03-31/functions/{function}/invocations")),
-            )
-            .json(&payload)
-            .send()
-            .await
-            .expect("invoke");
-        assert!(resp.status().is_success(), "{function}: {}", resp.status());
         resp.json().await.expect("json")
     }
 
@@ -413,6 +385,7 @@ async fn a_downgrade_waits_for_period_end_and_the_renewal_bills_the_lower_price(
         .await;
     let tick = tierflow::domain::time::rfc3339(now + 32 * 86_400);
     let report = b
+        .stack
         .invoke(
             "apply-scheduled-changes",
             json!({"version": "0", "id": "e2e-tick", "detail-type": "Scheduled Event",
@@ -453,6 +426,7 @@ async fn a_downgrade_waits_for_period_end_and_the_renewal_bills_the_lower_price(
 
     // A second run finds nothing left to do.
     let again = b
+        .stack
         .invoke(
             "apply-scheduled-changes",
             json!({"version": "0", "id": "e2e-tick-2", "detail-type": "Scheduled Event",

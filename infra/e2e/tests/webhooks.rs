@@ -16,28 +16,6 @@ use tierflow_e2e::{stripe_flows, support};
 /// tests one at a time).
 static EMULATOR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Polls the caller's subscription until `done` holds (webhooks arrive asynchronously).
-async fn eventually(
-    stack: &Stack,
-    token: &str,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..600 {
-        let (status, body) = stack
-            .get("/api/v1/subscriptions/current", Some(token))
-            .await;
-        assert_eq!(status, 200, "{body}");
-        if done(&body) {
-            return body;
-        }
-        last = body;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what} never happened; last state {last}");
-}
-
 #[tokio::test]
 #[ignore = "needs the local stack: run infra/test.sh"]
 async fn a_completed_checkout_makes_the_user_professional() {
@@ -47,10 +25,9 @@ async fn a_completed_checkout_makes_the_user_professional() {
     stripe
         .subscribe(&user, "tierflow_professional_monthly")
         .await;
-    let body = eventually(&stack, &token, "professional", |b| {
-        b["tier"] == "professional"
-    })
-    .await;
+    let body = stack
+        .current_until(&token, "professional", |b| b["tier"] == "professional")
+        .await;
     assert_eq!(body["status"], "active");
     assert_eq!(body["access"], "active");
     assert_eq!(body["billing_cycle"], "monthly");
@@ -63,7 +40,9 @@ async fn a_tier_change_reaches_keycloak_through_the_stream_the_sync_queue_and_th
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
     let (user, token) = stack.user("e2e-relay").await;
     stripe.subscribe(&user, "tierflow_starter_monthly").await;
-    eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
+    stack
+        .current_until(&token, "starter", |b| b["tier"] == "starter")
+        .await;
     let mut last = Value::Null;
     for _ in 0..300 {
         let (status, kc_user) = stack.keycloak.user(support::REALM, &user).await;
@@ -84,11 +63,15 @@ async fn a_failed_renewal_gives_grace_then_revokes_when_stripe_stops_retrying() 
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
     let (user, token) = stack.user("e2e-dunning").await;
     let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
-    eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
+    stack
+        .current_until(&token, "starter", |b| b["tier"] == "starter")
+        .await;
 
     stripe.use_failing_card(&sub).await;
     stripe.advance_clock(32 * 86_400).await;
-    let grace = eventually(&stack, &token, "grace", |b| b["access"] == "grace").await;
+    let grace = stack
+        .current_until(&token, "grace", |b| b["access"] == "grace")
+        .await;
     assert_eq!(grace["status"], "past_due");
     assert_eq!(grace["tier"], "starter");
     assert_eq!(grace["effective_tier"], "starter");
@@ -96,7 +79,9 @@ async fn a_failed_renewal_gives_grace_then_revokes_when_stripe_stops_retrying() 
 
     // Past Stripe's last retry the subscription is unpaid: access is revoked.
     stripe.advance_clock(10 * 86_400).await;
-    let revoked = eventually(&stack, &token, "revocation", |b| b["access"] == "revoked").await;
+    let revoked = stack
+        .current_until(&token, "revocation", |b| b["access"] == "revoked")
+        .await;
     assert_eq!(revoked["effective_tier"], "free");
 }
 
@@ -107,7 +92,9 @@ async fn a_dispute_revokes_access_at_once() {
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
     let (user, token) = stack.user("e2e-dispute").await;
     let sub = stripe.subscribe(&user, "tierflow_enterprise_yearly").await;
-    eventually(&stack, &token, "enterprise", |b| b["tier"] == "enterprise").await;
+    stack
+        .current_until(&token, "enterprise", |b| b["tier"] == "enterprise")
+        .await;
 
     // Basil's invoices name no charge: the customer's only charge paid the first invoice.
     let charges = stripe
@@ -123,7 +110,9 @@ async fn a_dispute_revokes_access_at_once() {
             Form::new().field("reason", "fraudulent"),
         )
         .await;
-    let body = eventually(&stack, &token, "revocation", |b| b["access"] == "revoked").await;
+    let body = stack
+        .current_until(&token, "revocation", |b| b["access"] == "revoked")
+        .await;
     assert_eq!(body["tier"], "free");
     assert_eq!(body["effective_tier"], "free");
     assert_eq!(body["entitlements"]["projects"], 1);

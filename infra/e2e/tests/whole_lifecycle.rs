@@ -20,56 +20,6 @@ use tierflow_e2e::{stripe_flows, support};
 
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Polls the caller's subscription until `done` holds (webhooks arrive asynchronously).
-async fn eventually(
-    stack: &Stack,
-    token: &str,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..300 {
-        let (status, body) = stack
-            .get("/api/v1/subscriptions/current", Some(token))
-            .await;
-        assert_eq!(status, 200, "{body}");
-        if done(&body) {
-            return body;
-        }
-        last = body;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what} never happened; last state {last}");
-}
-
-/// A call to the API with a JSON body.
-async fn api(stack: &Stack, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let resp = stack
-        .http
-        .request(method, stack.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-/// Invokes a non-HTTP function the way Lambda would.
-async fn invoke(stack: &Stack, function: &str, payload: Value) -> Value {
-    let resp = stack
-        .http
-        .post(stack.url(&format!("/2015-03-31/functions/{function}/invocations")))
-        .json(&payload)
-        .send()
-        .await
-        .expect("invoke");
-    assert!(resp.status().is_success(), "{function}: {}", resp.status());
-    resp.json().await.expect("json")
-}
-
 /// A binary of the workspace, built by `infra/test.sh` before the tests run.
 fn workspace_binary(name: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
@@ -146,7 +96,9 @@ async fn a_subscriber_on_a_replaced_price_renews_lapses_recovers_and_upgrades() 
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
     let (user, token) = stack.user("e2e-grandfathered").await;
     let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
-    let before = eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
+    let before = stack
+        .current_until(&token, "starter", |b| b["tier"] == "starter")
+        .await;
     assert_eq!(
         before["price"],
         json!({"amount": 1900, "currency": "usd", "interval": "month", "legacy": false})
@@ -164,10 +116,11 @@ async fn a_subscriber_on_a_replaced_price_renews_lapses_recovers_and_upgrades() 
     // The renewal on the old price lands, and the view says it is grandfathered.
     stripe.advance_clock(32 * 86_400).await;
     let period_end = before["current_period_end"].clone();
-    let renewed = eventually(&stack, &token, "the renewal", |b| {
-        b["current_period_end"] != period_end
-    })
-    .await;
+    let renewed = stack
+        .current_until(&token, "the renewal", |b| {
+            b["current_period_end"] != period_end
+        })
+        .await;
     assert_eq!(renewed["tier"], "starter", "{renewed}");
     assert_eq!(renewed["status"], "active", "{renewed}");
     assert_eq!(
@@ -178,7 +131,9 @@ async fn a_subscriber_on_a_replaced_price_renews_lapses_recovers_and_upgrades() 
     // It lapses: past due, in grace.
     stripe.use_failing_card(&sub).await;
     stripe.advance_clock(32 * 86_400).await;
-    let lapsed = eventually(&stack, &token, "past due", |b| b["status"] == "past_due").await;
+    let lapsed = stack
+        .current_until(&token, "past due", |b| b["status"] == "past_due")
+        .await;
     assert_eq!(lapsed["access"], "grace", "{lapsed}");
 
     // It recovers: the open invoice is paid with a working card.
@@ -190,24 +145,25 @@ async fn a_subscriber_on_a_replaced_price_renews_lapses_recovers_and_upgrades() 
     stripe
         .post(&format!("/v1/invoices/{invoice}/pay"), Form::new())
         .await;
-    let recovered = eventually(&stack, &token, "recovery", |b| b["status"] == "active").await;
+    let recovered = stack
+        .current_until(&token, "recovery", |b| b["status"] == "active")
+        .await;
     assert_eq!(recovered["access"], "active", "{recovered}");
     assert_eq!(recovered["price"]["legacy"], true, "{recovered}");
 
     // An upgrade from the legacy price moves to the catalog's current professional price.
-    let (status, upgraded) = api(
-        &stack,
-        "POST",
-        "/api/v1/subscriptions/upgrade",
-        &token,
-        json!({"target_tier": "professional"}),
-    )
-    .await;
+    let (status, upgraded) = stack
+        .call(
+            "POST",
+            "/api/v1/subscriptions/upgrade",
+            &token,
+            Some(json!({"target_tier": "professional"})),
+        )
+        .await;
     assert_eq!(status, 200, "{upgraded}");
-    let after = eventually(&stack, &token, "professional", |b| {
-        b["tier"] == "professional"
-    })
-    .await;
+    let after = stack
+        .current_until(&token, "professional", |b| b["tier"] == "professional")
+        .await;
     assert_eq!(
         after["price"],
         json!({"amount": 4900, "currency": "usd", "interval": "month", "legacy": false})
@@ -256,7 +212,9 @@ async fn a_deleted_accounts_sync_jobs_succeed_without_the_identity_provider() {
     let (stack, stripe) = (Stack::from_env(), StripeEmulator::from_env());
     let (user, token) = stack.user("e2e-deleted").await;
     let sub = stripe.subscribe(&user, "tierflow_starter_monthly").await;
-    eventually(&stack, &token, "starter", |b| b["tier"] == "starter").await;
+    stack
+        .current_until(&token, "starter", |b| b["tier"] == "starter")
+        .await;
 
     // The identity provider deletes the account, then announces it. A job that runs in
     // between finds no user and is recorded as failed, until the deletion supersedes it.
@@ -269,8 +227,7 @@ async fn a_deleted_accounts_sync_jobs_succeed_without_the_identity_provider() {
         )
         .await;
     assert_eq!(status, 204, "{body}");
-    let report = invoke(
-        &stack,
+    let report = stack.invoke(
         "user-deleted",
         json!({"version": "0", "id": unique_user("e2e-user-deleted"), "detail-type": "user.deleted",
                "source": "identity.keycloak", "time": "2026-12-02T00:00:00Z",
@@ -286,7 +243,9 @@ async fn a_deleted_accounts_sync_jobs_succeed_without_the_identity_provider() {
     // The stack's own sync worker runs the user's jobs against the real Keycloak, which no
     // longer has the user: each succeeds without it, so nothing is recorded as failed and
     // nothing is retried into the DLQ.
-    eventually(&stack, &token, "free", |b| b["tier"] == "free").await;
+    stack
+        .current_until(&token, "free", |b| b["tier"] == "free")
+        .await;
     sync_queue_drained().await;
     let failures: Vec<_> = support::table_store()
         .await
@@ -362,10 +321,11 @@ async fn an_event_failed_on_a_foreign_price_applies_when_replayed_after_the_cata
         &[("CATALOG_FILE", fixed.to_str().expect("path"))],
     );
     assert!(out.contains(": applied"), "{out}");
-    let body = eventually(&stack, &token, "the replayed subscription", |b| {
-        b["tier"] == "professional"
-    })
-    .await;
+    let body = stack
+        .current_until(&token, "the replayed subscription", |b| {
+            b["tier"] == "professional"
+        })
+        .await;
     assert_eq!(
         body["price"],
         json!({"amount": 2500, "currency": "usd", "interval": "month", "legacy": true})
@@ -395,7 +355,7 @@ async fn subscription_changes_share_an_hourly_limit_answered_429_with_retry_afte
     };
     for i in 0..10 {
         let (method, path) = routes[i % routes.len()];
-        let (status, answer) = api(&stack, method, path, &token, body(path)).await;
+        let (status, answer) = stack.call(method, path, &token, Some(body(path))).await;
         assert!(
             status != 429 && status < 500,
             "{method} {path}: {status} {answer}"
@@ -434,13 +394,14 @@ async fn a_portal_switch_to_a_cheaper_price_waits_for_the_period_end() {
     stripe
         .subscribe(&user, "tierflow_professional_monthly")
         .await;
-    let before = eventually(&stack, &token, "professional", |b| {
-        b["tier"] == "professional"
-    })
-    .await;
+    let before = stack
+        .current_until(&token, "professional", |b| b["tier"] == "professional")
+        .await;
 
     // The portal opens catalog-sync's configuration, which offers only the catalog's prices.
-    let (status, body) = api(&stack, "POST", "/api/v1/billing/portal", &token, json!({})).await;
+    let (status, body) = stack
+        .call("POST", "/api/v1/billing/portal", &token, Some(json!({})))
+        .await;
     assert_eq!(status, 200, "{body}");
     let url = body["portal_url"].as_str().expect("portal_url");
     let session = url.rsplit('/').next().expect("session token");
@@ -492,10 +453,11 @@ async fn a_portal_switch_to_a_cheaper_price_waits_for_the_period_end() {
     // At the period end the schedule moves it to starter.
     stripe.advance_clock(32 * 86_400).await;
     let period_end = before["current_period_end"].clone();
-    let after = eventually(&stack, &token, "the switch at the period end", |b| {
-        b["tier"] == "starter" && b["current_period_end"] != period_end
-    })
-    .await;
+    let after = stack
+        .current_until(&token, "the switch at the period end", |b| {
+            b["tier"] == "starter" && b["current_period_end"] != period_end
+        })
+        .await;
     assert_eq!(after["price"]["amount"], 1900, "{after}");
 }
 
@@ -559,12 +521,15 @@ async fn revocations_stop_billing_and_a_won_dispute_gives_the_tier_back() {
     let refunded = stripe
         .subscribe(&refund_user, "tierflow_starter_monthly")
         .await;
-    eventually(&stack, &open_token, "starter", |b| b["tier"] == "starter").await;
-    let before = eventually(&stack, &won_token, "professional", |b| {
-        b["tier"] == "professional"
-    })
-    .await;
-    eventually(&stack, &refund_token, "starter", |b| b["tier"] == "starter").await;
+    stack
+        .current_until(&open_token, "starter", |b| b["tier"] == "starter")
+        .await;
+    let before = stack
+        .current_until(&won_token, "professional", |b| b["tier"] == "professional")
+        .await;
+    stack
+        .current_until(&refund_token, "starter", |b| b["tier"] == "starter")
+        .await;
 
     // Two disputes and a full refund: access goes at once, and Stripe stops billing.
     let mut disputes = Vec::new();
@@ -583,7 +548,9 @@ async fn revocations_stop_billing_and_a_won_dispute_gives_the_tier_back() {
         .post("/v1/refunds", Form::new().field("charge", charge.as_str()))
         .await;
     for token in [&open_token, &won_token, &refund_token] {
-        let body = eventually(&stack, token, "revocation", |b| b["access"] == "revoked").await;
+        let body = stack
+            .current_until(token, "revocation", |b| b["access"] == "revoked")
+            .await;
         assert_eq!(body["effective_tier"], "free", "{body}");
     }
     for who in [&open, &won] {
@@ -611,10 +578,11 @@ async fn revocations_stop_billing_and_a_won_dispute_gives_the_tier_back() {
         )
         .await;
     assert_eq!(closed["status"], "won", "{closed}");
-    let restored = eventually(&stack, &won_token, "the restored tier", |b| {
-        b["tier"] == "professional" && b["access"] == "active"
-    })
-    .await;
+    let restored = stack
+        .current_until(&won_token, "the restored tier", |b| {
+            b["tier"] == "professional" && b["access"] == "active"
+        })
+        .await;
     assert_eq!(restored["effective_tier"], "professional");
     stripe_until(
         &stripe,
@@ -657,10 +625,13 @@ async fn revocations_stop_billing_and_a_won_dispute_gives_the_tier_back() {
         "the won one renews"
     );
     let period_end = before["current_period_end"].clone();
-    let renewed = eventually(&stack, &won_token, "the renewal", |b| {
-        b["current_period_end"] != period_end
-    })
-    .await;
+    let renewed = stack
+        .current_until(&won_token, "the renewal", |b| {
+            b["current_period_end"] != period_end
+        })
+        .await;
     assert_eq!(renewed["tier"], "professional", "{renewed}");
-    eventually(&stack, &open_token, "the end", |b| b["status"] != "active").await;
+    stack
+        .current_until(&open_token, "the end", |b| b["status"] != "active")
+        .await;
 }
